@@ -1,0 +1,14 @@
+"""The catalog: declarative virtual models (``liteagent.yaml``)."""
+
+from liteagent.catalog.loader import Catalog, load_catalog, parse_catalog
+from liteagent.catalog.specs import MODEL_PREFIX, AgentSpec, BaseSpec, ModelSpec
+
+__all__ = [
+    "MODEL_PREFIX",
+    "AgentSpec",
+    "BaseSpec",
+    "Catalog",
+    "ModelSpec",
+    "load_catalog",
+    "parse_catalog",
+]

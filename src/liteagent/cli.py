@@ -1,0 +1,133 @@
+"""The ``liteagent`` command.
+
+- ``liteagent serve``: start the LiteLLM proxy with LiteAgent's catalog (loads ``.env``).
+- ``liteagent catalog``: validate the catalog and list its models.
+- ``liteagent hello``: send one chat request to a running proxy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from liteagent.config import ensure_offline_cost_map
+
+DEV_MASTER_KEY = "sk-liteagent-dev"
+DEFAULT_PORT = 8890
+
+
+def _load_env() -> None:
+    from dotenv import load_dotenv
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+    ensure_offline_cost_map()
+
+
+def _check_catalog() -> int:
+    from liteagent.config import get_settings
+    from liteagent.errors import CatalogError
+    from liteagent.catalog import load_catalog
+
+    settings = get_settings()
+    try:
+        catalog = load_catalog(settings.catalog_path)
+    except CatalogError as exc:
+        print(f"liteagent: invalid catalog: {exc}", file=sys.stderr)
+        return 2
+    print(f"Catalog {catalog.source}: {len(catalog)} model(s); default LLM "
+          f"{settings.resolved_default_model()}")
+    for spec in catalog:
+        model = spec.model or settings.resolved_default_model()
+        print(f"  {spec.model_name:<32} {spec.kind:<8} {model:<24} {spec.description}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _load_env()
+    config = Path(args.config)
+    if not config.is_file():
+        print(f"liteagent: proxy config {config} not found (run from the project folder or "
+              "pass --config).", file=sys.stderr)
+        return 2
+    if (status := _check_catalog()) != 0:
+        return status
+    if not os.environ.get("LITELLM_MASTER_KEY"):
+        if os.environ.get("ENVIRONMENT", "development") != "development":
+            print("liteagent: LITELLM_MASTER_KEY is not set; refusing to start an open proxy.",
+                  file=sys.stderr)
+            return 2
+        os.environ["LITELLM_MASTER_KEY"] = DEV_MASTER_KEY
+        print(f"LITELLM_MASTER_KEY is not set: using the development key {DEV_MASTER_KEY!r}.")
+    litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which(
+        "litellm"
+    )
+    if litellm is None:
+        print("liteagent: the litellm command is missing; run `uv sync`.", file=sys.stderr)
+        return 2
+    argv = [litellm, "--config", str(config), "--host", args.host, "--port", str(args.port)]
+    print(f"Serving on http://{args.host}:{args.port}/v1 …", flush=True)
+    os.execv(litellm, argv)  # noqa: S606 - replaces this process with the proxy
+
+
+def cmd_catalog(_: argparse.Namespace) -> int:
+    _load_env()
+    return _check_catalog()
+
+
+def cmd_hello(args: argparse.Namespace) -> int:
+    _load_env()
+    import openai
+
+    key = args.api_key or os.environ.get("LITELLM_MASTER_KEY") or DEV_MASTER_KEY
+    client = openai.OpenAI(base_url=args.base_url, api_key=key, timeout=120)
+    try:
+        models = [m.id for m in client.models.list().data]
+        print("models:", ", ".join(models))
+        resp = client.chat.completions.create(
+            model=args.model, messages=[{"role": "user", "content": args.message}]
+        )
+    except openai.OpenAIError as exc:
+        print(f"liteagent hello: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.model}: {resp.choices[0].message.content}")
+    if resp.usage:
+        print(f"usage: {resp.usage.prompt_tokens} prompt + {resp.usage.completion_tokens} "
+              "completion tokens")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liteagent", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the LiteLLM proxy with the LiteAgent catalog")
+    serve.add_argument("--host", default=os.environ.get("LITEAGENT_HOST", "127.0.0.1"))
+    serve.add_argument(
+        "--port", type=int, default=int(os.environ.get("LITEAGENT_PORT", DEFAULT_PORT))
+    )
+    serve.add_argument("--config", default="proxy_config.yaml")
+    serve.set_defaults(func=cmd_serve)
+
+    catalog = sub.add_parser("catalog", help="validate the catalog and list its models")
+    catalog.set_defaults(func=cmd_catalog)
+
+    hello = sub.add_parser("hello", help="send one request to a running proxy")
+    hello.add_argument("--base-url", default=f"http://127.0.0.1:{DEFAULT_PORT}/v1")
+    hello.add_argument("--model", default="liteagent/assistant")
+    hello.add_argument("--message", default="Say hello in one short sentence.")
+    hello.add_argument("--api-key", default=None)
+    hello.set_defaults(func=cmd_hello)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Settings, read from the environment (and ``.env``) with pydantic-settings.
+
+Every variable is documented in ``.env.example``. Secrets are ``SecretStr`` so that printing or
+logging the settings never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_DEFAULT_MODEL = "local/smollm2"
+OPENAI_DEFAULT_MODEL = "openai/gpt-4o-mini"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """LiteAgent settings. Field docs name the environment variable that sets each one."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Application
+    app_name: str = Field("LiteAgent", validation_alias=_env("APP_NAME"))
+    environment: Literal["development", "staging", "production", "test"] = Field(
+        "development", validation_alias=_env("ENVIRONMENT")
+    )
+
+    # Catalog and models
+    catalog_path: Path = Field(Path("liteagent.yaml"), validation_alias=_env("LITEAGENT_CATALOG"))
+    default_model: str | None = Field(None, validation_alias=_env("LITEAGENT_DEFAULT_MODEL"))
+    agent_cache_size: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_AGENT_CACHE_SIZE"))
+    llm_timeout: float = Field(120.0, gt=0, validation_alias=_env("LITEAGENT_LLM_TIMEOUT"))
+
+    # Local llama.cpp model (offline default)
+    local_model_path: Path | None = Field(None, validation_alias=_env("LITEAGENT_LOCAL_MODEL_PATH"))
+    local_context_size: int = Field(
+        4096, ge=512, validation_alias=_env("LITEAGENT_LOCAL_CONTEXT_SIZE")
+    )
+    local_threads: int | None = Field(None, ge=1, validation_alias=_env("LITEAGENT_LOCAL_THREADS"))
+    local_max_tokens: int = Field(512, ge=1, validation_alias=_env("LITEAGENT_LOCAL_MAX_TOKENS"))
+
+    # OpenAI (and OpenAI-compatible servers reached through OPENAI_BASE_URL)
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", validation_alias=_env("LOG_LEVEL")
+    )
+    log_format: Literal["json", "text"] = Field("json", validation_alias=_env("LOG_FORMAT"))
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("openai_api_key", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def resolved_default_model(self) -> str:
+        """The model an entry without ``model:`` uses.
+
+        ``LITEAGENT_DEFAULT_MODEL`` when set; else OpenAI when ``OPENAI_API_KEY`` is set; else the
+        bundled local model, which needs no key and no network.
+        """
+        if self.default_model:
+            return self.default_model
+        if self.openai_api_key is not None:
+            return OPENAI_DEFAULT_MODEL
+        return LOCAL_DEFAULT_MODEL
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once; ``get_settings.cache_clear()`` re-reads)."""
+    return Settings()
+
+
+def ensure_offline_cost_map() -> None:
+    """Make litellm use its bundled price map instead of fetching one at import time."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -1,0 +1,183 @@
+"""One exception hierarchy for LiteAgent.
+
+Every domain error carries an HTTP ``status_code`` and a stable ``error_code`` so that the
+proxy handler can turn it into an OpenAI-shaped error without guessing::
+
+    LiteAgentError (500 internal_error)
+    ├── ConfigurationError (500 configuration_error)
+    │   └── CatalogError (500 catalog_error)        malformed liteagent.yaml
+    ├── InvalidRequestError (400 invalid_request_error)
+    ├── AuthenticationError (401 authentication_error)
+    ├── NotFoundError (404 not_found)
+    │   ├── AgentNotFoundError (404 model_not_found)
+    │   └── ProviderNotFoundError (404 provider_not_found)
+    ├── RateLimitExceededError (429 rate_limit_exceeded)
+    ├── AgentExecutionError (500 agent_execution_error)
+    └── LLMProviderError (502 upstream_error)        an upstream model failed
+        ├── LLMTimeoutError (504 upstream_timeout)
+        ├── LLMRateLimitError (429 upstream_rate_limited)
+        ├── LLMUnavailableError (503 upstream_unavailable)
+        └── ContextWindowExceededError (400 context_length_exceeded)
+
+Messages are written for the person reading the chat: they say what went wrong and what to do,
+and never contain credentials, URLs with secrets, or stack traces.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from liteagent.redaction import redact_text
+
+__all__ = [
+    "AgentExecutionError",
+    "AgentNotFoundError",
+    "AuthenticationError",
+    "CatalogError",
+    "ConfigurationError",
+    "ContextWindowExceededError",
+    "InvalidRequestError",
+    "LLMProviderError",
+    "LLMRateLimitError",
+    "LLMTimeoutError",
+    "LLMUnavailableError",
+    "LiteAgentError",
+    "NotFoundError",
+    "ProviderNotFoundError",
+    "RateLimitExceededError",
+]
+
+
+class LiteAgentError(Exception):
+    """Base of every LiteAgent error."""
+
+    status_code: ClassVar[int] = 500
+    error_code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        self.message = redact_text(message)
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the OpenAI-shaped error body for this error."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_code,
+                "param": None,
+                "code": str(self.status_code),
+            }
+        }
+
+
+class ConfigurationError(LiteAgentError):
+    """Settings or files needed at start-up are missing or invalid."""
+
+    error_code = "configuration_error"
+
+
+class CatalogError(ConfigurationError):
+    """The catalog file (``liteagent.yaml``) is malformed."""
+
+    error_code = "catalog_error"
+
+
+class InvalidRequestError(LiteAgentError):
+    """The request itself is malformed (e.g. empty or invalid ``messages``)."""
+
+    status_code = 400
+    error_code = "invalid_request_error"
+
+
+class AuthenticationError(LiteAgentError):
+    """Credentials are missing or wrong."""
+
+    status_code = 401
+    error_code = "authentication_error"
+
+
+class NotFoundError(LiteAgentError):
+    """A named resource does not exist."""
+
+    status_code = 404
+    error_code = "not_found"
+
+
+class AgentNotFoundError(NotFoundError):
+    """No catalog entry has the requested model name."""
+
+    error_code = "model_not_found"
+
+
+class ProviderNotFoundError(NotFoundError):
+    """No LLM provider is registered under the requested name."""
+
+    error_code = "provider_not_found"
+
+
+class RateLimitExceededError(LiteAgentError):
+    """A LiteAgent rate limit was exceeded."""
+
+    status_code = 429
+    error_code = "rate_limit_exceeded"
+
+
+class AgentExecutionError(LiteAgentError):
+    """An agent, RAG agent or workflow failed while running."""
+
+    error_code = "agent_execution_error"
+
+
+class LLMProviderError(LiteAgentError):
+    """An upstream LLM call failed. The message names the provider, never its credentials."""
+
+    status_code = 502
+    error_code = "upstream_error"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str | None = None,
+        upstream_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
+        target = f"{provider}/{model}" if model else provider
+        super().__init__(f"LLM provider '{target}' failed: {message}")
+
+
+class LLMTimeoutError(LLMProviderError):
+    """The upstream did not answer in time."""
+
+    status_code = 504
+    error_code = "upstream_timeout"
+    retryable = True
+
+
+class LLMRateLimitError(LLMProviderError):
+    """The upstream refused the call because of its rate limit (HTTP 429)."""
+
+    status_code = 429
+    error_code = "upstream_rate_limited"
+    retryable = True
+
+
+class LLMUnavailableError(LLMProviderError):
+    """The upstream is unreachable or overloaded (connection refused, 5xx)."""
+
+    status_code = 503
+    error_code = "upstream_unavailable"
+    retryable = True
+
+
+class ContextWindowExceededError(LLMProviderError):
+    """The conversation does not fit the model's context window."""
+
+    status_code = 400
+    error_code = "context_length_exceeded"

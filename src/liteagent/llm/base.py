@@ -1,0 +1,248 @@
+"""The LLM provider protocol.
+
+A provider turns a list of chat messages (plus optional tools) into a response, either at once
+(``chat``) or as a stream of typed chunks (``stream``). ``stream_chat`` is the text-only view of
+``stream`` kept from the seeds' interface. Every response carries real token ``usage``.
+
+Providers are authenticated clients *and* message translators for one model; credentials stay
+inside the provider instance and never appear in its errors (see ``liteagent.errors``).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call proposed by a model. ``arguments`` is the raw JSON string."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """Arguments as a dict (``{}`` when empty); raises ``ValueError`` on invalid JSON."""
+        if not self.arguments.strip():
+            return {}
+        value = json.loads(self.arguments)
+        if not isinstance(value, dict):
+            raise ValueError("tool arguments must be a JSON object")
+        return value
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True)
+class LLMMessage:
+    """One chat message in OpenAI's shape."""
+
+    role: Role
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def to_openai(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            msg["tool_calls"] = [tc.to_openai() for tc in self.tool_calls]
+        if self.tool_call_id is not None:
+            msg["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            msg["name"] = self.name
+        return msg
+
+    @classmethod
+    def from_openai(cls, data: Mapping[str, Any]) -> LLMMessage:
+        """Build from an OpenAI-style dict (content may be a list of text parts)."""
+        calls = tuple(
+            ToolCall(
+                id=str(tc.get("id") or f"call_{i}"),
+                name=str(tc["function"]["name"]),
+                arguments=_as_json_string(tc["function"].get("arguments")),
+            )
+            for i, tc in enumerate(data.get("tool_calls") or [])
+        )
+        return cls(
+            role=data["role"],
+            content=content_to_text(data.get("content")),
+            tool_calls=calls,
+            tool_call_id=data.get("tool_call_id"),
+            name=data.get("name"),
+        )
+
+
+MessageLike = LLMMessage | Mapping[str, Any]
+
+
+def as_messages(messages: Sequence[MessageLike]) -> list[LLMMessage]:
+    """Normalise a mixed list of ``LLMMessage`` and OpenAI dicts."""
+    return [m if isinstance(m, LLMMessage) else LLMMessage.from_openai(m) for m in messages]
+
+
+def content_to_text(content: Any) -> str | None:
+    """Flatten OpenAI message content (a string or a list of parts) to text."""
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, Mapping) and part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+            elif isinstance(part, str):
+                parts.append(part)
+        return "".join(parts)
+    return str(content)
+
+
+def _as_json_string(arguments: Any) -> str:
+    if arguments is None:
+        return "{}"
+    if isinstance(arguments, str):
+        return arguments
+    return json.dumps(arguments)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one or more LLM calls; ``+`` sums them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class LLMResponse:
+    """A complete model answer."""
+
+    content: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str = "stop"
+    reasoning: str | None = None
+    provider: str = ""
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI chat-completion dict (the shape the seeds' ``LLMClient.chat`` returns)."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [tc.to_openai() for tc in self.tool_calls]
+        if self.reasoning:
+            message["reasoning_content"] = self.reasoning
+        return {
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "usage": self.usage.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class LLMChunk:
+    """One streamed piece of an answer.
+
+    A stream yields content and reasoning deltas as they arrive; complete tool calls and the
+    final ``usage`` and ``finish_reason`` come on the last chunk.
+    """
+
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    """Per-call generation options."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tools: tuple[Mapping[str, Any], ...] = ()
+    tool_choice: str | Mapping[str, Any] | None = None
+
+
+class BaseLLMProvider(ABC):
+    """A chat model behind one provider.
+
+    Subclasses implement ``chat`` and ``stream``; ``stream_chat`` derives from ``stream``.
+
+    Args:
+        api_key: Credential for the provider (kept private, never logged).
+        model_name: Model identifier at the provider.
+        base_url: Endpoint override.
+    """
+
+    provider_name: ClassVar[str] = "base"
+    MODELS: ClassVar[list[str]] = []
+
+    def __init__(
+        self, api_key: str | None = None, model_name: str = "", base_url: str | None = None
+    ) -> None:
+        self._api_key = api_key
+        self.model_name = model_name
+        self.base_url = base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model_name={self.model_name!r})"
+
+    @property
+    def model_id(self) -> str:
+        """``<provider>/<model>`` as used in the catalog."""
+        return f"{self.provider_name}/{self.model_name}"
+
+    @abstractmethod
+    async def chat(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> LLMResponse:
+        """Answer ``messages`` in one response."""
+
+    @abstractmethod
+    def stream(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> AsyncIterator[LLMChunk]:
+        """Answer ``messages`` as a stream of chunks; the last carries usage."""
+
+    async def stream_chat(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> AsyncIterator[str]:
+        """Text-only view of ``stream``."""
+        async for chunk in self.stream(messages, options):
+            if chunk.content:
+                yield chunk.content
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Release network clients or native resources."""
+
+    @classmethod
+    def get_available_models(cls) -> list[str]:
+        return list(cls.MODELS)

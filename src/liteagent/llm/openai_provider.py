@@ -1,0 +1,225 @@
+"""OpenAI chat completions through the official ``openai`` SDK.
+
+Honours ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``; any server that speaks OpenAI's wire format
+works. SDK errors are mapped to LiteAgent's ``LLMProviderError`` family with the provider named
+and credentials redacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import openai
+
+from liteagent.errors import (
+    ContextWindowExceededError,
+    LLMProviderError,
+    LLMRateLimitError,
+    LLMTimeoutError,
+    LLMUnavailableError,
+)
+from liteagent.llm.base import (
+    BaseLLMProvider,
+    ChatOptions,
+    LLMChunk,
+    LLMResponse,
+    MessageLike,
+    ToolCall,
+    Usage,
+    as_messages,
+)
+
+if TYPE_CHECKING:
+    from liteagent.config import Settings
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after") if exc.response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _upstream_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return exc.message or type(exc).__name__
+
+
+def map_openai_error(exc: Exception, provider: str, model: str) -> LLMProviderError:
+    """Translate an ``openai`` SDK exception into LiteAgent's error family."""
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMTimeoutError("the request timed out", provider=provider, model=model)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMUnavailableError(
+            "could not connect to the server", provider=provider, model=model
+        )
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        detail = _upstream_message(exc)
+        kwargs: dict[str, Any] = {"provider": provider, "model": model, "upstream_status": status}
+        if status == 429:
+            return LLMRateLimitError(
+                f"rate limited (HTTP 429): {detail}", retry_after=_retry_after(exc), **kwargs
+            )
+        if status in (401, 403):
+            return LLMProviderError(
+                f"authentication failed (HTTP {status}); check the provider's API key", **kwargs
+            )
+        code = exc.code or ""
+        if status == 400 and ("context_length" in str(code) or "context length" in detail):
+            return ContextWindowExceededError(detail, **kwargs)
+        if status >= 500:
+            return LLMUnavailableError(f"server error (HTTP {status}): {detail}", **kwargs)
+        return LLMProviderError(f"HTTP {status}: {detail}", **kwargs)
+    if isinstance(exc, LLMProviderError):
+        return exc
+    return LLMProviderError(
+        f"unexpected response ({type(exc).__name__})", provider=provider, model=model
+    )
+
+
+class OpenAIProvider(BaseLLMProvider):
+    """OpenAI (or any OpenAI-compatible server via ``base_url``)."""
+
+    provider_name = "openai"
+    MODELS: ClassVar[list[str]] = [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "o3-mini",
+        "o4-mini",
+    ]
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        model_name: str = "gpt-4o-mini",
+        base_url: str | None = None,
+        *,
+        timeout: float = 120.0,
+        max_retries: int = 0,
+        default_headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(api_key, model_name, base_url)
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or "not-set",
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+        )
+
+    @classmethod
+    def from_settings(cls, model_name: str, settings: Settings, **params: Any) -> OpenAIProvider:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        return cls(
+            api_key=params.pop("api_key", None) or key,
+            model_name=model_name,
+            base_url=params.pop("base_url", None) or settings.openai_base_url,
+            timeout=params.pop("timeout", settings.llm_timeout),
+            **params,
+        )
+
+    def _request(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None
+    ) -> dict[str, Any]:
+        opts = options or ChatOptions()
+        req: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": [m.to_openai() for m in as_messages(messages)],
+        }
+        if opts.temperature is not None:
+            req["temperature"] = opts.temperature
+        if opts.max_tokens is not None:
+            req["max_tokens"] = opts.max_tokens
+        if opts.tools:
+            req["tools"] = [dict(t) for t in opts.tools]
+            if opts.tool_choice is not None:
+                req["tool_choice"] = opts.tool_choice
+        return req
+
+    async def chat(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> LLMResponse:
+        try:
+            resp = await self._client.chat.completions.create(**self._request(messages, options))
+        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
+            raise map_openai_error(exc, self.provider_name, self.model_name) from None
+        if not resp.choices:
+            raise LLMProviderError(
+                "the response had no choices", provider=self.provider_name, model=self.model_name
+            )
+        choice = resp.choices[0]
+        msg = choice.message
+        calls = tuple(
+            ToolCall(id=tc.id, name=tc.function.name, arguments=tc.function.arguments or "{}")
+            for tc in (msg.tool_calls or [])
+            if tc.type == "function"
+        )
+        usage = (
+            Usage(resp.usage.prompt_tokens, resp.usage.completion_tokens) if resp.usage else Usage()
+        )
+        reasoning = getattr(msg, "reasoning_content", None)
+        return LLMResponse(
+            content=msg.content or "",
+            model=resp.model or self.model_name,
+            usage=usage,
+            tool_calls=calls,
+            finish_reason=choice.finish_reason or "stop",
+            reasoning=reasoning if isinstance(reasoning, str) else None,
+            provider=self.provider_name,
+        )
+
+    async def stream(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> AsyncIterator[LLMChunk]:
+        req = self._request(messages, options)
+        req["stream"] = True
+        req["stream_options"] = {"include_usage": True}
+        partial: dict[int, dict[str, str]] = {}
+        usage: Usage | None = None
+        finish: str | None = None
+        try:
+            stream = await self._client.chat.completions.create(**req)
+            async for event in stream:
+                if event.usage is not None:
+                    usage = Usage(event.usage.prompt_tokens, event.usage.completion_tokens)
+                for choice in event.choices:
+                    delta = choice.delta
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+                    for tc in delta.tool_calls or []:
+                        slot = partial.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                        if tc.id:
+                            slot["id"] = tc.id
+                        if tc.function is not None:
+                            slot["name"] += tc.function.name or ""
+                            slot["arguments"] += tc.function.arguments or ""
+                    reasoning = getattr(delta, "reasoning_content", None)
+                    if isinstance(reasoning, str) and reasoning:
+                        yield LLMChunk(reasoning=reasoning)
+                    if delta.content:
+                        yield LLMChunk(content=delta.content)
+        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
+            raise map_openai_error(exc, self.provider_name, self.model_name) from None
+        if finish is None:
+            raise LLMUnavailableError(
+                "the stream ended before the answer was complete",
+                provider=self.provider_name,
+                model=self.model_name,
+            )
+        calls = tuple(
+            ToolCall(id=s["id"] or f"call_{i}", name=s["name"], arguments=s["arguments"] or "{}")
+            for i, s in sorted(partial.items())
+        )
+        yield LLMChunk(tool_calls=calls, usage=usage or Usage(), finish_reason=finish)
+
+    async def aclose(self) -> None:
+        await self._client.close()

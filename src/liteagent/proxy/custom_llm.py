@@ -1,0 +1,260 @@
+"""The LiteLLM ``CustomLLM`` that serves every catalog entry as ``liteagent/<name>``.
+
+The proxy calls only ``acompletion`` and ``astreaming``; the sync ``completion`` and
+``streaming`` (for library users of ``litellm.completion``) drive the same async code on a
+private event loop thread. There is one run loop — ``_events`` — from which the complete
+response and the stream are both derived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from litellm import CustomLLM
+from litellm.llms.custom_llm import CustomLLMError
+from litellm.types.utils import GenericStreamingChunk, ModelResponse, ModelResponseStream
+from litellm.types.utils import Usage as LiteLLMUsage
+
+from liteagent.catalog import Catalog, ModelSpec, load_catalog
+from liteagent.config import Settings, get_settings
+from liteagent.errors import LiteAgentError
+from liteagent.llm.base import Usage
+from liteagent.log import get_logger
+from liteagent.proxy.cache import AgentCache, AgentCacheKey
+from liteagent.proxy.chunks import event_chunk, final_chunk, reasoning_chunk, status_event, text_chunk
+from liteagent.proxy.context import RequestContext
+from liteagent.proxy.events import (
+    ReasoningDelta,
+    RunEvent,
+    RunFinished,
+    StatusUpdate,
+    TextDelta,
+    UsageReport,
+)
+from liteagent.proxy.registration import schedule_registration
+from liteagent.proxy.runners import Runner, build_runner
+
+logger = get_logger(__name__)
+
+StreamItem = GenericStreamingChunk | ModelResponseStream
+
+
+def to_litellm_error(exc: BaseException, *, request_id: str | None = None) -> CustomLLMError:
+    """Turn any exception into a ``CustomLLMError`` the proxy renders as an OpenAI error."""
+    if isinstance(exc, CustomLLMError):
+        return exc
+    if isinstance(exc, LiteAgentError):
+        return CustomLLMError(status_code=exc.status_code, message=exc.message)
+    ref = f" (request {request_id})" if request_id else ""
+    return CustomLLMError(
+        status_code=500, message=f"LiteAgent hit an internal error{ref}; see the proxy logs."
+    )
+
+
+class LiteAgentLLM(CustomLLM):
+    """Serves catalog agents through LiteLLM.
+
+    Args:
+        settings: Settings (default: read from the environment).
+        catalog: The catalog (default: loaded from ``settings.catalog_path``).
+    """
+
+    def __init__(self, settings: Settings | None = None, catalog: Catalog | None = None) -> None:
+        super().__init__()
+        self.settings = settings or get_settings()
+        self.catalog = catalog if catalog is not None else load_catalog(self.settings.catalog_path)
+        self.cache: AgentCache[Runner] = AgentCache(
+            self.settings.agent_cache_size, on_evict=self._close_evicted
+        )
+        self._portal: BlockingPortal | None = None
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
+
+    # ----------------------------------------------------------------- the run loop
+    def _runner_for(self, spec: ModelSpec, ctx: RequestContext) -> Runner:
+        key = AgentCacheKey(spec.name, ctx.temperature, ctx.max_tokens, ctx.user_key)
+        runner, hit = self.cache.get_or_build(key, lambda: build_runner(spec, ctx, self.settings))
+        logger.info(
+            "agent_cache_hit" if hit else "agent_built",
+            model=spec.model_name,
+            user=ctx.user_key,
+            temperature=ctx.temperature,
+            max_tokens=ctx.max_tokens,
+            cached_agents=len(self.cache),
+        )
+        return runner
+
+    def _context(
+        self, model: str, messages: Any, kwargs: dict[str, Any], *, stream: bool
+    ) -> RequestContext:
+        return RequestContext.from_litellm(
+            model=model,
+            messages=messages,
+            optional_params=kwargs.get("optional_params"),
+            litellm_params=kwargs.get("litellm_params"),
+            stream=stream,
+        )
+
+    async def _events(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+        spec = self.catalog.get(ctx.model)
+        runner = self._runner_for(spec, ctx)
+        async for event in runner.run(ctx):
+            yield event
+
+    def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(runner.aclose())
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    # ----------------------------------------------------------------- async (proxy path)
+    async def acompletion(  # type: ignore[override]
+        self, model: str, messages: list[Any], **kwargs: Any
+    ) -> ModelResponse:
+        started = time.monotonic()
+        ctx: RequestContext | None = None
+        try:
+            ctx = self._context(model, messages, kwargs, stream=False)
+            text: list[str] = []
+            reasoning: list[str] = []
+            usage = Usage()
+            finish = "stop"
+            async for event in self._events(ctx):
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    reasoning.append(event.text)
+                elif isinstance(event, UsageReport):
+                    usage = usage + event.usage
+                elif isinstance(event, RunFinished):
+                    finish = event.finish_reason
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
+            raise self._fail(exc, model, ctx, started) from None
+        response: ModelResponse = kwargs.get("model_response") or ModelResponse()
+        response.model = ctx.model
+        message = response.choices[0].message  # type: ignore[union-attr]
+        message.content = "".join(text)
+        if reasoning:
+            message.reasoning_content = "".join(reasoning)
+        response.choices[0].finish_reason = finish
+        response.usage = LiteLLMUsage(**usage.to_dict())  # type: ignore[attr-defined]
+        self._log_done(ctx, usage, started, stream=False)
+        return response
+
+    async def astreaming(  # type: ignore[override]
+        self, model: str, messages: list[Any], **kwargs: Any
+    ) -> AsyncIterator[StreamItem]:
+        started = time.monotonic()
+        ctx: RequestContext | None = None
+        response_id = f"chatcmpl-{uuid.uuid4().hex}"
+        usage = Usage()
+        finish = "stop"
+        try:
+            ctx = self._context(model, messages, kwargs, stream=True)
+            async for event in self._events(ctx):
+                if isinstance(event, TextDelta):
+                    yield text_chunk(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    yield reasoning_chunk(event.text, response_id=response_id, model=ctx.model)
+                elif isinstance(event, StatusUpdate):
+                    yield event_chunk(status_event(event.description, event.done))
+                elif isinstance(event, UsageReport):
+                    usage = usage + event.usage
+                elif isinstance(event, RunFinished):
+                    finish = event.finish_reason
+        except (asyncio.CancelledError, GeneratorExit):
+            logger.info("request_cancelled", model=model, user=ctx.user_key if ctx else None)
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
+            raise self._fail(exc, model, ctx, started) from None
+        yield final_chunk(usage, finish)
+        self._log_done(ctx, usage, started, stream=True)
+
+    def _fail(
+        self, exc: Exception, model: str, ctx: RequestContext | None, started: float
+    ) -> CustomLLMError:
+        request_id = ctx.request_id if ctx else None
+        error = to_litellm_error(exc, request_id=request_id)
+        log = logger.warning if isinstance(exc, LiteAgentError) else logger.exception
+        log(
+            "request_failed",
+            model=model,
+            user=ctx.user_key if ctx else None,
+            status=error.status_code,
+            error=error.message,
+            error_type=type(exc).__name__,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return error
+
+    def _log_done(
+        self, ctx: RequestContext | None, usage: Usage, started: float, *, stream: bool
+    ) -> None:
+        logger.info(
+            "request_completed",
+            model=ctx.model if ctx else None,
+            user=ctx.user_key if ctx else None,
+            stream=stream,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+
+    # ----------------------------------------------------------------- sync (library path)
+    def _blocking_portal(self) -> BlockingPortal:
+        if self._portal is None:
+            self._portal_cm = start_blocking_portal()
+            self._portal = self._portal_cm.__enter__()
+        return self._portal
+
+    def completion(  # type: ignore[override]
+        self, model: str, messages: list[Any], **kwargs: Any
+    ) -> ModelResponse:
+        call: Callable[[], Any] = lambda: self.acompletion(model, messages, **kwargs)  # noqa: E731
+        return self._blocking_portal().call(call)  # type: ignore[no-any-return]
+
+    def streaming(  # type: ignore[override]
+        self, model: str, messages: list[Any], **kwargs: Any
+    ) -> Iterator[StreamItem]:
+        portal = self._blocking_portal()
+        agen = self.astreaming(model, messages, **kwargs)
+        try:
+            while True:
+                try:
+                    yield portal.call(agen.__anext__)
+                except StopAsyncIteration:
+                    return
+        finally:
+            portal.call(agen.aclose)
+
+    def close(self) -> None:
+        """Stop the private event loop used by the sync methods."""
+        if self._portal_cm is not None:
+            self._portal_cm.__exit__(None, None, None)
+            self._portal_cm = None
+            self._portal = None
+
+
+def create_handler(settings: Settings | None = None, catalog: Catalog | None = None) -> LiteAgentLLM:
+    """Build the handler and, inside a running proxy, register the catalog's models."""
+    from liteagent.log import configure_logging
+
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    handler = LiteAgentLLM(settings=settings, catalog=catalog)
+    scheduled = schedule_registration(list(handler.catalog))
+    logger.info(
+        "liteagent_handler_ready",
+        catalog=handler.catalog.source,
+        models=handler.catalog.model_names(),
+        default_model=settings.resolved_default_model(),
+        registration="scheduled" if scheduled else "not in a proxy",
+    )
+    return handler

@@ -1,0 +1,49 @@
+"""What a run emits while it works; the handler maps these to OpenAI chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from liteagent.llm.base import Usage
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of the answer text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning (rendered as Open WebUI's "Thought for N seconds")."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """Progress shown above the message ("Searching the handbook…")."""
+
+    description: str
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Tokens spent by one inner LLM call; the handler sums them."""
+
+    usage: Usage
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run's end, with its finish reason and any metadata for the response."""
+
+    finish_reason: str = "stop"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+RunEvent = TextDelta | ReasoningDelta | StatusUpdate | UsageReport | RunFinished

@@ -1,0 +1,82 @@
+"""Keep secrets out of logs, errors and API responses.
+
+``redact_text`` masks credential-looking substrings in free text; ``redact_mapping`` masks the
+values of credential-named keys in nested data. Both are used by the log processor chain and by
+every error message, so a secret that slips into an exception never reaches a user or a log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+MASK = "***"
+
+# A key is sensitive when it *ends* with one of these words ("access_token", "x-api-key",
+# "OPENAI_API_KEY"), so counters such as "max_tokens" or "token_count" stay readable.
+_SENSITIVE_KEY = re.compile(
+    r"(?:^|[_-])(?:api[_-]?key|authorization|password|passwd|secret|secret[_-]?key|token|"
+    r"credentials?|cookie|private[_-]?key|master[_-]?key|access[_-]?key|fernet[_-]?key|"
+    r"encryption[_-]?key)$|^(?:authorization|password|secret|token|cookie|credentials?)$",
+    re.IGNORECASE,
+)
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # userinfo in URLs: scheme://user:password@host
+    (re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\g<scheme>***@"),
+    # Authorization headers and bearer tokens
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
+    # Well-known key shapes: OpenAI/LiteLLM (sk-...), Anthropic (sk-ant-...), NVIDIA (nvapi-...),
+    # GitLab (glpat-...), GitHub (ghp_...), Google OAuth (ya29. / 1//), Slack (xox?-).
+    (
+        re.compile(
+            r"\b(sk-(?:ant-)?[A-Za-z0-9_-]{8,}|nvapi-[A-Za-z0-9_-]{8,}|glpat-[A-Za-z0-9_-]{8,}|"
+            r"gh[pousr]_[A-Za-z0-9]{16,}|ya29\.[A-Za-z0-9._-]{8,}|1//[A-Za-z0-9._-]{16,}|"
+            r"xox[abprs]-[A-Za-z0-9-]{8,})"
+        ),
+        MASK,
+    ),
+    # key=value / "key": "value" pairs whose key names a credential
+    (
+        re.compile(
+            r"(?i)([\"']?\b[\w-]*(?:api[_-]?key|password|secret|token)[\"']?\s*[:=]\s*[\"']?)"
+            r"[^\s\"',;&}]{4,}"
+        ),
+        r"\1***",
+    ),
+)
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with credential-looking substrings replaced by ``***``."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def is_sensitive_key(key: str) -> bool:
+    """Whether a mapping key names a credential (``api_key``, ``Authorization``…)."""
+    return bool(_SENSITIVE_KEY.search(key))
+
+
+def redact_value(value: Any) -> Any:
+    """Redact strings, mappings and sequences recursively."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return redact_mapping(value)
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(v) for v in value)
+    return value
+
+
+def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy ``data`` with credential-named keys masked and other values redacted."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(key, str) and is_sensitive_key(key) and value not in (None, ""):
+            out[key] = MASK
+        else:
+            out[key] = redact_value(value)
+    return out
