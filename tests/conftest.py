@@ -7,12 +7,12 @@ import os
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.setdefault("ENVIRONMENT", "test")
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.servers.http import serve_app  # noqa: E402
-from tests.servers.openai_wire import OpenAIWireServer  # noqa: E402
+from tests.servers.http import serve_app
+from tests.servers.openai_wire import OpenAIWireServer
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ def _load_env() -> None:
 
 
 def _check_catalog() -> int:
+    from liteagent.catalog import load_catalog
     from liteagent.config import get_settings
     from liteagent.errors import CatalogError
-    from liteagent.catalog import load_catalog
 
     settings = get_settings()
     try:
@@ -37,8 +37,10 @@ def _check_catalog() -> int:
     except CatalogError as exc:
         print(f"liteagent: invalid catalog: {exc}", file=sys.stderr)
         return 2
-    print(f"Catalog {catalog.source}: {len(catalog)} model(s); default LLM "
-          f"{settings.resolved_default_model()}")
+    print(
+        f"Catalog {catalog.source}: {len(catalog)} model(s); default LLM "
+        f"{settings.resolved_default_model()}"
+    )
     for spec in catalog:
         model = spec.model or settings.resolved_default_model()
         print(f"  {spec.model_name:<32} {spec.kind:<8} {model:<24} {spec.description}")
@@ -49,15 +51,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _load_env()
     config = Path(args.config)
     if not config.is_file():
-        print(f"liteagent: proxy config {config} not found (run from the project folder or "
-              "pass --config).", file=sys.stderr)
+        print(
+            f"liteagent: proxy config {config} not found (run from the project folder or "
+            "pass --config).",
+            file=sys.stderr,
+        )
         return 2
     if (status := _check_catalog()) != 0:
         return status
     if not os.environ.get("LITELLM_MASTER_KEY"):
         if os.environ.get("ENVIRONMENT", "development") != "development":
-            print("liteagent: LITELLM_MASTER_KEY is not set; refusing to start an open proxy.",
-                  file=sys.stderr)
+            print(
+                "liteagent: LITELLM_MASTER_KEY is not set; refusing to start an open proxy.",
+                file=sys.stderr,
+            )
             return 2
         os.environ["LITELLM_MASTER_KEY"] = DEV_MASTER_KEY
         print(f"LITELLM_MASTER_KEY is not set: using the development key {DEV_MASTER_KEY!r}.")
@@ -94,8 +101,10 @@ def cmd_hello(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.model}: {resp.choices[0].message.content}")
     if resp.usage:
-        print(f"usage: {resp.usage.prompt_tokens} prompt + {resp.usage.completion_tokens} "
-              "completion tokens")
+        print(
+            f"usage: {resp.usage.prompt_tokens} prompt + {resp.usage.completion_tokens} "
+            "completion tokens"
+        )
     return 0
 
 

@@ -113,9 +113,7 @@ class ProviderRegistry(Generic[T]):
         if key in self._classes:
             return self._classes[key](**config)
         available = ", ".join(sorted(self.list_providers())) or "none"
-        raise ProviderNotFoundError(
-            f"Unknown {self.category} '{key}'. Available: {available}."
-        )
+        raise ProviderNotFoundError(f"Unknown {self.category} '{key}'. Available: {available}.")
 
     def get_class(self, name: str) -> type[T]:
         """Return the registered class (not an instance)."""

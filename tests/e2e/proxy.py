@@ -55,24 +55,51 @@ def make_project(tmp: Path, catalog: str | None = None) -> Path:
 
 @contextmanager
 def run_proxy(
-    project: Path, env: dict[str, str], *, command: str = "serve", wait_for: str | None = None,
+    project: Path,
+    env: dict[str, str],
+    *,
+    command: str = "serve",
+    wait_for: str | None = None,
     timeout: float = 180.0,
 ) -> Iterator[Proxy]:
     port = free_port()
     log_path = project / f"proxy-{port}.log"
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("OPENAI_", "LITEAGENT_", "ANTHROPIC_"))}
-    full_env.update({"LITELLM_MASTER_KEY": MASTER_KEY, "LOG_FORMAT": "json",
-                     "LITELLM_LOCAL_MODEL_COST_MAP": "True", "ENVIRONMENT": "development",
-                     "LITEAGENT_LOCAL_THREADS": "2", **env})
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "LITEAGENT_", "ANTHROPIC_"))
+    }
+    full_env.update(
+        {
+            "LITELLM_MASTER_KEY": MASTER_KEY,
+            "LOG_FORMAT": "json",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "ENVIRONMENT": "development",
+            "LITEAGENT_LOCAL_THREADS": "2",
+            **env,
+        }
+    )
     if command == "serve":
         argv = [str(BIN / "liteagent"), "serve", "--port", str(port)]
     else:
-        argv = [str(BIN / "litellm"), "--config", "proxy_config.yaml", "--host", "127.0.0.1",
-                "--port", str(port)]
+        argv = [
+            str(BIN / "litellm"),
+            "--config",
+            "proxy_config.yaml",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
     log = log_path.open("wb")
-    proc = subprocess.Popen(argv, cwd=project, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=project,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     proxy = Proxy(f"http://127.0.0.1:{port}", log_path, proc)
     try:
         _wait_ready(proxy, wait_for, timeout)

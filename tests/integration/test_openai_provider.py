@@ -8,8 +8,16 @@ from liteagent.errors import LLMProviderError, LLMRateLimitError, LLMUnavailable
 from liteagent.llm import ChatOptions
 from liteagent.llm.openai_provider import OpenAIProvider
 
-TOOLS = ({"type": "function", "function": {"name": "add", "description": "Add numbers",
-          "parameters": {"type": "object", "properties": {"a": {"type": "number"}}}}},)
+TOOLS = (
+    {
+        "type": "function",
+        "function": {
+            "name": "add",
+            "description": "Add numbers",
+            "parameters": {"type": "object", "properties": {"a": {"type": "number"}}},
+        },
+    },
+)
 
 
 def provider(url: str) -> OpenAIProvider:
@@ -19,8 +27,10 @@ def provider(url: str) -> OpenAIProvider:
 async def test_chat_and_usage(openai_server) -> None:
     server, url = openai_server
     server.reply_text("Paris is the capital.", prompt_tokens=20, completion_tokens=5)
-    resp = await provider(url).chat([{"role": "user", "content": "capital of France?"}],
-                                    ChatOptions(temperature=0.2, max_tokens=50))
+    resp = await provider(url).chat(
+        [{"role": "user", "content": "capital of France?"}],
+        ChatOptions(temperature=0.2, max_tokens=50),
+    )
     assert resp.content == "Paris is the capital."
     assert (resp.usage.prompt_tokens, resp.usage.completion_tokens) == (20, 5)
     body = server.requests[0]["body"]
@@ -70,5 +80,8 @@ async def test_errors_name_provider_not_key(openai_server) -> None:
 
 async def test_connection_refused_is_unavailable() -> None:
     from tests.servers.http import free_port
+
     with pytest.raises(LLMUnavailableError, match="could not connect"):
-        await provider(f"http://127.0.0.1:{free_port()}/v1").chat([{"role": "user", "content": "x"}])
+        await provider(f"http://127.0.0.1:{free_port()}/v1").chat(
+            [{"role": "user", "content": "x"}]
+        )

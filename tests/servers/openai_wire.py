@@ -40,8 +40,11 @@ class OpenAIWireServer:
         self.replies.append(Reply(content=content, **kw))
 
     def reply_tool_call(self, name: str, arguments: dict[str, Any], **kw: Any) -> None:
-        call = {"id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
-                "function": {"name": name, "arguments": json.dumps(arguments)}}
+        call = {
+            "id": f"call_{uuid.uuid4().hex[:8]}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)},
+        }
         self.replies.append(Reply(tool_calls=[call], **kw))
 
     def reply_error(self, status: int, message: str, **kw: Any) -> None:
@@ -50,36 +53,59 @@ class OpenAIWireServer:
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append({"body": body, "headers": dict(request.headers)})
-        reply = self.replies.pop(0) if self.replies else Reply(
-            status=500, error={"message": "no scripted reply", "type": "server_error"})
+        reply = (
+            self.replies.pop(0)
+            if self.replies
+            else Reply(status=500, error={"message": "no scripted reply", "type": "server_error"})
+        )
         if reply.error is not None:
-            return JSONResponse({"error": reply.error}, status_code=reply.status,
-                                headers=reply.headers)
+            return JSONResponse(
+                {"error": reply.error}, status_code=reply.status, headers=reply.headers
+            )
         model = body.get("model", "test-model")
         if body.get("stream"):
             return StreamingResponse(self._sse(reply, model, body), media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
         if reply.tool_calls:
             message["tool_calls"] = reply.tool_calls
-        return JSONResponse({
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
-            "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
-            "usage": {"prompt_tokens": reply.prompt_tokens,
-                      "completion_tokens": reply.completion_tokens,
-                      "total_tokens": reply.prompt_tokens + reply.completion_tokens},
-        })
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens,
+                    "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+                },
+            }
+        )
 
     async def _sse(self, reply: Reply, model: str, body: dict[str, Any]) -> AsyncIterator[bytes]:
         cid = f"chatcmpl-{uuid.uuid4().hex}"
 
-        def event(delta: dict[str, Any], finish: str | None = None,
-                  usage: dict[str, int] | None = None, choices: bool = True) -> bytes:
+        def event(
+            delta: dict[str, Any],
+            finish: str | None = None,
+            usage: dict[str, int] | None = None,
+            choices: bool = True,
+        ) -> bytes:
             payload: dict[str, Any] = {
-                "id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if choices else [],
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+                if choices
+                else [],
             }
             if usage is not None:
                 payload["usage"] = usage
@@ -90,16 +116,32 @@ class OpenAIWireServer:
             if word:
                 yield event({"content": word + " "})
         for i, call in enumerate(reply.tool_calls):
-            yield event({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
-                                         "function": {"name": call["function"]["name"],
-                                                      "arguments": ""}}]})
+            yield event(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": call["function"]["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
             args = call["function"]["arguments"]
             for j in range(0, len(args), 5):
-                yield event({"tool_calls": [{"index": i, "function": {"arguments": args[j:j+5]}}]})
+                yield event(
+                    {"tool_calls": [{"index": i, "function": {"arguments": args[j : j + 5]}}]}
+                )
         yield event({}, finish="tool_calls" if reply.tool_calls else "stop")
         if (body.get("stream_options") or {}).get("include_usage"):
-            yield event({}, usage={"prompt_tokens": reply.prompt_tokens,
-                                   "completion_tokens": reply.completion_tokens,
-                                   "total_tokens": reply.prompt_tokens + reply.completion_tokens},
-                        choices=False)
+            yield event(
+                {},
+                usage={
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens,
+                    "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+                },
+                choices=False,
+            )
         yield b"data: [DONE]\n\n"

@@ -11,18 +11,23 @@ def ctx(metadata=None, body=None, optional=None, messages=MSGS, stream=False) ->
         model="liteagent/assistant",
         messages=messages,
         optional_params=optional or {},
-        litellm_params={"metadata": metadata or {},
-                        "proxy_server_request": {"body": body or {}}},
+        litellm_params={"metadata": metadata or {}, "proxy_server_request": {"body": body or {}}},
         stream=stream,
     )
 
 
 def test_identity_from_key_metadata_and_openwebui_header() -> None:
-    c = ctx(metadata={
-        "user_api_key_user_id": "svc-openwebui",
-        "headers": {"x-openwebui-user-id": "u-42", "x-openwebui-chat-id": "c-1",
-                    "x-openwebui-user-name": "Ada%20L", "authorization": "Bearer sk-abc"},
-    })
+    c = ctx(
+        metadata={
+            "user_api_key_user_id": "svc-openwebui",
+            "headers": {
+                "x-openwebui-user-id": "u-42",
+                "x-openwebui-chat-id": "c-1",
+                "x-openwebui-user-name": "Ada%20L",
+                "authorization": "Bearer sk-abc",
+            },
+        }
+    )
     assert c.principal == "svc-openwebui"
     assert c.end_user == "u-42"
     assert c.user_key == "svc-openwebui/u-42"
@@ -39,8 +44,10 @@ def test_same_end_user_under_different_keys_is_not_the_same_user() -> None:
 
 
 def test_body_metadata_cannot_claim_an_identity() -> None:
-    c = ctx(metadata={"user_api_key_hash": "abcdef0123456789ffff"},
-            body={"metadata": {"user_api_key_user_id": "admin"}})
+    c = ctx(
+        metadata={"user_api_key_hash": "abcdef0123456789ffff"},
+        body={"metadata": {"user_api_key_user_id": "admin"}},
+    )
     assert c.principal == "key:abcdef0123456789"
     assert "admin" not in c.user_key
 
@@ -57,23 +64,30 @@ def test_options_are_read_from_optional_params() -> None:
 
 def test_session_key_is_stable_without_a_chat_id() -> None:
     first = ctx(messages=[{"role": "user", "content": "plan a trip"}])
-    later = ctx(messages=[{"role": "user", "content": "plan a trip"},
-                          {"role": "assistant", "content": "ok"},
-                          {"role": "user", "content": "to Rome"}])
+    later = ctx(
+        messages=[
+            {"role": "user", "content": "plan a trip"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "to Rome"},
+        ]
+    )
     other = ctx(messages=[{"role": "user", "content": "something else"}])
     assert first.session_key == later.session_key != other.session_key
 
 
-@pytest.mark.parametrize("messages, fragment", [
-    ([], "at least one message"),
-    ("hello", "array"),
-    ([{"content": "x"}], "messages[0].role"),
-    ([{"role": "wizard", "content": "x"}], "messages[0].role"),
-    ([{"role": "user", "content": 5}], "messages[0].content"),
-    ([{"role": "user"}], "messages[0].content is required"),
-    ([{"role": "system", "content": "x"}], "at least one user message"),
-    (["not an object"], "messages[0] must be an object"),
-])
+@pytest.mark.parametrize(
+    "messages, fragment",
+    [
+        ([], "at least one message"),
+        ("hello", "array"),
+        ([{"content": "x"}], "messages[0].role"),
+        ([{"role": "wizard", "content": "x"}], "messages[0].role"),
+        ([{"role": "user", "content": 5}], "messages[0].content"),
+        ([{"role": "user"}], "messages[0].content is required"),
+        ([{"role": "system", "content": "x"}], "at least one user message"),
+        (["not an object"], "messages[0] must be an object"),
+    ],
+)
 def test_bad_messages_are_400(messages, fragment) -> None:
     with pytest.raises(InvalidRequestError) as err:
         validate_messages(messages)
@@ -82,7 +96,12 @@ def test_bad_messages_are_400(messages, fragment) -> None:
 
 
 def test_task_request_signature() -> None:
-    task = [{"role": "user", "content": "### Task:\nGenerate a title\n<chat_history>\nUSER: hi\n</chat_history>"}]
+    task = [
+        {
+            "role": "user",
+            "content": "### Task:\nGenerate a title\n<chat_history>\nUSER: hi\n</chat_history>",
+        }
+    ]
     assert ctx(messages=task).is_task_request
     assert not ctx(messages=task, stream=True).is_task_request
     rag = [{"role": "user", "content": "### Task:\nRespond using the context"}]
@@ -90,6 +109,8 @@ def test_task_request_signature() -> None:
 
 
 def test_strip_rendered_blocks() -> None:
-    text = ('Before\n<details type="tool_calls" done="true" id="1" name="calc">\n'
-            '<summary>Tool Executed</summary>\n</details>\nAfter')
+    text = (
+        'Before\n<details type="tool_calls" done="true" id="1" name="calc">\n'
+        "<summary>Tool Executed</summary>\n</details>\nAfter"
+    )
     assert strip_rendered_blocks(text) == "Before\nAfter"

@@ -21,8 +21,9 @@ def make_handler(tmp_path: Path, script: list[Any], **extra_models: dict[str, An
     script_file.write_text(yaml.safe_dump(script))
     models = {"bot": {"system_prompt": "You are a test bot.", "model": f"scripted/{script_file}"}}
     models.update(extra_models)
-    return LiteAgentLLM(settings=Settings(agent_cache_size=4),
-                        catalog=parse_catalog({"models": models}))
+    return LiteAgentLLM(
+        settings=Settings(agent_cache_size=4), catalog=parse_catalog({"models": models})
+    )
 
 
 def call_kwargs(user: str | None = None, **optional: Any) -> dict[str, Any]:
@@ -30,15 +31,18 @@ def call_kwargs(user: str | None = None, **optional: Any) -> dict[str, Any]:
     return {
         "model_response": ModelResponse(),
         "optional_params": optional,
-        "litellm_params": {"metadata": {"user_api_key_user_id": "owui", "headers": headers},
-                           "litellm_call_id": "req-1"},
+        "litellm_params": {
+            "metadata": {"user_api_key_user_id": "owui", "headers": headers},
+            "litellm_call_id": "req-1",
+        },
     }
 
 
 async def test_completion_returns_text_and_real_usage(tmp_path: Path) -> None:
     handler = make_handler(tmp_path, ["Hello from the bot"])
-    resp = await handler.acompletion("bot", [{"role": "user", "content": "hi there"}],
-                                     **call_kwargs())
+    resp = await handler.acompletion(
+        "bot", [{"role": "user", "content": "hi there"}], **call_kwargs()
+    )
     assert resp.choices[0].message.content == "Hello from the bot"
     assert resp.model == "liteagent/bot"
     # prompt: system prompt (5 words) + "hi there" (2 words); completion: 4 words
@@ -47,8 +51,12 @@ async def test_completion_returns_text_and_real_usage(tmp_path: Path) -> None:
 
 async def test_stream_yields_several_text_chunks_then_usage(tmp_path: Path) -> None:
     handler = make_handler(tmp_path, ["one two three four"])
-    chunks = [c async for c in handler.astreaming(
-        "liteagent/bot", [{"role": "user", "content": "count"}], **call_kwargs())]
+    chunks = [
+        c
+        async for c in handler.astreaming(
+            "liteagent/bot", [{"role": "user", "content": "count"}], **call_kwargs()
+        )
+    ]
     texts = [c["text"] for c in chunks if isinstance(c, dict) and c["text"]]
     assert "".join(texts) == "one two three four" and len(texts) == 4
     final = chunks[-1]
@@ -71,8 +79,9 @@ async def test_agents_are_cached_per_user_and_options(tmp_path: Path) -> None:
 async def test_cache_is_bounded(tmp_path: Path) -> None:
     handler = make_handler(tmp_path, ["x"])
     for i in range(6):
-        await handler.acompletion("bot", [{"role": "user", "content": "hi"}],
-                                  **call_kwargs(user=f"user{i}"))
+        await handler.acompletion(
+            "bot", [{"role": "user", "content": "hi"}], **call_kwargs(user=f"user{i}")
+        )
     assert len(handler.cache) == 4 and handler.cache.stats.evictions == 2
 
 
@@ -80,23 +89,30 @@ async def test_history_is_sent_without_rendered_markup(tmp_path: Path) -> None:
     handler = make_handler(tmp_path, ["ok"])
     msgs = [
         {"role": "user", "content": "first"},
-        {"role": "assistant", "content": '<details type="tool_calls" done="true" id="1">\n'
-                                         "<summary>Tool Executed</summary>\n</details>\nanswer one"},
+        {
+            "role": "assistant",
+            "content": '<details type="tool_calls" done="true" id="1">\n'
+            "<summary>Tool Executed</summary>\n</details>\nanswer one",
+        },
         {"role": "user", "content": [{"type": "text", "text": "second"}]},
     ]
     await handler.acompletion("bot", msgs, **call_kwargs())
     runner = next(iter(handler.cache._lru.values()))
     sent, _ = runner.provider.calls[0]
     assert [(m.role, m.content) for m in sent] == [
-        ("system", "You are a test bot."), ("user", "first"),
-        ("assistant", "answer one"), ("user", "second")]
+        ("system", "You are a test bot."),
+        ("user", "first"),
+        ("assistant", "answer one"),
+        ("user", "second"),
+    ]
 
 
 async def test_unknown_model_is_404_listing_models(tmp_path: Path) -> None:
     handler = make_handler(tmp_path, ["x"])
     with pytest.raises(CustomLLMError) as err:
-        await handler.acompletion("liteagent/nope", [{"role": "user", "content": "hi"}],
-                                  **call_kwargs())
+        await handler.acompletion(
+            "liteagent/nope", [{"role": "user", "content": "hi"}], **call_kwargs()
+        )
     assert err.value.status_code == 404
     assert "liteagent/bot" in err.value.message
 
@@ -138,11 +154,14 @@ def test_litellm_library_sync_and_stream(tmp_path: Path) -> None:
     litellm.custom_provider_map = [{"provider": "liteagent", "custom_handler": handler}]
     litellm.utils.custom_llm_setup()
     try:
-        resp = litellm.completion(model="liteagent/bot", messages=[{"role": "user", "content": "q"}])
+        resp = litellm.completion(
+            model="liteagent/bot", messages=[{"role": "user", "content": "q"}]
+        )
         assert resp.choices[0].message.content == "sync answer"
         assert resp.usage.total_tokens > 0
-        stream = litellm.completion(model="liteagent/bot", stream=True,
-                                    messages=[{"role": "user", "content": "q"}])
+        stream = litellm.completion(
+            model="liteagent/bot", stream=True, messages=[{"role": "user", "content": "q"}]
+        )
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         assert text == "streamed answer here"
     finally:

@@ -1,7 +1,13 @@
 import pytest
 
 from liteagent.errors import ConfigurationError, ProviderNotFoundError
-from liteagent.llm import BaseLLMProvider, ScriptedModel, create_provider, llm_registry, parse_model_id
+from liteagent.llm import (
+    BaseLLMProvider,
+    ScriptedModel,
+    create_provider,
+    llm_registry,
+    parse_model_id,
+)
 from liteagent.llm.openai_provider import OpenAIProvider
 from liteagent.registry import ProviderRegistry
 
@@ -41,7 +47,9 @@ def test_model_ids() -> None:
 
 
 async def test_scripted_model_replays_and_reports_usage() -> None:
-    model = ScriptedModel(["hello there", {"tool_calls": [{"name": "calc", "arguments": {"x": 1}}]}])
+    model = ScriptedModel(
+        ["hello there", {"tool_calls": [{"name": "calc", "arguments": {"x": 1}}]}]
+    )
     first = await model.chat([{"role": "user", "content": "say hi"}])
     assert first.content == "hello there" and first.usage.prompt_tokens == 2
     chunks = [c async for c in model.stream([{"role": "user", "content": "go"}])]

@@ -13,6 +13,7 @@ from liteagent.llm.base import (
 from liteagent.llm.factory import (
     LLMProviderFactory,
     ProviderType,
+    create_llm,
     create_provider,
     llm_registry,
     parse_model_id,
@@ -32,6 +33,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "as_messages",
+    "create_llm",
     "create_provider",
     "llm_registry",
     "parse_model_id",

@@ -52,6 +52,18 @@ def create_provider(
     return cls(model_name=model, **params)
 
 
+def create_llm(
+    model: str | None, *, settings: Settings | None = None, **params: Any
+) -> BaseLLMProvider:
+    """The LLM a catalog entry uses: its ``model:`` field, else ``LITEAGENT_DEFAULT_MODEL``.
+
+    This is the one place that turns an entry's model setting into a provider; everything that
+    runs a catalog entry goes through it.
+    """
+    settings = settings or get_settings()
+    return create_provider(model or settings.resolved_default_model(), settings=settings, **params)
+
+
 class LLMProviderFactory:
     """The seeds' factory interface over ``llm_registry``."""
 

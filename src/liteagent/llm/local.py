@@ -139,7 +139,9 @@ class LocalLlamaProvider(BaseLLMProvider):
     def _model(self) -> _LoadedModel:
         return _load(str(self.model_path), self.n_ctx, self.n_threads)
 
-    def _kwargs(self, messages: Sequence[MessageLike], options: ChatOptions | None) -> dict[str, Any]:
+    def _kwargs(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None
+    ) -> dict[str, Any]:
         opts = options or ChatOptions()
         kwargs: dict[str, Any] = {
             "messages": _to_llama_messages(as_messages(messages)),
@@ -199,9 +201,7 @@ class LocalLlamaProvider(BaseLLMProvider):
         kwargs = self._kwargs(messages, options)
         return await asyncio.to_thread(self._complete, kwargs)
 
-    def _stream_sync(
-        self, kwargs: dict[str, Any], stop: threading.Event
-    ) -> Iterator[LLMChunk]:
+    def _stream_sync(self, kwargs: dict[str, Any], stop: threading.Event) -> Iterator[LLMChunk]:
         model = self._model()
         with model.lock:
             llama = model.llama

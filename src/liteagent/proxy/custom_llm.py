@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, cast
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from litellm import CustomLLM
-from litellm.llms.custom_llm import CustomLLMError
+from litellm.llms.custom_llm import CustomLLM, CustomLLMError
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, ModelResponseStream
 from litellm.types.utils import Usage as LiteLLMUsage
 
@@ -27,7 +26,13 @@ from liteagent.errors import LiteAgentError
 from liteagent.llm.base import Usage
 from liteagent.log import get_logger
 from liteagent.proxy.cache import AgentCache, AgentCacheKey
-from liteagent.proxy.chunks import event_chunk, final_chunk, reasoning_chunk, status_event, text_chunk
+from liteagent.proxy.chunks import (
+    event_chunk,
+    final_chunk,
+    reasoning_chunk,
+    status_event,
+    text_chunk,
+)
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import (
     ReasoningDelta,
@@ -50,11 +55,13 @@ def to_litellm_error(exc: BaseException, *, request_id: str | None = None) -> Cu
     if isinstance(exc, CustomLLMError):
         return exc
     if isinstance(exc, LiteAgentError):
-        return CustomLLMError(status_code=exc.status_code, message=exc.message)
+        return _llm_error(exc.status_code, exc.message)
     ref = f" (request {request_id})" if request_id else ""
-    return CustomLLMError(
-        status_code=500, message=f"LiteAgent hit an internal error{ref}; see the proxy logs."
-    )
+    return _llm_error(500, f"LiteAgent hit an internal error{ref}; see the proxy logs.")
+
+
+def _llm_error(status_code: int, message: str) -> CustomLLMError:
+    return CustomLLMError(status_code=status_code, message=message)  # type: ignore[no-untyped-call]
 
 
 class LiteAgentLLM(CustomLLM):
@@ -139,18 +146,22 @@ class LiteAgentLLM(CustomLLM):
             raise self._fail(exc, model, ctx, started) from None
         response: ModelResponse = kwargs.get("model_response") or ModelResponse()
         response.model = ctx.model
-        message = response.choices[0].message  # type: ignore[union-attr]
+        message = response.choices[0].message
         message.content = "".join(text)
         if reasoning:
             message.reasoning_content = "".join(reasoning)
-        response.choices[0].finish_reason = finish
-        response.usage = LiteLLMUsage(**usage.to_dict())  # type: ignore[attr-defined]
+        response.choices[0].finish_reason = cast(Any, finish)
+        response.usage = LiteLLMUsage(  # type: ignore[attr-defined]
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+        )
         self._log_done(ctx, usage, started, stream=False)
         return response
 
     async def astreaming(  # type: ignore[override]
         self, model: str, messages: list[Any], **kwargs: Any
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         started = time.monotonic()
         ctx: RequestContext | None = None
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -242,7 +253,9 @@ class LiteAgentLLM(CustomLLM):
             self._portal = None
 
 
-def create_handler(settings: Settings | None = None, catalog: Catalog | None = None) -> LiteAgentLLM:
+def create_handler(
+    settings: Settings | None = None, catalog: Catalog | None = None
+) -> LiteAgentLLM:
     """Build the handler and, inside a running proxy, register the catalog's models."""
     from liteagent.log import configure_logging
 

@@ -1,29 +1,16 @@
-"""Runners: a built, cacheable object per (model, options, user) that turns a request into
-run events. ``build_runner`` picks the runner for a catalog spec's kind."""
+"""The ``agent`` kind: a system prompt in front of an LLM."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
 
-from liteagent.catalog import AgentSpec, ModelSpec
+from liteagent.catalog import AgentSpec
 from liteagent.config import Settings
-from liteagent.llm import BaseLLMProvider, ChatOptions, LLMMessage, create_provider
+from liteagent.llm import BaseLLMProvider, ChatOptions, LLMMessage, create_llm
 from liteagent.llm.base import content_to_text
 from liteagent.proxy.context import RequestContext, strip_rendered_blocks
 from liteagent.proxy.events import ReasoningDelta, RunEvent, RunFinished, TextDelta, UsageReport
-
-
-class Runner(Protocol):
-    """Runs one request for one user; built once and reused from the agent cache."""
-
-    def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        """Yield events as the run makes progress; end with ``RunFinished``."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release resources when evicted from the cache."""
-        ...
+from liteagent.proxy.runners.base import register_runner
 
 
 def conversation(ctx: RequestContext, system_prompt: str | None) -> list[LLMMessage]:
@@ -80,13 +67,15 @@ class AgentRunner:
         await self.provider.aclose()
 
 
-def build_runner(spec: ModelSpec, ctx: RequestContext, settings: Settings) -> Runner:
-    """Build the runner for ``spec`` with the request's generation options."""
-    options = ChatOptions(
+def request_options(spec: AgentSpec, ctx: RequestContext) -> ChatOptions:
+    """Generation options: the request's, else the catalog entry's."""
+    return ChatOptions(
         temperature=ctx.temperature if ctx.temperature is not None else spec.temperature,
         max_tokens=ctx.max_tokens if ctx.max_tokens is not None else spec.max_tokens,
     )
-    model_id = spec.model or settings.resolved_default_model()
-    provider = create_provider(model_id, settings=settings)
-    runner: Any = AgentRunner(spec, provider, options)
-    return runner  # type: ignore[no-any-return]
+
+
+@register_runner("agent")
+def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentRunner:
+    """Build the runner for an ``agent`` entry with the request's generation options."""
+    return AgentRunner(spec, create_llm(spec.model, settings=settings), request_options(spec, ctx))
