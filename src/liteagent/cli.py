@@ -16,7 +16,6 @@ from pathlib import Path
 from liteagent.config import ensure_offline_cost_map
 
 DEV_MASTER_KEY = "sk-liteagent-dev"
-DEFAULT_PORT = 8890
 
 
 def _load_env() -> None:
@@ -48,7 +47,6 @@ def _check_catalog() -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _load_env()
     config = Path(args.config)
     if not config.is_file():
         print(
@@ -80,12 +78,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog(_: argparse.Namespace) -> int:
-    _load_env()
     return _check_catalog()
 
 
 def cmd_hello(args: argparse.Namespace) -> int:
-    _load_env()
     import openai
 
     key = args.api_key or os.environ.get("LITELLM_MASTER_KEY") or DEV_MASTER_KEY
@@ -109,14 +105,15 @@ def cmd_hello(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from liteagent.config import get_settings
+
+    settings = get_settings()
     parser = argparse.ArgumentParser(prog="liteagent", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start the LiteLLM proxy with the LiteAgent catalog")
-    serve.add_argument("--host", default=os.environ.get("LITEAGENT_HOST", "127.0.0.1"))
-    serve.add_argument(
-        "--port", type=int, default=int(os.environ.get("LITEAGENT_PORT", DEFAULT_PORT))
-    )
+    serve.add_argument("--host", default=settings.host, help="default: LITEAGENT_HOST")
+    serve.add_argument("--port", type=int, default=settings.port, help="default: LITEAGENT_PORT")
     serve.add_argument("--config", default="proxy_config.yaml")
     serve.set_defaults(func=cmd_serve)
 
@@ -124,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.set_defaults(func=cmd_catalog)
 
     hello = sub.add_parser("hello", help="send one request to a running proxy")
-    hello.add_argument("--base-url", default=f"http://127.0.0.1:{DEFAULT_PORT}/v1")
+    hello.add_argument("--base-url", default=f"http://127.0.0.1:{settings.port}/v1")
     hello.add_argument("--model", default="liteagent/assistant")
     hello.add_argument("--message", default="Say hello in one short sentence.")
     hello.add_argument("--api-key", default=None)
@@ -133,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _load_env()
     args = build_parser().parse_args(argv)
     status: int = args.func(args)
     return status

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         "development", validation_alias=_env("ENVIRONMENT")
     )
 
+    # `liteagent serve`
+    host: str = Field("127.0.0.1", validation_alias=_env("LITEAGENT_HOST"))
+    port: int = Field(8890, ge=1, le=65535, validation_alias=_env("LITEAGENT_PORT"))
+
     # Catalog and models
     catalog_path: Path = Field(Path("liteagent.yaml"), validation_alias=_env("LITEAGENT_CATALOG"))
     default_model: str | None = Field(None, validation_alias=_env("LITEAGENT_DEFAULT_MODEL"))

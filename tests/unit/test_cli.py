@@ -1,0 +1,42 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from liteagent import cli
+from liteagent.config import get_settings
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for var in ("LITEAGENT_PORT", "LITEAGENT_CATALOG", "LITEAGENT_DEFAULT_MODEL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    get_settings.cache_clear()
+    saved = dict(os.environ)
+    yield tmp_path
+    os.environ.clear()
+    os.environ.update(saved)  # .env values loaded by the CLI must not leak into other tests
+    get_settings.cache_clear()
+
+
+def test_catalog_command_lists_models(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "liteagent.yaml").write_text(
+        "models:\n  helper:\n    description: Helps.\n    system_prompt: Help.\n")
+    assert cli.main(["catalog"]) == 0
+    out = capsys.readouterr().out
+    assert "liteagent/helper" in out and "local/smollm2" in out
+
+
+def test_catalog_command_reports_errors(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "liteagent.yaml").write_text("models:\n  helper:\n    description: Helps.\n")
+    assert cli.main(["catalog"]) == 2
+    assert "models.helper.system_prompt" in capsys.readouterr().err
+
+
+def test_serve_reads_port_from_dotenv(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / ".env").write_text("LITEAGENT_PORT=9911\n")
+    cli._load_env()
+    args = cli.build_parser().parse_args(["serve"])
+    assert (args.host, args.port) == ("127.0.0.1", 9911)
+
