@@ -20,7 +20,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     wait_exponential,
-    wait_exponential_jitter,
+    wait_random,
 )
 
 from liteagent.errors import LiteAgentError
@@ -82,18 +82,11 @@ def retry_after_of(exc: BaseException) -> float | None:
 
 
 def _waiter(config: RetryConfig) -> Callable[[RetryCallState], float]:
-    base = (
-        wait_exponential_jitter(
-            initial=config.initial_delay,
-            max=config.max_delay,
-            exp_base=config.exponential_base,
-            jitter=config.initial_delay,
-        )
-        if config.jitter
-        else wait_exponential(
-            multiplier=config.initial_delay, max=config.max_delay, exp_base=config.exponential_base
-        )
+    base: Any = wait_exponential(
+        multiplier=config.initial_delay, max=config.max_delay, exp_base=config.exponential_base
     )
+    if config.jitter:
+        base = base + wait_random(0, config.initial_delay)
 
     def wait(state: RetryCallState) -> float:
         delay = float(base(state))
