@@ -164,7 +164,7 @@ class AnthropicWireServer:
             for n, word in enumerate(reply.text.split(" ")):
                 if reply.stream_error_after is not None and n >= reply.stream_error_after:
                     err = {"type": reply.error_type, "message": reply.error_message}
-                    yield f"event: error\ndata: {json.dumps({'type': 'error', 'error': err})}\n\n".encode()
+                    yield event("error", {"error": err})
                     return
                 piece = word if n == 0 else " " + word
                 yield event(

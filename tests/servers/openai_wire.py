@@ -64,6 +64,7 @@ class OpenAIWireServer:
         self.replies.append(Reply(tool_calls=[call], **kw))
 
     def reply_error(self, status: int, message: str, **kw: Any) -> None:
+        """An error reply; ``sticky=True`` repeats it for every later request."""
         self.replies.append(Reply(status=status, error={"message": message, "type": "error"}, **kw))
 
     async def _chat(self, request: Request) -> Response:

@@ -177,5 +177,8 @@ class ModelChainSpec(_Strict):
     def __str__(self) -> str:
         return self.label
 
+    def __format__(self, format_spec: str) -> str:
+        return format(self.label, format_spec)
+
 
 ProviderEntry = ModelChainSpec | ProviderSpec

@@ -391,9 +391,11 @@ class ModelFallbackChain:
         breaker = self.breaker(model)
         try:
             await breaker.before_call()
-        except BaseException:
+        except BaseException as exc:
             if limiter is not None:
                 await limiter.exit_request(model.breaker_name, request_id)
+            if isinstance(exc, CircuitOpenError):  # name the model, not the endpoint
+                raise CircuitOpenError(model.name, exc.retry_in) from None
             raise
         return breaker, request_id
 

@@ -23,7 +23,9 @@ __all__ = [
     "FallbackReason",
     "Provenance",
     "note_llm_call",
+    "provenance_headers",
     "record_llm_calls",
+    "summarize_calls",
 ]
 
 
@@ -103,3 +105,43 @@ def note_llm_call(provenance: Provenance) -> None:
     calls = _calls.get()
     if calls is not None:
         calls.append(provenance)
+
+
+def summarize_calls(calls: list[Provenance], default_model: str | None = None) -> dict[str, Any]:
+    """Response metadata for a run's LLM calls (what the proxy returns as ``liteagent``).
+
+    ``model`` is the model that produced the final answer (the last call), ``requested_model``
+    the one the entry asked for first; ``attempts`` lists every model that failed on the way,
+    with its reason (error texts stay in the logs). Without recorded calls (an in-process model
+    called directly) ``default_model`` is both.
+    """
+    if not calls:
+        if default_model is None:
+            return {}
+        return {
+            "model": default_model,
+            "requested_model": default_model,
+            "fallback_used": False,
+            "attempts": [],
+            "llm_calls": 0,
+        }
+    return {
+        "model": calls[-1].model,
+        "requested_model": calls[0].requested_model,
+        "fallback_used": any(c.fallback_used for c in calls),
+        "attempts": [
+            {"model": a.model, "reason": a.reason.value} for c in calls for a in c.attempts
+        ],
+        "llm_calls": len(calls),
+    }
+
+
+def provenance_headers(summary: dict[str, Any]) -> dict[str, str]:
+    """``x-liteagent-*`` response headers for a ``summarize_calls`` result."""
+    if not summary:
+        return {}
+    return {
+        "x-liteagent-model": str(summary["model"]),
+        "x-liteagent-requested-model": str(summary["requested_model"]),
+        "x-liteagent-fallback": "true" if summary["fallback_used"] else "false",
+    }
