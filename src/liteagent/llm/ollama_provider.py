@@ -218,11 +218,11 @@ class OllamaProvider(BaseLLMProvider):
             if response.status_code >= 400:
                 raise self._status_error(response)
             data = response.json()
-            message = data["message"]
         except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise self._map(
-                exc if not isinstance(exc, KeyError | TypeError) else ValueError()
-            ) from None
+            raise self._map(exc) from None
+        message = data.get("message") if isinstance(data, dict) else None
+        if not isinstance(message, dict):
+            raise malformed_error(self.provider_name, self.model_name)
         calls = _calls(message)
         reasoning = message.get("thinking")
         return LLMResponse(
