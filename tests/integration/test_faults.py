@@ -184,3 +184,89 @@ async def test_stream_cut_midway_is_a_clear_error(
     # The client already has part of the answer: no second model starts over behind its back.
     assert "".join(received).split() == ["one", "two"]
     assert good.requests == []
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_circuit_opens_then_half_opens_against_a_real_server(openai_server) -> None:
+    from liteagent.runtime import CircuitBreakerRegistry, CircuitState
+
+    server, url = openai_server
+    backup = OpenAIWireServer()
+    with serve_app(backup.app) as backup_url:
+        clock = FakeClock()
+        providers = {
+            "primary": ProviderSpec.model_validate(
+                {
+                    "type": "openai",
+                    "base_url": url,
+                    "api_key": SECRET,
+                    "circuit_breaker": {"failure_threshold": 2, "recovery_timeout": 60},
+                }
+            ),
+            "backup": ProviderSpec(
+                type="openai", base_url=f"{backup_url}/v1", api_key="k-12345678"
+            ),
+        }
+        spec = ModelChainSpec(
+            fallbacks=["primary/gpt-a", "backup/gpt-b"],
+            retry=RetrySpec(max_retries=0),
+            providers=providers,
+        )
+        llm = create_llm(spec, settings=SETTINGS, breakers=CircuitBreakerRegistry(clock=clock))
+        server.reply_error(503, "down", sticky=True)
+        for _ in range(2):
+            backup.reply_text("backup")
+            assert (await llm.chat(MSGS)).provenance.model == "backup/gpt-b"  # type: ignore[union-attr]
+        assert len(server.requests) == 2
+        breaker_state = llm.chain.get_status("primary/gpt-a").circuit_state  # type: ignore[attr-defined]
+        assert breaker_state is CircuitState.OPEN
+
+        backup.reply_text("backup")
+        skipped = await llm.chat(MSGS)
+        assert len(server.requests) == 2  # open: no request reached the failing server
+        assert skipped.provenance is not None
+        assert skipped.provenance.attempts[0].reason is FallbackReason.CIRCUIT_OPEN
+
+        # The server recovers; after the recovery timeout one trial request goes through.
+        server.replies.clear()
+        server.reply_text("primary is back")
+        clock.now += 60
+        recovered = await llm.chat(MSGS)
+        assert recovered.content.strip() == "primary is back" and len(server.requests) == 3
+        assert recovered.provenance is not None and not recovered.provenance.fallback_used
+        assert llm.chain.get_status("primary/gpt-a").circuit_state is CircuitState.CLOSED  # type: ignore[attr-defined]
+
+
+async def test_retry_after_is_waited_for_on_the_same_model(upstream: Upstream) -> None:
+    from liteagent.llm import ModelFallbackChain, ResilientLLM
+    from liteagent.runtime import CircuitBreakerRegistry, RetryConfig
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    upstream.error(429, "slow down", {"retry-after": "2"})
+    upstream.server.reply_text("after waiting")
+    providers = {"bad": upstream.spec()}
+    chain_ = ModelFallbackChain(
+        ["bad/model-x"],
+        retry=RetryConfig(max_retries=2, initial_delay=0.1, max_delay=10),
+        breakers=CircuitBreakerRegistry(),
+        sleep=sleep,
+    )
+    llm = ResilientLLM(
+        chain_, lambda mid: create_provider(mid, settings=SETTINGS, providers=providers)
+    )
+    answer = await llm.chat(MSGS)
+    assert answer.content.strip() == "after waiting"
+    assert len(waits) == 1 and 2.0 <= waits[0] <= 10
+    assert answer.provenance is not None and not answer.provenance.fallback_used
+    await llm.aclose()
