@@ -340,7 +340,10 @@ class ModelFallbackChain:
         if not self._falls_back(exc, reason):
             raise exc
         attempts.append(FallbackAttempt(model.name, reason, _short(exc)))
-        logger.warning(
+        # A skip because of an open circuit repeats on every call during an outage: info only
+        # (the opening itself was logged as a warning).
+        log = logger.info if reason is FallbackReason.CIRCUIT_OPEN else logger.warning
+        log(
             "llm_fallback",
             chain=self.name,
             model=model.name,
