@@ -122,3 +122,15 @@ async def test_bearer_key_and_headers(ollama_server) -> None:
     headers = server.requests[0]["headers"]
     assert headers["authorization"] == "Bearer proxy-token-123456"
     assert headers["x-team"] == "ml"
+
+
+async def test_seed_factory_interface(ollama_server) -> None:
+    from liteagent.llm import LLMProviderFactory, ProviderType
+
+    server, url = ollama_server
+    server.reply_text("via the factory")
+    p = LLMProviderFactory.create(ProviderType.OLLAMA, None, "llama3.2", base_url=url)
+    assert isinstance(p, OllamaProvider)
+    assert (await p.chat([{"role": "user", "content": "x"}])).content == "via the factory"
+    assert "llama3.2" in LLMProviderFactory.get_available_models(ProviderType.OLLAMA)
+    assert LLMProviderFactory.get_available_models("anthropic")
