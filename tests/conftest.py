@@ -11,7 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.servers.anthropic_wire import AnthropicWireServer
 from tests.servers.http import serve_app
+from tests.servers.ollama_wire import OllamaWireServer
 from tests.servers.openai_wire import OpenAIWireServer
 
 
@@ -21,3 +23,32 @@ def openai_server() -> Iterator[tuple[OpenAIWireServer, str]]:
     server = OpenAIWireServer()
     with serve_app(server.app) as url:
         yield server, f"{url}/v1"
+
+
+@pytest.fixture
+def anthropic_server() -> Iterator[tuple[AnthropicWireServer, str]]:
+    """A scripted Anthropic Messages API server; yields (server, base URL)."""
+    server = AnthropicWireServer()
+    with serve_app(server.app) as url:
+        yield server, url
+
+
+@pytest.fixture
+def ollama_server() -> Iterator[tuple[OllamaWireServer, str]]:
+    """A scripted Ollama server; yields (server, base URL)."""
+    server = OllamaWireServer()
+    with serve_app(server.app) as url:
+        yield server, url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_llm_resilience_state() -> Iterator[None]:
+    """Circuit breakers, shared fallback chains and rate limiters are process-wide: reset them
+    so that one test's outage does not open another test's circuit."""
+    from liteagent.llm.fallback import fallback_chains
+    from liteagent.runtime import circuit_breakers, rate_limiters
+
+    yield
+    circuit_breakers.clear()
+    fallback_chains.clear()
+    rate_limiters.clear()

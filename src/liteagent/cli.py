@@ -41,7 +41,7 @@ def _check_catalog() -> int:
         f"{settings.resolved_default_model()}"
     )
     for spec in catalog:
-        model = spec.model or settings.resolved_default_model()
+        model = str(spec.model or settings.resolved_default_model())
         print(f"  {spec.model_name:<32} {spec.kind:<8} {model:<24} {spec.description}")
     return 0
 

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_DEFAULT_MODEL = "local/smollm2"
 OPENAI_DEFAULT_MODEL = "openai/gpt-4o-mini"
+NVIDIA_HOSTED_BASE_URL = "https://integrate.api.nvidia.com/v1"
 
 
 def _env(name: str) -> AliasChoices:
@@ -57,6 +58,34 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
 
+    # Other LLM providers (a catalog `providers:` section may override any of these)
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias=_env("ANTHROPIC_API_KEY"))
+    anthropic_base_url: str | None = Field(None, validation_alias=_env("ANTHROPIC_BASE_URL"))
+    ollama_base_url: str = Field("http://localhost:11434", validation_alias=_env("OLLAMA_BASE_URL"))
+    nvidia_api_key: SecretStr | None = Field(None, validation_alias=_env("NVIDIA_API_KEY"))
+    nvidia_base_url: str = Field(NVIDIA_HOSTED_BASE_URL, validation_alias=_env("NVIDIA_BASE_URL"))
+    openai_compatible_base_url: str | None = Field(
+        None, validation_alias=_env("OPENAI_COMPATIBLE_BASE_URL")
+    )
+    openai_compatible_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("OPENAI_COMPATIBLE_API_KEY")
+    )
+
+    # Resilience of LLM calls (defaults; fallback chains and providers may override them)
+    llm_max_retries: int = Field(1, ge=0, le=10, validation_alias=_env("LITEAGENT_LLM_MAX_RETRIES"))
+    llm_retry_initial_delay: float = Field(
+        0.5, ge=0, validation_alias=_env("LITEAGENT_LLM_RETRY_INITIAL_DELAY")
+    )
+    llm_retry_max_delay: float = Field(
+        10.0, ge=0, validation_alias=_env("LITEAGENT_LLM_RETRY_MAX_DELAY")
+    )
+    circuit_failure_threshold: int = Field(
+        5, ge=1, validation_alias=_env("LITEAGENT_CIRCUIT_FAILURE_THRESHOLD")
+    )
+    circuit_recovery_timeout: float = Field(
+        30.0, ge=0, validation_alias=_env("LITEAGENT_CIRCUIT_RECOVERY_TIMEOUT")
+    )
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", validation_alias=_env("LOG_LEVEL")
@@ -68,7 +97,13 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("openai_api_key", mode="before")
+    @field_validator(
+        "openai_api_key",
+        "anthropic_api_key",
+        "nvidia_api_key",
+        "openai_compatible_api_key",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value

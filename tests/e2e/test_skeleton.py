@@ -146,11 +146,14 @@ def test_upstream_failure_names_provider_not_secret(
     client: openai.OpenAI, upstream, proxy: Proxy
 ) -> None:
     server, _ = upstream
-    server.reply_error(503, "overloaded")
-    with pytest.raises(openai.APIStatusError) as err:
-        client.chat.completions.create(
-            model="liteagent/flaky", messages=[{"role": "user", "content": "hi"}]
-        )
+    server.reply_error(503, "overloaded", sticky=True)  # also for LiteAgent's own retry
+    try:
+        with pytest.raises(openai.APIStatusError) as err:
+            client.chat.completions.create(
+                model="liteagent/flaky", messages=[{"role": "user", "content": "hi"}]
+            )
+    finally:
+        server.replies.clear()
     assert err.value.status_code == 503
     message = err.value.response.json()["error"]["message"]
     assert "openai/gpt-test" in message and "overloaded" in message

@@ -85,3 +85,34 @@ async def test_connection_refused_is_unavailable() -> None:
         await provider(f"http://127.0.0.1:{free_port()}/v1").chat(
             [{"role": "user", "content": "x"}]
         )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_tool_call_round_trip(openai_server, stream: bool) -> None:
+    from liteagent.llm import LLMMessage
+
+    server, url = openai_server
+    p = provider(url)
+    server.reply_tool_call("add", {"a": 2})
+    server.reply_text("The sum is 2.", prompt_tokens=30, completion_tokens=4)
+    history: list = [{"role": "user", "content": "add 2"}]
+    if stream:
+        calls = [c async for c in p.stream(history, ChatOptions(tools=TOOLS))][-1].tool_calls
+    else:
+        calls = (await p.chat(history, ChatOptions(tools=TOOLS))).tool_calls
+    history += [
+        LLMMessage(role="assistant", content=None, tool_calls=calls),
+        LLMMessage(role="tool", content="2", tool_call_id=calls[0].id),
+    ]
+    answer = await p.chat(history, ChatOptions(tools=TOOLS))
+    assert answer.content == "The sum is 2." and answer.usage.total_tokens == 34
+    sent = server.requests[1]["body"]["messages"]
+    assert sent[1]["tool_calls"][0]["function"] == {"name": "add", "arguments": '{"a": 2}'}
+    assert sent[2] == {"role": "tool", "content": "2", "tool_call_id": calls[0].id}
+
+
+async def test_no_key_sends_no_authorization_header(openai_server) -> None:
+    server, url = openai_server
+    server.reply_text("open server")
+    await OpenAIProvider(model_name="m", base_url=url).chat([{"role": "user", "content": "x"}])
+    assert "authorization" not in server.requests[0]["headers"]

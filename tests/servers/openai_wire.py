@@ -1,7 +1,11 @@
 """A scripted server speaking OpenAI's chat-completions wire format (JSON and SSE).
 
 Tests queue replies with ``reply_text``, ``reply_tool_call`` or ``reply_error``; every request
-body is recorded in ``requests``. When the queue is empty the server answers 500.
+body is recorded in ``requests`` (with headers, path and query). When the queue is empty the
+server answers 500. Replies take the faults of ``tests.servers.faults`` (``delay``,
+``raw_body``, ``cut_after``/``cut_mode``) and ``sticky=True`` keeps a reply for every later
+request. Any path ending in ``/chat/completions`` is served (Azure's
+``/openai/deployments/<name>/chat/completions`` too).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.servers.faults import Faults, apply_delay, cut
+
 
 @dataclass
 class Reply:
@@ -28,16 +34,26 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    faults: Faults = field(default_factory=Faults)
+    sticky: bool = False
 
 
 class OpenAIWireServer:
     def __init__(self) -> None:
         self.replies: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
-        self.app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
+        self.app = Starlette(
+            routes=[Route("/{prefix:path}/chat/completions", self._chat, methods=["POST"])]
+        )
 
     def reply_text(self, content: str, **kw: Any) -> None:
         self.replies.append(Reply(content=content, **kw))
+
+    def reply_fault(self, **faults: Any) -> None:
+        """A text reply with faults, e.g. ``reply_fault(raw_body="{not json")``."""
+        content = faults.pop("content", "partial answer that breaks off")
+        sticky = faults.pop("sticky", False)
+        self.replies.append(Reply(content=content, faults=Faults(**faults), sticky=sticky))
 
     def reply_tool_call(self, name: str, arguments: dict[str, Any], **kw: Any) -> None:
         call = {
@@ -48,23 +64,40 @@ class OpenAIWireServer:
         self.replies.append(Reply(tool_calls=[call], **kw))
 
     def reply_error(self, status: int, message: str, **kw: Any) -> None:
+        """An error reply; ``sticky=True`` repeats it for every later request."""
         self.replies.append(Reply(status=status, error={"message": message, "type": "error"}, **kw))
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
-        self.requests.append({"body": body, "headers": dict(request.headers)})
-        reply = (
-            self.replies.pop(0)
-            if self.replies
-            else Reply(status=500, error={"message": "no scripted reply", "type": "server_error"})
+        self.requests.append(
+            {
+                "body": body,
+                "headers": dict(request.headers),
+                "path": request.url.path,
+                "query": dict(request.query_params),
+            }
         )
+        if self.replies:
+            reply = self.replies[0] if self.replies[0].sticky else self.replies.pop(0)
+        else:
+            reply = Reply(
+                status=500, error={"message": "no scripted reply", "type": "server_error"}
+            )
+        await apply_delay(reply.faults)
+        if reply.faults.raw_body is not None:
+            if body.get("stream"):
+                return Response(
+                    f"data: {reply.faults.raw_body}\n\n", media_type="text/event-stream"
+                )
+            return Response(reply.faults.raw_body, media_type="application/json")
         if reply.error is not None:
             return JSONResponse(
                 {"error": reply.error}, status_code=reply.status, headers=reply.headers
             )
         model = body.get("model", "test-model")
         if body.get("stream"):
-            return StreamingResponse(self._sse(reply, model, body), media_type="text/event-stream")
+            events = cut(self._sse(reply, model, body), reply.faults, _has_content)
+            return StreamingResponse(events, media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
         if reply.tool_calls:
             message["tool_calls"] = reply.tool_calls
@@ -145,3 +178,7 @@ class OpenAIWireServer:
                 choices=False,
             )
         yield b"data: [DONE]\n\n"
+
+
+def _has_content(event: bytes) -> bool:
+    return b'"content": "' in event and b'"content": ""' not in event

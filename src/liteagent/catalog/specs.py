@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from liteagent.catalog.providers import ModelChainSpec
+
 MODEL_PREFIX = "liteagent/"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -22,8 +24,10 @@ class BaseSpec(BaseModel):
 
     name: str = Field(description="Set from the catalog key; the model is liteagent/<name>.")
     description: str = ""
-    model: str | None = Field(
-        None, description="<provider>/<model>; defaults to LITEAGENT_DEFAULT_MODEL."
+    model: str | ModelChainSpec | None = Field(
+        None,
+        description="<provider>/<model>, a fallback chain (inline, or the name of one in the "
+        "providers section); defaults to LITEAGENT_DEFAULT_MODEL.",
     )
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(None, ge=1)
@@ -41,8 +45,11 @@ class BaseSpec(BaseModel):
 
     @field_validator("model")
     @classmethod
-    def _provider_slash_model(cls, value: str | None) -> str | None:
-        if value is not None and (value.count("/") < 1 or value.startswith("/")):
+    def _provider_slash_model(
+        cls, value: str | ModelChainSpec | None
+    ) -> str | ModelChainSpec | None:
+        # A bare name refers to a chain of the providers section (checked by the loader).
+        if isinstance(value, str) and (value.startswith("/") or value.endswith("/")):
             raise ValueError("must be <provider>/<model>, e.g. 'local/smollm2'")
         return value
 

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from liteagent.llm.provenance import Provenance
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -151,6 +153,8 @@ class LLMResponse:
     finish_reason: str = "stop"
     reasoning: str | None = None
     provider: str = ""
+    provenance: Provenance | None = None
+    """Requested versus answering model, set when the call went through a fallback chain."""
 
     def to_openai(self) -> dict[str, Any]:
         """The OpenAI chat-completion dict (the shape the seeds' ``LLMClient.chat`` returns)."""
@@ -171,7 +175,8 @@ class LLMChunk:
     """One streamed piece of an answer.
 
     A stream yields content and reasoning deltas as they arrive; complete tool calls and the
-    final ``usage`` and ``finish_reason`` come on the last chunk.
+    final ``usage`` and ``finish_reason`` come on the last chunk (with ``provenance`` when the
+    stream went through a fallback chain).
     """
 
     content: str = ""
@@ -179,6 +184,7 @@ class LLMChunk:
     tool_calls: tuple[ToolCall, ...] = ()
     usage: Usage | None = None
     finish_reason: str | None = None
+    provenance: Provenance | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +210,8 @@ class BaseLLMProvider(ABC):
 
     provider_name: ClassVar[str] = "base"
     MODELS: ClassVar[list[str]] = []
+    network: ClassVar[bool] = True
+    """Whether calls cross the network; ``create_llm`` adds retry and a circuit breaker then."""
 
     def __init__(
         self, api_key: str | None = None, model_name: str = "", base_url: str | None = None

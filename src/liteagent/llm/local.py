@@ -98,6 +98,7 @@ class LocalLlamaProvider(BaseLLMProvider):
 
     provider_name = "local"
     MODELS: ClassVar[list[str]] = ["smollm2"]
+    network = False
 
     def __init__(
         self,

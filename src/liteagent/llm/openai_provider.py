@@ -7,18 +7,13 @@ and credentials redacted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import httpx
 import openai
 
-from liteagent.errors import (
-    ContextWindowExceededError,
-    LLMProviderError,
-    LLMRateLimitError,
-    LLMTimeoutError,
-    LLMUnavailableError,
-)
+from liteagent.errors import LLMProviderError, LLMUnavailableError
 from liteagent.llm.base import (
     BaseLLMProvider,
     ChatOptions,
@@ -29,17 +24,16 @@ from liteagent.llm.base import (
     Usage,
     as_messages,
 )
+from liteagent.llm.http_errors import (
+    broken_stream_error,
+    connection_error,
+    error_for_status,
+    malformed_error,
+    timeout_error,
+)
 
 if TYPE_CHECKING:
     from liteagent.config import Settings
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after") if exc.response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _upstream_message(exc: openai.APIStatusError) -> str:
@@ -48,37 +42,38 @@ def _upstream_message(exc: openai.APIStatusError) -> str:
         err = body.get("error", body)
         if isinstance(err, dict) and err.get("message"):
             return str(err["message"])
+        if isinstance(err, str):
+            return err
     return exc.message or type(exc).__name__
 
 
 def map_openai_error(exc: Exception, provider: str, model: str) -> LLMProviderError:
-    """Translate an ``openai`` SDK exception into LiteAgent's error family."""
-    if isinstance(exc, openai.APITimeoutError):
-        return LLMTimeoutError("the request timed out", provider=provider, model=model)
-    if isinstance(exc, openai.APIConnectionError):
-        return LLMUnavailableError(
-            "could not connect to the server", provider=provider, model=model
-        )
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        detail = _upstream_message(exc)
-        kwargs: dict[str, Any] = {"provider": provider, "model": model, "upstream_status": status}
-        if status == 429:
-            return LLMRateLimitError(
-                f"rate limited (HTTP 429): {detail}", retry_after=_retry_after(exc), **kwargs
-            )
-        if status in (401, 403):
-            return LLMProviderError(
-                f"authentication failed (HTTP {status}); check the provider's API key", **kwargs
-            )
-        code = exc.code or ""
-        if status == 400 and ("context_length" in str(code) or "context length" in detail):
-            return ContextWindowExceededError(detail, **kwargs)
-        if status >= 500:
-            return LLMUnavailableError(f"server error (HTTP {status}): {detail}", **kwargs)
-        return LLMProviderError(f"HTTP {status}: {detail}", **kwargs)
+    """Translate an ``openai`` SDK (or transport) exception into LiteAgent's error family."""
     if isinstance(exc, LLMProviderError):
         return exc
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return timeout_error(provider, model)
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+        if isinstance(exc.__cause__, httpx.RemoteProtocolError) or isinstance(
+            exc, httpx.RemoteProtocolError
+        ):
+            return broken_stream_error(provider, model)
+        return connection_error(provider, model)
+    if isinstance(exc, openai.APIStatusError):
+        return error_for_status(
+            exc.status_code,
+            _upstream_message(exc),
+            provider=provider,
+            model=model,
+            headers=exc.response.headers if exc.response is not None else None,
+            code=str(exc.code or ""),
+        )
+    if isinstance(exc, openai.APIError):  # an error event inside a stream
+        return LLMUnavailableError(
+            f"the server reported an error: {exc.message}", provider=provider, model=model
+        )
+    if isinstance(exc, ValueError):  # json.JSONDecodeError and friends
+        return malformed_error(provider, model)
     return LLMProviderError(
         f"unexpected response ({type(exc).__name__})", provider=provider, model=model
     )
@@ -105,15 +100,20 @@ class OpenAIProvider(BaseLLMProvider):
         *,
         timeout: float = 120.0,
         max_retries: int = 0,
-        default_headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(api_key, model_name, base_url)
+        # Without a key no Authorization header is sent (servers without auth, or the key sent
+        # in another header by OpenAICompatibleProvider); the SDK insists on a key string.
+        self._extra_headers: dict[str, Any] = {} if api_key else {"Authorization": openai.Omit()}
         self._client = openai.AsyncOpenAI(
-            api_key=api_key or "not-set",
+            api_key=api_key or "no-key",
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
-            default_headers=default_headers,
+            default_headers=dict(headers) if headers else None,
+            default_query=dict(query) if query else None,
         )
 
     @classmethod
@@ -135,6 +135,8 @@ class OpenAIProvider(BaseLLMProvider):
             "model": self.model_name,
             "messages": [m.to_openai() for m in as_messages(messages)],
         }
+        if self._extra_headers:
+            req["extra_headers"] = self._extra_headers
         if opts.temperature is not None:
             req["temperature"] = opts.temperature
         if opts.max_tokens is not None:
@@ -210,11 +212,7 @@ class OpenAIProvider(BaseLLMProvider):
         except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
             raise map_openai_error(exc, self.provider_name, self.model_name) from None
         if finish is None:
-            raise LLMUnavailableError(
-                "the stream ended before the answer was complete",
-                provider=self.provider_name,
-                model=self.model_name,
-            )
+            raise broken_stream_error(self.provider_name, self.model_name)
         calls = tuple(
             ToolCall(id=s["id"] or f"call_{i}", name=s["name"], arguments=s["arguments"] or "{}")
             for i, s in sorted(partial.items())

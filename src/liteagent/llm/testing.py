@@ -92,6 +92,7 @@ class ScriptedModel(BaseLLMProvider):
     """
 
     provider_name = "scripted"
+    network = False
 
     def __init__(
         self, responses: Sequence[ScriptItem] = (), model_name: str = "scripted", **_: Any
@@ -148,6 +149,7 @@ class FunctionModel(BaseLLMProvider):
     """Answers with ``function(messages, options)`` (a string, mapping or ``LLMResponse``)."""
 
     provider_name = "function"
+    network = False
 
     def __init__(
         self,

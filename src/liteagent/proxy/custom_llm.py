@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any, cast
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -24,6 +25,7 @@ from liteagent.catalog import Catalog, ModelSpec, load_catalog
 from liteagent.config import Settings, get_settings
 from liteagent.errors import LiteAgentError
 from liteagent.llm.base import Usage
+from liteagent.llm.provenance import provenance_headers, record_llm_calls, summarize_calls
 from liteagent.log import get_logger
 from liteagent.proxy.cache import AgentCache, AgentCacheKey
 from liteagent.proxy.chunks import (
@@ -110,8 +112,13 @@ class LiteAgentLLM(CustomLLM):
     async def _events(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
         spec = self.catalog.get(ctx.model)
         runner = self._runner_for(spec, ctx)
-        async for event in runner.run(ctx):
-            yield event
+        with record_llm_calls() as calls:
+            async for event in runner.run(ctx):
+                if isinstance(event, RunFinished):
+                    # Which model answered (after any fallback): metadata["liteagent"].
+                    summary = summarize_calls(calls, event.metadata.get("model"))
+                    event = replace(event, metadata={**event.metadata, "liteagent": summary})
+                yield event
 
     def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
         try:
@@ -133,6 +140,7 @@ class LiteAgentLLM(CustomLLM):
             reasoning: list[str] = []
             usage = Usage()
             finish = "stop"
+            provenance: dict[str, Any] = {}
             async for event in self._events(ctx):
                 if isinstance(event, TextDelta):
                     text.append(event.text)
@@ -142,6 +150,7 @@ class LiteAgentLLM(CustomLLM):
                     usage = usage + event.usage
                 elif isinstance(event, RunFinished):
                     finish = event.finish_reason
+                    provenance = event.metadata.get("liteagent") or {}
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
             raise self._fail(exc, model, ctx, started) from None
         response: ModelResponse = kwargs.get("model_response") or ModelResponse()
@@ -156,7 +165,15 @@ class LiteAgentLLM(CustomLLM):
             completion_tokens=usage.completion_tokens,
             total_tokens=usage.total_tokens,
         )
-        self._log_done(ctx, usage, started, stream=False)
+        if provenance:  # a top-level "liteagent" object, and x-liteagent-* headers
+            setattr(response, "liteagent", provenance)  # noqa: B010 - an extra body field
+            hidden = dict(response._hidden_params or {})
+            hidden["additional_headers"] = {
+                **(hidden.get("additional_headers") or {}),
+                **provenance_headers(provenance),
+            }
+            response._hidden_params = hidden
+        self._log_done(ctx, usage, started, stream=False, provenance=provenance)
         return response
 
     async def astreaming(  # type: ignore[override]
@@ -167,6 +184,7 @@ class LiteAgentLLM(CustomLLM):
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
         usage = Usage()
         finish = "stop"
+        provenance: dict[str, Any] = {}
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
             async for event in self._events(ctx):
@@ -180,13 +198,17 @@ class LiteAgentLLM(CustomLLM):
                     usage = usage + event.usage
                 elif isinstance(event, RunFinished):
                     finish = event.finish_reason
+                    provenance = event.metadata.get("liteagent") or {}
         except (asyncio.CancelledError, GeneratorExit):
             logger.info("request_cancelled", model=model, user=ctx.user_key if ctx else None)
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
             raise self._fail(exc, model, ctx, started) from None
-        yield final_chunk(usage, finish)
-        self._log_done(ctx, usage, started, stream=True)
+        last = final_chunk(usage, finish)
+        if provenance:  # LiteLLM lifts these to a top-level "liteagent" key of the chunk
+            last["provider_specific_fields"] = {"liteagent": provenance}
+        yield last
+        self._log_done(ctx, usage, started, stream=True, provenance=provenance)
 
     def _fail(
         self, exc: Exception, model: str, ctx: RequestContext | None, started: float
@@ -206,8 +228,15 @@ class LiteAgentLLM(CustomLLM):
         return error
 
     def _log_done(
-        self, ctx: RequestContext | None, usage: Usage, started: float, *, stream: bool
+        self,
+        ctx: RequestContext | None,
+        usage: Usage,
+        started: float,
+        *,
+        stream: bool,
+        provenance: dict[str, Any] | None = None,
     ) -> None:
+        provenance = provenance or {}
         logger.info(
             "request_completed",
             model=ctx.model if ctx else None,
@@ -216,6 +245,9 @@ class LiteAgentLLM(CustomLLM):
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
+            llm_model=provenance.get("model"),
+            requested_llm_model=provenance.get("requested_model"),
+            fallback_used=provenance.get("fallback_used"),
         )
 
     # ----------------------------------------------------------------- sync (library path)

@@ -1,0 +1,106 @@
+"""Map an upstream HTTP failure to LiteAgent's ``LLMProviderError`` family, one way for all.
+
+Each provider turns its client library's exceptions into (status, message) and calls
+``error_for_status``; connection failures, timeouts, broken streams and malformed bodies have
+their own helpers. Messages name the provider and model, never a credential.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from liteagent.errors import (
+    ContextWindowExceededError,
+    LLMProviderError,
+    LLMRateLimitError,
+    LLMTimeoutError,
+    LLMUnavailableError,
+)
+
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "context length",
+    "context window",
+    "prompt is too long",
+    "maximum context",
+    "too many tokens",
+)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def is_context_overflow(detail: str, code: str | None = None) -> bool:
+    text = f"{code or ''} {detail}".lower()
+    return any(marker in text for marker in _CONTEXT_MARKERS)
+
+
+def error_for_status(
+    status: int,
+    detail: str,
+    *,
+    provider: str,
+    model: str,
+    headers: Mapping[str, str] | None = None,
+    code: str | None = None,
+) -> LLMProviderError:
+    """The LiteAgent error for an HTTP error response from an LLM server."""
+    kwargs: dict[str, Any] = {"provider": provider, "model": model, "upstream_status": status}
+    detail = detail.strip() or "no details"
+    if status == 429:
+        retry_after = parse_retry_after((headers or {}).get("retry-after"))
+        return LLMRateLimitError(
+            f"rate limited (HTTP 429): {detail}", retry_after=retry_after, **kwargs
+        )
+    if status in (401, 403):
+        return LLMProviderError(
+            f"authentication failed (HTTP {status}); check the provider's API key", **kwargs
+        )
+    if status in (400, 413, 422) and is_context_overflow(detail, code):
+        return ContextWindowExceededError(detail, **kwargs)
+    if status == 408:
+        return LLMTimeoutError(f"the server timed out (HTTP 408): {detail}", **kwargs)
+    if status == 529:
+        return LLMUnavailableError(f"overloaded (HTTP 529): {detail}", **kwargs)
+    if status >= 500:
+        return LLMUnavailableError(f"server error (HTTP {status}): {detail}", **kwargs)
+    if status == 404:
+        return LLMProviderError(f"model or endpoint not found (HTTP 404): {detail}", **kwargs)
+    return LLMProviderError(f"HTTP {status}: {detail}", **kwargs)
+
+
+def connection_error(provider: str, model: str) -> LLMUnavailableError:
+    return LLMUnavailableError("could not connect to the server", provider=provider, model=model)
+
+
+def timeout_error(provider: str, model: str) -> LLMTimeoutError:
+    return LLMTimeoutError("the request timed out", provider=provider, model=model)
+
+
+def broken_stream_error(provider: str, model: str) -> LLMUnavailableError:
+    return LLMUnavailableError(
+        "the stream ended before the answer was complete", provider=provider, model=model
+    )
+
+
+def malformed_error(provider: str, model: str, what: str = "response") -> LLMProviderError:
+    return LLMProviderError(
+        f"the server sent a malformed {what} (not the expected JSON)",
+        provider=provider,
+        model=model,
+    )

@@ -1,0 +1,288 @@
+"""Ollama through its native API: ``POST /api/chat`` (JSON or NDJSON stream), ``GET /api/tags``.
+
+Messages keep OpenAI's shape with two differences the translation handles: tool-call
+arguments are JSON objects (not strings), and a tool result names its tool (``tool_name``)
+instead of a call id. Ollama assigns no tool-call ids, so ``call_<n>`` ones are made up.
+``temperature`` and ``max_tokens`` go in ``options`` (``num_predict``); usage comes from
+``prompt_eval_count`` and ``eval_count``; ``message.thinking`` is the reasoning.
+
+``OLLAMA_BASE_URL`` (default ``http://localhost:11434``) locates the server; an API key, when
+given, is sent as a bearer token (for an Ollama behind an authenticating proxy).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+
+from liteagent.errors import LLMProviderError
+from liteagent.llm.base import (
+    BaseLLMProvider,
+    ChatOptions,
+    LLMChunk,
+    LLMMessage,
+    LLMResponse,
+    MessageLike,
+    ToolCall,
+    Usage,
+    as_messages,
+)
+from liteagent.llm.http_errors import (
+    broken_stream_error,
+    connection_error,
+    error_for_status,
+    malformed_error,
+    timeout_error,
+)
+
+if TYPE_CHECKING:
+    from liteagent.config import Settings
+
+__all__ = ["OllamaProvider", "to_ollama_messages"]
+
+
+def to_ollama_messages(messages: Sequence[LLMMessage]) -> list[dict[str, Any]]:
+    """OpenAI-shaped messages in Ollama's ``/api/chat`` shape."""
+    names: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        msg: dict[str, Any] = {"role": m.role, "content": m.content or ""}
+        if m.tool_calls:
+            calls = []
+            for call in m.tool_calls:
+                names[call.id] = call.name
+                try:
+                    arguments: Any = call.parsed_arguments()
+                except ValueError:
+                    arguments = {}
+                calls.append({"function": {"name": call.name, "arguments": arguments}})
+            msg["tool_calls"] = calls
+        if m.role == "tool":
+            name = m.name or names.get(m.tool_call_id or "")
+            if name:
+                msg["tool_name"] = name
+        out.append(msg)
+    return out
+
+
+def _calls(message: Mapping[str, Any], start: int = 0) -> list[ToolCall]:
+    calls = []
+    for i, tc in enumerate(message.get("tool_calls") or [], start=start):
+        fn = tc.get("function") or {}
+        arguments = fn.get("arguments")
+        calls.append(
+            ToolCall(
+                id=str(tc.get("id") or f"call_{i}"),
+                name=str(fn.get("name") or ""),
+                arguments=arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
+            )
+        )
+    return calls
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    return response.text[:300]
+
+
+class OllamaProvider(BaseLLMProvider):
+    """A model served by Ollama.
+
+    Args:
+        api_key: Optional bearer token (Ollama itself needs none).
+        model_name: e.g. ``llama3.2`` or ``qwen2.5:7b``.
+        base_url: Server root (``OLLAMA_BASE_URL``).
+        headers: Extra headers for every request.
+        timeout: Seconds before a request times out.
+        keep_alive: How long Ollama keeps the model loaded after a request (e.g. ``"5m"``).
+    """
+
+    provider_name = "ollama"
+    DEFAULT_MODELS: ClassVar[list[str]] = [
+        "llama3.2",
+        "llama3.1",
+        "mistral",
+        "codellama",
+        "phi3",
+        "qwen2",
+    ]
+    MODELS = DEFAULT_MODELS
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        model_name: str = "llama3.2",
+        base_url: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 120.0,
+        keep_alive: str | None = None,
+    ) -> None:
+        super().__init__(api_key, model_name, base_url or "http://localhost:11434")
+        self.keep_alive = keep_alive
+        all_headers = dict(headers or {})
+        if api_key:
+            all_headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.AsyncClient(
+            base_url=str(self.base_url).rstrip("/"),
+            headers=all_headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        )
+
+    @classmethod
+    def from_settings(cls, model_name: str, settings: Settings, **params: Any) -> OllamaProvider:
+        return cls(
+            api_key=params.pop("api_key", None),
+            model_name=model_name,
+            base_url=params.pop("base_url", None) or settings.ollama_base_url,
+            timeout=params.pop("timeout", None) or settings.llm_timeout,
+            **params,
+        )
+
+    # ----------------------------------------------------------------- helpers
+    def _request(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None, *, stream: bool
+    ) -> dict[str, Any]:
+        opts = options or ChatOptions()
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": to_ollama_messages(as_messages(messages)),
+            "stream": stream,
+        }
+        gen: dict[str, Any] = {}
+        if opts.temperature is not None:
+            gen["temperature"] = opts.temperature
+        if opts.max_tokens is not None:
+            gen["num_predict"] = opts.max_tokens
+        if gen:
+            body["options"] = gen
+        if opts.tools:
+            body["tools"] = [dict(t) for t in opts.tools]
+        if self.keep_alive is not None:
+            body["keep_alive"] = self.keep_alive
+        return body
+
+    def _map(self, exc: Exception) -> LLMProviderError:
+        if isinstance(exc, LLMProviderError):
+            return exc
+        if isinstance(exc, httpx.TimeoutException):
+            return timeout_error(self.provider_name, self.model_name)
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            return broken_stream_error(self.provider_name, self.model_name)
+        if isinstance(exc, httpx.TransportError):
+            return connection_error(self.provider_name, self.model_name)
+        if isinstance(exc, ValueError):
+            return malformed_error(self.provider_name, self.model_name)
+        return LLMProviderError(
+            f"unexpected response ({type(exc).__name__})",
+            provider=self.provider_name,
+            model=self.model_name,
+        )
+
+    def _status_error(self, response: httpx.Response) -> LLMProviderError:
+        return error_for_status(
+            response.status_code,
+            _error_detail(response),
+            provider=self.provider_name,
+            model=self.model_name,
+            headers=response.headers,
+        )
+
+    # ----------------------------------------------------------------- API
+    async def list_local_models(self) -> list[str]:
+        """Names of the models pulled on the server (``GET /api/tags``)."""
+        try:
+            response = await self._client.get("/api/tags")
+            if response.status_code >= 400:
+                raise self._status_error(response)
+            data = response.json()
+            return [str(m.get("name") or m.get("model")) for m in data.get("models") or []]
+        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
+            raise self._map(exc) from None
+
+    async def chat(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> LLMResponse:
+        try:
+            response = await self._client.post(
+                "/api/chat", json=self._request(messages, options, stream=False)
+            )
+            if response.status_code >= 400:
+                raise self._status_error(response)
+            data = response.json()
+        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
+            raise self._map(exc) from None
+        message = data.get("message") if isinstance(data, dict) else None
+        if not isinstance(message, dict):
+            raise malformed_error(self.provider_name, self.model_name)
+        calls = _calls(message)
+        reasoning = message.get("thinking")
+        return LLMResponse(
+            content=str(message.get("content") or ""),
+            model=str(data.get("model") or self.model_name),
+            usage=Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0)),
+            tool_calls=tuple(calls),
+            finish_reason="tool_calls" if calls else _finish(data.get("done_reason")),
+            reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
+            provider=self.provider_name,
+        )
+
+    async def stream(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> AsyncIterator[LLMChunk]:
+        body = self._request(messages, options, stream=True)
+        calls: list[ToolCall] = []
+        final: dict[str, Any] | None = None
+        try:
+            async with self._client.stream("POST", "/api/chat", json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._status_error(response)
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    data = json.loads(line)
+                    if not isinstance(data, dict):
+                        raise ValueError("not an object")
+                    if data.get("error"):
+                        raise error_for_status(
+                            500,
+                            str(data["error"]),
+                            provider=self.provider_name,
+                            model=self.model_name,
+                        )
+                    message = data.get("message") or {}
+                    calls.extend(_calls(message, start=len(calls)))
+                    if message.get("thinking"):
+                        yield LLMChunk(reasoning=str(message["thinking"]))
+                    if message.get("content"):
+                        yield LLMChunk(content=str(message["content"]))
+                    if data.get("done"):
+                        final = data
+                        break
+        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
+            raise self._map(exc) from None
+        if final is None:
+            raise broken_stream_error(self.provider_name, self.model_name)
+        yield LLMChunk(
+            tool_calls=tuple(calls),
+            usage=Usage(
+                int(final.get("prompt_eval_count") or 0), int(final.get("eval_count") or 0)
+            ),
+            finish_reason="tool_calls" if calls else _finish(final.get("done_reason")),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _finish(reason: Any) -> str:
+    return {"length": "length", "stop": "stop"}.get(str(reason or "stop"), "stop")
