@@ -469,14 +469,27 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _equal(a: Any, b: Any) -> bool:
+MAX_COMPARE_DEPTH: Final = 64
+
+
+def _equal(a: Any, b: Any, depth: int = 0) -> bool:
+    """Structural equality over plain data; other objects are equal only to themselves."""
+    if depth > MAX_COMPARE_DEPTH:
+        raise ExpressionError("values are nested too deeply to compare")
     ka, kb = _kind(a), _kind(b)
     if ka != kb:
         return False
-    try:
+    if ka in ("null", "boolean", "number", "string"):
         return bool(a == b)
-    except RecursionError:
-        raise ExpressionError("values are nested too deeply to compare") from None
+    if ka == "list":
+        return len(a) == len(b) and all(
+            _equal(x, y, depth + 1) for x, y in zip(a, b, strict=True)
+        )
+    if ka == "object":
+        return len(a) == len(b) and all(
+            isinstance(k, str) and k in b and _equal(v, b[k], depth + 1) for k, v in a.items()
+        )
+    return a is b
 
 
 def _resolve(namespace: Mapping[str, Any], parts: tuple[str | int, ...]) -> Any:

@@ -226,7 +226,12 @@ class WorkflowReducer:
             outcome.handler = self.handler_for(node)
             timeout = node.config.get("timeout")
             call = outcome.handler.execute(node, seen, context)
-            output = await (asyncio.wait_for(call, float(timeout)) if timeout else call)
+            try:
+                output = await (asyncio.wait_for(call, float(timeout)) if timeout else call)
+            except TimeoutError:
+                if not timeout:
+                    raise
+                raise WorkflowExecutionError(f"timed out after {timeout}s") from None
             if not isinstance(output, dict):
                 raise WorkflowExecutionError(
                     f"handler of node '{node.id}' returned {type(output).__name__}, "
