@@ -29,16 +29,16 @@ def _clean(config: dict[str, Any]) -> dict[str, Any]:
 class WorkflowBuilder:
     """Builds a ``WorkflowDefinition`` step by step::
 
-        definition = (WorkflowBuilder("triage", "Triage")
-            .add_start()
-            .add_condition("check", "value > 10")
-            .add_agent("high", purpose="Handle high values")
-            .add_end()
-            .connect("start", "check")
-            .connect("check", "high", "condition_result == true")
-            .connect("check", "end")
-            .connect("high", "end")
-            .build())
+    definition = (WorkflowBuilder("triage", "Triage")
+        .add_start()
+        .add_condition("check", "value > 10")
+        .add_agent("high", purpose="Handle high values")
+        .add_end()
+        .connect("start", "check")
+        .connect("check", "high", "condition_result == true")
+        .connect("check", "end")
+        .connect("high", "end")
+        .build())
     """
 
     def __init__(self, workflow_id: str, name: str) -> None:
@@ -128,9 +128,7 @@ class WorkflowBuilder:
         output_variable: str | None = None,
     ) -> WorkflowBuilder:
         """Add a HUMAN node that asks ``prompt`` and waits (answers limited to ``options``)."""
-        config = _clean(
-            {"prompt": prompt, "options": options, "output_variable": output_variable}
-        )
+        config = _clean({"prompt": prompt, "options": options, "output_variable": output_variable})
         return self.add_node(node_id, NodeType.HUMAN, config)
 
     def add_parallel(self, node_id: str) -> WorkflowBuilder:
@@ -229,7 +227,7 @@ def _find_cycle(nodes: list[str], successors: dict[str, list[str]]) -> list[str]
     return None
 
 
-def validate_definition(definition: WorkflowDefinition) -> None:  # noqa: C901 - a checklist
+def validate_definition(definition: WorkflowDefinition) -> None:
     """Raise ``WorkflowValidationError`` listing every problem in ``definition``."""
     problems: list[str] = []
     ids: dict[str, NodeDefinition] = {}
@@ -296,9 +294,7 @@ def validate_definition(definition: WorkflowDefinition) -> None:  # noqa: C901 -
                 problems.append(
                     f"LOOP node '{node.id}' needs an edge to its body and one to leave the loop"
                 )
-        if node.type is NodeType.MERGE and not any(
-            e.target == node.id for e in definition.edges
-        ):
+        if node.type is NodeType.MERGE and not any(e.target == node.id for e in definition.edges):
             problems.append(f"MERGE node '{node.id}' has no incoming edges")
 
     if len(starts) == 1 and starts[0] in ids:
@@ -314,9 +310,7 @@ def validate_definition(definition: WorkflowDefinition) -> None:  # noqa: C901 -
     # Every cycle must enter some LOOP node's body: drop those edges and look for a cycle.
     unbounded = {
         n: [
-            s
-            for s in succ
-            if not (ids[n].type is NodeType.LOOP and ids[n].config.get("body") == s)
+            s for s in succ if not (ids[n].type is NodeType.LOOP and ids[n].config.get("body") == s)
         ]
         for n, succ in successors.items()
     }

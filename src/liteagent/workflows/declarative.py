@@ -110,7 +110,7 @@ def workflow_from_dict(
             continue
         node_type = raw.get("type")
         try:
-            kind = NodeType(node_type)
+            kind = NodeType(str(node_type))
         except ValueError:
             known = ", ".join(t.value for t in NodeType)
             problems.append(f"{where}: field 'type' must be one of {known}, not {node_type!r}")

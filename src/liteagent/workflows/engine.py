@@ -66,9 +66,7 @@ class WorkflowEngine:
         prepared = await self.hooks.run_before_workflow_start(definition, state.copy())
         event = WorkflowEvent("start", data={"input": dict(input_data or {})})
         new = await self.reducer.reduce(definition, prepared, event, context)
-        logger.info(
-            "workflow_started", workflow_id=definition.id, execution_id=new.execution_id
-        )
+        logger.info("workflow_started", workflow_id=definition.id, execution_id=new.execution_id)
         return new
 
     async def step(
@@ -121,9 +119,10 @@ class WorkflowEngine:
         max_steps: int = DEFAULT_MAX_STEPS,
     ) -> WorkflowState:
         """Step until the run completes, fails, pauses or waits; at most ``max_steps`` steps."""
-        async for state in self.iterate(definition, state, context, max_steps):  # noqa: B007
-            pass
-        return state
+        last = state
+        async for current in self.iterate(definition, state, context, max_steps):
+            last = current
+        return last
 
     def pause(self, state: WorkflowState) -> WorkflowState:
         """A copy of ``state`` that is ``PAUSED``: ``step`` leaves it alone until ``resume``."""

@@ -100,7 +100,7 @@ class _Token:
 # Tokenizer
 
 
-def _tokenize(text: str) -> list[_Token]:  # noqa: C901 - one linear scanner
+def _tokenize(text: str) -> list[_Token]:
     if len(text) > MAX_LENGTH:
         raise ExpressionError(
             f"expression is {len(text)} characters long; the limit is {MAX_LENGTH}", text[:120]
@@ -301,8 +301,7 @@ class _Parser:
         if t.kind == "name" and t.value in _FORBIDDEN:
             hint = " (use '== null' instead)" if t.value == "is" else ""
             return self._error(
-                f"'{t.value}' is not supported{hint}: expressions only compare and combine "
-                "values"
+                f"'{t.value}' is not supported{hint}: expressions only compare and combine values"
             )
         if t.kind == "op" and t.value == "(":
             return self._error("function calls are not supported")
@@ -482,9 +481,7 @@ def _equal(a: Any, b: Any, depth: int = 0) -> bool:
     if ka in ("null", "boolean", "number", "string"):
         return bool(a == b)
     if ka == "list":
-        return len(a) == len(b) and all(
-            _equal(x, y, depth + 1) for x, y in zip(a, b, strict=True)
-        )
+        return len(a) == len(b) and all(_equal(x, y, depth + 1) for x, y in zip(a, b, strict=True))
     if ka == "object":
         return len(a) == len(b) and all(
             isinstance(k, str) and k in b and _equal(v, b[k], depth + 1) for k, v in a.items()
@@ -624,7 +621,11 @@ def _render(node: Node) -> str:
     if isinstance(node, Path):
         out = str(node.parts[0])
         for part in node.parts[1:]:
-            out += f"[{part}]" if isinstance(part, int) else f"[{json.dumps(part, ensure_ascii=False)}]"
+            out += (
+                f"[{part}]"
+                if isinstance(part, int)
+                else f"[{json.dumps(part, ensure_ascii=False)}]"
+            )
         return out
     if isinstance(node, ListExpr):
         return "[" + ", ".join(_render(i) for i in node.items) + "]"

@@ -1,8 +1,8 @@
 """Extension points: hooks, custom node handlers, condition evaluators and state transformers.
 
-- ``workflow_hooks``: ``before_node`` / ``after_node`` / ``on_error`` for one node type (``"agent"``,
-  a custom handler's name such as ``"http_request"``) or ``"*"``; ``before_workflow_start`` and
-  ``after_workflow_complete``. Hooks may be ``async`` or plain functions.
+- ``workflow_hooks``: ``before_node`` / ``after_node`` / ``on_error`` for one node type
+  (``"agent"``, a custom handler's name such as ``"http_request"``) or ``"*"``;
+  ``before_workflow_start`` and ``after_workflow_complete``. Hooks may be ``async`` or plain.
 - ``register_node_handler(name)``: a class decorator registering a ``NodeHandler`` for CUSTOM
   nodes whose config says ``handler: <name>``. Third-party packages can declare the same under
   the entry-point group ``liteagent.workflow_nodes`` (the built-in ``http_request`` does).
@@ -267,7 +267,7 @@ class ConditionRegistry:
             return bool(self._evaluators[prefix](condition, context))
         except ExpressionError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any evaluator failure becomes a clear error
+        except Exception as exc:
             raise ExpressionError(
                 f"condition evaluator '{prefix}' failed: {type(exc).__name__}: {exc}", condition
             ) from exc
@@ -355,7 +355,10 @@ def _regex_evaluator(condition: str, context: dict[str, Any]) -> bool:
     for part in name.strip().split("."):
         value = value.get(part) if isinstance(value, dict) else None
     try:
-        return regex.match(pattern, "" if value is None else str(value), timeout=REGEX_TIMEOUT_SECONDS) is not None
+        return (
+            regex.match(pattern, "" if value is None else str(value), timeout=REGEX_TIMEOUT_SECONDS)
+            is not None
+        )
     except regex.error as exc:
         raise ExpressionError(f"invalid regular expression: {exc}", condition) from None
     except TimeoutError:

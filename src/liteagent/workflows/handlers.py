@@ -19,7 +19,9 @@ import asyncio
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel
 
 from liteagent.workflows.errors import WorkflowExecutionError
 from liteagent.workflows.expressions import evaluate_expression, render_template
@@ -93,7 +95,14 @@ def expression_namespace(
 
 
 class NodeHandler(ABC):
-    """Executes one kind of node. Subclass it for CUSTOM nodes (see ``register_node_handler``)."""
+    """Executes one kind of node. Subclass it for CUSTOM nodes (see ``register_node_handler``).
+
+    Attributes:
+        config_model: Optional pydantic model of a CUSTOM node's config; when set, ``build()``
+            and ``workflow_from_dict`` validate the node's config with it.
+    """
+
+    config_model: ClassVar[type[BaseModel] | None] = None
 
     @abstractmethod
     async def execute(
@@ -351,8 +360,7 @@ class TransformNodeHandler(NodeHandler):
         if transformer_registry.get(cfg.transform) is None:
             known = ", ".join(sorted(BUILTIN_TRANSFORMS | set(transformer_registry.list())))
             raise WorkflowExecutionError(
-                f"TRANSFORM node '{node.id}': unknown transform '{cfg.transform}' "
-                f"(known: {known})"
+                f"TRANSFORM node '{node.id}': unknown transform '{cfg.transform}' (known: {known})"
             )
         before = state.copy()
         after = transformer_registry.apply(cfg.transform, state.copy())

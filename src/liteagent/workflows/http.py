@@ -36,7 +36,7 @@ from pydantic import Field
 from liteagent.workflows.errors import UnsafeURLError, WorkflowExecutionError
 from liteagent.workflows.expressions import evaluate_expression
 from liteagent.workflows.handlers import NodeHandler, expression_namespace
-from liteagent.workflows.schema import CustomNodeConfig
+from liteagent.workflows.schema import CustomNodeConfig, parse_config
 from liteagent.workflows.state import WorkflowState
 from liteagent.workflows.types import NodeDefinition
 
@@ -126,15 +126,17 @@ def _render_url(template: str, state: WorkflowState) -> str:
 class HTTPRequestHandler(NodeHandler):
     """Make an HTTP request from a workflow (registered as ``http_request``)."""
 
+    config_model = HTTPRequestConfig
+
     async def execute(
         self, node: NodeDefinition, state: WorkflowState, context: dict[str, Any]
     ) -> dict[str, Any]:
-        cfg = HTTPRequestConfig.model_validate(node.config)
+        cfg = parse_config(node, HTTPRequestConfig)
         url = _render_url(cfg.url, state)
         timeout = cfg.timeout or 10.0
         try:
             async with asyncio.timeout(timeout):
-                return await self._request(cfg, url, timeout)
+                return await self._request(cfg, url, client_timeout=timeout)
         except TimeoutError:
             raise WorkflowExecutionError(
                 f"HTTP request of node '{node.id}' took longer than {timeout}s"
@@ -144,11 +146,13 @@ class HTTPRequestHandler(NodeHandler):
                 f"HTTP request of node '{node.id}' failed: {type(exc).__name__}: {exc}"
             ) from None
 
-    async def _request(self, cfg: HTTPRequestConfig, url: str, timeout: float) -> dict[str, Any]:
+    async def _request(
+        self, cfg: HTTPRequestConfig, url: str, *, client_timeout: float
+    ) -> dict[str, Any]:
         method = cfg.method
         body = cfg.body
         async with httpx.AsyncClient(
-            follow_redirects=False, timeout=timeout, trust_env=False
+            follow_redirects=False, timeout=client_timeout, trust_env=False
         ) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 target = await check_url(url, allow_private_network=cfg.allow_private_network)

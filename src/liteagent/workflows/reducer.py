@@ -205,7 +205,9 @@ class WorkflowReducer:
             )
         return node
 
-    def _start(self, definition: WorkflowDefinition, state: WorkflowState, event: WorkflowEvent) -> None:
+    def _start(
+        self, definition: WorkflowDefinition, state: WorkflowState, event: WorkflowEvent
+    ) -> None:
         if state.status is not WorkflowStatus.PENDING:
             raise WorkflowExecutionError(f"cannot start a run that is {state.status.value}")
         start = definition.get_start_node()
@@ -234,8 +236,7 @@ class WorkflowReducer:
                 raise WorkflowExecutionError(f"timed out after {timeout}s") from None
             if not isinstance(output, dict):
                 raise WorkflowExecutionError(
-                    f"handler of node '{node.id}' returned {type(output).__name__}, "
-                    "expected a dict"
+                    f"handler of node '{node.id}' returned {type(output).__name__}, expected a dict"
                 )
             if isinstance(output, WaitRequest):
                 outcome.wait = output
@@ -268,7 +269,7 @@ class WorkflowReducer:
         outcomes = await asyncio.gather(*(self._run(node, state, ctx) for node in nodes))
         self._apply(definition, state, list(outcomes))
 
-    def _apply(  # noqa: C901 - the one place where outcomes become state
+    def _apply(
         self, definition: WorkflowDefinition, state: WorkflowState, outcomes: list[_Outcome]
     ) -> None:
         done = {o.node.id for o in outcomes}

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
+from liteagent.workflows.errors import ExpressionError, WorkflowExecutionError
 from liteagent.workflows.expressions import compile_expression, template_expressions
 from liteagent.workflows.types import NodeDefinition, NodeType
 
@@ -47,15 +56,27 @@ BUILTIN_TRANSFORMS: Final = frozenset(
 )  # fmt: skip
 _NEED_INPUT: Final = BUILTIN_TRANSFORMS - {"template", "expression"}
 
+
+def _no_dunder(name: str) -> str:
+    if "__" in name:
+        raise ValueError(f"variable name {name!r} must not contain '__'")
+    return name
+
+
 VariableName = Annotated[
-    str, StringConstraints(pattern=r"^(?!.*__)[A-Za-z_][A-Za-z0-9_]*$", max_length=128)
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128),
+    AfterValidator(_no_dunder),
 ]
 """A variable name usable in expression paths: an identifier without ``__``."""
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 
 
 def _check_expression(text: str) -> str:
-    compile_expression(text)
+    try:
+        compile_expression(text)
+    except ExpressionError as exc:
+        raise ValueError(exc.message) from None
     return text
 
 
@@ -63,7 +84,10 @@ def _check_condition(text: str) -> str:
     # Imported here: extensions imports this module's siblings at import time.
     from liteagent.workflows.extensions import condition_registry
 
-    condition_registry.check(text)
+    try:
+        condition_registry.check(text)
+    except ExpressionError as exc:
+        raise ValueError(exc.message) from None
     return text
 
 
@@ -98,12 +122,7 @@ class AgentNodeConfig(NodeConfig):
 
 
 class ConditionNodeConfig(NodeConfig):
-    condition: NonEmpty
-
-    @model_validator(mode="after")
-    def _valid(self) -> ConditionNodeConfig:
-        _check_condition(self.condition)
-        return self
+    condition: Annotated[NonEmpty, AfterValidator(_check_condition)]
 
 
 class ParallelNodeConfig(NodeConfig):
@@ -116,32 +135,32 @@ class MergeNodeConfig(NodeConfig):
 
 class LoopNodeConfig(NodeConfig):
     body: NonEmpty = Field(description="Node entered while the loop continues.")
-    condition: NonEmpty | None = Field(None, description="Loop while true (always, if unset).")
+    condition: Annotated[NonEmpty, AfterValidator(_check_condition)] | None = Field(
+        None, description="Loop while true (always, if unset)."
+    )
     max_iterations: int = Field(10, ge=1, le=MAX_LOOP_ITERATIONS)
 
-    @model_validator(mode="after")
-    def _valid(self) -> LoopNodeConfig:
-        if self.condition is not None:
-            _check_condition(self.condition)
-        return self
+
+def _check_template(text: str) -> str:
+    for expr in template_expressions(text):
+        _check_expression(expr)
+    return text
+
+
+def _check_options(options: list[str] | None) -> list[str] | None:
+    if options is not None:
+        if not options:
+            raise ValueError("options must not be empty (leave it out for a free answer)")
+        lowered = [o.strip().lower() for o in options]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("options must be different from each other")
+    return options
 
 
 class HumanNodeConfig(NodeConfig):
-    prompt: NonEmpty
-    options: list[NonEmpty] | None = None
+    prompt: Annotated[NonEmpty, AfterValidator(_check_template)]
+    options: Annotated[list[NonEmpty] | None, AfterValidator(_check_options)] = None
     output_variable: VariableName = "human_response"
-
-    @model_validator(mode="after")
-    def _valid(self) -> HumanNodeConfig:
-        for expr in template_expressions(self.prompt):
-            _check_expression(expr)
-        if self.options is not None:
-            if not self.options:
-                raise ValueError("options must not be empty (leave it out for a free answer)")
-            lowered = [o.strip().lower() for o in self.options]
-            if len(set(lowered)) != len(lowered):
-                raise ValueError("options must be different from each other")
-        return self
 
 
 class TransformNodeConfig(NodeConfig):
@@ -157,8 +176,7 @@ class TransformNodeConfig(NodeConfig):
         if self.transform == "expression" and self.template is not None:
             _check_expression(self.template)
         if self.transform == "template" and self.template is not None:
-            for expr in template_expressions(self.template):
-                _check_expression(expr)
+            _check_template(self.template)
         if self.transform in _NEED_INPUT and self.input_variable is None:
             raise ValueError(f"transform '{self.transform}' needs 'input_variable'")
         return self
@@ -209,8 +227,17 @@ C = TypeVar("C", bound="NodeConfig")
 
 
 def parse_config(node: NodeDefinition, model: type[C]) -> C:
-    """``node.config`` validated as ``model`` (raises ``pydantic.ValidationError``)."""
-    return model.model_validate(node.config)
+    """``node.config`` validated as ``model``; raises ``WorkflowExecutionError`` naming fields."""
+    try:
+        return model.model_validate(node.config)
+    except ValidationError as exc:
+        raise WorkflowExecutionError("; ".join(_problems(node, exc))) from None
+
+
+def _problems(node: NodeDefinition, exc: ValidationError) -> list[str]:
+    kind = node.config.get("handler") if node.type is NodeType.CUSTOM else None
+    label = f"{node.type.value}: {kind}" if isinstance(kind, str) else node.type.value
+    return [f"node '{node.id}' ({label}): {_describe(e)}" for e in exc.errors()]
 
 
 def _describe(error: Any) -> str:
@@ -222,8 +249,26 @@ def _describe(error: Any) -> str:
 
 def node_config_problems(node: NodeDefinition) -> list[str]:
     """Every problem in ``node.config``, each naming the node and field (empty when valid)."""
+    model: type[BaseModel] = _MODELS[node.type]
+    if node.type is NodeType.CUSTOM:
+        model = _custom_model(node.config.get("handler")) or model
     try:
-        _MODELS[node.type].model_validate(node.config)
+        model.model_validate(node.config)
     except ValidationError as exc:
-        return [f"node '{node.id}' ({node.type.value}): {_describe(e)}" for e in exc.errors()]
+        return _problems(node, exc)
     return []
+
+
+def _custom_model(name: object) -> type[BaseModel] | None:
+    """The ``config_model`` of the handler registered as ``name``, if it declares one."""
+    from liteagent.errors import ProviderNotFoundError
+    from liteagent.workflows.extensions import node_handler_registry
+
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        handler_class = node_handler_registry.get_class(name)
+    except ProviderNotFoundError:
+        return None
+    model = getattr(handler_class, "config_model", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None

@@ -145,8 +145,10 @@ class WorkflowState:
         """The ``result`` reported by the END node that finished the run (``None`` before)."""
         for node_id in reversed(self.history):
             execution = self.node_executions.get(node_id)
-            if execution is not None and "result" in execution.output_data and (
-                execution.output_data.get("end") is True
+            if (
+                execution is not None
+                and "result" in execution.output_data
+                and (execution.output_data.get("end") is True)
             ):
                 return execution.output_data["result"]
         return None

@@ -47,26 +47,52 @@ def test_valid_graph_builds() -> None:
         (lambda b: b.add_agent("orphan").connect("orphan", "end"), "not reachable from 'start'"),
         (lambda b: b.add_agent("dead").connect("a", "dead", "x > 1"), "'dead' has no outgoing"),
         (lambda b: b.connect("a", "start"), "START node cannot have incoming"),
-        (lambda b: b.add_agent("b").connect("a", "b").connect("b", "a"),
-         "does not go through a LOOP node's body"),
+        (
+            lambda b: b.add_agent("b").connect("a", "b").connect("b", "a"),
+            "does not go through a LOOP node's body",
+        ),
         (lambda b: b.add_agent("a"), "node 'a' is defined more than once"),
         (lambda b: b.add_node("bad id!", NodeType.AGENT), "node id 'bad id!' is invalid"),
-        (lambda b: b.add_agent("c", temperature=9).connect("a", "c", "x").connect("c", "end"),
-         "node 'c' (agent): field 'temperature'"),
-        (lambda b: b.add_agent("c", input_variable="__class__").connect("a", "c", "x")
-         .connect("c", "end"), "field 'input_variable'"),
+        (
+            lambda b: b.add_agent("c", temperature=9).connect("a", "c", "x").connect("c", "end"),
+            "node 'c' (agent): field 'temperature'",
+        ),
+        (
+            lambda b: (
+                b.add_agent("c", input_variable="__class__")
+                .connect("a", "c", "x")
+                .connect("c", "end")
+            ),
+            "field 'input_variable'",
+        ),
         (lambda b: b.connect("a", "end", "x >"), "condition is invalid: expression ended early"),
         (lambda b: b.add_end("end2").connect("a", "end2"), "2 unconditional edges"),
-        (lambda b: b.add_condition("k", "__import__('os')").connect("a", "k", "y")
-         .connect("k", "end"), "names containing '__'"),
-        (lambda b: b.add_human("h", "Ok?", options=[]).connect("a", "h", "y")
-         .connect("h", "end"), "options must not be empty"),
-        (lambda b: b.add_wait("w").connect("a", "w", "y").connect("w", "end"),
-         "set exactly one of 'seconds' and 'event'"),
-        (lambda b: b.add_transform("t", "upper", None, "o").connect("a", "t", "y")
-         .connect("t", "end"), "transform 'upper' needs 'input_variable'"),
-        (lambda b: b.add_custom("c", "").connect("a", "c", "y").connect("c", "end"),
-         "field 'handler'"),
+        (
+            lambda b: (
+                b.add_condition("k", "__import__('os')").connect("a", "k", "y").connect("k", "end")
+            ),
+            "names containing '__'",
+        ),
+        (
+            lambda b: (
+                b.add_human("h", "Ok?", options=[]).connect("a", "h", "y").connect("h", "end")
+            ),
+            "options must not be empty",
+        ),
+        (
+            lambda b: b.add_wait("w").connect("a", "w", "y").connect("w", "end"),
+            "set exactly one of 'seconds' and 'event'",
+        ),
+        (
+            lambda b: (
+                b.add_transform("t", "upper", None, "o").connect("a", "t", "y").connect("t", "end")
+            ),
+            "transform 'upper' needs 'input_variable'",
+        ),
+        (
+            lambda b: b.add_custom("c", "").connect("a", "c", "y").connect("c", "end"),
+            "field 'handler'",
+        ),
         (lambda b: b.add_loop("l", body="a", max_iterations=5000), "field 'max_iterations'"),
     ],
 )
@@ -139,6 +165,7 @@ def test_cycle_through_loop_exit_is_unbounded() -> None:
 
 # ------------------------------------------------------------------ property tests
 
+
 @st.composite
 def dags(draw: st.DrawFn) -> WorkflowBuilder:
     """A random valid graph: start -> layered agents/conditions -> end."""
@@ -149,7 +176,7 @@ def dags(draw: st.DrawFn) -> WorkflowBuilder:
         builder.add_agent(node_id, purpose=node_id)
     builder.connect("start", ids[0])
     for i, node_id in enumerate(ids):
-        later = ids[i + 1 :] + ["end"]
+        later = [*ids[i + 1 :], "end"]
         targets = draw(st.lists(st.sampled_from(later), min_size=1, max_size=3, unique=True))
         if ids[i + 1 : i + 2] and ids[i + 1] not in targets:
             targets.append(ids[i + 1])  # keep every node reachable

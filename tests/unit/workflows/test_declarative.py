@@ -95,8 +95,10 @@ async def test_declared_workflow_runs() -> None:
         ({"id": "w", "nodes": {"a": {"type": "robot"}}}, "nodes.a: field 'type' must be one of"),
         ({"id": "w", "nodes": {"a": "start"}}, "nodes.a: must be a mapping"),
         ({"id": "w", "nodes": {}, "edges": [{"from": "a"}]}, "edges[0]: field 'to' is required"),
-        ({"id": "w", "nodes": {}, "edges": [{"from": "a", "to": "b", "when": "x"}]},
-         "edges[0]: unknown field(s) when"),
+        (
+            {"id": "w", "nodes": {}, "edges": [{"from": "a", "to": "b", "when": "x"}]},
+            "edges[0]: unknown field(s) when",
+        ),
         ({"id": "w", "nodes": {}, "edges": "a->b"}, "field 'edges' must be a list"),
     ],
 )

@@ -166,7 +166,7 @@ async def test_merge_after_conditional_branches_fires_when_nothing_else_runs() -
         WorkflowBuilder("m", "M").add_start().add_condition("c", "go")
         .add_transform("yes", "expression", None, "out", template="'yes'")
         .add_transform("no", "expression", None, "out", template="'no'")
-        .add_merge("join").add_end()
+        .add_merge("join").add_end(output_variable="out")
         .connect("start", "c").connect("c", "yes", "condition_result")
         .connect("c", "no", "not condition_result")
         .connect("yes", "join").connect("no", "join").connect("join", "end")
@@ -362,7 +362,9 @@ async def test_step_by_step_with_persistence_between_steps(llm: DictLLMClient) -
 async def test_pause_and_resume(llm: DictLLMClient) -> None:
     definition = two_way()
     engine = WorkflowEngine()
-    state = await engine.step(definition, engine.launch(definition, {"value": 1}), {"llm_client": llm})
+    state = await engine.step(
+        definition, engine.launch(definition, {"value": 1}), {"llm_client": llm}
+    )
     paused = engine.pause(state)
     assert paused.status is WorkflowStatus.PAUSED and state.status is WorkflowStatus.RUNNING
     still = await engine.run_to_completion(definition, paused, {"llm_client": llm})

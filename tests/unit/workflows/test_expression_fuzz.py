@@ -184,9 +184,9 @@ def _paths() -> st.SearchStrategy[Node]:
 def _compound(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
     def chain(ops: list[str]) -> st.SearchStrategy[Node]:
         return st.builds(
-            lambda first, rest: Arith(first, tuple(rest))
-            if ops[0] in "+-*/%"
-            else Compare(first, tuple(rest)),
+            lambda first, rest: (
+                Arith(first, tuple(rest)) if ops[0] in "+-*/%" else Compare(first, tuple(rest))
+            ),
             children,
             st.lists(st.tuples(st.sampled_from(ops), children), min_size=1, max_size=3),
         )

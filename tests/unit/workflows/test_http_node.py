@@ -8,8 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.responses import StreamingResponse
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from liteagent.workflows import (
@@ -18,6 +23,7 @@ from liteagent.workflows import (
     WorkflowDefinition,
     WorkflowEngine,
     WorkflowStatus,
+    WorkflowValidationError,
     node_handler_registry,
 )
 from liteagent.workflows.http import HTTPRequestHandler, check_url
@@ -29,7 +35,9 @@ BIG = 2 * 1024 * 1024
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     async def data(request: Request) -> JSONResponse:
-        return JSONResponse({"user": request.path_params["user_id"], "q": dict(request.query_params)})
+        return JSONResponse(
+            {"user": request.path_params["user_id"], "q": dict(request.query_params)}
+        )
 
     async def echo(request: Request) -> JSONResponse:
         return JSONResponse({"got": await request.json(), "auth": request.headers.get("x-token")})
@@ -92,6 +100,17 @@ def test_builtin_is_registered_through_its_entry_point() -> None:
     assert node_handler_registry.get_metadata("http_request").source == "entry_point"
 
 
+def test_config_is_checked_at_build_time() -> None:
+    with pytest.raises(WorkflowValidationError) as info:
+        one_request(url="http://x", method="BREW", max_bytes=10**9)
+    assert info.value.problems == [
+        "node 'call' (custom: http_request): field 'method': Input should be 'GET', 'POST', "
+        "'PUT', 'PATCH', 'DELETE' or 'HEAD'",
+        "node 'call' (custom: http_request): field 'max_bytes': Input should be less than or "
+        "equal to 10485760",
+    ]
+
+
 async def test_loopback_is_refused_by_default(server: str) -> None:
     state = await run(one_request(url=server + "/data/1"))
     assert state.status is WorkflowStatus.FAILED
@@ -120,7 +139,7 @@ async def test_size_limit(server: str, path: str) -> None:
     state = await run(one_request(url=server + path, allow_private_network=True))
     assert state.status is WorkflowStatus.FAILED
     assert "response is larger than max_bytes=1048576" in state.error
-    small = await run(one_request(url=server + path, max_bytes=8 * BIG, allow_private_network=True))
+    small = await run(one_request(url=server + path, max_bytes=4 * BIG, allow_private_network=True))
     assert small.status is WorkflowStatus.COMPLETED and len(small.result["body"]) >= BIG
 
 

@@ -40,12 +40,17 @@ async def test_human_node_asks_persists_and_resumes() -> None:
     definition = approval()
     engine = WorkflowEngine()
     ctx = {"llm_client": DictLLMClient("Dear customer")}
-    state = await engine.run_to_completion(definition, engine.launch(definition, {"input": "hi"}), ctx)
+    state = await engine.run_to_completion(
+        definition, engine.launch(definition, {"input": "hi"}), ctx
+    )
     assert state.status is WorkflowStatus.WAITING_HUMAN
     assert state.waiting == {"confirm": "human"}
     asked = state.node_executions["confirm"]
     assert asked.status is NodeStatus.RUNNING
-    assert asked.output_data == {"prompt": "Send this reply? Dear customer", "options": ["yes", "no"]}
+    assert asked.output_data == {
+        "prompt": "Send this reply? Dear customer",
+        "options": ["yes", "no"],
+    }
 
     saved = state.to_json()  # e.g. into the database; the process may restart here
     restored = WorkflowState.from_json(saved)
@@ -54,7 +59,7 @@ async def test_human_node_asks_persists_and_resumes() -> None:
 
     with pytest.raises(HumanResponseError, match="please answer with one of: yes, no"):
         await engine.provide_human_response(definition, restored, "confirm", "maybe", ctx)
-    with pytest.raises(HumanResponseError, match="node 'draft' is not waiting .*waiting: confirm"):
+    with pytest.raises(HumanResponseError, match=r"node 'draft' is not waiting .*waiting: confirm"):
         await engine.provide_human_response(definition, restored, "draft", "yes", ctx)
 
     done = await engine.provide_human_response(definition, restored, "confirm", "  YES ", ctx)
@@ -184,7 +189,9 @@ async def test_node_hooks_change_inputs_and_outputs(hooks: WorkflowHooks) -> Non
     client = DictLLMClient("quiet answer")
     engine = WorkflowEngine(hooks=hooks)
     definition = simple()
-    state = await engine.run_to_completion(definition, engine.launch(definition), {"llm_client": client})
+    state = await engine.run_to_completion(
+        definition, engine.launch(definition), {"llm_client": client}
+    )
     assert client.calls[0][-1]["content"] == "injected by hook"
     assert state.variables["question"] == "injected by hook"
     assert state.result == "QUIET ANSWER"
@@ -226,4 +233,6 @@ async def test_after_hook_must_return_a_dict(hooks: WorkflowHooks) -> None:
     state = await engine.run_to_completion(
         definition, engine.launch(definition, {"question": "q"}), {"llm_client": DictLLMClient()}
     )
-    assert "after_node hook 'bad' returned int; return the output dict or None" in (state.error or "")
+    assert "after_node hook 'bad' returned int; return the output dict or None" in (
+        state.error or ""
+    )

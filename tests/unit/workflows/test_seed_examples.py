@@ -6,6 +6,9 @@ undefined by the guide; they are defined here. The HTTP example talks to a local
 of api.example.com.
 """
 
+# ruff: noqa: E501
+# The examples keep the guide's exact layout: long lines, and no reformatting (fmt: off below).
+
 from __future__ import annotations
 
 import logging
@@ -36,6 +39,7 @@ from liteagent.workflows.types import NodeDefinition
 from tests.servers.http import serve_app
 from tests.unit.workflows.conftest import DictLLMClient
 
+# fmt: off
 logger = logging.getLogger("seed-example")
 alerts: list[str] = []
 

@@ -25,8 +25,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**53), max_value=2**53)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=15,
 )
 names = st.text(alphabet="abcdefghij_", min_size=1, max_size=8)
@@ -59,7 +60,9 @@ states = st.builds(
     merge_arrivals=st.dictionaries(names, st.lists(names, max_size=3), max_size=2),
     loop_counters=st.dictionaries(names, st.integers(min_value=0, max_value=1000), max_size=2),
     history=st.lists(names, max_size=6),
-    usage=st.dictionaries(st.sampled_from(["prompt_tokens", "completion_tokens"]), st.integers(0, 10**6)),
+    usage=st.dictionaries(
+        st.sampled_from(["prompt_tokens", "completion_tokens"]), st.integers(0, 10**6)
+    ),
     step_count=st.integers(min_value=0, max_value=1000),
     error=st.none() | st.text(max_size=40),
 )
@@ -80,7 +83,9 @@ def test_state_round_trips_through_json(state: WorkflowState) -> None:
 def test_hash_changes_with_content(state: WorkflowState, name: str, value: object) -> None:
     changed = state.copy()
     changed.set_variable(name, value)
-    same = json.dumps(changed.variables, sort_keys=True) == json.dumps(state.variables, sort_keys=True)
+    same = json.dumps(changed.variables, sort_keys=True) == json.dumps(
+        state.variables, sort_keys=True
+    )
     if same:
         assert changed.compute_hash() == state.compute_hash()
     else:
