@@ -203,8 +203,8 @@ class WorkflowState:
         )
 
     def to_json(self) -> str:
-        """``to_dict`` as a JSON string (raises ``TypeError`` for non-JSON variables)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        """``to_dict`` as ASCII-safe JSON (raises ``TypeError`` for non-JSON variables)."""
+        return json.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> WorkflowState:

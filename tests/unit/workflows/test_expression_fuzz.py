@@ -211,7 +211,7 @@ trees = st.recursive(st.one_of(_literals(), _paths()), _compound, max_leaves=40)
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trees)
 def test_random_trees_round_trip_and_evaluate_safely(tree: Node) -> None:
-    from liteagent.workflows.expressions import _render
+    from liteagent.workflows.expression_syntax import render as _render
 
     text = _render(tree)
     TRIPPED.clear()

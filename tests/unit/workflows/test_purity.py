@@ -9,7 +9,14 @@ import pytest
 
 import liteagent.workflows as workflows
 
-PURE = ["reducer.py", "state.py", "types.py", "expressions.py", "schema.py"]
+PURE = [
+    "reducer.py",
+    "state.py",
+    "types.py",
+    "expressions.py",
+    "expression_syntax.py",
+    "schema.py",
+]
 IO_LIBRARIES = {"httpx", "sqlalchemy", "redis", "litellm", "aiohttp", "requests", "socket"}
 
 
@@ -25,7 +32,8 @@ def test_module_imports_no_io_library(module: str) -> None:
     assert not imported & IO_LIBRARIES, imported & IO_LIBRARIES
 
 
-def test_expressions_never_use_eval() -> None:
-    source = (Path(workflows.__file__).parent / "expressions.py").read_text()
+@pytest.mark.parametrize("module", ["expressions.py", "expression_syntax.py"])
+def test_expressions_never_use_eval(module: str) -> None:
+    source = (Path(workflows.__file__).parent / module).read_text()
     names = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
     assert not names & {"eval", "exec", "compile", "getattr", "__import__"}
