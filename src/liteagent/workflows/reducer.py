@@ -97,7 +97,7 @@ class _Outcome:
     wait: WaitRequest | None = None
     error: Exception | None = None
     suppressed: bool = False
-    variables: dict[str, Any] | None = None  # set by a before_node hook returning a new state
+    variables: dict[str, Any] | None = None  # changed by a before_node hook returning a state
     started_at: Any = None
 
 
@@ -223,8 +223,12 @@ class WorkflowReducer:
         outcome = _Outcome(node, started_at=utcnow())
         try:
             seen = await self.hooks.run_before_node(node, state)
-            if seen is not state:
-                outcome.variables = dict(seen.variables)
+            if seen is not state:  # keep only what the hook changed, not a stale copy
+                outcome.variables = {
+                    k: v
+                    for k, v in seen.variables.items()
+                    if k not in state.variables or state.variables[k] != v
+                }
             outcome.handler = self.handler_for(node)
             timeout = node.config.get("timeout")
             call = outcome.handler.execute(node, seen, context)

@@ -236,3 +236,26 @@ async def test_after_hook_must_return_a_dict(hooks: WorkflowHooks) -> None:
     assert "after_node hook 'bad' returned int; return the output dict or None" in (
         state.error or ""
     )
+
+
+async def test_hook_state_copies_do_not_undo_parallel_updates(hooks: WorkflowHooks) -> None:
+    @hooks.before_node("agent")
+    async def tag(node: NodeDefinition, state: WorkflowState) -> WorkflowState:
+        copy = state.copy()  # taken before the sibling branch's update is applied
+        copy.set_variable("tagged", node.id)
+        return copy
+
+    definition = (
+        WorkflowBuilder("p", "P").add_start().add_parallel("fan")
+        .add_transform("setter", "expression", None, "x", template="'new'")
+        .add_agent("reader", output_variable="answer")
+        .add_merge("join").add_end(output_variable="x")
+        .connect("start", "fan").connect("fan", "setter").connect("fan", "reader")
+        .connect("setter", "join").connect("reader", "join").connect("join", "end").build()
+    )  # fmt: skip
+    engine = WorkflowEngine(hooks=hooks)
+    state = await engine.run_to_completion(
+        definition, engine.launch(definition, {"x": "old"}), {"llm_client": DictLLMClient()}
+    )
+    assert state.result == "new"
+    assert state.variables["tagged"] == "reader"
