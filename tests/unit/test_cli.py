@@ -22,7 +22,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_catalog_command_lists_models(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "liteagent.yaml").write_text(
-        "models:\n  helper:\n    description: Helps.\n    system_prompt: Help.\n")
+        "models:\n  helper:\n    description: Helps.\n    system_prompt: Help.\n"
+    )
     assert cli.main(["catalog"]) == 0
     out = capsys.readouterr().out
     assert "liteagent/helper" in out and "local/smollm2" in out
@@ -39,4 +40,3 @@ def test_serve_reads_port_from_dotenv(project: Path, monkeypatch: pytest.MonkeyP
     cli._load_env()
     args = cli.build_parser().parse_args(["serve"])
     assert (args.host, args.port) == ("127.0.0.1", 9911)
-
