@@ -121,7 +121,8 @@ class ProviderLLMClient(LLMClient):
             return out
         return [
             LLMMessage(
-                role="user", content=AgentPrompts.tool_result_as_text(m.name or "tool", m.content or "")
+                role="user",
+                content=AgentPrompts.tool_result_as_text(m.name or "tool", m.content or ""),
             )
             if m.role == "tool"
             else m

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from cachetools import LRUCache
@@ -49,7 +49,7 @@ ChatMessage = dict[str, Any]
 Summarizer = Callable[[list[ChatMessage]], Awaitable[str] | str]
 
 
-class MessageRole(str, Enum):
+class MessageRole(StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
@@ -75,7 +75,9 @@ class Message:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
         meta = {k: data[k] for k in ("tool_calls", "tool_call_id", "name") if k in data}
-        return cls(role=MessageRole(data["role"]), content=str(data.get("content") or ""), metadata=meta)
+        return cls(
+            role=MessageRole(data["role"]), content=str(data.get("content") or ""), metadata=meta
+        )
 
 
 class ConversationHistory:
@@ -226,7 +228,9 @@ class SummaryMemory(MemoryStrategy):
         self.window = SlidingWindowMemory(keep_last)
         self._cache: LRUCache[str, str] = LRUCache(maxsize=cache_size)
 
-    def _split(self, messages: Sequence[ChatMessage]) -> tuple[list[ChatMessage], list[ChatMessage]]:
+    def _split(
+        self, messages: Sequence[ChatMessage]
+    ) -> tuple[list[ChatMessage], list[ChatMessage]]:
         groups = message_groups(messages)
         limit = self.window.window_size
         recent = _keep_newest(groups, lambda gs: sum(len(g) for g in gs) <= limit)
@@ -319,7 +323,9 @@ def create_sliding_window_memory(window_size: int = 10) -> ConversationMemory:
     return ConversationMemory(SlidingWindowMemory(window_size))
 
 
-def create_token_limited_memory(max_tokens: int = 4000, model: str = "gpt-4o") -> ConversationMemory:
+def create_token_limited_memory(
+    max_tokens: int = 4000, model: str = "gpt-4o"
+) -> ConversationMemory:
     return ConversationMemory(TokenWindowMemory(max_tokens, model))
 
 

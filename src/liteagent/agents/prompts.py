@@ -20,7 +20,7 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-class TemplateFormat(str, Enum):
+class TemplateFormat(StrEnum):
     """How a template marks its variables."""
 
     PYTHON = "python"  # $name / ${name} (string.Template)
@@ -141,7 +141,7 @@ class PromptTemplate:
         from jinja2 import StrictUndefined
         from jinja2.sandbox import SandboxedEnvironment
 
-        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)  # noqa: S701 - prompts are text, not HTML
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         return env.from_string(self.template).render(**merged)
 
     def __call__(self, **values: Any) -> str:
@@ -265,9 +265,7 @@ agent_prompts.register(
     "agent.rejected",
     PromptTemplate("The user rejected this call and it was not run. Reason: {reason}"),
 )
-agent_prompts.register(
-    "agent.input_request", PromptTemplate("**I need your input.** {question}")
-)
+agent_prompts.register("agent.input_request", PromptTemplate("**I need your input.** {question}"))
 agent_prompts.register(
     "agent.clarification_request",
     PromptTemplate(

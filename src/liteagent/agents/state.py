@@ -140,11 +140,13 @@ class AgentState:
                         "content": str(content.get("content", "")),
                     }
                 )
-            elif kind == StepType.HUMAN_RESPONSE:
-                if step.metadata.get("request_type") == HumanRequestType.CLARIFICATION.value:
-                    messages.append(
-                        {"role": "user", "content": f"[guidance from a person] {step.content}"}
-                    )
+            elif (
+                kind == StepType.HUMAN_RESPONSE
+                and step.metadata.get("request_type") == HumanRequestType.CLARIFICATION.value
+            ):
+                messages.append(
+                    {"role": "user", "content": f"[guidance from a person] {step.content}"}
+                )
         for msg in messages:
             msg.pop("_batch", None)
         return messages
@@ -199,9 +201,7 @@ class AgentState:
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, no spaces): the form that is stored and hashed."""
-        return json.dumps(
-            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> AgentState:

@@ -148,9 +148,7 @@ def context_window(model: str) -> int:
     return int(value) if value else DEFAULT_CONTEXT_WINDOW
 
 
-def check_context_limit(
-    messages: Sequence[Mapping[str, Any]], model: str
-) -> tuple[bool, int, int]:
+def check_context_limit(messages: Sequence[Mapping[str, Any]], model: str) -> tuple[bool, int, int]:
     """``(fits, tokens, limit)`` for ``messages`` against ``model``'s context window."""
     tokens = count_message_tokens(messages, model)
     limit = context_window(model)

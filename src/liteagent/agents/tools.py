@@ -33,7 +33,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, overload
 
 import docstring_parser
@@ -60,7 +60,7 @@ MAX_ERROR_CHARS = 500
 MAX_RESULT_CHARS = 8000
 
 
-class ParameterType(str, Enum):
+class ParameterType(StrEnum):
     """JSON schema types of tool parameters."""
 
     STRING = "string"
@@ -201,7 +201,7 @@ class FunctionTool(Tool):
     ) -> None:
         if isinstance(func, FunctionTool):
             func = func.func
-        self.func = func
+        self.func: Callable[..., Any] = func
         doc = _parse_docstring(inspect.getdoc(func) or "")
         summary = " ".join(
             part for part in (doc.short_description, doc.long_description) if part
@@ -210,7 +210,7 @@ class FunctionTool(Tool):
         self.description = description or summary or self._name.replace("_", " ")
         self.requires_human_approval = requires_human_approval
         self.timeout_seconds = timeout_seconds
-        schema = _strip_titles(TypeAdapter(func).json_schema())
+        schema = _strip_titles(TypeAdapter(func).json_schema())  # type: ignore[arg-type]
         schema.setdefault("properties", {})
         schema.setdefault("type", "object")
         param_help = {p.arg_name: p.description for p in doc.params if p.description}

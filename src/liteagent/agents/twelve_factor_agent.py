@@ -151,7 +151,9 @@ class Agent:
         tools: list[Tool] = [as_tool(t) for t in config.tools]
         self.registry = ToolRegistry(tools)
         self.executor = ToolExecutor(
-            self.registry, default_timeout=config.tool_timeout, max_error_chars=config.max_error_chars
+            self.registry,
+            default_timeout=config.tool_timeout,
+            max_error_chars=config.max_error_chars,
         )
         definitions = self.registry.definitions()
         if config.human_input_tool and HUMAN_INPUT_TOOL not in self.registry:
@@ -393,8 +395,8 @@ class Agent:
         reasoning = message.get("reasoning_content") or message.get("reasoning")
         raw_calls = message.get("tool_calls") or []
         if not raw_calls:
-            meta = {"reasoning": str(reasoning)} if reasoning else {}
-            s.add_step(AgentStep(StepType.ASSISTANT_MESSAGE, content, now, meta))
+            extra = {"reasoning": str(reasoning)} if reasoning else {}
+            s.add_step(AgentStep(StepType.ASSISTANT_MESSAGE, content, now, extra))
             s.status = AgentStatus.COMPLETED
             return s
         batch = f"b{s.current_iteration}"
@@ -421,8 +423,8 @@ class Agent:
         held = [c for c in calls if self._by_name[c.name].requires_human_approval]
         safe = [c for c in calls if c not in asks and c not in held]
         if held:
-            for extra in asks:
-                self._add_error(s, extra, "Ask the user separately, after the approval.", now)
+            for other in asks:
+                self._add_error(s, other, "Ask the user separately, after the approval.", now)
             self._open_request(
                 s,
                 HumanRequestType.APPROVAL,
@@ -432,8 +434,8 @@ class Agent:
             )
         elif asks:
             first, *rest = asks
-            for extra in rest:
-                self._add_error(s, extra, "Ask one question at a time.", now)
+            for other in rest:
+                self._add_error(s, other, "Ask one question at a time.", now)
             question = str(first.arguments.get("question") or "").strip() or "Please clarify."
             self._open_request(
                 s,

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ JSONValue = Any
 """A value made of dicts with string keys, lists, strings, finite numbers, bools and None."""
 
 
-class AgentStatus(str, Enum):
+class AgentStatus(StrEnum):
     """Where a run is.
 
     ``IDLE`` → ``RUNNING`` → ``COMPLETED`` | ``FAILED`` | ``WAITING_HUMAN`` (a tool needs approval
@@ -43,7 +43,7 @@ class AgentStatus(str, Enum):
         return self in (AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.ABORTED)
 
 
-class StepType(str, Enum):
+class StepType(StrEnum):
     """The kinds of event a run's thread is made of."""
 
     USER_MESSAGE = "user_message"
@@ -180,9 +180,7 @@ class ToolDefinition:
 
     name: str
     description: str
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     handler: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
     requires_human_approval: bool = False
     timeout_seconds: float | None = None
@@ -225,7 +223,7 @@ def parameters_schema(parameters: Sequence[ToolParameter]) -> dict[str, Any]:
     }
 
 
-class HumanRequestType(str, Enum):
+class HumanRequestType(StrEnum):
     """Why a run waits for a person."""
 
     APPROVAL = "approval"
