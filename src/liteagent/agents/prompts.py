@@ -70,9 +70,6 @@ class PromptVariable:
         return not (self.required and isinstance(value, str) and not value.strip())
 
 
-_JINJA_NAME = re.compile(r"{{\s*([A-Za-z_][A-Za-z0-9_]*)")
-
-
 class PromptTemplate:
     """A text with named variables.
 
@@ -111,7 +108,11 @@ class PromptTemplate:
         elif self.format == TemplateFormat.PYTHON:
             names = list(string.Template(self.template).get_identifiers())
         else:
-            names = _JINJA_NAME.findall(self.template)
+            from jinja2 import meta
+            from jinja2.sandbox import SandboxedEnvironment
+
+            parsed = SandboxedEnvironment().parse(self.template)
+            names = sorted(meta.find_undeclared_variables(parsed))
         return list(dict.fromkeys(names))
 
     def get_variable_names(self) -> list[str]:
@@ -237,7 +238,8 @@ agent_prompts.register(
     PromptTemplate(
         "{purpose}\n\nYou can use these tools:\n{tool_list}\n\n"
         "Call a tool when it helps; otherwise answer directly. "
-        "When a tool result arrives, answer the user with it.{human_hint}"
+        "When a tool result arrives, answer the user with it.{human_hint}",
+        variables=[PromptVariable("human_hint", "Optional hint about asking the user", False)],
     ),
 )
 agent_prompts.register(
