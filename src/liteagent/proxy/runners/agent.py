@@ -235,7 +235,7 @@ class _Session:
                 state = result
                 async for event in self._replay_new_steps(s, state):
                     yield event
-            elif record.answer_fingerprint == answered and s.status != AgentStatus.RUNNING:
+            elif record.answer_fingerprint == answered:
                 logger.info("agent_answer_replayed", agent=self.name, run_id=s.run_id)
                 yield self._say(ALREADY_HANDLED)
                 if s.final_answer:
