@@ -41,9 +41,11 @@ class Settings(BaseSettings):
     agent_cache_size: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_AGENT_CACHE_SIZE"))
     llm_timeout: float = Field(120.0, gt=0, validation_alias=_env("LITEAGENT_LLM_TIMEOUT"))
 
-    # Database (agent run state, notes): any SQLAlchemy async URL
+    # Database (agent run state, notes): any SQLAlchemy async URL. Not DATABASE_URL: inside the
+    # LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for virtual keys and spend), and
+    # the proxy refuses to start when it holds anything else.
     database_url: str = Field(
-        "sqlite+aiosqlite:///./liteagent.db", validation_alias=_env("DATABASE_URL")
+        "sqlite+aiosqlite:///./liteagent.db", validation_alias=_env("LITEAGENT_DATABASE_URL")
     )
 
     # Agent execution

@@ -139,7 +139,7 @@ Expression = Annotated[
     str,
     Field(
         description="The arithmetic expression, e.g. 12*7 or (3+4)/2",
-        pattern=r"^[0-9a-z+\-*/%^()., ]+$",
+        pattern=r"^[-(0-9a-z][0-9a-z+\-*/%^()., ]*$",
         max_length=200,
     ),
 ]
