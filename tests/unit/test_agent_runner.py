@@ -268,3 +268,25 @@ async def test_approval_words(tmp_path: Path, reply: str) -> None:
     await chat.say("Save a note")
     await chat.say(reply)
     assert len(await chat.notes()) == 1
+
+
+async def test_summary_memory_uses_the_agents_model_and_bills_it(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start(
+        ["one", "They greeted.", "two", "They said hello twice.", "three"],
+        memory={"strategy": "summary", "keep_last": 2},
+    )
+    await chat.say("hello")
+    await chat.say("hello again")
+    assert chat.handler is not None
+    response = await chat.handler.acompletion(
+        "bot", [*chat.messages, {"role": "user", "content": "and now?"}], **chat.kwargs()
+    )
+    assert response.choices[0].message.content == "three"
+    calls = model_calls(chat.handler)
+    summary_prompt, final = calls[3], calls[4]
+    assert "user: hello\nassistant: one\nuser: hello again" in (summary_prompt[1][1] or "")
+    assert final[1] == ("system", "Summary of the earlier conversation:\nThey said hello twice.")
+    assert final[2:] == [("assistant", "two"), ("user", "and now?")]
+    # usage covers both model calls of this request (the summary's 4 words + the answer's 1)
+    assert response.usage.completion_tokens == 5

@@ -221,12 +221,24 @@ class SummaryMemory(MemoryStrategy):
             makes one from the agent's own model.
         keep_last: Messages kept verbatim (whole tool exchanges).
         cache_size: Summaries remembered, keyed by the exact messages they summarise.
+        cache: A cache to share (e.g. between per-request copies).
     """
 
-    def __init__(self, summarizer: Summarizer, keep_last: int = 6, cache_size: int = 256) -> None:
+    def __init__(
+        self,
+        summarizer: Summarizer,
+        keep_last: int = 6,
+        cache_size: int = 256,
+        *,
+        cache: LRUCache[str, str] | None = None,
+    ) -> None:
         self.summarizer = summarizer
         self.window = SlidingWindowMemory(keep_last)
-        self._cache: LRUCache[str, str] = LRUCache(maxsize=cache_size)
+        self._cache: LRUCache[str, str] = cache if cache is not None else LRUCache(cache_size)
+
+    def with_summarizer(self, summarizer: Summarizer) -> SummaryMemory:
+        """The same strategy (and summary cache) with another summarizer."""
+        return SummaryMemory(summarizer, self.window.window_size, cache=self._cache)
 
     def _split(
         self, messages: Sequence[ChatMessage]

@@ -165,9 +165,23 @@ class AgentRunner:
         turn = ChatTurn.from_context(ctx)
         queue: asyncio.Queue[LLMEvent] = asyncio.Queue()
         purpose = "\n\n".join([self.spec.system_prompt.strip(), *turn.system])
+        memory = self.config.memory
+        if isinstance(memory, SummaryMemory):
+            # summaries are billed too: their usage joins the request's, their text does not
+            usage_only = self.client.with_events(
+                lambda e: (
+                    queue.put_nowait(LLMEvent(usage=e.usage, model=e.model))
+                    if e.usage is not None
+                    else None
+                )
+            )
+            memory = memory.with_summarizer(summarizer_for(usage_only))
         agent = Agent(
             dataclasses.replace(
-                self.config, purpose=purpose, llm_client=self.client.with_events(queue.put_nowait)
+                self.config,
+                purpose=purpose,
+                llm_client=self.client.with_events(queue.put_nowait),
+                memory=memory,
             )
         )
         session = _Session(self, ctx, turn, agent, queue)
