@@ -290,3 +290,32 @@ async def test_summary_memory_uses_the_agents_model_and_bills_it(tmp_path: Path)
     assert final[2:] == [("assistant", "two"), ("user", "and now?")]
     # usage covers both model calls of this request (the summary's 4 words + the answer's 1)
     assert response.usage.completion_tokens == 5
+
+
+async def test_reasoning_is_reasoning_content_then_inline_after_a_tool_step(
+    tmp_path: Path,
+) -> None:
+    chat = Chat(tmp_path)
+    chat.start(
+        [
+            {
+                "reasoning": "I should use the calculator.",
+                "tool_calls": [{"name": "calculator", "arguments": {"expression": "2+2"}}],
+            },
+            {"reasoning": "Now I can answer.", "content": "It is 4."},
+        ]
+    )
+    answer = await chat.say("2+2?", stream=True)
+    reasoning = [
+        c.choices[0].delta.reasoning_content
+        for c in chat.last_chunks
+        if not isinstance(c, dict) and c.choices[0].delta.reasoning_content
+    ]
+    assert "".join(reasoning) == "I should use the calculator."
+    assert answer.startswith('<details type="tool_calls"')
+    tail = answer.split("</details>\n", 1)[1]
+    assert re.match(
+        r'<details type="reasoning" done="true" duration="\d+">\n'
+        r"<summary>Thought for \d+ seconds</summary>\n> Now I can answer.\n</details>\nIt is 4\.$",
+        tail,
+    ), tail

@@ -31,7 +31,7 @@ import inspect
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, overload
@@ -39,7 +39,7 @@ from typing import Any, overload
 import docstring_parser
 from pydantic import TypeAdapter, ValidationError, validate_call
 
-from liteagent.agents.types import ToolCall, ToolDefinition, parameters_schema, to_json_value
+from liteagent.agents.types import ToolCall, ToolDefinition, to_json_value
 
 __all__ = [
     "FunctionTool",
@@ -433,24 +433,3 @@ class ToolExecutor:
     async def execute_all(self, tool_calls: Sequence[ToolCall]) -> list[ToolResult]:
         """Run independent calls concurrently; results come back in the calls' order."""
         return list(await asyncio.gather(*(self.execute(c) for c in tool_calls)))
-
-
-ToolHandler = Callable[..., Any | Awaitable[Any]]
-
-
-def definition_from_parameters(
-    name: str,
-    description: str,
-    parameters: Sequence[ToolParameter],
-    handler: ToolHandler | None = None,
-    *,
-    requires_human_approval: bool = False,
-) -> ToolDefinition:
-    """A ``ToolDefinition`` from hand-written ``ToolParameter`` entries."""
-    return ToolDefinition(
-        name=name,
-        description=description,
-        parameters=parameters_schema(parameters),
-        handler=handler,
-        requires_human_approval=requires_human_approval,
-    )
