@@ -319,3 +319,14 @@ async def test_reasoning_is_reasoning_content_then_inline_after_a_tool_step(
         r"<summary>Thought for \d+ seconds</summary>\n> Now I can answer.\n</details>\nIt is 4\.$",
         tail,
     ), tail
+
+
+async def test_a_run_over_its_iteration_limit_says_why_it_stopped(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    calc = {"tool_calls": [{"name": "calculator", "arguments": {"expression": "1+1"}}]}
+    chat.start([calc, calc], max_iterations=1)
+    answer = await chat.say("loop forever", stream=True)
+    assert answer.rstrip().endswith(
+        "I had to stop: Stopped after 1 model calls without a final answer (max_iterations)."
+    )
+    assert "1+1 = 2" in answer  # the step that did run is shown

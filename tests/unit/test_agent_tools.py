@@ -184,3 +184,33 @@ def test_builtin_registry_lists_the_demo_tools() -> None:
     assert not calc.requires_human_approval
     with pytest.raises(ValueError, match="database"):
         build_tool("save_note", ToolContext())
+
+
+def test_catalog_tools_are_checked_at_load() -> None:
+    from liteagent.catalog import parse_catalog
+    from liteagent.errors import CatalogError
+
+    catalog = parse_catalog(
+        {
+            "models": {
+                "bot": {
+                    "system_prompt": "x",
+                    "tools": ["calculator", {"name": "save_note", "requires_approval": False}],
+                }
+            }
+        }
+    )
+    spec = catalog.get("liteagent/bot")
+    assert [(t.name, t.requires_approval) for t in spec.tools] == [
+        ("calculator", None),
+        ("save_note", False),
+    ]
+    assert spec.memory.strategy == "sliding_window"
+    with pytest.raises(CatalogError) as err:
+        parse_catalog({"models": {"bot": {"system_prompt": "x", "tools": ["nope"]}}})
+    assert "models.bot.tools.0.name" in err.value.message and "unknown tool 'nope'" in str(
+        err.value
+    )
+    assert "calculator" in err.value.message
+    with pytest.raises(CatalogError, match="listed twice"):
+        parse_catalog({"models": {"bot": {"system_prompt": "x", "tools": ["calculator"] * 2}}})
