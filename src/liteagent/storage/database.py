@@ -2,9 +2,8 @@
 
 ``LITEAGENT_DATABASE_URL`` picks the database, e.g. ``sqlite+aiosqlite:///./liteagent.db`` (the
 default) or ``postgresql+asyncpg://user:password@host/liteagent`` (install the driver). Nothing
-connects at
-import time: ``get_database(url)`` builds one ``Database`` per URL on first use and creates the
-tables the first time a session is opened.
+connects at import time: ``get_database(url)`` builds one ``Database`` per URL on first use and
+creates the tables the first time a session is opened.
 """
 
 from __future__ import annotations
