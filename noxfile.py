@@ -48,3 +48,13 @@ def proxy(session: nox.Session) -> None:
 def hello(session: nox.Session) -> None:
     """Send one request to a running proxy (`nox -s proxy` in another terminal)."""
     session.run("uv", "run", "liteagent", "hello", *session.posargs, external=True)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: each prints ratios measured side by side in one run."""
+    from pathlib import Path
+
+    for script in sorted(Path("benchmarks").glob("bench_*.py")):
+        session.log(f"== {script}")
+        session.run("uv", "run", "python", str(script), *session.posargs, external=True)

@@ -46,10 +46,17 @@ class Settings(BaseSettings):
     agent_cache_size: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_AGENT_CACHE_SIZE"))
     llm_timeout: float = Field(120.0, gt=0, validation_alias=_env("LITEAGENT_LLM_TIMEOUT"))
 
-    # Database (toolkit credentials; Agno session history unless LITEAGENT_AGNO_DB_URL is set)
+    # Database (agent run state, notes): any SQLAlchemy async URL. Not DATABASE_URL: inside the
+    # LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for virtual keys and spend), and
+    # the proxy refuses to start when it holds anything else.
     database_url: str = Field(
-        "sqlite+aiosqlite:///./liteagent.db", validation_alias=_env("DATABASE_URL")
+        "sqlite+aiosqlite:///./liteagent.db", validation_alias=_env("LITEAGENT_DATABASE_URL")
     )
+
+    # Agent execution
+    max_iterations: int = Field(20, ge=1, le=100, validation_alias=_env("MAX_ITERATIONS"))
+    max_execution_time: float = Field(300.0, gt=0, validation_alias=_env("MAX_EXECUTION_TIME"))
+    step_timeout: float = Field(60.0, gt=0, validation_alias=_env("STEP_TIMEOUT"))
 
     # Secrets at rest and per-user toolkits (docs/toolkits.md)
     encryption_key: SecretStr | None = Field(

@@ -1,14 +1,23 @@
 """The catalog: declarative virtual models (``liteagent.yaml``)."""
 
 from liteagent.catalog.loader import Catalog, load_catalog, parse_catalog
-from liteagent.catalog.specs import MODEL_PREFIX, AgentSpec, BaseSpec, ModelSpec
+from liteagent.catalog.specs import (
+    MODEL_PREFIX,
+    AgentSpec,
+    BaseSpec,
+    MemorySpec,
+    ModelSpec,
+    ToolSpec,
+)
 
 __all__ = [
     "MODEL_PREFIX",
     "AgentSpec",
     "BaseSpec",
     "Catalog",
+    "MemorySpec",
     "ModelSpec",
+    "ToolSpec",
     "load_catalog",
     "parse_catalog",
 ]

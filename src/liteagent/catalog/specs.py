@@ -59,11 +59,74 @@ class BaseSpec(BaseModel):
         return f"{MODEL_PREFIX}{self.name}"
 
 
+class ToolSpec(BaseModel):
+    """One tool of an agent: a registered tool name plus per-agent overrides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    requires_approval: bool | None = Field(
+        None, description="Ask the user before each call (default: the tool's own setting)."
+    )
+    timeout: float | None = Field(None, gt=0, description="Seconds a call may take.")
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from liteagent.agents.builtin_tools import available_tools
+
+        names = available_tools()
+        if value not in names:
+            raise ValueError(f"unknown tool '{value}'; available: {', '.join(names)}")
+        return value
+
+
+class MemorySpec(BaseModel):
+    """How much of a long conversation the agent's model sees."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Literal["sliding_window", "token_window", "summary", "none"] = "sliding_window"
+    window_size: int = Field(20, ge=1, description="sliding_window: messages kept.")
+    max_tokens: int = Field(3000, ge=100, description="token_window: token budget.")
+    keep_last: int = Field(6, ge=1, description="summary: messages kept verbatim.")
+
+
 class AgentSpec(BaseSpec):
-    """A chat agent: a system prompt in front of an LLM."""
+    """A chat agent: a system prompt in front of an LLM, optionally with tools."""
 
     kind: Literal["agent"] = "agent"
     system_prompt: str = Field(min_length=1)
+    tools: tuple[ToolSpec, ...] = Field(
+        (), description="Tool names (or {name, requires_approval, timeout}) the agent may call."
+    )
+    max_iterations: int | None = Field(
+        None, ge=1, le=100, description="LLM calls per run; default MAX_ITERATIONS."
+    )
+    max_execution_time: float | None = Field(
+        None, gt=0, description="Seconds of work per run; default MAX_EXECUTION_TIME."
+    )
+    memory: MemorySpec = Field(default_factory=MemorySpec)
+    ask_human: bool = Field(
+        False, description="Offer request_human_input so the agent can ask the user questions."
+    )
+    tool_choice: Literal["auto", "required", "none"] = "auto"
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _names_to_specs(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple({"name": v} if isinstance(v, str) else v for v in value)
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _unique(cls, value: tuple[ToolSpec, ...]) -> tuple[ToolSpec, ...]:
+        names = [t.name for t in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tool(s) listed twice: {', '.join(dupes)}")
+        return value
 
 
 ModelSpec = Annotated[AgentSpec, Field(discriminator="kind")]

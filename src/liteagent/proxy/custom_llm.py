@@ -29,6 +29,7 @@ from liteagent.llm.provenance import provenance_headers, record_llm_calls, summa
 from liteagent.log import get_logger
 from liteagent.proxy.cache import AgentCache, AgentCacheKey
 from liteagent.proxy.chunks import (
+    ContentWriter,
     event_chunk,
     final_chunk,
     reasoning_chunk,
@@ -42,6 +43,7 @@ from liteagent.proxy.events import (
     RunFinished,
     StatusUpdate,
     TextDelta,
+    ToolStep,
     UsageReport,
 )
 from liteagent.proxy.registration import schedule_registration
@@ -141,16 +143,21 @@ class LiteAgentLLM(CustomLLM):
             usage = Usage()
             finish = "stop"
             provenance: dict[str, Any] = {}
+            writer = ContentWriter()
             async for event in self._events(ctx):
                 if isinstance(event, TextDelta):
-                    text.append(event.text)
+                    text.append(writer.text(event.text))
+                elif isinstance(event, ToolStep):
+                    text.append(writer.tool(event))
                 elif isinstance(event, ReasoningDelta):
-                    reasoning.append(event.text)
+                    if not writer.reasoning(event.text):
+                        reasoning.append(event.text)
                 elif isinstance(event, UsageReport):
                     usage = usage + event.usage
                 elif isinstance(event, RunFinished):
                     finish = event.finish_reason
                     provenance = event.metadata.get("liteagent") or {}
+            text.append(writer.flush_reasoning())
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
             raise self._fail(exc, model, ctx, started) from None
         response: ModelResponse = kwargs.get("model_response") or ModelResponse()
@@ -187,11 +194,15 @@ class LiteAgentLLM(CustomLLM):
         provenance: dict[str, Any] = {}
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
+            writer = ContentWriter()
             async for event in self._events(ctx):
                 if isinstance(event, TextDelta):
-                    yield text_chunk(event.text)
+                    yield text_chunk(writer.text(event.text))
+                elif isinstance(event, ToolStep):
+                    yield text_chunk(writer.tool(event))
                 elif isinstance(event, ReasoningDelta):
-                    yield reasoning_chunk(event.text, response_id=response_id, model=ctx.model)
+                    if not writer.reasoning(event.text):
+                        yield reasoning_chunk(event.text, response_id=response_id, model=ctx.model)
                 elif isinstance(event, StatusUpdate):
                     yield event_chunk(status_event(event.description, event.done))
                 elif isinstance(event, UsageReport):
@@ -199,6 +210,8 @@ class LiteAgentLLM(CustomLLM):
                 elif isinstance(event, RunFinished):
                     finish = event.finish_reason
                     provenance = event.metadata.get("liteagent") or {}
+            if pending := writer.flush_reasoning():
+                yield text_chunk(pending)
         except (asyncio.CancelledError, GeneratorExit):
             logger.info("request_cancelled", model=model, user=ctx.user_key if ctx else None)
             raise

@@ -31,6 +31,25 @@ class StatusUpdate:
 
 
 @dataclass(frozen=True)
+class ToolStep:
+    """A finished tool call, shown as a collapsed "Tool Executed" block in Open WebUI.
+
+    Attributes:
+        call_id: The call's id.
+        name: Tool name.
+        arguments: The arguments as a JSON string, exactly as the tool received them.
+        result: The result (or error, or why it did not run) as text.
+        is_error: The call failed.
+    """
+
+    call_id: str
+    name: str
+    arguments: str
+    result: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
 class UsageReport:
     """Tokens spent by one inner LLM call; the handler sums them."""
 
@@ -46,4 +65,4 @@ class RunFinished:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-RunEvent = TextDelta | ReasoningDelta | StatusUpdate | UsageReport | RunFinished
+RunEvent = TextDelta | ReasoningDelta | StatusUpdate | ToolStep | UsageReport | RunFinished

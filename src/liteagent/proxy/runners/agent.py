@@ -1,70 +1,72 @@
-"""The ``agent`` kind: a system prompt in front of an LLM."""
+"""The ``agent`` kind: a 12-factor agent (``liteagent.agents``) served as a chat model.
+
+Each request is one turn of a conversation. The runner
+
+1. answers Open WebUI background tasks (titles, tags…) with plain JSON: no tools, no state;
+2. loads the run stored for this chat (``RequestContext.session_key``: the Open WebUI chat id,
+   else a hash of the user, model and first message) and checks it against the conversation the
+   client sent (fingerprints, see ``agent_chat``);
+3. either resumes the paused run with the person's reply ("approve" runs the stored calls as
+   they were proposed, "reject: reason" feeds the reason back, "cancel" aborts), or launches a
+   new run on the whole conversation (the agent's memory strategy trims it for the model);
+4. steps the pure reducer, streaming text as the model writes it, a status while tools run and
+   one finished tool block per call, and saves the state after every step that used tools, so a
+   paused run survives restarts and answers are applied once (compare-and-set on a version).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 
+from liteagent.agents import (
+    Agent,
+    AgentConfig,
+    AgentState,
+    AgentStatus,
+    HumanRequestType,
+    MemoryStrategy,
+    SlidingWindowMemory,
+    StepType,
+    SummaryMemory,
+    TokenWindowMemory,
+    Tool,
+    ToolCall,
+)
+from liteagent.agents.builtin_tools import ToolContext, build_tool
+from liteagent.agents.llm_client import LLMEvent, ProviderLLMClient
+from liteagent.agents.memory import summarizer_for
+from liteagent.agents.tools import FunctionTool
 from liteagent.catalog import AgentSpec
 from liteagent.config import Settings
-from liteagent.llm import BaseLLMProvider, ChatOptions, LLMMessage, create_llm
-from liteagent.llm.base import content_to_text
-from liteagent.proxy.context import RequestContext, strip_rendered_blocks
-from liteagent.proxy.events import ReasoningDelta, RunEvent, RunFinished, TextDelta, UsageReport
+from liteagent.llm import BaseLLMProvider, ChatOptions, create_llm
+from liteagent.log import get_logger
+from liteagent.proxy.context import RequestContext
+from liteagent.proxy.events import (
+    ReasoningDelta,
+    RunEvent,
+    RunFinished,
+    StatusUpdate,
+    TextDelta,
+    ToolStep,
+    UsageReport,
+)
+from liteagent.proxy.runners.agent_chat import (
+    ChatTurn,
+    fingerprint,
+    is_approval_word,
+    parse_reply,
+    task_answer_json,
+)
 from liteagent.proxy.runners.base import register_runner
+from liteagent.storage import NoteRepository, RunStore, StaleRunError, StoredRun, get_database
 
+logger = get_logger(__name__)
 
-def conversation(ctx: RequestContext, system_prompt: str | None) -> list[LLMMessage]:
-    """The history the client sent, cleaned for an LLM.
-
-    Our own rendered markup (tool-step and reasoning ``<details>`` blocks) is stripped from
-    assistant turns, client system prompts are kept after the agent's own, and content parts are
-    flattened to text.
-    """
-    out: list[LLMMessage] = []
-    if system_prompt:
-        out.append(LLMMessage(role="system", content=system_prompt))
-    for msg in ctx.messages:
-        role = msg["role"]
-        text = content_to_text(msg.get("content")) or ""
-        if role == "developer":
-            role = "system"
-        if role == "assistant":
-            text = strip_rendered_blocks(text).strip()
-            if not text and not msg.get("tool_calls"):
-                continue
-        if role in ("tool", "function"):
-            # Tool turns of a client-side tool loop are shown to the agent as context.
-            out.append(LLMMessage(role="user", content=f"[tool result]\n{text}"))
-            continue
-        out.append(LLMMessage(role=role, content=text))
-    return out
-
-
-class AgentRunner:
-    """A chat agent: the spec's system prompt in front of its LLM, streaming the answer."""
-
-    def __init__(self, spec: AgentSpec, provider: BaseLLMProvider, options: ChatOptions) -> None:
-        self.spec = spec
-        self.provider = provider
-        self.options = options
-
-    async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        finish = "stop"
-        async for chunk in self.provider.stream(
-            conversation(ctx, self.spec.system_prompt), self.options
-        ):
-            if chunk.reasoning:
-                yield ReasoningDelta(chunk.reasoning)
-            if chunk.content:
-                yield TextDelta(chunk.content)
-            if chunk.usage is not None:
-                yield UsageReport(chunk.usage, model=self.provider.model_id)
-            if chunk.finish_reason:
-                finish = chunk.finish_reason
-        yield RunFinished(finish_reason=finish, metadata={"model": self.provider.model_id})
-
-    async def aclose(self) -> None:
-        await self.provider.aclose()
+ALREADY_HANDLED = "This request was already answered, so nothing was run again."
+NOTHING_WAITING = "Nothing is waiting for your approval in this chat; nothing was run."
 
 
 def request_options(spec: AgentSpec, ctx: RequestContext) -> ChatOptions:
@@ -75,7 +77,399 @@ def request_options(spec: AgentSpec, ctx: RequestContext) -> ChatOptions:
     )
 
 
+def build_memory(spec: AgentSpec, client: ProviderLLMClient) -> MemoryStrategy | None:
+    memory = spec.memory
+    if memory.strategy == "sliding_window":
+        return SlidingWindowMemory(memory.window_size)
+    if memory.strategy == "token_window":
+        return TokenWindowMemory(memory.max_tokens, model=client.provider.model_name)
+    if memory.strategy == "summary":
+        return SummaryMemory(summarizer_for(client), keep_last=memory.keep_last)
+    return None
+
+
+def build_tools(spec: AgentSpec, context: ToolContext) -> list[Tool]:
+    """The entry's tools for one user, with the entry's approval and timeout overrides."""
+    tools: list[Tool] = []
+    for item in spec.tools:
+        built = build_tool(item.name, context)
+        if item.requires_approval is not None or item.timeout is not None:
+            if isinstance(built, FunctionTool):
+                built = FunctionTool(
+                    built.func,
+                    name=built.name,
+                    description=built.description,
+                    requires_human_approval=(
+                        built.requires_human_approval
+                        if item.requires_approval is None
+                        else item.requires_approval
+                    ),
+                    timeout_seconds=item.timeout or built.timeout_seconds,
+                )
+            else:
+                if item.requires_approval is not None:
+                    built.requires_human_approval = item.requires_approval
+                if item.timeout is not None:
+                    built.timeout_seconds = item.timeout
+        tools.append(built)
+    return tools
+
+
+def _had_approval(state: AgentState) -> bool:
+    return any(
+        step.step_type == StepType.HUMAN_RESPONSE
+        and step.metadata.get("request_type") == HumanRequestType.APPROVAL.value
+        for step in state.steps
+    )
+
+
+class AgentRunner:
+    """Runs one catalog agent for one user (built once, cached, shared by that user's chats)."""
+
+    def __init__(
+        self,
+        spec: AgentSpec,
+        provider: BaseLLMProvider,
+        options: ChatOptions,
+        settings: Settings,
+        *,
+        tools: list[Tool] | None = None,
+        store: RunStore | None = None,
+    ) -> None:
+        self.spec = spec
+        self.provider = provider
+        self.options = options
+        self.store = store
+        self.client = ProviderLLMClient(provider, options)
+        self.config = AgentConfig(
+            agent_id=spec.name,
+            purpose=spec.system_prompt,
+            tools=list(tools or []),
+            max_iterations=spec.max_iterations or settings.max_iterations,
+            max_execution_time=spec.max_execution_time or settings.max_execution_time,
+            memory=build_memory(spec, self.client),
+            human_input_tool=spec.ask_human,
+            tool_choice=spec.tool_choice,
+            tool_timeout=settings.step_timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+    # ------------------------------------------------------------------ entry point
+    async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+        if ctx.is_task_request:
+            async for event in self._task(ctx):
+                yield event
+            return
+        turn = ChatTurn.from_context(ctx)
+        queue: asyncio.Queue[LLMEvent] = asyncio.Queue()
+        purpose = "\n\n".join([self.spec.system_prompt.strip(), *turn.system])
+        memory = self.config.memory
+        if isinstance(memory, SummaryMemory):
+            # summaries are billed too: their usage joins the request's, their text does not
+            usage_only = self.client.with_events(
+                lambda e: (
+                    queue.put_nowait(LLMEvent(usage=e.usage, model=e.model))
+                    if e.usage is not None
+                    else None
+                )
+            )
+            memory = memory.with_summarizer(summarizer_for(usage_only))
+        agent = Agent(
+            dataclasses.replace(
+                self.config,
+                purpose=purpose,
+                llm_client=self.client.with_events(queue.put_nowait),
+                memory=memory,
+            )
+        )
+        session = _Session(self, ctx, turn, agent, queue)
+        async for event in session.run():
+            yield event
+
+    async def _task(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+        """An Open WebUI background task: one plain model call, valid JSON out, nothing stored."""
+        prompt = str(ctx.messages[0].get("content") or "")
+        response = await self.provider.chat(
+            [{"role": "user", "content": prompt}],
+            ChatOptions(temperature=0.0, max_tokens=self.options.max_tokens or 256),
+        )
+        yield UsageReport(response.usage, model=self.provider.model_id)
+        yield TextDelta(task_answer_json(response.content, prompt))
+        yield RunFinished(metadata={"model": self.provider.model_id, "task": True})
+
+
+class _Session:
+    """One request's work on one conversation."""
+
+    def __init__(
+        self,
+        runner: AgentRunner,
+        ctx: RequestContext,
+        turn: ChatTurn,
+        agent: Agent,
+        queue: asyncio.Queue[LLMEvent],
+    ) -> None:
+        self.runner = runner
+        self.store = runner.store
+        self.ctx = ctx
+        self.turn = turn
+        self.agent = agent
+        self.queue = queue
+        self.key = ctx.session_key
+        self.name = runner.spec.name
+        self.emitted: list[str] = []
+        self.stored: StoredRun | None = None
+        self.persist = False
+
+    def _text(self, text: str) -> TextDelta:
+        self.emitted.append(text)
+        return TextDelta(text)
+
+    def _say(self, text: str) -> TextDelta:
+        sofar = "".join(self.emitted)
+        sep = "" if not sofar.strip() else ("\n\n" if not sofar.endswith("\n\n") else "")
+        return self._text(sep + text)
+
+    # ------------------------------------------------------------------ decide
+    async def run(self) -> AsyncIterator[RunEvent]:
+        record = await self._load()
+        prior = fingerprint(self.turn.history)
+        answered = fingerprint(self.turn.with_message())
+        state: AgentState | None = None
+        if record is not None:
+            s = record.state
+            if s.status == AgentStatus.WAITING_HUMAN and record.paused_fingerprint == prior:
+                result = await self._resume(record)
+                if result is None:
+                    yield self._say(ALREADY_HANDLED)
+                    yield RunFinished(metadata={"model": self.runner.provider.model_id})
+                    return
+                state = result
+                async for event in self._replay_new_steps(s, state):
+                    yield event
+            elif record.answer_fingerprint == answered:
+                logger.info("agent_answer_replayed", agent=self.name, run_id=s.run_id)
+                yield self._say(ALREADY_HANDLED)
+                if s.final_answer:
+                    yield self._say(s.final_answer)
+                yield RunFinished(metadata={"model": self.runner.provider.model_id})
+                return
+            elif (
+                record.final_fingerprint == prior
+                and is_approval_word(self.turn.message)
+                and _had_approval(s)
+            ):
+                yield self._say(NOTHING_WAITING)
+                yield RunFinished(metadata={"model": self.runner.provider.model_id})
+                return
+            elif s.status == AgentStatus.WAITING_HUMAN:
+                logger.info(
+                    "agent_run_superseded", agent=self.name, run_id=s.run_id, reason="history"
+                )
+        if state is None:
+            state = self.agent.launch(self.turn.message, history=self.turn.history)
+            logger.info("agent_run_started", agent=self.name, run_id=state.run_id)
+        async for event in self._drive(state):
+            yield event
+
+    async def _load(self) -> StoredRun | None:
+        if self.store is None:
+            return None
+        self.stored = await self.store.load(session_key=self.key, agent=self.name)
+        return self.stored
+
+    async def _resume(self, record: StoredRun) -> AgentState | None:
+        """Apply the person's reply; ``None`` when another request applied one first."""
+        state = record.state
+        request = state.pending_request
+        assert request is not None
+        reply = parse_reply(self.turn.message, request.request_type)
+        if reply.kind == "abort":
+            new = self.agent.abort(state, "Cancelled by the user.")
+        else:
+            new = self.agent.provide_human_response(
+                state,
+                reply.text,
+                approved=reply.kind in ("approve", "answer"),
+                request_id=request.request_id,
+            )
+        record.state = new
+        record.answer_fingerprint = fingerprint(self.turn.with_message())
+        record.paused_fingerprint = None
+        assert self.store is not None
+        try:
+            await self.store.save(record, expected_version=record.version)
+        except StaleRunError:
+            logger.info("agent_answer_ignored", agent=self.name, request_id=request.request_id)
+            return None
+        self.persist = True
+        logger.info(
+            "agent_run_resumed",
+            agent=self.name,
+            run_id=new.run_id,
+            request_id=request.request_id,
+            reply=reply.kind,
+        )
+        return new
+
+    # ------------------------------------------------------------------ drive
+    async def _drive(self, state: AgentState) -> AsyncIterator[RunEvent]:
+        model_id = self.runner.provider.model_id
+        while state.status == AgentStatus.RUNNING:
+            before = state
+            names = ", ".join(dict.fromkeys(c.name for c in state.queued_tool_calls))
+            if names:
+                yield StatusUpdate(f"Running {names}…")
+            result: list[AgentState] = []
+            async for event in self._step(before, result):
+                yield event
+            state = result[0]
+            async for event in self._replay_new_steps(before, state):
+                yield event
+            if names:
+                yield StatusUpdate(f"Ran {names}", done=True)
+            if any(s.step_type == StepType.TOOL_CALL for s in state.steps[len(before.steps) :]):
+                self.persist = True
+            await self._save(state)
+        async for event in self._finish(state):
+            yield event
+        yield RunFinished(metadata={"model": model_id, "status": state.status.value})
+
+    async def _step(self, state: AgentState, out: list[AgentState]) -> AsyncIterator[RunEvent]:
+        """Run ``agent.step`` while forwarding the model's deltas as they arrive."""
+        task = asyncio.ensure_future(self.agent.step(state))
+        try:
+            while True:
+                getter = asyncio.ensure_future(self.queue.get())
+                done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    for event in self._llm_event(getter.result()):
+                        yield event
+                    continue
+                getter.cancel()
+                while not self.queue.empty():
+                    for event in self._llm_event(self.queue.get_nowait()):
+                        yield event
+                out.append(task.result())
+                return
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _llm_event(self, event: LLMEvent) -> list[RunEvent]:
+        events: list[RunEvent] = []
+        if event.reasoning:
+            events.append(ReasoningDelta(event.reasoning))
+        if event.text:
+            events.append(self._text(event.text))
+        if event.usage is not None:
+            events.append(UsageReport(event.usage, model=event.model))
+        return events
+
+    async def _replay_new_steps(
+        self, before: AgentState, after: AgentState
+    ) -> AsyncIterator[RunEvent]:
+        calls = {
+            str(s.content.get("id")): ToolCall.from_dict(s.content)
+            for s in after.steps
+            if s.step_type == StepType.TOOL_CALL and isinstance(s.content, dict)
+        }
+        for step in after.steps[len(before.steps) :]:
+            if step.step_type != StepType.TOOL_RESULT or not isinstance(step.content, dict):
+                continue
+            call_id = str(step.content.get("tool_call_id", ""))
+            call = calls.get(call_id)
+            yield ToolStep(
+                call_id=call_id,
+                name=str(step.content.get("name", "")),
+                arguments=call.arguments_json() if call else "{}",
+                result=str(step.content.get("content", "")),
+                is_error=bool(step.metadata.get("is_error")),
+            )
+
+    async def _finish(self, state: AgentState) -> AsyncIterator[RunEvent]:
+        status = state.status
+        if status == AgentStatus.WAITING_HUMAN and state.pending_request is not None:
+            request = state.pending_request
+            waiting = {
+                HumanRequestType.APPROVAL.value: "Waiting for your approval",
+                HumanRequestType.INPUT.value: "Waiting for your answer",
+            }.get(request.request_type, "Waiting for your guidance")
+            yield StatusUpdate(waiting, done=True)
+            yield self._say(request.message)
+            logger.info(
+                "agent_run_paused",
+                agent=self.name,
+                run_id=state.run_id,
+                request_id=request.request_id,
+                request_type=request.request_type,
+            )
+        elif status == AgentStatus.FAILED:
+            yield self._say(f"I had to stop: {state.error}")
+            logger.warning(
+                "agent_run_failed", agent=self.name, run_id=state.run_id, error=state.error
+            )
+        elif status == AgentStatus.ABORTED:
+            yield self._say("Cancelled. Nothing else was run.")
+            logger.info("agent_run_aborted", agent=self.name, run_id=state.run_id)
+        else:
+            logger.info(
+                "agent_run_completed",
+                agent=self.name,
+                run_id=state.run_id,
+                iterations=state.current_iteration,
+            )
+        await self._save(state, final=True)
+
+    async def _save(self, state: AgentState, *, final: bool = False) -> None:
+        if self.store is None or not self.persist:
+            return
+        record = self.stored
+        if record is None or record.state.run_id != state.run_id:
+            record = StoredRun(session_key=self.key, agent=self.name, state=state)
+            self.stored = record
+        record.state = state
+        if final:
+            reply = {"role": "assistant", "content": "".join(self.emitted)}
+            conversation = [*self.turn.with_message(), reply]
+            if state.status == AgentStatus.WAITING_HUMAN:
+                record.paused_fingerprint = fingerprint(conversation)
+                record.final_fingerprint = None
+            else:
+                record.paused_fingerprint = None
+                record.final_fingerprint = fingerprint(conversation)
+        try:
+            if record.version:
+                await self.store.save(record, expected_version=record.version)
+            else:
+                await self.store.put(record)
+        except StaleRunError:
+            logger.warning("agent_run_overwritten", agent=self.name, run_id=state.run_id)
+            await self.store.put(record)
+
+
 @register_runner("agent")
 def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentRunner:
-    """Build the runner for an ``agent`` entry with the request's generation options."""
-    return AgentRunner(spec, create_llm(spec.model, settings=settings), request_options(spec, ctx))
+    """Build the runner for an ``agent`` entry for the request's user and options."""
+    store: RunStore | None = None
+    notes: NoteRepository | None = None
+    if spec.tools or spec.ask_human:
+        database = get_database(settings.database_url)
+        store = RunStore(database)
+        notes = NoteRepository(database)
+    tools = build_tools(spec, ToolContext(owner=ctx.user_key, notes=notes))
+    return AgentRunner(
+        spec,
+        create_llm(spec.model, settings=settings),
+        request_options(spec, ctx),
+        settings,
+        tools=tools,
+        store=store,
+    )
+
+
+__all__ = ["AgentRunner", "build_agent_runner", "build_memory", "build_tools", "request_options"]

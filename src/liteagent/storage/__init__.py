@@ -1,0 +1,31 @@
+"""Persistence: SQLAlchemy 2 async models, the engine, repositories."""
+
+from liteagent.storage.database import (
+    DEFAULT_DATABASE_URL,
+    Base,
+    Database,
+    get_database,
+    init_db,
+)
+from liteagent.storage.repositories import (
+    Note,
+    NoteRepository,
+    RunStore,
+    StaleRunError,
+    StoredRun,
+    run_record_id,
+)
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "Base",
+    "Database",
+    "Note",
+    "NoteRepository",
+    "RunStore",
+    "StaleRunError",
+    "StoredRun",
+    "get_database",
+    "init_db",
+    "run_record_id",
+]

@@ -1,0 +1,332 @@
+"""The agent kind behind the handler: approval through plain chat, persistence, streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from litellm.types.utils import ModelResponse
+
+from liteagent.catalog import parse_catalog
+from liteagent.config import Settings
+from liteagent.proxy import LiteAgentLLM
+from liteagent.storage import NoteRepository, RunStore, get_database
+
+SAVE = {
+    "content": "I will save it.",
+    "tool_calls": [
+        {"name": "save_note", "arguments": {"title": "groceries", "text": 'buy <milk> & "eggs"'}}
+    ],
+}
+
+
+class Chat:
+    """One conversation with the handler, as Open WebUI would hold it."""
+
+    def __init__(self, tmp: Path, chat_id: str | None = "chat-1", user: str = "alice") -> None:
+        self.tmp = tmp
+        self.db_url = f"sqlite+aiosqlite:///{tmp}/liteagent.db"
+        self.chat_id = chat_id
+        self.user = user
+        self.messages: list[dict[str, Any]] = []
+        self.handler: LiteAgentLLM | None = None
+
+    def start(self, script: list[Any], **entry: Any) -> LiteAgentLLM:
+        """A fresh handler (= a proxy process) whose model answers with ``script``."""
+        path = self.tmp / f"script-{id(script)}.yaml"
+        path.write_text(yaml.safe_dump(script))
+        model = {
+            "system_prompt": "You are a careful assistant.",
+            "model": f"scripted/{path}",
+            "tools": ["save_note", "list_notes", "calculator"],
+            **entry,
+        }
+        self.handler = LiteAgentLLM(
+            settings=Settings(database_url=self.db_url, agent_cache_size=8),
+            catalog=parse_catalog({"models": {"bot": model}}),
+        )
+        return self.handler
+
+    def kwargs(self) -> dict[str, Any]:
+        headers = {"x-openwebui-user-id": self.user}
+        if self.chat_id:
+            headers["x-openwebui-chat-id"] = self.chat_id
+        return {
+            "model_response": ModelResponse(),
+            "optional_params": {},
+            "litellm_params": {"metadata": {"user_api_key_user_id": "owui", "headers": headers}},
+        }
+
+    async def say(self, text: str, *, stream: bool = False) -> str:
+        assert self.handler is not None
+        self.messages.append({"role": "user", "content": text})
+        if stream:
+            chunks = [
+                c async for c in self.handler.astreaming("bot", self.messages, **self.kwargs())
+            ]
+            answer = "".join(c["text"] for c in chunks if isinstance(c, dict))
+            self.last_chunks = chunks
+        else:
+            response = await self.handler.acompletion("bot", self.messages, **self.kwargs())
+            answer = response.choices[0].message.content
+        self.messages.append({"role": "assistant", "content": answer})
+        return answer
+
+    async def notes(self) -> list[tuple[str, str]]:
+        repo = NoteRepository(get_database(self.db_url))
+        return [(n.title, n.text) for n in await repo.list(owner=f"owui/{self.user}")]
+
+
+def model_calls(handler: LiteAgentLLM) -> list[list[tuple[str, str | None]]]:
+    runner = next(iter(handler.cache._lru.values()))
+    return [[(m.role, m.content) for m in msgs] for msgs, _ in runner.provider.calls]
+
+
+async def test_approval_survives_a_restart_and_runs_the_stored_call_once(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE])
+    answer = await chat.say("Save a note: buy milk and eggs")
+    assert answer.startswith("I will save it.")
+    assert "Approval needed" in answer and "save_note" in answer and "approve" in answer
+    assert await chat.notes() == []
+
+    # a new process: nothing in memory, the model would now only write the final answer
+    second = chat.start(["Done: saved as note #1."])
+    final = await chat.say("approve")
+    assert await chat.notes() == [("groceries", 'buy <milk> & "eggs"')]
+    assert final.endswith("Done: saved as note #1.")
+    assert "Saved note #1: groceries" in final  # the tool block carries the result
+    [only_call] = model_calls(second)
+    assert only_call[-1] == ("tool", "Saved note #1: groceries")  # the model saw the result
+
+    # approving again does nothing, in a later turn or by re-sending the same message
+    again = await chat.say("approve")
+    assert "Nothing is waiting for your approval" in again
+    chat.messages = chat.messages[:2]  # Open WebUI regenerates the answer to the "approve"
+    replay = await chat.say("approve")
+    assert "already answered" in replay
+    assert len(await chat.notes()) == 1
+
+
+async def test_reject_with_reason_reaches_the_model(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "Understood, I did not save it."])
+    await chat.say("Save a note")
+    answer = await chat.say("reject: I changed my mind")
+    assert answer.endswith("Understood, I did not save it.")
+    assert await chat.notes() == []
+    last_call = model_calls(chat.handler)[-1]  # type: ignore[arg-type]
+    role, content = last_call[-1]
+    assert role == "tool" and "I changed my mind" in (content or "")
+
+
+async def test_other_text_is_feedback_and_cancel_aborts(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE, SAVE])
+    await chat.say("Save a note")
+    answer = await chat.say("call it shopping instead")
+    assert "Approval needed" in answer  # the model proposed again after the feedback
+    fed_back = model_calls(chat.handler)[-1][-1]  # type: ignore[arg-type]
+    assert "call it shopping instead" in (fed_back[1] or "")
+    cancelled = await chat.say("cancel")
+    assert "Cancelled" in cancelled
+    assert await chat.notes() == []
+
+
+async def test_regenerate_with_a_cut_history_starts_a_new_run(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "Just answering now.", "There is nothing to approve."])
+    await chat.say("Save a note")
+    # Open WebUI regenerate: same chat id, history cut back before the first answer
+    chat.messages = []
+    answer = await chat.say("Save a note")
+    assert answer == "Just answering now."
+    # on this branch the earlier approval prompt does not exist: "approve" is a new turn
+    assert await chat.say("approve") == "There is nothing to approve."
+    assert await chat.notes() == []
+
+
+async def test_two_simultaneous_approvals_run_the_call_once(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "saved", "saved"])
+    await chat.say("Save a note")
+    handler = chat.handler
+    assert handler is not None
+    messages = [*chat.messages, {"role": "user", "content": "yes"}]
+    results = await asyncio.gather(
+        handler.acompletion("bot", messages, **chat.kwargs()),
+        handler.acompletion("bot", messages, **chat.kwargs()),
+    )
+    texts = sorted(r.choices[0].message.content for r in results)
+    assert len(await chat.notes()) == 1
+    assert sum("already answered" in t for t in texts) == 1
+
+
+async def test_stream_shows_status_then_tool_block_then_text(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start(
+        [
+            {"tool_calls": [{"name": "calculator", "arguments": {"expression": "12*7"}}]},
+            "12 times 7 is 84.",
+        ]
+    )
+    answer = await chat.say("What is 12*7?", stream=True)
+    chunks = chat.last_chunks
+    texts = [c["text"] for c in chunks if isinstance(c, dict) and c["text"]]
+    events = [
+        c["provider_specific_fields"]["event"]["data"]
+        for c in chunks
+        if isinstance(c, dict) and c.get("provider_specific_fields")
+    ]
+    assert events[0] == {"description": "Running calculator…", "done": False}
+    assert events[1] == {"description": "Ran calculator", "done": True}
+    assert texts[0].startswith('<details type="tool_calls" done="true"')
+    assert "".join(texts[1:]) == "12 times 7 is 84."
+    block = re.match(r"<details ([^>]*)>\n<summary>Tool Executed</summary>\n</details>\n", answer)
+    assert block is not None
+    attrs = dict(re.findall(r'(\w+)="(.*?)"', block.group(1)))
+    assert attrs["name"] == "calculator"
+    assert json.loads(json.loads(html.unescape(attrs["arguments"]))) == {"expression": "12*7"}
+    assert json.loads(html.unescape(attrs["result"])) == "12*7 = 84"
+    final = chunks[-1]
+    assert final["usage"]["completion_tokens"] > 0
+
+
+async def test_tool_block_attributes_are_escaped(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "ok"], tools=[{"name": "save_note", "requires_approval": False}])
+    answer = await chat.say("Save a note")
+    block = re.search(r"<details [^\n]*>", answer)
+    assert block is not None and answer.startswith("I will save it.\n<details")
+    values = re.findall(r'(\w+)="(.*?)"', block.group(0))
+    assert all('"' not in v and ">" not in v and "<" not in v for _, v in values)
+    arguments = json.loads(json.loads(html.unescape(dict(values)["arguments"])))
+    assert arguments["text"] == 'buy <milk> & "eggs"'
+
+
+async def test_whole_conversation_reaches_the_model_trimmed_by_memory(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start(
+        ["first", "second", "third"], memory={"strategy": "sliding_window", "window_size": 3}
+    )
+    await chat.say("one")
+    await chat.say("two")
+    await chat.say("three")
+    calls = model_calls(chat.handler)  # type: ignore[arg-type]
+    assert calls[1][1:] == [("user", "one"), ("assistant", "first"), ("user", "two")]
+    assert calls[2][1:] == [("user", "two"), ("assistant", "second"), ("user", "three")]
+
+
+async def test_task_requests_run_no_tools_and_store_nothing(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "not json at all"])
+    task = (
+        '### Task:\nGenerate a concise title. Respond with JSON: {"title": "..."}\n'
+        "<chat_history>\nUSER: How do I bake sourdough bread at home?\n</chat_history>"
+    )
+    first = await chat.say(task)
+    assert json.loads(first) == {"title": "How do I bake sourdough bread"}  # model ignored
+    chat.messages.clear()
+    second = await chat.say(task)
+    assert json.loads(second) == {"title": "How do I bake sourdough bread"}
+    store = RunStore(get_database(chat.db_url))
+    assert await store.load_version(session_key="owui/alice:chat:chat-1", agent="bot") is None
+    assert await chat.notes() == []
+
+
+async def test_plain_clients_resume_by_conversation(tmp_path: Path) -> None:
+    chat = Chat(tmp_path, chat_id=None)
+    chat.start([SAVE])
+    await chat.say("Save a note please")
+    chat.start(["saved it"])
+    answer = await chat.say("yes")
+    assert answer.endswith("saved it") and len(await chat.notes()) == 1
+
+
+async def test_users_never_share_runs(tmp_path: Path) -> None:
+    alice = Chat(tmp_path, user="alice")
+    alice.start([SAVE])
+    await alice.say("Save a note")
+    mallory = Chat(tmp_path, user="mallory")
+    mallory.messages = list(alice.messages)
+    mallory.start(["I am just the model talking"])
+    answer = await mallory.say("approve")
+    assert answer == "I am just the model talking"
+    assert await alice.notes() == [] and await mallory.notes() == []
+
+
+@pytest.mark.parametrize("reply", ["yes", "Approve!", "OK"])
+async def test_approval_words(tmp_path: Path, reply: str) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "saved"])
+    await chat.say("Save a note")
+    await chat.say(reply)
+    assert len(await chat.notes()) == 1
+
+
+async def test_summary_memory_uses_the_agents_model_and_bills_it(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start(
+        ["one", "They greeted.", "two", "They said hello twice.", "three"],
+        memory={"strategy": "summary", "keep_last": 2},
+    )
+    await chat.say("hello")
+    await chat.say("hello again")
+    assert chat.handler is not None
+    response = await chat.handler.acompletion(
+        "bot", [*chat.messages, {"role": "user", "content": "and now?"}], **chat.kwargs()
+    )
+    assert response.choices[0].message.content == "three"
+    calls = model_calls(chat.handler)
+    summary_prompt, final = calls[3], calls[4]
+    assert "user: hello\nassistant: one\nuser: hello again" in (summary_prompt[1][1] or "")
+    assert final[1] == ("system", "Summary of the earlier conversation:\nThey said hello twice.")
+    assert final[2:] == [("assistant", "two"), ("user", "and now?")]
+    # usage covers both model calls of this request (the summary's 4 words + the answer's 1)
+    assert response.usage.completion_tokens == 5
+
+
+async def test_reasoning_is_reasoning_content_then_inline_after_a_tool_step(
+    tmp_path: Path,
+) -> None:
+    chat = Chat(tmp_path)
+    chat.start(
+        [
+            {
+                "reasoning": "I should use the calculator.",
+                "tool_calls": [{"name": "calculator", "arguments": {"expression": "2+2"}}],
+            },
+            {"reasoning": "Now I can answer.", "content": "It is 4."},
+        ]
+    )
+    answer = await chat.say("2+2?", stream=True)
+    reasoning = [
+        c.choices[0].delta.reasoning_content
+        for c in chat.last_chunks
+        if not isinstance(c, dict) and c.choices[0].delta.reasoning_content
+    ]
+    assert "".join(reasoning) == "I should use the calculator."
+    assert answer.startswith('<details type="tool_calls"')
+    tail = answer.split("</details>\n", 1)[1]
+    assert re.match(
+        r'<details type="reasoning" done="true" duration="\d+">\n'
+        r"<summary>Thought for \d+ seconds</summary>\n> Now I can answer.\n</details>\nIt is 4\.$",
+        tail,
+    ), tail
+
+
+async def test_a_run_over_its_iteration_limit_says_why_it_stopped(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    calc = {"tool_calls": [{"name": "calculator", "arguments": {"expression": "1+1"}}]}
+    chat.start([calc, calc], max_iterations=1)
+    answer = await chat.say("loop forever", stream=True)
+    assert answer.rstrip().endswith(
+        "I had to stop: Stopped after 1 model calls without a final answer (max_iterations)."
+    )
+    assert "1+1 = 2" in answer  # the step that did run is shown

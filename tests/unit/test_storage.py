@@ -1,0 +1,54 @@
+"""The run store: round trips, compare-and-set writes, integrity check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from liteagent.agents import AgentState, AgentStatus
+from liteagent.errors import ConfigurationError
+from liteagent.storage import Database, RunStore, StaleRunError, StoredRun
+from liteagent.storage.models import AgentRunRecord
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> RunStore:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/sub/dir/runs.db")
+    yield RunStore(database)
+    await database.dispose()
+
+
+async def test_round_trip_and_compare_and_set(store: RunStore) -> None:
+    state = AgentState(agent_id="bot", status=AgentStatus.WAITING_HUMAN, metadata={"k": [1, 2]})
+    run = await store.save(
+        StoredRun("s1", "bot", state, paused_fingerprint="fp"), expected_version=None
+    )
+    assert run.version == 1
+    loaded = await store.load(session_key="s1", agent="bot")
+    assert loaded is not None and loaded.state == state and loaded.paused_fingerprint == "fp"
+    assert await store.load(session_key="s1", agent="other") is None
+    with pytest.raises(StaleRunError):
+        await store.save(StoredRun("s1", "bot", state), expected_version=None)  # exists already
+    loaded.state = AgentState(agent_id="bot", status=AgentStatus.COMPLETED)
+    await store.save(loaded, expected_version=1)
+    with pytest.raises(StaleRunError):
+        await store.save(loaded, expected_version=1)  # someone wrote version 2 meanwhile
+    assert (await store.load(session_key="s1", agent="bot")).version == 2  # type: ignore[union-attr]
+
+
+async def test_a_tampered_state_is_not_loaded(store: RunStore) -> None:
+    state = AgentState(agent_id="bot")
+    await store.save(StoredRun("s2", "bot", state), expected_version=None)
+    tampered = AgentState(agent_id="bot", status=AgentStatus.RUNNING, run_id=state.run_id)
+    async with store.database.session() as session:
+        await session.execute(update(AgentRunRecord).values(state=tampered.to_json()))
+    assert await store.load(session_key="s2", agent="bot") is None
+
+
+def test_bad_urls_are_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError, match="not a valid SQLAlchemy URL"):
+        Database("::nonsense::")
+    with pytest.raises(ConfigurationError, match="async driver"):
+        Database("sqlite:///sync-driver.db")
