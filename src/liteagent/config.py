@@ -74,7 +74,8 @@ class Settings(BaseSettings):
         "http://localhost", validation_alias=_env("GOOGLE_OAUTH_REDIRECT_URI")
     )
     google_auth_url: str = Field(
-        "https://accounts.google.com/o/oauth2/v2/auth", validation_alias=_env("GOOGLE_OAUTH_AUTH_URL")
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        validation_alias=_env("GOOGLE_OAUTH_AUTH_URL"),
     )
     google_token_url: str = Field(
         "https://oauth2.googleapis.com/token", validation_alias=_env("GOOGLE_OAUTH_TOKEN_URL")

@@ -4,20 +4,24 @@ from liteagent.catalog.loader import Catalog, load_catalog, parse_catalog
 from liteagent.catalog.specs import (
     MODEL_PREFIX,
     AgentSpec,
+    AgnoSpec,
     BaseSpec,
     MemorySpec,
     ModelSpec,
+    ToolkitRefSpec,
     ToolSpec,
 )
 
 __all__ = [
     "MODEL_PREFIX",
     "AgentSpec",
+    "AgnoSpec",
     "BaseSpec",
     "Catalog",
     "MemorySpec",
     "ModelSpec",
     "ToolSpec",
+    "ToolkitRefSpec",
     "load_catalog",
     "parse_catalog",
 ]
