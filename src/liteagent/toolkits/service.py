@@ -65,7 +65,14 @@ _lock = threading.Lock()
 
 
 def _settings_key(settings: Settings) -> str:
-    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()
+    # model_dump_json masks secrets: add the key and client secret so that settings differing
+    # only there do not share a service.
+    secrets = [
+        s.get_secret_value() if s else ""
+        for s in (settings.encryption_key, settings.google_client_secret)
+    ]
+    material = "\x1f".join([settings.model_dump_json(), *secrets])
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def get_toolkit_service(settings: Settings) -> ToolkitService:
