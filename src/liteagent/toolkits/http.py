@@ -30,6 +30,11 @@ def _upstream_detail(response: httpx.Response) -> str:
     except ValueError:
         return redact_text(response.text[:200].strip())
     if isinstance(data, Mapping):
+        if isinstance(data.get("error"), str):  # OAuth: {"error": code, "error_description"}
+            text = data["error"]
+            if data.get("error_description"):
+                text += f": {data['error_description']}"
+            return redact_text(text[:200])
         for key in ("errorMessages", "message", "error_description", "error"):
             value = data.get(key)
             if isinstance(value, Mapping):
