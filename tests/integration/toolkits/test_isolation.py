@@ -59,7 +59,7 @@ async def test_user_b_gets_the_prompt_and_nothing_of_user_a(
 async def test_user_b_with_optional_jira_gets_no_tools_and_no_trace_of_a(
     tmp_path: Path, jira: tuple[JiraWireServer, str]
 ) -> None:
-    server, url = jira
+    _, url = jira
     handler = make_handler(tmp_path, ["I cannot see any Jira data."], ["jira"])
     alice = Chat(handler, "alice")
     await alice.say(f"jira url {url} token {JIRA_TOKEN_A}")
