@@ -53,6 +53,22 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
 
+    # RAG: knowledge bases, embedders and data sources
+    embedder: str = Field("local", validation_alias=_env("LITEAGENT_EMBEDDER"))
+    knowledge_dir: Path = Field(
+        Path(".liteagent/knowledge"), validation_alias=_env("LITEAGENT_KNOWLEDGE_DIR")
+    )
+    pgvector_url: SecretStr | None = Field(None, validation_alias=_env("LITEAGENT_PGVECTOR_URL"))
+    nvidia_api_key: SecretStr | None = Field(None, validation_alias=_env("NVIDIA_API_KEY"))
+    nvidia_base_url: str | None = Field(None, validation_alias=_env("NVIDIA_BASE_URL"))
+    url_allow_private: bool = Field(False, validation_alias=_env("LITEAGENT_URL_ALLOW_PRIVATE"))
+    url_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1, validation_alias=_env("LITEAGENT_URL_MAX_BYTES")
+    )
+    url_timeout: float = Field(20.0, gt=0, validation_alias=_env("LITEAGENT_URL_TIMEOUT"))
+    gitlab_url: str | None = Field(None, validation_alias=_env("GITLAB_URL"))
+    gitlab_token: SecretStr | None = Field(None, validation_alias=_env("GITLAB_TOKEN"))
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", validation_alias=_env("LOG_LEVEL")
@@ -64,7 +80,9 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("openai_api_key", mode="before")
+    @field_validator(
+        "openai_api_key", "pgvector_url", "nvidia_api_key", "gitlab_token", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -62,8 +62,8 @@ class Catalog:
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    # Drop the discriminator tag pydantic inserts ("agent") so paths read like the YAML.
-    return ".".join(str(part) for part in loc if part not in ("agent",))
+    # Drop the discriminator tag pydantic inserts ("agent", "rag") so paths read like the YAML.
+    return ".".join(str(part) for part in loc if part not in ("agent", "rag"))
 
 
 def parse_catalog(data: Any, source: str = "<memory>") -> Catalog:

@@ -31,6 +31,14 @@ class StatusUpdate:
 
 
 @dataclass(frozen=True)
+class SourcesEvent:
+    """Sources an answer cites, as Open WebUI ``source`` event payloads, numbered in order
+    (the first is ``[1]`` in the text). Streams send one ``event`` chunk per source."""
+
+    sources: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class UsageReport:
     """Tokens spent by one inner LLM call; the handler sums them."""
 
@@ -46,4 +54,4 @@ class RunFinished:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-RunEvent = TextDelta | ReasoningDelta | StatusUpdate | UsageReport | RunFinished
+RunEvent = TextDelta | ReasoningDelta | StatusUpdate | SourcesEvent | UsageReport | RunFinished
