@@ -75,7 +75,13 @@ async def run(
                 )
                 grid.append(r)
         grid.sort(key=lambda r: (-r.ndcg_at_10, -r.recall_at_5))
-        lines += ["", format_table(grid[:8], "hybrid settings on the dev queries (best first)")]
+        baselines = [await evaluate("bm25", bm25, dev), await evaluate("vector", vector, dev)]
+        lines += [
+            "",
+            format_table(
+                baselines + grid[:8], "dev queries: baselines, then hybrid settings (best first)"
+            ),
+        ]
     hybrid = HybridRetriever(vector, bm25, DEFAULT_VECTOR_WEIGHT, DEFAULT_RRF_K)
     results = [
         await evaluate("bm25", bm25, test),

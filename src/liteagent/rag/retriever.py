@@ -47,8 +47,8 @@ __all__ = [
 
 logger = get_logger(__name__)
 
-DEFAULT_VECTOR_WEIGHT = 0.5
-DEFAULT_RRF_K = 60
+DEFAULT_VECTOR_WEIGHT = 0.7
+DEFAULT_RRF_K = 5
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
