@@ -23,7 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from liteagent.rag import (  # noqa: E402
+from liteagent.rag import (
     BM25Retriever,
     CachedEmbedder,
     EmbeddingCache,
@@ -31,15 +31,15 @@ from liteagent.rag import (  # noqa: E402
     InMemoryVectorStore,
     VectorRetriever,
 )
-from liteagent.rag.evaluation import (  # noqa: E402
+from liteagent.rag.evaluation import (
     EvalQuery,
     EvalResult,
     evaluate,
     format_table,
     stdlib_corpus,
 )
-from liteagent.rag.local_embedder import MiniLMEmbedder  # noqa: E402
-from liteagent.rag.retriever import DEFAULT_RRF_K, DEFAULT_VECTOR_WEIGHT  # noqa: E402
+from liteagent.rag.local_embedder import MiniLMEmbedder
+from liteagent.rag.retriever import DEFAULT_RRF_K, DEFAULT_VECTOR_WEIGHT
 
 
 def split(queries: list[EvalQuery]) -> tuple[list[EvalQuery], list[EvalQuery]]:
@@ -86,9 +86,7 @@ async def run(
     results = [
         await evaluate("bm25", bm25, test),
         await evaluate("vector", vector, test),
-        await evaluate(
-            f"hybrid (w={DEFAULT_VECTOR_WEIGHT}, rrf_k={DEFAULT_RRF_K})", hybrid, test
-        ),
+        await evaluate(f"hybrid (w={DEFAULT_VECTOR_WEIGHT}, rrf_k={DEFAULT_RRF_K})", hybrid, test),
     ]
     lines += ["", format_table(results, "test queries")]
     return results, "\n".join(lines)

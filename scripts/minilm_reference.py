@@ -98,7 +98,7 @@ def compare(args: argparse.Namespace) -> int:
     cos = (ours * ref).sum(axis=1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1))
     print(
         f"{len(cos)} texts; sentence-transformers {data['sentence_transformers']}, "
-        f"torch {data['torch']}\ncosine similarity: min {cos.min():.7f}  mean {cos.mean():.7f}\n"
+        f"torch {data['torch']}\ncosine similarity: min {cos.min():.9f}  mean {cos.mean():.9f}\n"
         f"max |difference| per coordinate: {np.abs(ours - ref).max():.2e}"
     )
     return 0 if cos.min() > 0.9999 else 1

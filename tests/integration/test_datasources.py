@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from liteagent.config import Settings
@@ -57,7 +57,10 @@ def _pdf(text: str) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     for off in offsets:
         out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)
 
 
@@ -107,6 +110,13 @@ def web() -> Iterator[str]:
     async def big(_: Request) -> Response:
         return PlainTextResponse("x" * 50_000)
 
+    async def stream(_: Request) -> Response:
+        async def body() -> AsyncIterator[bytes]:
+            for _ in range(100):
+                yield b"y" * 1000
+
+        return StreamingResponse(body(), media_type="text/plain")
+
     async def slow(_: Request) -> Response:
         await asyncio.sleep(3)
         return PlainTextResponse("late")
@@ -121,6 +131,7 @@ def web() -> Iterator[str]:
         routes=[
             Route("/page", page),
             Route("/big", big),
+            Route("/stream", stream),
             Route("/slow", slow),
             Route("/hop", hop),
             Route("/binary", binary),
@@ -139,9 +150,12 @@ async def test_url_provider_fetches_html_when_private_addresses_are_allowed(web:
 
 
 async def test_url_provider_enforces_size_time_and_type_limits(web: str) -> None:
-    with pytest.raises(DataSourceFetchError, match="larger than the 1000-byte limit|1000"):
-        await URLDataSourceProvider(allow_private=True, max_bytes=1000).fetch_content(f"{web}/big")
-    with pytest.raises(DataSourceFetchError, match="longer than 0.5 s"):
+    small = URLDataSourceProvider(allow_private=True, max_bytes=1000)
+    with pytest.raises(DataSourceFetchError, match="is 50000 bytes; the limit is 1000"):
+        await small.fetch_content(f"{web}/big")
+    with pytest.raises(DataSourceFetchError, match="larger than the 1000-byte limit"):
+        await small.fetch_content(f"{web}/stream")  # no Content-Length: cut while streaming
+    with pytest.raises(DataSourceFetchError, match=r"longer than 0\.5 s"):
         await URLDataSourceProvider(allow_private=True, timeout=0.5).fetch_content(f"{web}/slow")
     with pytest.raises(DataSourceFetchError, match="application/octet-stream"):
         await URLDataSourceProvider(allow_private=True).fetch_content(f"{web}/binary")
@@ -184,11 +198,23 @@ def gitlab() -> Iterator[tuple[GitLabWireServer, str]]:
     project.files["main"] = files
     project.files["v1"] = {"README.md": "# Shop v1"}
     project.issues = [
-        {"iid": i, "title": f"Bug {i}", "description": f"Lamp {i} flickers.", "state": "opened" if i % 2 else "closed", "labels": ["bug"]}
+        {
+            "iid": i,
+            "title": f"Bug {i}",
+            "description": f"Lamp {i} flickers.",
+            "state": "opened" if i % 2 else "closed",
+            "labels": ["bug"],
+        }
         for i in range(1, 6)
     ]
     project.merge_requests = [
-        {"iid": 7, "title": "Fix flicker", "description": "Closes #1.", "state": "merged", "labels": []}
+        {
+            "iid": 7,
+            "title": "Fix flicker",
+            "description": "Closes #1.",
+            "state": "merged",
+            "labels": [],
+        }
     ]
     with serve_app(server.app) as url:
         server.base_url = url

@@ -74,7 +74,8 @@ async def test_hnsw_index_upsert_get_delete(pg_url: str) -> None:
         assert await pg.delete(["a", "b"]) == 1
         async with await psycopg.AsyncConnection.connect(pg_url) as conn:
             cur = await conn.execute(
-                "SELECT indexdef FROM pg_indexes WHERE tablename = 'crud' AND indexdef LIKE '%hnsw%'"
+                "SELECT indexdef FROM pg_indexes "
+                "WHERE tablename = 'crud' AND indexdef LIKE '%hnsw%'"
             )
             row = await cur.fetchone()
         assert row is not None and "vector_cosine_ops" in row[0]
@@ -99,7 +100,10 @@ async def test_knowledge_base_on_pgvector_skips_unchanged_sources(pg_url: str) -
     emb = HashEmbedder(32)
     store = PgVectorStore(pg_url, table_name="kb_handbook", embedding_dimension=32)
     kb = KnowledgeBase(
-        "handbook", store=store, embedder=emb, chunker=create_chunker("recursive", chunk_size=80, chunk_overlap=0)
+        "handbook",
+        store=store,
+        embedder=emb,
+        chunker=create_chunker("recursive", chunk_size=80, chunk_overlap=0),
     )
     items = [
         DataSourceContent("Refunds are processed within five days. " * 4, "refunds.md"),

@@ -30,7 +30,12 @@ class EmbeddingsWireServer:
         self.requests.append({"body": body, "headers": dict(request.headers)})
         if request.headers.get("authorization") != f"Bearer {self.key}":
             return JSONResponse(
-                {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}},
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                    }
+                },
                 status_code=401,
             )
         if self.fail_with is not None:

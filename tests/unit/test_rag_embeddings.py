@@ -104,7 +104,7 @@ async def test_nemotron_embedder_sends_input_type(embeddings_api) -> None:
 
 
 async def test_embedder_errors_name_the_provider_and_hide_the_key(embeddings_api) -> None:
-    server, url = embeddings_api
+    _, url = embeddings_api
     wrong = OpenAIEmbedder(api_key="sk-wrong-secret-key-9999", base_url=url)
     with pytest.raises(LLMProviderError) as info:
         await wrong.embed(["x"])

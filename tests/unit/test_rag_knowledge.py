@@ -153,7 +153,13 @@ def test_citation_filter_streams_and_keeps_only_known_numbers() -> None:
 def test_open_webui_source_event_and_history_cleanup() -> None:
     from liteagent.rag import CitedSource, Document, SearchResult
 
-    src = CitedSource(1, "guide.md", "guide.md", None, [SearchResult(Document("g#0", "text", metadata={"heading": "Serve"}), 1.0, 1)])
+    src = CitedSource(
+        1,
+        "guide.md",
+        "guide.md",
+        None,
+        [SearchResult(Document("g#0", "text", metadata={"heading": "Serve"}), 1.0, 1)],
+    )
     event = openwebui_source_event(src)
     assert event["type"] == "source"
     assert event["data"]["source"] == {"id": "guide.md", "name": "guide.md"}

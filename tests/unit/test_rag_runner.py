@@ -16,12 +16,14 @@ from tests.unit.test_handler import call_kwargs
 
 DOCS = {
     "docs/install.md": "# Install\n\nRun `uv sync` to install LiteAgent. It needs Python 3.11.\n",
-    "docs/ports.md": "# Ports\n\nThe proxy listens on port 8890 unless LITEAGENT_PORT says otherwise.\n",
+    "docs/ports.md": "# Ports\n\nThe proxy listens on port 8890 unless LITEAGENT_PORT is set.\n",
     "notes/budget.md": "# Budgets\n\nVirtual keys and budgets need PostgreSQL and Prisma.\n",
 }
 
 
-def make_handler(tmp_path: Path, entry: dict[str, Any], script: list[Any] | None = None) -> LiteAgentLLM:
+def make_handler(
+    tmp_path: Path, entry: dict[str, Any], script: list[Any] | None = None
+) -> LiteAgentLLM:
     for name, text in DOCS.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
@@ -64,13 +66,17 @@ async def test_stream_has_status_source_events_markers_and_sources_list(tmp_path
     assert "**Sources**\n1. `docs/ports.md` — Ports" in text
     # Events come before the answer text, the usage on the last chunk.
     first_text = next(i for i, c in enumerate(chunks) if isinstance(c, dict) and c["text"])
-    last_source = max(i for i, c in enumerate(chunks) if isinstance(c, dict) and c.get("provider_specific_fields"))
+    last_source = max(
+        i for i, c in enumerate(chunks) if isinstance(c, dict) and c.get("provider_specific_fields")
+    )
     assert last_source < first_text
     assert chunks[-1]["usage"]["completion_tokens"] > 0
 
 
 async def test_completion_cites_and_the_prompt_holds_the_passages(tmp_path: Path) -> None:
-    handler = make_handler(tmp_path, {"system_prompt": "You document LiteAgent."}, ["Use uv sync [1]."])
+    handler = make_handler(
+        tmp_path, {"system_prompt": "You document LiteAgent."}, ["Use uv sync [1]."]
+    )
     resp = await handler.acompletion(
         "liteagent/kb", [{"role": "user", "content": "How do I install it?"}], **call_kwargs()
     )
@@ -84,7 +90,9 @@ async def test_completion_cites_and_the_prompt_holds_the_passages(tmp_path: Path
 async def test_unreachable_llm_answers_extractively(tmp_path: Path) -> None:
     handler = make_handler(tmp_path, {"model": "openai/gpt-4o-mini"})
     resp = await handler.acompletion(
-        "liteagent/kb", [{"role": "user", "content": "Do budgets need PostgreSQL?"}], **call_kwargs()
+        "liteagent/kb",
+        [{"role": "user", "content": "Do budgets need PostgreSQL?"}],
+        **call_kwargs(),
     )
     content = resp.choices[0].message.content
     assert content.startswith("The language model is not available right now")
@@ -116,7 +124,9 @@ async def test_reingesting_at_start_up_is_skipped_when_unchanged(tmp_path: Path)
 
 
 def test_catalog_validates_rag_entries() -> None:
-    spec = parse_catalog({"models": {"docs": {"kind": "rag", "sources": ["README.md"]}}}).get("docs")
+    spec = parse_catalog({"models": {"docs": {"kind": "rag", "sources": ["README.md"]}}}).get(
+        "docs"
+    )
     assert isinstance(spec, RagSpec) and spec.knowledge_base_name == "docs" and spec.top_k == 5
     with pytest.raises(CatalogError, match=r"models\.docs\.top_k: Input should be greater"):
         parse_catalog({"models": {"docs": {"kind": "rag", "top_k": 0}}})

@@ -7,7 +7,11 @@ from liteagent.datasources.base import (
     DataSourceNotFoundError,
     DataSourceType,
 )
-from liteagent.datasources.factory import DataSourceFactory, datasource_registry, provider_for_source
+from liteagent.datasources.factory import (
+    DataSourceFactory,
+    datasource_registry,
+    provider_for_source,
+)
 from liteagent.datasources.file_provider import FileDataSourceProvider
 from liteagent.datasources.gitlab_provider import GitLabDataSourceProvider
 from liteagent.datasources.text_provider import TextDataSourceProvider

@@ -11,6 +11,7 @@ import asyncio
 import glob
 import re
 from pathlib import Path
+from typing import ClassVar
 
 from liteagent.datasources.base import (
     BaseDataSourceProvider,
@@ -50,7 +51,7 @@ class FileDataSourceProvider(BaseDataSourceProvider):
         max_bytes: Larger files are refused.
     """
 
-    SUPPORTED_EXTENSIONS = [
+    SUPPORTED_EXTENSIONS: ClassVar[list[str]] = [
         ".txt", ".md", ".json", ".csv", ".xml", ".yaml", ".yml", ".py", ".js",
         ".rst", ".toml", ".html", ".htm", ".pdf",
     ]  # fmt: skip

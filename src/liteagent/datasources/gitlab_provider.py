@@ -230,7 +230,9 @@ class GitLabDataSourceProvider(BaseDataSourceProvider):
             },
         )
 
-    async def fetch_issue_items(self, project_id: str, state: str = "all") -> list[DataSourceContent]:
+    async def fetch_issue_items(
+        self, project_id: str, state: str = "all"
+    ) -> list[DataSourceContent]:
         """One document per issue."""
         items = await self._get_all(
             f"/projects/{self._project(project_id)}/issues", {"state": state, "sort": "asc"}
@@ -249,7 +251,9 @@ class GitLabDataSourceProvider(BaseDataSourceProvider):
     @staticmethod
     def _joined(parts: list[DataSourceContent], source: str, name: str) -> DataSourceContent:
         text = "\n\n---\n\n".join(f"# {p.name}\n\n{p.content}" for p in parts)
-        return DataSourceContent(text, source, {"name": name, "type": "gitlab", "items": len(parts)})
+        return DataSourceContent(
+            text, source, {"name": name, "type": "gitlab", "items": len(parts)}
+        )
 
     async def fetch_issues(self, project_id: str, state: str = "all") -> DataSourceContent:
         """All issues as one text."""
@@ -304,7 +308,9 @@ class GitLabDataSourceProvider(BaseDataSourceProvider):
             assert s.arg is not None
             return [await self.fetch_file(s.project, s.arg, await self._ref(s.project, s.ref))]
         if s.kind == "tree":
-            return [await self.fetch_tree(s.project, s.arg or "", await self._ref(s.project, s.ref))]
+            return [
+                await self.fetch_tree(s.project, s.arg or "", await self._ref(s.project, s.ref))
+            ]
         if s.kind == "issues":
             return await self.fetch_issue_items(s.project, s.arg or "all")
         if s.kind == "merge_requests":

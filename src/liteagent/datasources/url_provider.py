@@ -162,7 +162,9 @@ class URLDataSourceProvider(BaseDataSourceProvider):
                 f"Fetching '{source}' took longer than {self.timeout:g} s."
             ) from None
         except httpx.HTTPError as exc:
-            raise DataSourceFetchError(f"Fetching '{source}' failed: {type(exc).__name__}.") from None
+            raise DataSourceFetchError(
+                f"Fetching '{source}' failed: {type(exc).__name__}."
+            ) from None
         mime = content_type.split(";", 1)[0].strip().lower()
         charset = "utf-8"
         if "charset=" in content_type:

@@ -185,7 +185,9 @@ def _excerpt(text: str, limit: int = 600) -> str:
     return text[: cut + 1] if cut > limit // 2 else text[:limit].rstrip() + "…"
 
 
-def extractive_answer(sources: Sequence[CitedSource], *, max_passages: int = 3, reason: str = "") -> str:
+def extractive_answer(
+    sources: Sequence[CitedSource], *, max_passages: int = 3, reason: str = ""
+) -> str:
     """The best passages, quoted and cited (used when no LLM answers)."""
     if not sources:
         return "I found nothing about this in the knowledge base."

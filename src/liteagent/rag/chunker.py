@@ -13,6 +13,7 @@ can always point at the exact passage of the original document. Three strategies
 
 from __future__ import annotations
 
+import itertools
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -137,7 +138,9 @@ class FixedSizeChunker(TextChunker):
         return _make_chunks(text, spans, metadata)
 
 
-def _split_spans(text: str, start: int, end: int, size: int, level: int = 0) -> list[tuple[int, int]]:
+def _split_spans(
+    text: str, start: int, end: int, size: int, level: int = 0
+) -> list[tuple[int, int]]:
     """Contiguous spans covering ``[start, end)``, each at most ``size`` characters."""
     if end - start <= size:
         return [(start, end)]
@@ -261,7 +264,9 @@ class SemanticChunker(TextChunker):
             pieces.append((pos, end))
         out: list[tuple[int, int]] = []
         for s, e in pieces:
-            out.extend(_split_spans(text, s, e, self.chunk_size) if e - s > self.chunk_size else [(s, e)])
+            out.extend(
+                _split_spans(text, s, e, self.chunk_size) if e - s > self.chunk_size else [(s, e)]
+            )
         return out
 
     def chunk(self, text: str, metadata: dict[str, Any] | None = None) -> list[Chunk]:
@@ -272,7 +277,7 @@ class SemanticChunker(TextChunker):
         # Paragraphs first; a paragraph too big for one chunk is cut into sentences.
         pieces: list[tuple[int, int]] = []
         bounds = sorted({0, len(text), *breaks})
-        for sec_start, sec_end in zip(bounds, bounds[1:], strict=False):
+        for sec_start, sec_end in itertools.pairwise(bounds):
             pos = sec_start
             while pos < sec_end:
                 found = text.find("\n\n", pos, sec_end)

@@ -321,7 +321,9 @@ def create_embedder(
     cls = embedding_registry.get_class(name)
     from_settings = getattr(cls, "from_settings", None)
     if from_settings is not None and "api_key" not in kwargs:
-        built: EmbeddingProvider = from_settings(model or None, settings or get_settings(), **kwargs)
+        built: EmbeddingProvider = from_settings(
+            model or None, settings or get_settings(), **kwargs
+        )
         return built
     if model:
         kwargs.setdefault("model", model)

@@ -134,9 +134,8 @@ def _members(module_name: str) -> Iterable[tuple[str, str]]:
     for name, obj in sorted(vars(module).items()):
         if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
             continue
-        if inspect.isfunction(obj) or inspect.isclass(obj):
-            if isinstance(obj.__doc__, str):
-                yield f"{module_name}.{name}", obj.__doc__
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and isinstance(obj.__doc__, str):
+            yield f"{module_name}.{name}", obj.__doc__
         if inspect.isclass(obj):
             for attr, member in sorted(vars(obj).items()):
                 if attr.startswith("_") or not inspect.isfunction(member):

@@ -40,6 +40,10 @@ def add_ingest_command(sub: Any) -> None:
     parser.set_defaults(func=cmd_ingest)
 
 
+def _catalog_dir(path: Path) -> Path:
+    return Path(path).resolve().parent
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from dotenv import load_dotenv
 
@@ -65,7 +69,11 @@ async def _ingest(args: argparse.Namespace) -> int:
     sources = list(args.sources)
     base_dir: Path | None = None
     embedder = args.embedder
-    chunker_opts: dict[str, Any] = {"strategy": "semantic", "chunk_size": 1000, "chunk_overlap": 150}
+    chunker_opts: dict[str, Any] = {
+        "strategy": "semantic",
+        "chunk_size": 1000,
+        "chunk_overlap": 150,
+    }
     spec: RagSpec | None = None
     try:
         catalog = load_catalog(settings.catalog_path)
@@ -83,7 +91,7 @@ async def _ingest(args: argparse.Namespace) -> int:
         }
         if not sources:
             sources = list(spec.sources)
-            base_dir = Path(settings.catalog_path).resolve().parent
+            base_dir = _catalog_dir(settings.catalog_path)
     if not sources:
         print(
             f"liteagent ingest: no sources given and '{args.name}' is not a rag entry of "

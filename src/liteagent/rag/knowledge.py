@@ -25,7 +25,12 @@ from liteagent.log import get_logger
 from liteagent.rag.cache import CachedEmbedder, EmbeddingCache
 from liteagent.rag.chunker import TextChunker, create_chunker
 from liteagent.rag.embeddings import EmbeddingProvider, create_embedder
-from liteagent.rag.retriever import DEFAULT_RRF_K, DEFAULT_VECTOR_WEIGHT, Retriever, create_retriever
+from liteagent.rag.retriever import (
+    DEFAULT_RRF_K,
+    DEFAULT_VECTOR_WEIGHT,
+    Retriever,
+    create_retriever,
+)
 from liteagent.rag.types import Document
 from liteagent.rag.vector_store import InMemoryVectorStore, VectorStore
 
@@ -74,7 +79,7 @@ class IngestReport:
 
 def _embedding_text(chunk: Document) -> str:
     """What is embedded for a chunk: its document's name and section, then the passage."""
-    title = " › ".join(
+    title = " > ".join(
         str(v) for v in (chunk.metadata.get("name"), chunk.metadata.get("heading")) if v
     )
     return f"{title}\n{chunk.content}" if title else chunk.content
@@ -278,7 +283,9 @@ class KnowledgeBase:
                 items.extend(await provider.fetch_documents(arg))
             except LiteAgentError as exc:
                 failures.append((source, exc.message))
-                logger.warning("source_fetch_failed", kb=self.name, source=source, error=exc.message)
+                logger.warning(
+                    "source_fetch_failed", kb=self.name, source=source, error=exc.message
+                )
             finally:
                 await provider.aclose()
         report = await self.ingest(items, prune=prune and not failures, progress=progress)

@@ -72,7 +72,8 @@ def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     centered /= np.sqrt(var + np.float32(eps))
     centered *= weight
     centered += bias
-    return centered
+    out: Array = centered.astype(np.float32, copy=False)
+    return out
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,10 @@ class MiniLMEmbedder(EmbeddingProvider):
             from threadpoolctl import threadpool_limits
         except ImportError:
             return nullcontext()
-        return threadpool_limits(limits=self.threads, user_api="blas")
+        limits: AbstractContextManager[Any] = threadpool_limits(
+            limits=self.threads, user_api="blas"
+        )
+        return limits
 
     def count_tokens(self, texts: list[str]) -> int:
         """Tokens the model reads for ``texts`` (after truncation)."""

@@ -96,7 +96,9 @@ class PgVectorStore(VectorStore):
             from psycopg import sql
             from psycopg_pool import AsyncConnectionPool
         except ImportError:
-            raise ConfigurationError(f"PgVectorStore needs psycopg and pgvector: {_EXTRA_HINT}.") from None
+            raise ConfigurationError(
+                f"PgVectorStore needs psycopg and pgvector: {_EXTRA_HINT}."
+            ) from None
         try:
             async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as c:
                 await c.execute("CREATE EXTENSION IF NOT EXISTS vector")

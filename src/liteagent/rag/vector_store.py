@@ -141,14 +141,12 @@ class InMemoryVectorStore(VectorStore):
             return
         self.persist_path.mkdir(parents=True, exist_ok=True)
         docs = sorted(self._docs.values(), key=lambda d: d.id)
-        lines = [
-            json.dumps({**d.to_dict(), "embedding": None}, ensure_ascii=False) for d in docs
-        ]
+        lines = [json.dumps({**d.to_dict(), "embedding": None}, ensure_ascii=False) for d in docs]
         self._atomic_write(self.persist_path / "documents.jsonl", ("\n".join(lines)).encode())
         if self.embedding_dimension:
-            matrix = np.asarray(
-                [d.embedding for d in docs], dtype=np.float32
-            ).reshape(len(docs), self.embedding_dimension)
+            matrix = np.asarray([d.embedding for d in docs], dtype=np.float32).reshape(
+                len(docs), self.embedding_dimension
+            )
             fd, tmp = tempfile.mkstemp(dir=self.persist_path, suffix=".npy")
             with os.fdopen(fd, "wb") as fh:
                 np.save(fh, matrix)
@@ -209,10 +207,12 @@ class InMemoryVectorStore(VectorStore):
             q = np.asarray(query_embedding, dtype=np.float32)
             q = q / max(float(np.linalg.norm(q)), 1e-12)
             scores = self._matrix @ q
-            candidates = range(len(self._ids))
+            candidates: list[int] = list(range(len(self._ids)))
             if filter:
                 candidates = [
-                    i for i in candidates if matches_filter(self._docs[self._ids[i]].metadata, filter)
+                    i
+                    for i in candidates
+                    if matches_filter(self._docs[self._ids[i]].metadata, filter)
                 ]
             # Ids are sorted, so a stable sort on -score breaks ties by id.
             ranked = sorted(candidates, key=lambda i: -float(scores[i]))[:limit]

@@ -133,9 +133,7 @@ def _question_and_history(ctx: RequestContext) -> tuple[str, list[LLMMessage]]:
     messages = conversation(ctx, None)
     last_user = max(i for i, m in enumerate(messages) if m.role == "user")
     history = [
-        LLMMessage(m.role, strip_sources_section(m.content or ""))
-        if m.role == "assistant"
-        else m
+        LLMMessage(m.role, strip_sources_section(m.content or "")) if m.role == "assistant" else m
         for m in messages[:last_user]
     ]
     return messages[last_user].content or "", history
@@ -190,21 +188,21 @@ class RagRunner:
             options=self.options,
         )
         question, history = _question_and_history(ctx)
-        async for event in answerer.stream(question, history):
-            if isinstance(event, SourcesFound):
-                count = len(event.sources)
+        async for step in answerer.stream(question, history):
+            if isinstance(step, SourcesFound):
+                count = len(step.sources)
                 yield StatusUpdate(
                     f"Found {count} source{'s' if count != 1 else ''} in {kb_name}", done=True
                 )
-                yield SourcesEvent(tuple(openwebui_source_event(s) for s in event.sources))
-            elif isinstance(event, AnswerDelta):
-                yield TextDelta(event.text)
-            elif isinstance(event, AnswerUsage):
-                yield UsageReport(event.usage, model=event.model)
-            elif isinstance(event, AnswerFinished):
+                yield SourcesEvent(tuple(openwebui_source_event(s) for s in step.sources))
+            elif isinstance(step, AnswerDelta):
+                yield TextDelta(step.text)
+            elif isinstance(step, AnswerUsage):
+                yield UsageReport(step.usage, model=step.model)
+            elif isinstance(step, AnswerFinished):
                 yield RunFinished(
-                    finish_reason=event.finish_reason,
-                    metadata={"answer_mode": event.mode, "cited": event.cited},
+                    finish_reason=step.finish_reason,
+                    metadata={"answer_mode": step.mode, "cited": step.cited},
                 )
 
     async def aclose(self) -> None:
