@@ -78,7 +78,7 @@ def test_docs_stream_carries_open_webui_source_events(proxy: Proxy) -> None:
         "model": "liteagent/docs",
         "stream": True,
         "max_tokens": 60,
-        "messages": [{"role": "user", "content": "Which command starts the proxy?"}],
+        "messages": [{"role": "user", "content": "What do LiteLLM virtual keys and budgets need?"}],
     }
     events, text = [], []
     with httpx.stream(
@@ -99,7 +99,10 @@ def test_docs_stream_carries_open_webui_source_events(proxy: Proxy) -> None:
                 text.append(choice["delta"].get("content") or "")
     sources = [e["data"] for e in events if e["type"] == "source"]
     assert sources and sources[0]["source"]["name"] == "README.md"
-    assert any("liteagent serve" in doc for doc in sources[0]["document"])
+    assert any("Prisma" in doc for doc in sources[0]["document"])
+    assert sources[0]["metadata"][0]["section"] == "Virtual keys and budgets (PostgreSQL)"
+    statuses = [e["data"]["description"] for e in events if e["type"] == "status"]
+    assert statuses[0] == "Searching the docs knowledge base…"
     assert "**Sources**\n1. `README.md`" in "".join(text)
 
 

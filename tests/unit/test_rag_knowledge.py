@@ -167,3 +167,16 @@ def test_open_webui_source_event_and_history_cleanup() -> None:
     assert event["data"]["metadata"][0]["section"] == "Serve"
     text = "Answer [1].\n\n**Sources**\n1. `guide.md` — Serve\n"
     assert strip_sources_section(text) == "Answer [1]."
+
+
+def test_extractive_excerpt_quotes_the_part_that_matches_the_question() -> None:
+    from liteagent.rag import CitedSource, Document, SearchResult, extractive_answer
+
+    filler = " ".join(f"Sentence {i} talks about something unrelated." for i in range(40))
+    text = f"# Title\n\n{filler}\n\nRun liteagent ingest to refresh a knowledge base. {filler}"
+    src = CitedSource(1, "a.md", "a.md", None, [SearchResult(Document("a#0", text), 1.0, 1)])
+    answer = extractive_answer([src], query="How do I refresh the knowledge base?")
+    quote = answer.split("\n\n")[1]
+    assert "Run liteagent ingest to refresh a knowledge base." in quote
+    assert quote.startswith("> … ") and quote.endswith(" … [1]") and len(quote) < 700
+    assert "# Title" not in answer

@@ -176,17 +176,36 @@ def strip_sources_section(text: str) -> str:
     return _SOURCES_SECTION.sub("", text)
 
 
-def _excerpt(text: str, limit: int = 600) -> str:
+def _excerpt(text: str, query: str = "", limit: int = 600) -> str:
+    """The part of a passage that best matches ``query``, at most ``limit`` characters.
+
+    Heading lines are dropped (the Sources list names the section); the window starts at the
+    sentence or line sharing the most words with the query.
+    """
     lines = [ln for ln in text.splitlines() if not re.match(r"\s*#{1,6}\s", ln)]
-    text = " ".join(" ".join(lines).split()) or " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text.rfind(". ", 0, limit)
-    return text[: cut + 1] if cut > limit // 2 else text[:limit].rstrip() + "…"
+    flat = " ".join(" ".join(lines).split()) or " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    segments = [s for s in re.split(r"(?<=[.!?:])\s+|\s*\n\s*", "\n".join(lines)) if s.strip()]
+    segments = [" ".join(s.split()) for s in segments]
+    wanted = set(tokenize(query))
+    best = max(range(len(segments)), key=lambda i: (len(wanted & set(tokenize(segments[i]))), -i))
+    start = end = best
+    size = len(segments[best])
+    while end + 1 < len(segments) and size + 1 + len(segments[end + 1]) <= limit:
+        end += 1
+        size += 1 + len(segments[end])
+    while start > 0 and size + 1 + len(segments[start - 1]) <= limit:
+        start -= 1
+        size += 1 + len(segments[start])
+    window = " ".join(segments[start : end + 1])
+    if len(window) > limit:
+        window = window[:limit].rstrip() + "…"
+    return ("… " if start > 0 else "") + window + (" …" if end < len(segments) - 1 else "")
 
 
 def extractive_answer(
-    sources: Sequence[CitedSource], *, max_passages: int = 3, reason: str = ""
+    sources: Sequence[CitedSource], *, query: str = "", max_passages: int = 3, reason: str = ""
 ) -> str:
     """The best passages, quoted and cited (used when no LLM answers)."""
     if not sources:
@@ -195,7 +214,7 @@ def extractive_answer(
     hits = sorted(
         ((hit, src.number) for src in sources for hit in src.passages), key=lambda p: p[0].rank
     )[:max_passages]
-    quotes = [f"> {_excerpt(hit.document.content)} [{number}]" for hit, number in hits]
+    quotes = [f"> {_excerpt(hit.document.content, query)} [{number}]" for hit, number in hits]
     return intro + "\n\n" + "\n\n".join(quotes)
 
 
@@ -318,7 +337,7 @@ class RagAnswerer:
         sources = group_sources(result.documents)
         yield SourcesFound(sources)
         if self.llm is None:
-            text = extractive_answer(sources)
+            text = extractive_answer(sources, query=question)
             yield AnswerDelta(text + sources_markdown(sources))
             yield AnswerFinished("extractive", [s.number for s in sources])
             return
@@ -353,7 +372,10 @@ class RagAnswerer:
                 "passages from the knowledge base:"
             )
             cited = [s.number for s in sources][:3]
-            yield AnswerDelta(extractive_answer(sources, reason=reason) + sources_markdown(sources))
+            yield AnswerDelta(
+                extractive_answer(sources, query=question, reason=reason)
+                + sources_markdown(sources)
+            )
             yield AnswerFinished("extractive", cited, "stop", error)
             return
         suffix = ""
