@@ -116,6 +116,12 @@ async def test_knowledge_base_on_pgvector_skips_unchanged_sources(pg_url: str) -
         assert second.sources_unchanged == 2 and second.chunks_embedded == 0
         hits = (await (await kb.retriever()).retrieve("how often rotate passwords", 3)).documents
         assert hits[0].document.metadata["source"] == "security.md"
+        # Another process writing to the same table is noticed by refresh().
+        assert await store.refresh() is False
+        writer = PgVectorStore(pg_url, table_name="kb_handbook", embedding_dimension=32)
+        await writer.add_documents([Document("new#0", "x", emb.vector("x"), {"source": "n"})])
+        await writer.close()
+        assert await store.refresh() is True and await store.refresh() is False
     finally:
         await kb.close()
 

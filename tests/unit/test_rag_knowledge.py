@@ -180,3 +180,29 @@ def test_extractive_excerpt_quotes_the_part_that_matches_the_question() -> None:
     assert "Run liteagent ingest to refresh a knowledge base." in quote
     assert quote.startswith("> … ") and quote.endswith(" … [1]") and len(quote) < 700
     assert "# Title" not in answer
+
+
+async def test_an_open_code_block_is_closed_before_the_sources(tmp_path: Path) -> None:
+    answerer = await _answerer(tmp_path, ScriptedModel(["Run this [1]:\n```bash\nuv sync"]))
+    answer = await answerer.answer("How do I install it?")
+    body, sources = answer.text.split("**Sources**")
+    assert body.count("```") == 2 and body.rstrip().endswith("```")
+    assert sources.startswith("\n1. ")
+
+
+async def test_a_serving_knowledge_base_sees_what_another_process_ingested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import liteagent.rag.knowledge as knowledge
+
+    monkeypatch.setattr(knowledge, "REFRESH_SECONDS", 0.0)
+    serving = _kb(tmp_path)
+    await serving.ingest(_items())
+    before = await (await serving.retriever()).retrieve("refund deadline", 3)
+    assert not any("refund" in h.document.content.lower() for h in before.documents)
+    # `liteagent ingest` in another process: a second KnowledgeBase over the same folder.
+    other = _kb(tmp_path)
+    extra = DataSourceContent("Refund deadline: thirty days.", "refunds.md", {"name": "refunds.md"})
+    await other.ingest([*_items(), extra])
+    after = await (await serving.retriever()).retrieve("refund deadline", 3)
+    assert after.documents[0].document.metadata["source"] == "refunds.md"

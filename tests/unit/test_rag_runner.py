@@ -7,12 +7,26 @@ from typing import Any
 
 import pytest
 import yaml
+from litellm.types.utils import ModelResponse
 
 from liteagent.catalog import RagSpec, parse_catalog
 from liteagent.config import Settings
 from liteagent.errors import CatalogError
 from liteagent.proxy import LiteAgentLLM
-from tests.unit.test_handler import call_kwargs
+from tests.servers.http import free_port
+
+
+def call_kwargs() -> dict[str, Any]:
+    """What LiteLLM's proxy passes a CustomLLM for a request authenticated as ``owui``."""
+    return {
+        "model_response": ModelResponse(),
+        "optional_params": {},
+        "litellm_params": {
+            "metadata": {"user_api_key_user_id": "owui", "headers": {}},
+            "litellm_call_id": "req-rag",
+        },
+    }
+
 
 DOCS = {
     "docs/install.md": "# Install\n\nRun `uv sync` to install LiteAgent. It needs Python 3.11.\n",
@@ -36,7 +50,8 @@ def make_handler(
         catalog_path=tmp_path / "liteagent.yaml",
         knowledge_dir=tmp_path / "knowledge",
         embedder="none",
-        openai_base_url="http://127.0.0.1:9/v1",
+        # Nothing listens there: an "openai/..." model is unreachable.
+        openai_base_url=f"http://127.0.0.1:{free_port()}/v1",
         openai_api_key="sk-test-unused",
     )
     return LiteAgentLLM(settings=settings, catalog=parse_catalog(catalog))
@@ -132,3 +147,18 @@ def test_catalog_validates_rag_entries() -> None:
         parse_catalog({"models": {"docs": {"kind": "rag", "top_k": 0}}})
     with pytest.raises(CatalogError, match=r"models\.docs\.retriever"):
         parse_catalog({"models": {"docs": {"kind": "rag", "retriever": "magic"}}})
+
+
+async def test_open_webui_task_requests_skip_retrieval(tmp_path: Path) -> None:
+    handler = make_handler(tmp_path, {}, ['{"title": "Proxy port"}'])
+    task = (
+        "### Task:\nGenerate a concise title.\n<chat_history>\nUSER: Which port?\n"
+        "</chat_history>"
+    )
+    resp = await handler.acompletion(
+        "liteagent/kb", [{"role": "user", "content": task}], **call_kwargs()
+    )
+    assert resp.choices[0].message.content == '{"title": "Proxy port"}'
+    runner = next(iter(handler.cache._lru.values()))
+    prompt = runner.llm.calls[0][0]  # type: ignore[attr-defined]
+    assert len(prompt) == 1 and "Sources:" not in (prompt[0].content or "")

@@ -379,6 +379,8 @@ class RagAnswerer:
             yield AnswerFinished("extractive", cited, "stop", error)
             return
         suffix = ""
+        if answer.count("```") % 2:
+            suffix += "\n```"  # close a code block the answer left open (e.g. cut by max_tokens)
         if error is not None:
             suffix += "\n\n_(The language model stopped before finishing this answer.)_"
         cited = list(citations.cited)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ __all__ = ["IngestReport", "KnowledgeBase", "ProgressCallback"]
 
 logger = get_logger(__name__)
 
+REFRESH_SECONDS = 2.0
+"""How often a knowledge base checks its store for changes made by another process."""
 KB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 ProgressCallback = Callable[[int, int, str], None]
 """``progress(done, total, name)`` after each document of an ingestion run."""
@@ -119,6 +122,7 @@ class KnowledgeBase:
         self.embedder = CachedEmbedder(embedder, cache) if embedder.dimension else embedder
         self.chunker = chunker or create_chunker("semantic", chunk_size=1000, chunk_overlap=150)
         self._retrievers: dict[tuple[Any, ...], Retriever] = {}
+        self._checked_at = 0.0
 
     @classmethod
     def open(
@@ -302,9 +306,16 @@ class KnowledgeBase:
     ) -> Retriever:
         """A retriever over the current contents (rebuilt after an ingestion changes them)."""
         key = (strategy, vector_weight, rrf_k)
+        await self.initialize()
+        now = time.monotonic()
+        if now - self._checked_at >= REFRESH_SECONDS:
+            # Another process (``liteagent ingest``) may have changed the store.
+            self._checked_at = now
+            if await self.store.refresh():
+                logger.info("knowledge_base_reloaded", kb=self.name)
+                self._retrievers.clear()
         if key in self._retrievers:
             return self._retrievers[key]
-        await self.initialize()
         docs = await self.store.list_documents()
         models = {str(d.metadata.get("embedding_model")) for d in docs}
         if docs and models != {self.embedder.model_id}:

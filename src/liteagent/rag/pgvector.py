@@ -77,6 +77,7 @@ class PgVectorStore(VectorStore):
         self.embedding_dimension = embedding_dimension
         self.pool_size = pool_size
         self._pool: AsyncConnectionPool | None = None
+        self._seen: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"PgVectorStore(table_name={self.table_name!r}, dim={self.embedding_dimension})"
@@ -313,6 +314,21 @@ class PgVectorStore(VectorStore):
             )
             rows = await cur.fetchall()
         return [Document(id=r[0], content=r[1], metadata=dict(r[2]), created_at=r[3]) for r in rows]
+
+    async def refresh(self) -> bool:
+        """Whether rows were added, replaced or deleted since the last call (any process)."""
+        from psycopg import sql
+
+        pool = await self._get_pool()
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                sql.SQL("SELECT count(*), max(created_at) FROM {}").format(self._ident())
+            )
+            row = await cur.fetchone()
+        state = tuple(row) if row else None
+        changed = self._seen is not None and state != self._seen
+        self._seen = state
+        return changed
 
     async def count(self, filter: MetadataFilter | None = None) -> int:
         from psycopg import sql

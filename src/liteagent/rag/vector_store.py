@@ -67,6 +67,10 @@ class VectorStore(ABC):
         """How many documents match ``filter``."""
         return len(await self.list_documents(filter))
 
+    async def refresh(self) -> bool:
+        """Pick up changes made by another process; ``True`` if the contents changed."""
+        return False
+
     def _check_embeddings(self, documents: list[Document]) -> None:
         for doc in documents:
             size = len(doc.embedding) if doc.embedding is not None else 0
@@ -106,11 +110,23 @@ class InMemoryVectorStore(VectorStore):
         self._matrix: npt.NDArray[np.float32] = np.zeros((0, embedding_dimension), np.float32)
         self._dirty_index = False
         self._loaded = False
+        self._disk_stamp: int | None = None
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ persistence
+    def _stamp(self) -> int | None:
+        if self.persist_path is None:
+            return None
+        try:
+            return (self.persist_path / "documents.jsonl").stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
     def _load(self) -> None:
         self._loaded = True
+        self._docs.clear()
+        self._dirty_index = True
+        self._disk_stamp = self._stamp()
         if self.persist_path is None or not (self.persist_path / "documents.jsonl").exists():
             return
         meta_file = self.persist_path / "store.json"
@@ -155,6 +171,7 @@ class InMemoryVectorStore(VectorStore):
             self.persist_path / "store.json",
             json.dumps({"embedding_dimension": self.embedding_dimension}).encode(),
         )
+        self._disk_stamp = self._stamp()
 
     @staticmethod
     def _atomic_write(path: Path, data: bytes) -> None:
@@ -167,6 +184,17 @@ class InMemoryVectorStore(VectorStore):
         async with self._lock:
             if not self._loaded:
                 await asyncio.to_thread(self._load)
+
+    async def refresh(self) -> bool:
+        """Reload when another process (``liteagent ingest``) rewrote the folder."""
+        await self.initialize()
+        if self.persist_path is None:
+            return False
+        async with self._lock:
+            if await asyncio.to_thread(self._stamp) == self._disk_stamp:
+                return False
+            await asyncio.to_thread(self._load)
+            return True
 
     # ------------------------------------------------------------------ index
     def _index(self) -> None:

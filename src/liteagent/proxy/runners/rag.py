@@ -87,6 +87,7 @@ def _open(spec: RagSpec, settings: Settings) -> KnowledgeBase:
 
 async def _ingest(spec: RagSpec, settings: Settings) -> None:
     kb = _open(spec, settings)
+    logger.info("knowledge_ingestion_started", kb=kb.name, sources=spec.sources)
     try:
         report = await kb.ingest_sources(spec.sources, settings, base_dir=_base_dir(settings))
     except LiteAgentError as exc:
