@@ -24,7 +24,12 @@ def add_ingest_command(sub: Any) -> None:
     parser = sub.add_parser(
         "ingest",
         help="ingest sources into a named knowledge base",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Fill a named knowledge base from files, folders, URLs or GitLab. "
+        "Unchanged sources are skipped without embedding anything.",
+        epilog="examples:\n  liteagent ingest docs\n"
+        "  liteagent ingest handbook ./handbook/ https://intranet.example.com/faq --prune\n"
+        "  liteagent ingest code 'gitlab:group/app:repository:*.md@main'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", help="knowledge base, or a rag entry of the catalog")
     parser.add_argument(

@@ -210,6 +210,8 @@ class KnowledgeBase:
         items = list(items)
         seen: set[str] = set()
         embedded_before = getattr(self.embedder, "embedded_texts", 0)
+        if progress is not None:
+            progress(0, len(items), "")
         for done, item in enumerate(items, start=1):
             seen.add(item.source)
             fp = self.fingerprint(item)
