@@ -152,8 +152,7 @@ def test_catalog_validates_rag_entries() -> None:
 async def test_open_webui_task_requests_skip_retrieval(tmp_path: Path) -> None:
     handler = make_handler(tmp_path, {}, ['{"title": "Proxy port"}'])
     task = (
-        "### Task:\nGenerate a concise title.\n<chat_history>\nUSER: Which port?\n"
-        "</chat_history>"
+        "### Task:\nGenerate a concise title.\n<chat_history>\nUSER: Which port?\n</chat_history>"
     )
     resp = await handler.acompletion(
         "liteagent/kb", [{"role": "user", "content": task}], **call_kwargs()
