@@ -161,3 +161,12 @@ async def test_open_webui_task_requests_skip_retrieval(tmp_path: Path) -> None:
     runner = next(iter(handler.cache._lru.values()))
     prompt = runner.llm.calls[0][0]  # type: ignore[attr-defined]
     assert len(prompt) == 1 and "Sources:" not in (prompt[0].content or "")
+
+
+async def test_an_llm_that_cannot_be_built_still_gives_an_answer(tmp_path: Path) -> None:
+    handler = make_handler(tmp_path, {"model": "nosuchprovider/model-x"})
+    resp = await handler.acompletion(
+        "liteagent/kb", [{"role": "user", "content": "Which port?"}], **call_kwargs()
+    )
+    content = resp.choices[0].message.content
+    assert content.startswith("Here are the most relevant passages") and "port 8890" in content

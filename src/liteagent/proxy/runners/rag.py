@@ -218,5 +218,11 @@ def build_rag_runner(spec: RagSpec, ctx: RequestContext, settings: Settings) -> 
         temperature=ctx.temperature if ctx.temperature is not None else spec.temperature,
         max_tokens=ctx.max_tokens if ctx.max_tokens is not None else spec.max_tokens,
     )
-    llm = None if spec.answer == "extractive" else create_llm(spec.model, settings=settings)
+    llm: BaseLLMProvider | None = None
+    if spec.answer == "generate":
+        try:
+            llm = create_llm(spec.model, settings=settings)
+        except LiteAgentError as exc:
+            # A RAG model still answers (extractively) when its LLM cannot be built.
+            logger.warning("rag_llm_unavailable", model=spec.model_name, error=exc.message)
     return RagRunner(spec, settings, llm, options)
