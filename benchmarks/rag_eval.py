@@ -17,7 +17,6 @@ import asyncio
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -107,8 +106,8 @@ def main() -> int:
     parser.add_argument("--tune", action="store_true", help="print the dev grid too")
     parser.add_argument(
         "--cache",
-        default=str(Path(tempfile.gettempdir()) / "liteagent-eval-embeddings.sqlite"),
-        help="embedding cache file ('' for none)",
+        default="",
+        help="keep embeddings in this SQLite file between runs (default: embed afresh, ~1 min)",
     )
     args = parser.parse_args()
     results, report = asyncio.run(
