@@ -98,6 +98,20 @@ class Settings(BaseSettings):
         30.0, ge=0, validation_alias=_env("LITEAGENT_CIRCUIT_RECOVERY_TIMEOUT")
     )
 
+    # RAG: knowledge bases, embedders and data sources
+    embedder: str = Field("local", validation_alias=_env("LITEAGENT_EMBEDDER"))
+    knowledge_dir: Path = Field(
+        Path(".liteagent/knowledge"), validation_alias=_env("LITEAGENT_KNOWLEDGE_DIR")
+    )
+    pgvector_url: SecretStr | None = Field(None, validation_alias=_env("LITEAGENT_PGVECTOR_URL"))
+    url_allow_private: bool = Field(False, validation_alias=_env("LITEAGENT_URL_ALLOW_PRIVATE"))
+    url_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1, validation_alias=_env("LITEAGENT_URL_MAX_BYTES")
+    )
+    url_timeout: float = Field(20.0, gt=0, validation_alias=_env("LITEAGENT_URL_TIMEOUT"))
+    gitlab_url: str | None = Field(None, validation_alias=_env("GITLAB_URL"))
+    gitlab_token: SecretStr | None = Field(None, validation_alias=_env("GITLAB_TOKEN"))
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", validation_alias=_env("LOG_LEVEL")
@@ -114,6 +128,8 @@ class Settings(BaseSettings):
         "anthropic_api_key",
         "nvidia_api_key",
         "openai_compatible_api_key",
+        "pgvector_url",
+        "gitlab_token",
         mode="before",
     )
     @classmethod

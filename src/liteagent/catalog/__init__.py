@@ -7,6 +7,7 @@ from liteagent.catalog.specs import (
     BaseSpec,
     MemorySpec,
     ModelSpec,
+    RagSpec,
     ToolSpec,
 )
 
@@ -17,6 +18,7 @@ __all__ = [
     "Catalog",
     "MemorySpec",
     "ModelSpec",
+    "RagSpec",
     "ToolSpec",
     "load_catalog",
     "parse_catalog",
