@@ -39,6 +39,12 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def eval(session: nox.Session) -> None:
+    """Retrieval evaluation: recall@5 / nDCG@10 of BM25, vector and hybrid (docs/rag.md)."""
+    session.run("uv", "run", "python", "benchmarks/rag_eval.py", *session.posargs, external=True)
+
+
+@nox.session
 def proxy(session: nox.Session) -> None:
     """Start the proxy with the demo catalog on 127.0.0.1:8890 (same as README)."""
     session.run("uv", "run", "liteagent", "serve", *session.posargs, external=True)

@@ -3,6 +3,7 @@
 - ``liteagent serve``: start the LiteLLM proxy with LiteAgent's catalog (loads ``.env``).
 - ``liteagent catalog``: validate the catalog and list its models.
 - ``liteagent hello``: send one chat request to a running proxy.
+- ``liteagent ingest``: ingest sources into a named knowledge base (``liteagent.rag``).
 """
 
 from __future__ import annotations
@@ -141,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     hello.add_argument("--message", default="Say hello in one short sentence.")
     hello.add_argument("--api-key", default=None)
     hello.set_defaults(func=cmd_hello)
+
+    from liteagent.rag.ingest_cli import add_ingest_command
+
+    add_ingest_command(sub)
     return parser
 
 

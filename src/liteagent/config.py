@@ -65,7 +65,6 @@ class Settings(BaseSettings):
     agno_db_url: str | None = Field(None, validation_alias=_env("LITEAGENT_AGNO_DB_URL"))
     toolkit_timeout: float = Field(30.0, gt=0, validation_alias=_env("LITEAGENT_TOOLKIT_TIMEOUT"))
     jira_base_url: str | None = Field(None, validation_alias=_env("JIRA_BASE_URL"))
-    gitlab_base_url: str = Field("https://gitlab.com", validation_alias=_env("GITLAB_URL"))
     google_client_id: str | None = Field(None, validation_alias=_env("GOOGLE_OAUTH_CLIENT_ID"))
     google_client_secret: SecretStr | None = Field(
         None, validation_alias=_env("GOOGLE_OAUTH_CLIENT_SECRET")
@@ -127,6 +126,20 @@ class Settings(BaseSettings):
         30.0, ge=0, validation_alias=_env("LITEAGENT_CIRCUIT_RECOVERY_TIMEOUT")
     )
 
+    # RAG: knowledge bases, embedders and data sources
+    embedder: str = Field("local", validation_alias=_env("LITEAGENT_EMBEDDER"))
+    knowledge_dir: Path = Field(
+        Path(".liteagent/knowledge"), validation_alias=_env("LITEAGENT_KNOWLEDGE_DIR")
+    )
+    pgvector_url: SecretStr | None = Field(None, validation_alias=_env("LITEAGENT_PGVECTOR_URL"))
+    url_allow_private: bool = Field(False, validation_alias=_env("LITEAGENT_URL_ALLOW_PRIVATE"))
+    url_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1, validation_alias=_env("LITEAGENT_URL_MAX_BYTES")
+    )
+    url_timeout: float = Field(20.0, gt=0, validation_alias=_env("LITEAGENT_URL_TIMEOUT"))
+    gitlab_url: str | None = Field(None, validation_alias=_env("GITLAB_URL"))
+    gitlab_token: SecretStr | None = Field(None, validation_alias=_env("GITLAB_TOKEN"))
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", validation_alias=_env("LOG_LEVEL")
@@ -148,6 +161,8 @@ class Settings(BaseSettings):
         "agno_db_url",
         "jira_base_url",
         "google_client_id",
+        "pgvector_url",
+        "gitlab_token",
         mode="before",
     )
     @classmethod

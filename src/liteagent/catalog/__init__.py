@@ -8,6 +8,7 @@ from liteagent.catalog.specs import (
     BaseSpec,
     MemorySpec,
     ModelSpec,
+    RagSpec,
     ToolkitRefSpec,
     ToolSpec,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Catalog",
     "MemorySpec",
     "ModelSpec",
+    "RagSpec",
     "ToolSpec",
     "ToolkitRefSpec",
     "load_catalog",

@@ -79,7 +79,7 @@ class Catalog:
         return spec
 
 
-_UNION_TAGS = {"agent", "str", "ModelChainSpec", "FallbackTargetSpec"}
+_UNION_TAGS = {"agent", "rag", "str", "ModelChainSpec", "FallbackTargetSpec"}
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

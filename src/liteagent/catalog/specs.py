@@ -129,6 +129,37 @@ class AgentSpec(BaseSpec):
         return value
 
 
+class RagSpec(BaseSpec):
+    """A RAG agent: answers from a knowledge base and cites its sources (docs/rag.md)."""
+
+    kind: Literal["rag"] = "rag"
+    system_prompt: str | None = Field(None, description="Instructions before the citation rules.")
+    knowledge_base: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$", description="Defaults to the entry's name."
+    )
+    sources: list[str] = Field(
+        default_factory=list,
+        description="Files, folders, globs, URLs or gitlab:… sources ingested at start-up; "
+        "relative paths resolve against the catalog file's folder.",
+    )
+    embedder: str | None = Field(None, description="<provider>[/<model>]; LITEAGENT_EMBEDDER.")
+    retriever: Literal["hybrid", "vector", "bm25"] = "hybrid"
+    top_k: int = Field(5, ge=1, le=50)
+    vector_weight: float | None = Field(None, ge=0.0, le=1.0)
+    rrf_k: int | None = Field(None, ge=0)
+    chunker: Literal["semantic", "recursive", "fixed"] = "semantic"
+    chunk_size: int = Field(1000, ge=100, le=20000)
+    chunk_overlap: int = Field(150, ge=0)
+    answer: Literal["generate", "extractive"] = Field(
+        "generate", description="extractive: quote the best passages, never call an LLM."
+    )
+
+    @property
+    def knowledge_base_name(self) -> str:
+        """The knowledge base this entry searches."""
+        return self.knowledge_base or self.name.replace(".", "-")
+
+
 class ToolkitRefSpec(BaseModel):
     """One toolkit of an ``agno`` entry: a registered toolkit name and how it is used."""
 
@@ -192,4 +223,4 @@ class AgnoSpec(BaseSpec):
         return value
 
 
-ModelSpec = Annotated[AgentSpec | AgnoSpec, Field(discriminator="kind")]
+ModelSpec = Annotated[AgentSpec | RagSpec | AgnoSpec, Field(discriminator="kind")]

@@ -41,6 +41,7 @@ from liteagent.proxy.events import (
     ReasoningDelta,
     RunEvent,
     RunFinished,
+    SourcesEvent,
     StatusUpdate,
     TextDelta,
     ToolStep,
@@ -48,6 +49,7 @@ from liteagent.proxy.events import (
 )
 from liteagent.proxy.registration import schedule_registration
 from liteagent.proxy.runners import Runner, build_runner
+from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
 
 logger = get_logger(__name__)
 
@@ -214,6 +216,9 @@ class LiteAgentLLM(CustomLLM):
                         yield reasoning_chunk(event.text, response_id=response_id, model=ctx.model)
                 elif isinstance(event, StatusUpdate):
                     yield event_chunk(status_event(event.description, event.done))
+                elif isinstance(event, SourcesEvent):
+                    for source in event.sources:
+                        yield event_chunk(source)
                 elif isinstance(event, UsageReport):
                     usage = usage + event.usage
                 elif isinstance(event, RunFinished):
@@ -319,6 +324,7 @@ def create_handler(
     check_encryption_key(settings)
     handler = LiteAgentLLM(settings=settings, catalog=catalog)
     scheduled = schedule_registration(list(handler.catalog))
+    schedule_knowledge_ingestion(list(handler.catalog), settings)
     logger.info(
         "liteagent_handler_ready",
         catalog=handler.catalog.source,

@@ -50,6 +50,14 @@ class ToolStep:
 
 
 @dataclass(frozen=True)
+class SourcesEvent:
+    """Sources an answer cites, as Open WebUI ``source`` event payloads, numbered in order
+    (the first is ``[1]`` in the text). Streams send one ``event`` chunk per source."""
+
+    sources: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class UsageReport:
     """Tokens spent by one inner LLM call; the handler sums them."""
 
@@ -65,4 +73,6 @@ class RunFinished:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-RunEvent = TextDelta | ReasoningDelta | StatusUpdate | ToolStep | UsageReport | RunFinished
+RunEvent = (
+    TextDelta | ReasoningDelta | StatusUpdate | ToolStep | SourcesEvent | UsageReport | RunFinished
+)

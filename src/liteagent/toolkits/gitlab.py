@@ -1,8 +1,8 @@
 """GitLab: a personal access token pasted in the chat; tools over GitLab's REST API v4.
 
 The token is checked with ``GET /api/v4/user`` (header ``PRIVATE-TOKEN``) before it is stored.
-The instance is ``GITLAB_URL`` (default gitlab.com), the catalog option ``base_url``, or an
-address sent together with the token.
+The instance is ``GITLAB_URL`` (default gitlab.com; shared with the GitLab data source), the
+catalog option ``base_url``, or an address sent together with the token.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from liteagent.toolkits.http import ToolkitAuthError, request_json
 if TYPE_CHECKING:
     from agno.tools import Toolkit
 
+GITLAB_COM = "https://gitlab.com"
 _PAT = re.compile(r"\bglpat-[A-Za-z0-9_.-]{20,}")
 _KEYWORD_TOKEN = re.compile(
     r"(?i)\b(?:access[\s_-]*)?(?:token|pat)\b\s*(?:is\b|:|=|-)?\s*[`\"']?"
@@ -50,7 +51,8 @@ class GitLabConfig(BaseToolkitConfig):
 
     @property
     def default_base_url(self) -> str:
-        return clean_url(str(self.options.get("base_url") or self.settings.gitlab_base_url))
+        url = self.options.get("base_url") or self.settings.gitlab_url or GITLAB_COM
+        return clean_url(str(url))
 
     def find_secrets(self, message: str) -> list[str]:
         found = _PAT.findall(message)

@@ -19,7 +19,7 @@ from liteagent.catalog import parse_catalog
 from liteagent.config import Settings
 from liteagent.proxy import LiteAgentLLM
 from tests.servers import google_wire
-from tests.servers.gitlab_wire import GitLabWireServer
+from tests.servers.gitlab_toolkit_wire import GitLabToolkitWireServer
 from tests.servers.google_wire import GoogleWireServer
 from tests.servers.http import serve_app
 from tests.servers.jira_wire import JiraWireServer
@@ -51,8 +51,8 @@ def jira() -> Iterator[tuple[JiraWireServer, str]]:
 
 
 @pytest.fixture
-def gitlab() -> Iterator[tuple[GitLabWireServer, str]]:
-    server = GitLabWireServer()
+def gitlab() -> Iterator[tuple[GitLabToolkitWireServer, str]]:
+    server = GitLabToolkitWireServer()
     server.add_user(GITLAB_TOKEN, "alice", members_of=("platform/api",))
     server.add_project("platform/api", 42)
     server.add_issue("platform/api", 12, "Crash on empty payload", labels=("bug",))

@@ -17,7 +17,7 @@ from tests.integration.toolkits.conftest import (
     make_handler,
     model_calls,
 )
-from tests.servers.gitlab_wire import GitLabWireServer
+from tests.servers.gitlab_toolkit_wire import GitLabToolkitWireServer
 from tests.servers.jira_wire import JiraWireServer
 
 pytestmark = pytest.mark.integration
@@ -133,7 +133,7 @@ async def test_jira_cloud_basic_auth_with_email(tmp_path: Path) -> None:
 
 
 async def test_gitlab_configure_use_and_revoke(
-    tmp_path: Path, gitlab: tuple[GitLabWireServer, str]
+    tmp_path: Path, gitlab: tuple[GitLabToolkitWireServer, str]
 ) -> None:
     server, url = gitlab
     list_issues = {

@@ -18,7 +18,7 @@ from tests.integration.toolkits.conftest import (
 )
 from tests.integration.toolkits.test_gdrive import connect
 from tests.servers import google_wire
-from tests.servers.gitlab_wire import GitLabWireServer
+from tests.servers.gitlab_toolkit_wire import GitLabToolkitWireServer
 from tests.servers.google_wire import GoogleWireServer
 from tests.servers.jira_wire import JiraWireServer
 
@@ -36,7 +36,7 @@ TOOLS = {
 async def test_no_plaintext_credential_in_logs_or_database(
     tmp_path: Path,
     jira: tuple[JiraWireServer, str],
-    gitlab: tuple[GitLabWireServer, str],
+    gitlab: tuple[GitLabToolkitWireServer, str],
     google: tuple[GoogleWireServer, str],
     captured_logs: io.StringIO,
     capfd: pytest.CaptureFixture[str],

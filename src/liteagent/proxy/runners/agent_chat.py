@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from liteagent.llm.base import content_to_text
+from liteagent.llm.base import LLMMessage, content_to_text
 from liteagent.proxy.context import RequestContext, strip_rendered_blocks
 
 ChatMessage = dict[str, Any]
@@ -181,3 +181,16 @@ def task_answer_json(model_text: str, prompt: str) -> str:
     else:
         fallback = {}
     return json.dumps(fallback, ensure_ascii=False)
+
+
+def conversation(ctx: RequestContext, system_prompt: str | None) -> list[LLMMessage]:
+    """The request as LLM messages: the entry's system prompt, the client's system text, then
+    the cleaned history and the new user message (see ``ChatTurn.from_context``)."""
+    turn = ChatTurn.from_context(ctx)
+    out = [LLMMessage(role="system", content=system_prompt)] if system_prompt else []
+    out += [LLMMessage(role="system", content=text) for text in turn.system]
+    out += [
+        LLMMessage(role="assistant" if m["role"] == "assistant" else "user", content=m["content"])
+        for m in turn.with_message()
+    ]
+    return out
