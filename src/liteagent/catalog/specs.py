@@ -202,7 +202,10 @@ class AgnoSpec(BaseSpec):
         10, ge=0, le=100, description="Earlier turns of the chat the agent sees (from Agno's db)."
     )
     tool_call_limit: int | None = Field(
-        None, ge=1, le=100, description="Tool calls per run (default: no limit)."
+        None, ge=1, le=100, description="Tool calls per run (default: max_iterations)."
+    )
+    max_iterations: int | None = Field(
+        None, ge=1, le=100, description="Model calls per run; default MAX_ITERATIONS."
     )
     markdown: bool = Field(True, description="Ask the model to format answers as markdown.")
 

@@ -8,7 +8,8 @@ import pytest
 from cryptography.fernet import Fernet
 from litellm.types.utils import ModelResponseStream
 
-from tests.integration.toolkits.conftest import Chat, make_handler, model_calls
+from tests.integration.toolkits.conftest import JIRA_TOKEN_A, Chat, make_handler, model_calls
+from tests.servers.jira_wire import JiraWireServer
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +60,21 @@ async def test_task_requests_answer_json_and_store_nothing(tmp_path: Path) -> No
     response = await handler.acompletion("rm", [{"role": "user", "content": task}], **chat.kwargs())
     # No configuration prompt for a background task, even with an unconfigured required toolkit.
     assert response.choices[0].message.content == '{"title": "Release planning"}'
+
+
+async def test_a_model_that_keeps_calling_tools_is_stopped(
+    tmp_path: Path, jira: tuple[JiraWireServer, str]
+) -> None:
+    _, url = jira
+    again = {"tool_calls": [{"name": "jira_get_issue", "arguments": {"issue_key": "REL-1"}}]}
+    handler = make_handler(tmp_path, [again] * 10, ["jira"], max_iterations=3)
+    chat = Chat(handler, "alice")
+    await chat.say(f"jira url {url} token {JIRA_TOKEN_A}")
+    answer = await chat.say("What is REL-1?", stream=True)
+    assert answer.rstrip().endswith(
+        "I stopped after 3 model calls without reaching an answer. Try a more specific request "
+        "(or a larger model)."
+    )
+    assert len(model_calls(handler, "alice")) == 3
+    assert answer.count('name="jira_get_issue"') == 3
+    assert chat.last_chunks[-1]["finish_reason"] == "length"

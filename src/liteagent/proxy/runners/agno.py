@@ -123,6 +123,7 @@ class AgnoRunner:
         service = get_toolkit_service(settings)
         self.toolkits = service.configs(spec.toolkits)
         self.gate = ToolkitGate(self.toolkits)
+        self.max_iterations = spec.max_iterations or settings.max_iterations
         self._agent: Any = None
         self._agent_toolkits: frozenset[str] | None = None
 
@@ -157,7 +158,7 @@ class AgnoRunner:
             db=agno_db(self.settings),
             add_history_to_context=self.spec.history_runs > 0,
             num_history_runs=self.spec.history_runs or None,
-            tool_call_limit=self.spec.tool_call_limit,
+            tool_call_limit=self.spec.tool_call_limit or self.max_iterations,
             markdown=self.spec.markdown,
             telemetry=False,
         )
@@ -193,6 +194,7 @@ class AgnoRunner:
     ) -> AsyncIterator[RunEvent]:
         from agno.run.agent import (
             ModelRequestCompletedEvent,
+            ModelRequestStartedEvent,
             ReasoningContentDeltaEvent,
             RunCancelledEvent,
             RunCompletedEvent,
@@ -204,6 +206,7 @@ class AgnoRunner:
         )
 
         finish = "stop"
+        model_calls = 0
         stream = agent.arun(
             message,
             stream=True,
@@ -212,7 +215,25 @@ class AgnoRunner:
             user_id=ctx.user_key,
         )
         async for event in stream:
-            if isinstance(event, RunContentEvent):
+            if isinstance(event, ModelRequestStartedEvent):
+                model_calls += 1
+                if model_calls > self.max_iterations:
+                    # Agno loops for as long as the model keeps asking for tools (small models
+                    # can do that for ever): stop it, and say so.
+                    await stream.aclose()
+                    logger.warning(
+                        "agno_run_iteration_limit",
+                        agent=self.spec.name,
+                        user=ctx.user_key,
+                        model_calls=self.max_iterations,
+                    )
+                    yield TextDelta(
+                        f"\n\nI stopped after {self.max_iterations} model calls without reaching "
+                        "an answer. Try a more specific request (or a larger model)."
+                    )
+                    finish = "length"
+                    break
+            elif isinstance(event, RunContentEvent):
                 if event.reasoning_content:
                     yield ReasoningDelta(event.reasoning_content)
                 if isinstance(event.content, str) and event.content:
