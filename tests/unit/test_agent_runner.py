@@ -182,7 +182,7 @@ async def test_stream_shows_status_then_tool_block_then_text(tmp_path: Path) -> 
     events = [
         c["provider_specific_fields"]["event"]["data"]
         for c in chunks
-        if isinstance(c, dict) and c.get("provider_specific_fields")
+        if isinstance(c, dict) and "event" in (c.get("provider_specific_fields") or {})
     ]
     assert events[0] == {"description": "Running calculator…", "done": False}
     assert events[1] == {"description": "Ran calculator", "done": True}
