@@ -249,7 +249,10 @@ class _Session:
         state: WorkflowState | None = None
         if record is not None:
             saved = record.state
-            waiting = saved.status is WorkflowStatus.WAITING_HUMAN
+            waiting = (
+                saved.status is WorkflowStatus.WAITING_HUMAN
+                and waiting_question(self.definition, saved) is not None
+            )
             if waiting and record.paused_fingerprint == prior:
                 if saved.metadata.get("definition_hash") != self.runner.digest:
                     logger.info("workflow_run_superseded", workflow=self.name, reason="definition")
@@ -293,7 +296,7 @@ class _Session:
         assert self.store is not None
         state = record.state
         question = waiting_question(self.definition, state)
-        assert question is not None  # WAITING_HUMAN always has a human node waiting
+        assert question is not None  # checked by the caller
         node_id, prompt, options = question
         answer = normalise_answer(self.turn.message, options)
         cancel = answer.lower().rstrip(".!") in _CANCEL and answer not in (options or [])
