@@ -322,7 +322,7 @@ class AgentPrompts:
 
     @staticmethod
     def rejected(reason: str) -> str:
-        return agent_prompts.render("agent.rejected", reason=reason or "no reason given")
+        return agent_prompts.render("agent.rejected", reason=reason.strip() or "no reason given")
 
     @staticmethod
     def input_request(question: str) -> str:

@@ -79,7 +79,7 @@ class Catalog:
         return spec
 
 
-_UNION_TAGS = {"agent", "rag", "str", "ModelChainSpec", "FallbackTargetSpec"}
+_UNION_TAGS = {"agent", "rag", "workflow", "str", "ModelChainSpec", "FallbackTargetSpec"}
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -125,6 +125,9 @@ def parse_catalog(data: Any, source: str = "<memory>") -> Catalog:
         except ValidationError as exc:
             raise CatalogError(_errors(where, exc)) from None
         entries[str(name)] = _resolve_model(spec, providers, where)
+    from liteagent.catalog.workflow_links import link_workflows
+
+    entries = link_workflows(entries, providers, source)
     return Catalog(entries=entries, source=source, providers=providers)
 
 

@@ -7,11 +7,20 @@ An entry's ``kind`` selects its spec. Every spec shares ``BaseSpec``; kinds are 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from liteagent.catalog.providers import ModelChainSpec
+from liteagent.workflows import (
+    NodeType,
+    WorkflowDefinition,
+    WorkflowValidationError,
+    workflow_from_dict,
+)
+from liteagent.workflows.engine import DEFAULT_MAX_STEPS
 
 MODEL_PREFIX = "liteagent/"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -160,6 +169,75 @@ class RagSpec(BaseSpec):
         return self.knowledge_base or self.name.replace(".", "-")
 
 
+class WorkflowSpec(BaseSpec):
+    """A workflow (``liteagent.workflows``) served as a chat model; see docs/workflows.md.
+
+    ``nodes`` and ``edges`` take the shape ``workflow_from_dict`` reads; the graph is built and
+    validated when the catalog loads. ``model`` is the model of AGENT nodes that set none (and
+    of Open WebUI's background tasks).
+    """
+
+    kind: Literal["workflow"] = "workflow"
+    nodes: dict[str, Any] | list[Any] = Field(
+        description="The nodes: a mapping of id to {type, ...} or a list of {id, type, ...}."
+    )
+    edges: list[Any] = Field(default_factory=list, description="[{from, to, condition}]")
+    max_steps: int = Field(DEFAULT_MAX_STEPS, ge=1, le=1000, description="Steps per request.")
+
+    _definition: WorkflowDefinition | None = PrivateAttr(None)
+    _agents: dict[str, AgentSpec] = PrivateAttr(default_factory=dict)
+    _node_models: dict[str, str | ModelChainSpec] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _build_graph(self) -> WorkflowSpec:
+        data = {"name": self.name, "nodes": self.nodes, "edges": self.edges}
+        if self.description:
+            data["description"] = self.description
+        try:
+            definition = workflow_from_dict(data, workflow_id=self.name)
+        except WorkflowValidationError as exc:
+            raise PydanticCustomError(
+                "workflow_invalid", "{problems}", {"problems": "; ".join(exc.problems)}
+            ) from None
+        waits = [
+            n.id for n in definition.nodes if n.type is NodeType.WAIT and n.config.get("event")
+        ]
+        if waits:
+            raise PydanticCustomError(
+                "workflow_invalid",
+                "node '{node}' (wait): field 'event': a chat cannot send events; use a human node "
+                "to wait for the user, or 'seconds' to pause",
+                {"node": waits[0]},
+            )
+        self._definition = definition
+        return self
+
+    @property
+    def definition(self) -> WorkflowDefinition:
+        """The validated workflow graph."""
+        assert self._definition is not None  # set by the validator
+        return self._definition
+
+    @property
+    def agents(self) -> Mapping[str, AgentSpec]:
+        """Catalog agents that AGENT nodes name in ``agent_id`` (linked by the loader)."""
+        return self._agents
+
+    @property
+    def node_models(self) -> Mapping[str, str | ModelChainSpec]:
+        """AGENT nodes' own ``model:`` settings, resolved against the providers section."""
+        return self._node_models
+
+    def linked(
+        self, agents: Mapping[str, AgentSpec], node_models: Mapping[str, str | ModelChainSpec]
+    ) -> WorkflowSpec:
+        """A copy that knows the catalog agents and node models it uses."""
+        copy = self.model_copy()
+        copy._agents = dict(agents)
+        copy._node_models = dict(node_models)
+        return copy
+
+
 class ToolkitRefSpec(BaseModel):
     """One toolkit of an ``agno`` entry: a registered toolkit name and how it is used."""
 
@@ -226,4 +304,4 @@ class AgnoSpec(BaseSpec):
         return value
 
 
-ModelSpec = Annotated[AgentSpec | RagSpec | AgnoSpec, Field(discriminator="kind")]
+ModelSpec = Annotated[AgentSpec | RagSpec | WorkflowSpec | AgnoSpec, Field(discriminator="kind")]

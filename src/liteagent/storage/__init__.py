@@ -16,6 +16,11 @@ from liteagent.storage.repositories import (
     StoredRun,
     run_record_id,
 )
+from liteagent.storage.workflow_runs import (
+    StoredWorkflowRun,
+    WorkflowRunStore,
+    workflow_record_id,
+)
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -27,7 +32,10 @@ __all__ = [
     "RunStore",
     "StaleRunError",
     "StoredRun",
+    "StoredWorkflowRun",
+    "WorkflowRunStore",
     "get_database",
     "init_db",
     "run_record_id",
+    "workflow_record_id",
 ]

@@ -7,10 +7,10 @@ returns a ``WaitRequest`` (a dict subclass).
 
 AGENT nodes: the agent runner is pluggable. With ``context["agent_runner"]`` (an ``AgentRunner``:
 ``async (node, state, context) -> {"response": ..., "usage": {...}, ...}``) the node calls it;
-otherwise it calls an LLM client — ``context["llm_clients"][agent_id or node id]`` or
-``context["llm_client"]`` — whose ``async chat(messages, tools=None)`` returns an OpenAI
-chat-completion dict (the seeds' ``LLMClient``; a ``liteagent.llm`` provider also works), with the
-node's ``purpose`` as system prompt and its input variable as the user message.
+otherwise it runs a LiteAgent ``Agent`` (``liteagent.workflows.agent_node``) whose model is
+``context["llm_clients"][agent_id or node id]`` or ``context["llm_client"]`` — the seeds'
+``LLMClient`` (``async chat(messages, tools=None)`` returning an OpenAI chat-completion dict) or a
+``liteagent.llm`` provider — else the node's (or the catalog's) model.
 """
 
 from __future__ import annotations
@@ -152,7 +152,8 @@ def _usage(raw: Any) -> dict[str, int]:
 
 
 class AgentNodeHandler(NodeHandler):
-    """Runs an agent: ``context["agent_runner"]`` if given, else one LLM call (see module)."""
+    """Runs an agent: ``context["agent_runner"]`` if given, else a LiteAgent ``Agent`` (see
+    ``liteagent.workflows.agent_node``)."""
 
     async def execute(
         self, node: NodeDefinition, state: WorkflowState, context: dict[str, Any]
@@ -161,63 +162,18 @@ class AgentNodeHandler(NodeHandler):
         runner = context.get("agent_runner")
         if runner is not None:
             result = await runner(node, state, context)
-            if not isinstance(result, Mapping) or "response" not in result:
-                raise WorkflowExecutionError(
-                    f"agent_runner for node '{node.id}' must return a dict with 'response'"
-                )
-            output = dict(result)
         else:
-            output = await self._call_llm(node, cfg, state, context)
+            from liteagent.workflows.agent_node import run_agent_node
+
+            result = await run_agent_node(node, state, context)
+        if not isinstance(result, Mapping) or "response" not in result:
+            raise WorkflowExecutionError(
+                f"agent_runner for node '{node.id}' must return a dict with 'response'"
+            )
+        output = dict(result)
         output["usage"] = _usage(output.get("usage"))
         output.setdefault("agent_id", cfg.agent_id or node.id)
         return output
-
-    async def _call_llm(
-        self,
-        node: NodeDefinition,
-        cfg: AgentNodeConfig,
-        state: WorkflowState,
-        context: dict[str, Any],
-    ) -> dict[str, Any]:
-        clients = context.get("llm_clients") or {}
-        client = clients.get(cfg.agent_id or node.id) or clients.get(node.id)
-        client = client or context.get("llm_client")
-        if client is None:
-            raise WorkflowExecutionError(
-                f"AGENT node '{node.id}' has no model: pass context['llm_client'] (or "
-                "context['agent_runner']) to the engine"
-            )
-        messages: list[dict[str, Any]] = []
-        system = "\n\n".join(p for p in (cfg.purpose, cfg.system_prompt or "") if p)
-        if system:
-            messages.append({"role": "system", "content": system})
-        messages.append({"role": "user", "content": self._user_message(cfg, state)})
-        response = await client.chat(messages)
-        if not isinstance(response, Mapping) and hasattr(response, "to_openai"):
-            response = response.to_openai()  # a liteagent.llm provider's LLMResponse
-        if not isinstance(response, Mapping):
-            raise WorkflowExecutionError(
-                f"LLM client for node '{node.id}' returned {type(response).__name__}, "
-                "expected an OpenAI chat-completion dict"
-            )
-        try:
-            message = response["choices"][0]["message"]
-        except (KeyError, IndexError, TypeError):
-            raise WorkflowExecutionError(
-                f"LLM response for node '{node.id}' has no choices[0].message"
-            ) from None
-        content = message.get("content") if isinstance(message, Mapping) else None
-        return {"response": content or "", "usage": response.get("usage")}
-
-    @staticmethod
-    def _user_message(cfg: AgentNodeConfig, state: WorkflowState) -> str:
-        if cfg.input_variable in state.variables:
-            value = state.variables[cfg.input_variable]
-        else:  # no such variable: the agent sees every variable
-            value = state.variables
-        if isinstance(value, str):
-            return value
-        return json.dumps(value, ensure_ascii=False, default=str)
 
     def variable_updates(self, node: NodeDefinition, output: dict[str, Any]) -> dict[str, Any]:
         name = node.config.get("output_variable", "output")

@@ -117,6 +117,9 @@ class AgentNodeConfig(NodeConfig):
     model: str | None = None
     input_variable: VariableName = "input"
     output_variable: VariableName = "output"
+    history_variable: VariableName | None = Field(
+        None, description="A variable holding earlier chat turns ({role, content}) for the agent."
+    )
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
 

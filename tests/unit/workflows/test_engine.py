@@ -11,7 +11,6 @@ from liteagent.llm import ScriptedModel
 from liteagent.workflows import (
     NodeDefinition,
     NodeHandler,
-    NodeStatus,
     WorkflowBuilder,
     WorkflowEngine,
     WorkflowExecutionError,
@@ -109,18 +108,6 @@ async def test_agent_runner_seam_and_per_agent_clients() -> None:
         {"llm_clients": {"alpha": special}, "llm_client": DictLLMClient("generic")},
     )  # fmt: skip
     assert state.result == "from the alpha client"
-
-
-async def test_agent_without_model_fails_clearly() -> None:
-    definition = (
-        WorkflowBuilder("r", "R").add_start().add_agent("a").add_end()
-        .connect("start", "a").connect("a", "end").build()
-    )  # fmt: skip
-    engine = WorkflowEngine()
-    state = await engine.run_to_completion(definition, engine.launch(definition))
-    assert state.status is WorkflowStatus.FAILED
-    assert "Node 'a' (agent) failed: AGENT node 'a' has no model" in (state.error or "")
-    assert state.node_executions["a"].status is NodeStatus.FAILED
 
 
 async def test_parallel_branches_run_concurrently_and_merge_waits() -> None:
