@@ -47,6 +47,19 @@ def _check_catalog() -> int:
     return 0
 
 
+def _check_encryption_key() -> int:
+    from liteagent.config import get_settings
+    from liteagent.errors import ConfigurationError
+    from liteagent.security import check_encryption_key
+
+    try:
+        check_encryption_key(get_settings())
+    except ConfigurationError as exc:
+        print(f"liteagent: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     config = Path(args.config)
     if not config.is_file():
@@ -67,6 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 2
         os.environ["LITELLM_MASTER_KEY"] = DEV_MASTER_KEY
         print(f"LITELLM_MASTER_KEY is not set: using the development key {DEV_MASTER_KEY!r}.")
+    if (status := _check_encryption_key()) != 0:
+        return status
     litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which(
         "litellm"
     )

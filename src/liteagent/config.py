@@ -58,6 +58,34 @@ class Settings(BaseSettings):
     max_execution_time: float = Field(300.0, gt=0, validation_alias=_env("MAX_EXECUTION_TIME"))
     step_timeout: float = Field(60.0, gt=0, validation_alias=_env("STEP_TIMEOUT"))
 
+    # Secrets at rest and per-user toolkits (docs/toolkits.md)
+    encryption_key: SecretStr | None = Field(
+        None, validation_alias=_env("LITEAGENT_ENCRYPTION_KEY")
+    )
+    agno_db_url: str | None = Field(None, validation_alias=_env("LITEAGENT_AGNO_DB_URL"))
+    toolkit_timeout: float = Field(30.0, gt=0, validation_alias=_env("LITEAGENT_TOOLKIT_TIMEOUT"))
+    jira_base_url: str | None = Field(None, validation_alias=_env("JIRA_BASE_URL"))
+    google_client_id: str | None = Field(None, validation_alias=_env("GOOGLE_OAUTH_CLIENT_ID"))
+    google_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("GOOGLE_OAUTH_CLIENT_SECRET")
+    )
+    google_redirect_uri: str = Field(
+        "http://localhost", validation_alias=_env("GOOGLE_OAUTH_REDIRECT_URI")
+    )
+    google_auth_url: str = Field(
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        validation_alias=_env("GOOGLE_OAUTH_AUTH_URL"),
+    )
+    google_token_url: str = Field(
+        "https://oauth2.googleapis.com/token", validation_alias=_env("GOOGLE_OAUTH_TOKEN_URL")
+    )
+    google_revoke_url: str = Field(
+        "https://oauth2.googleapis.com/revoke", validation_alias=_env("GOOGLE_OAUTH_REVOKE_URL")
+    )
+    google_drive_api_url: str = Field(
+        "https://www.googleapis.com", validation_alias=_env("GOOGLE_DRIVE_API_URL")
+    )
+
     # Local llama.cpp model (offline default)
     local_model_path: Path | None = Field(None, validation_alias=_env("LITEAGENT_LOCAL_MODEL_PATH"))
     local_context_size: int = Field(
@@ -128,6 +156,11 @@ class Settings(BaseSettings):
         "anthropic_api_key",
         "nvidia_api_key",
         "openai_compatible_api_key",
+        "encryption_key",
+        "google_client_secret",
+        "agno_db_url",
+        "jira_base_url",
+        "google_client_id",
         "pgvector_url",
         "gitlab_token",
         mode="before",

@@ -8,6 +8,8 @@ every error message, so a secret that slips into an exception never reaches a us
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +35,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(
             r"\b(sk-(?:ant-)?[A-Za-z0-9_-]{8,}|nvapi-[A-Za-z0-9_-]{8,}|glpat-[A-Za-z0-9_-]{8,}|"
             r"gh[pousr]_[A-Za-z0-9]{16,}|ya29\.[A-Za-z0-9._-]{8,}|1//[A-Za-z0-9._-]{16,}|"
-            r"xox[abprs]-[A-Za-z0-9-]{8,})"
+            r"xox[abprs]-[A-Za-z0-9-]{8,}|ATATT[A-Za-z0-9_=-]{16,}|GOCSPX-[A-Za-z0-9_-]{8,}|"
+            r"4/0[A-Za-z0-9_-]{16,})"
         ),
         MASK,
     ),
@@ -48,8 +51,36 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Secret values the process has handled (users' toolkit tokens): masked wherever they appear,
+# whatever their shape. Bounded; the oldest are forgotten first.
+_KNOWN_MAX = 10_000
+_KNOWN_MIN_LENGTH = 8
+_known: OrderedDict[str, None] = OrderedDict()
+_known_pattern: re.Pattern[str] | None = None
+_known_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` in every later ``redact_text`` (and so in every log line)."""
+    global _known_pattern
+    if not isinstance(value, str) or len(value) < _KNOWN_MIN_LENGTH:
+        return
+    with _known_lock:
+        if value in _known:
+            _known.move_to_end(value)
+            return
+        _known[value] = None
+        while len(_known) > _KNOWN_MAX:
+            _known.popitem(last=False)
+        ordered = sorted(_known, key=len, reverse=True)
+        _known_pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+
 def redact_text(text: str) -> str:
     """Return ``text`` with credential-looking substrings replaced by ``***``."""
+    known = _known_pattern
+    if known is not None:
+        text = known.sub(MASK, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -238,4 +238,70 @@ class WorkflowSpec(BaseSpec):
         return copy
 
 
-ModelSpec = Annotated[AgentSpec | RagSpec | WorkflowSpec, Field(discriminator="kind")]
+class ToolkitRefSpec(BaseModel):
+    """One toolkit of an ``agno`` entry: a registered toolkit name and how it is used."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    required: bool = Field(
+        False,
+        description="Ask for the credentials on the first message (else only when the user "
+        "asks for the toolkit's features).",
+    )
+    base_url: str | None = Field(
+        None, description="The service's address for every user (Jira site, GitLab instance)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from liteagent.toolkits import toolkit_registry
+
+        names = toolkit_registry.list_providers()
+        if value not in names:
+            raise ValueError(f"unknown toolkit '{value}'; available: {', '.join(names)}")
+        return value
+
+    def options(self) -> dict[str, str]:
+        """Options handed to the toolkit's config."""
+        return {"base_url": self.base_url} if self.base_url else {}
+
+
+class AgnoSpec(BaseSpec):
+    """An Agno agent (``agno.agent.Agent``) with per-user toolkits and its own session history."""
+
+    kind: Literal["agno"] = "agno"
+    instructions: str = Field(min_length=1, description="The agent's instructions.")
+    toolkits: tuple[ToolkitRefSpec, ...] = Field(
+        (), description="Toolkit names (or {name, required, base_url}) configured per user."
+    )
+    history_runs: int = Field(
+        10, ge=0, le=100, description="Earlier turns of the chat the agent sees (from Agno's db)."
+    )
+    tool_call_limit: int | None = Field(
+        None, ge=1, le=100, description="Tool calls per run (default: max_iterations)."
+    )
+    max_iterations: int | None = Field(
+        None, ge=1, le=100, description="Model calls per run; default MAX_ITERATIONS."
+    )
+    markdown: bool = Field(True, description="Ask the model to format answers as markdown.")
+
+    @field_validator("toolkits", mode="before")
+    @classmethod
+    def _names_to_refs(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple({"name": v} if isinstance(v, str) else v for v in value)
+        return value
+
+    @field_validator("toolkits")
+    @classmethod
+    def _unique_toolkits(cls, value: tuple[ToolkitRefSpec, ...]) -> tuple[ToolkitRefSpec, ...]:
+        names = [t.name for t in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"toolkit(s) listed twice: {', '.join(dupes)}")
+        return value
+
+
+ModelSpec = Annotated[AgentSpec | RagSpec | WorkflowSpec | AgnoSpec, Field(discriminator="kind")]

@@ -87,6 +87,15 @@ class LiteAgentLLM(CustomLLM):
         )
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
+        if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
+            # Storing or revoking a user's credentials drops that user's cached agents.
+            from liteagent.toolkits import get_toolkit_service
+
+            get_toolkit_service(self.settings).storage.subscribe(self._credentials_changed)
+
+    def _credentials_changed(self, user_key: str) -> None:
+        dropped = self.cache.invalidate_user(user_key)
+        logger.info("agent_cache_invalidated", user=user_key, dropped=dropped)
 
     # ----------------------------------------------------------------- the run loop
     def _runner_for(self, spec: ModelSpec, ctx: RequestContext) -> Runner:
@@ -308,9 +317,11 @@ def create_handler(
 ) -> LiteAgentLLM:
     """Build the handler and, inside a running proxy, register the catalog's models."""
     from liteagent.log import configure_logging
+    from liteagent.security import check_encryption_key
 
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    check_encryption_key(settings)
     handler = LiteAgentLLM(settings=settings, catalog=catalog)
     scheduled = schedule_registration(list(handler.catalog))
     schedule_knowledge_ingestion(list(handler.catalog), settings)

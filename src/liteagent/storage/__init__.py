@@ -1,5 +1,6 @@
 """Persistence: SQLAlchemy 2 async models, the engine, repositories."""
 
+from liteagent.storage.credentials import CredentialRepository
 from liteagent.storage.database import (
     DEFAULT_DATABASE_URL,
     Base,
@@ -24,6 +25,7 @@ from liteagent.storage.workflow_runs import (
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "Base",
+    "CredentialRepository",
     "Database",
     "Note",
     "NoteRepository",

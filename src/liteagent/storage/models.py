@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liteagent.storage.database import Base
@@ -52,3 +52,23 @@ class NoteRecord(Base):
     title: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ToolkitCredentialRecord(Base):
+    """One user's credentials for one toolkit (Jira, GitLab, Google Drive…).
+
+    ``secret`` holds the credential fields as JSON encrypted with ``EncryptionService``
+    (``enc:v1:…``); nothing else in the row is secret. ``user_key`` is ``RequestContext.user_key``.
+    """
+
+    __tablename__ = "liteagent_toolkit_credentials"
+    __table_args__ = (
+        UniqueConstraint("user_key", "toolkit", name="uq_liteagent_toolkit_credentials_user"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_key: Mapped[str] = mapped_column(String(512))
+    toolkit: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

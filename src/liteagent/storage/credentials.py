@@ -1,0 +1,80 @@
+"""Data access for toolkit credentials: rows of ciphertext, keyed by (user, toolkit).
+
+The repository never sees plaintext: ``liteagent.toolkits.TokenStorage`` encrypts before it
+writes and decrypts after it reads.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+
+from liteagent.storage.database import Database
+from liteagent.storage.models import ToolkitCredentialRecord
+
+
+class CredentialRepository:
+    """Encrypted toolkit credentials per (user, toolkit)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def get(self, *, user_key: str, toolkit: str) -> tuple[str, datetime] | None:
+        """The stored ciphertext and when it was last written, or ``None``."""
+        async with self.database.session() as session:
+            result = await session.execute(
+                select(ToolkitCredentialRecord.secret, ToolkitCredentialRecord.updated_at).where(
+                    ToolkitCredentialRecord.user_key == user_key,
+                    ToolkitCredentialRecord.toolkit == toolkit,
+                )
+            )
+            row = result.one_or_none()
+            return (row[0], row[1]) if row is not None else None
+
+    async def upsert(self, *, user_key: str, toolkit: str, secret: str) -> datetime:
+        """Insert or replace the ciphertext; returns the write time."""
+        now = datetime.now(UTC)
+        async with self.database.session() as session:
+            result = await session.execute(
+                select(ToolkitCredentialRecord).where(
+                    ToolkitCredentialRecord.user_key == user_key,
+                    ToolkitCredentialRecord.toolkit == toolkit,
+                )
+            )
+            row = result.scalar_one_or_none()
+            if row is None:
+                session.add(
+                    ToolkitCredentialRecord(
+                        user_key=user_key,
+                        toolkit=toolkit,
+                        secret=secret,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            else:
+                row.secret = secret
+                row.updated_at = now
+        return now
+
+    async def delete(self, *, user_key: str, toolkit: str) -> bool:
+        """Remove the row; ``True`` when there was one."""
+        async with self.database.session() as session:
+            result = await session.execute(
+                delete(ToolkitCredentialRecord).where(
+                    ToolkitCredentialRecord.user_key == user_key,
+                    ToolkitCredentialRecord.toolkit == toolkit,
+                )
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    async def versions(self, *, user_key: str) -> dict[str, datetime]:
+        """When each of the user's toolkits was last written (``{toolkit: updated_at}``)."""
+        async with self.database.session() as session:
+            result = await session.execute(
+                select(ToolkitCredentialRecord.toolkit, ToolkitCredentialRecord.updated_at).where(
+                    ToolkitCredentialRecord.user_key == user_key
+                )
+            )
+            return {toolkit: updated for toolkit, updated in result.all()}

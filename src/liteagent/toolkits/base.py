@@ -1,0 +1,161 @@
+"""``BaseToolkitConfig``: how one external service is configured per user, by chat.
+
+A toolkit config knows how to
+
+- tell whether a user has configured it (``is_configured``);
+- find credentials the user pasted into a message, check them against the service and store
+  them encrypted (``extract_and_store_config``);
+- ask for them (``get_config_prompt``), for a *required* toolkit on first use, for an
+  *optional* one only when the user asks for its features (``check_authorization_request``);
+- build the user's tools (``get_toolkit``) and the instructions that go with them
+  (``get_agent_instructions``);
+- forget them (``revoke``, also by chat: "revoke jira").
+
+Implementations: ``JiraConfig``, ``GitLabConfig``, ``GoogleDriveConfig``. Third-party toolkits
+register under the ``liteagent.toolkits`` entry-point group (``toolkit_registry``).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from liteagent.config import Settings
+from liteagent.registry import ProviderRegistry
+from liteagent.toolkits.store import TokenStorage, secret_values
+
+if TYPE_CHECKING:
+    from agno.tools import Toolkit
+
+_REVOKE_VERBS = r"(?:revoke|disconnect|forget|remove|delete|unlink|log\s*out\s+of|sign\s*out\s+of)"
+
+
+@dataclass(frozen=True)
+class ConfigOutcome:
+    """What happened to credentials found in a message.
+
+    Attributes:
+        stored: The credentials were valid and are now stored.
+        message: The answer for the user (confirmation, or what was wrong and what to do).
+        secrets: The secret strings found in the message (removed before anything else sees it).
+    """
+
+    stored: bool
+    message: str
+    secrets: tuple[str, ...] = field(default=())
+
+
+class ToolkitError(Exception):
+    """A toolkit call failed; the message is safe to show to the user and the model."""
+
+
+class BaseToolkitConfig(ABC):
+    """Per-user configuration of one toolkit.
+
+    Args:
+        settings: Process settings (service URLs, OAuth client…).
+        storage: Encrypted per-user credential storage.
+        required: Ask for the credentials on the first message, before the agent runs.
+        options: The catalog entry's options for this toolkit (e.g. ``base_url``).
+    """
+
+    name: ClassVar[str] = "toolkit"
+    display_name: ClassVar[str] = "Toolkit"
+    feature_words: ClassVar[tuple[str, ...]] = ()
+    """Words (lower case, matched as whole words) that mean the user wants this toolkit."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        storage: TokenStorage,
+        required: bool = False,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.required = required
+        self.options = dict(options or {})
+
+    # ------------------------------------------------------------------ state
+    async def credentials(self, user_id: str) -> dict[str, Any] | None:
+        """The user's stored credential fields, or ``None``."""
+        return await self.storage.get_token(user_id=user_id, toolkit=self.name)
+
+    async def is_configured(self, user_id: str) -> bool:
+        """Whether ``user_id`` has working credentials stored for this toolkit."""
+        return await self.credentials(user_id) is not None
+
+    async def known_secrets(self, user_id: str) -> list[str]:
+        """The user's stored secret values (removed from messages wherever they reappear)."""
+        return secret_values(await self.credentials(user_id))
+
+    def is_available(self) -> bool:
+        """Whether the server is set up for this toolkit (e.g. an OAuth client exists)."""
+        return True
+
+    # ------------------------------------------------------------------ chat flow
+    @abstractmethod
+    def find_secrets(self, message: str) -> list[str]:
+        """Credential strings of this toolkit present in ``message`` (nothing is stored)."""
+
+    @abstractmethod
+    async def extract_and_store_config(self, message: str, user_id: str) -> ConfigOutcome | None:
+        """Find credentials in ``message``, check them with the service and store them.
+
+        Returns:
+            ``None`` when the message holds no credentials for this toolkit; otherwise what
+            happened, with the answer for the user.
+        """
+
+    @abstractmethod
+    def get_config_prompt(self, user_id: str) -> str:
+        """What the user must send to configure this toolkit (markdown)."""
+
+    def check_authorization_request(self, message: str) -> bool:
+        """Whether ``message`` asks for this toolkit's features or to connect it."""
+        text = message.lower()
+        return any(re.search(rf"\b{re.escape(word)}\b", text) for word in self.feature_words)
+
+    def is_revoke_request(self, message: str) -> bool:
+        """Whether ``message`` asks to remove this toolkit's credentials ("revoke jira")."""
+        names = "|".join(re.escape(w) for w in (self.name, self.display_name.lower()))
+        pattern = rf"^\W*(?:please\s+)?{_REVOKE_VERBS}\s+(?:my\s+)?(?:{names})\b"
+        return re.search(pattern, message.strip().lower()) is not None
+
+    async def revoke(self, user_id: str) -> bool:
+        """Forget the user's credentials; ``True`` when there were some."""
+        return await self.storage.delete_token(user_id=user_id, toolkit=self.name)
+
+    def revoke_message(self, existed: bool) -> str:
+        if existed:
+            return (
+                f"Your {self.display_name} credentials are removed; I can no longer reach "
+                f"{self.display_name} for you. Send new ones whenever you like."
+            )
+        return f"You had no {self.display_name} credentials stored; nothing was removed."
+
+    # ------------------------------------------------------------------ the agent's side
+    @abstractmethod
+    async def get_toolkit(self, user_id: str) -> Toolkit | None:
+        """The user's Agno toolkit, or ``None`` when not configured."""
+
+    @abstractmethod
+    def get_agent_instructions(self) -> list[str]:
+        """Instructions added to the agent's prompt when this toolkit is available."""
+
+
+toolkit_registry: ProviderRegistry[BaseToolkitConfig] = ProviderRegistry(
+    "toolkit", entry_point_group="liteagent.toolkits"
+)
+
+
+def clean_url(url: str) -> str:
+    """A base URL without trailing punctuation or slash."""
+    return url.strip().rstrip(").,;:!?'\">]").rstrip("/")
+
+
+URL_PATTERN = re.compile(r"https?://[^\s<>\"'`)\]]+", re.IGNORECASE)
