@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liteagent.agents.state import AgentState
-from liteagent.agents.twelve_factor_agent import Agent, AgentConfig, HumanCallback, LLMClient
+from liteagent.agents.twelve_factor_agent import (
+    Agent,
+    AgentConfig,
+    HumanCallback,
+    LLMClient,
+    drive_to_completion,
+)
 from liteagent.agents.types import AgentStatus, AgentStep, StepType, ToolDefinition
 from liteagent.rag.answer import DEFAULT_INSTRUCTIONS, CitedSource, group_sources, sources_markdown
 from liteagent.rag.pipeline import RAGPipelineBuilder
@@ -144,18 +150,9 @@ class RAGAgent:
         self, state: AgentState, human_callback: HumanCallback | None = None
     ) -> AgentState:
         """Step until the run ends or waits for a person no callback answers."""
-        while True:
-            if state.status in (AgentStatus.IDLE, AgentStatus.RUNNING):
-                state = await self.step(state)
-                continue
-            if state.status == AgentStatus.WAITING_HUMAN and human_callback is not None:
-                request = state.pending_request
-                assert request is not None
-                answer = await human_callback(request)
-                text, approved = answer if isinstance(answer, tuple) else (answer, True)
-                state = self._base.provide_human_response(state, text, approved, request.request_id)
-                continue
-            return state
+        return await drive_to_completion(
+            self.step, self._base.provide_human_response, state, human_callback
+        )
 
     async def _retrieve(self, state: AgentState) -> AgentState:
         s = state.copy()

@@ -84,6 +84,28 @@ class LLMClient(ABC):
         """Answer ``messages``; ``tool_choice`` is passed only when it is not ``"auto"``."""
 
 
+async def drive_to_completion(
+    step: Callable[[AgentState], Awaitable[AgentState]],
+    answer_human: Callable[[AgentState, str, bool, str | None], AgentState],
+    state: AgentState,
+    human_callback: HumanCallback | None = None,
+) -> AgentState:
+    """The caller-owned loop (factor 8): step while running; answer a waiting person through
+    ``human_callback`` when one is given; return when the run ends or waits unanswered."""
+    while True:
+        if state.status in (AgentStatus.IDLE, AgentStatus.RUNNING):
+            state = await step(state)
+            continue
+        if state.status == AgentStatus.WAITING_HUMAN and human_callback is not None:
+            request = state.pending_request
+            assert request is not None
+            answer = await human_callback(request)
+            text, approved = answer if isinstance(answer, tuple) else (answer, True)
+            state = answer_human(state, text, approved, request.request_id)
+            continue
+        return state
+
+
 class AgentStateError(ValueError):
     """A transition that the state's status does not allow (e.g. resuming a finished run)."""
 
@@ -291,18 +313,9 @@ class Agent:
 
         ``human_callback(request)`` returns the answer text, or ``(text, approved)``.
         """
-        while True:
-            if state.status in (AgentStatus.IDLE, AgentStatus.RUNNING):
-                state = await self.step(state)
-                continue
-            if state.status == AgentStatus.WAITING_HUMAN and human_callback is not None:
-                request = state.pending_request
-                assert request is not None
-                answer = await human_callback(request)
-                text, approved = answer if isinstance(answer, tuple) else (answer, True)
-                state = self.provide_human_response(state, text, approved, request.request_id)
-                continue
-            return state
+        return await drive_to_completion(
+            self.step, self.provide_human_response, state, human_callback
+        )
 
     # ------------------------------------------------------------------ the reducer
     async def step(self, state: AgentState) -> AgentState:
