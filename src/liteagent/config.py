@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     default_model: str | None = Field(None, validation_alias=_env("LITEAGENT_DEFAULT_MODEL"))
     agent_cache_size: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_AGENT_CACHE_SIZE"))
     llm_timeout: float = Field(120.0, gt=0, validation_alias=_env("LITEAGENT_LLM_TIMEOUT"))
+    # Open WebUI background tasks (titles, tags, follow-ups): the most tokens one may cost
+    task_max_tokens: int = Field(64, ge=1, validation_alias=_env("LITEAGENT_TASK_MAX_TOKENS"))
 
     # Database (agent run state, notes): any SQLAlchemy async URL. Not DATABASE_URL: inside the
     # LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for virtual keys and spend), and

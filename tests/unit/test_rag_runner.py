@@ -158,9 +158,11 @@ async def test_open_webui_task_requests_skip_retrieval(tmp_path: Path) -> None:
         "liteagent/kb", [{"role": "user", "content": task}], **call_kwargs()
     )
     assert resp.choices[0].message.content == '{"title": "Proxy port"}'
-    runner = next(iter(handler.cache._lru.values()))
-    prompt = runner.llm.calls[0][0]  # type: ignore[attr-defined]
+    assert len(handler.cache) == 0  # no runner was built for the task
+    llm = handler.tasks._llms["kb"]
+    prompt, options = llm.calls[0]  # type: ignore[attr-defined]
     assert len(prompt) == 1 and "Sources:" not in (prompt[0].content or "")
+    assert options.max_tokens == 64  # capped
 
 
 async def test_an_llm_that_cannot_be_built_still_gives_an_answer(tmp_path: Path) -> None:

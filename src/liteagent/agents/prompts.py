@@ -260,7 +260,8 @@ agent_prompts.register(
     "agent.approval_request",
     PromptTemplate(
         "**Approval needed.** I want to run:\n\n{calls}\n\n"
-        'Reply **approve** (or "yes") to run {it}, or **reject: <reason>** to refuse.'
+        'Reply **approve** (or "yes") to run {it}, or **reject** followed by your reason to '
+        "refuse."
     ),
 )
 agent_prompts.register(
@@ -309,14 +310,20 @@ class AgentPrompts:
 
     @staticmethod
     def describe_call(call: ToolCall) -> str:
-        args = json.dumps(call.arguments, ensure_ascii=False)
-        return f"- `{call.name}` with `{args}`"
+        """One held call as the person sees it: the tool's name, then its arguments as they will
+        be run, in a code fence no argument can close (so nothing the model chose renders as
+        markdown: no links, images or bold "safe to approve" text)."""
+        args = json.dumps(call.arguments, ensure_ascii=False, indent=2)
+        longest = max((len(run) for run in re.findall(r"`+", args)), default=0)
+        fence = "`" * max(3, longest + 1)
+        name = re.sub(r"[^\w.-]", "_", call.name)
+        return f"`{name}` with:\n\n{fence}json\n{args}\n{fence}"
 
     @staticmethod
     def approval_request(calls: Sequence[ToolCall]) -> str:
         return agent_prompts.render(
             "agent.approval_request",
-            calls="\n".join(AgentPrompts.describe_call(c) for c in calls),
+            calls="\n\n".join(AgentPrompts.describe_call(c) for c in calls),
             it="it" if len(calls) == 1 else "them",
         )
 

@@ -50,6 +50,7 @@ from liteagent.proxy.events import (
 from liteagent.proxy.registration import schedule_registration
 from liteagent.proxy.runners import Runner, build_runner
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
+from liteagent.proxy.tasks import TaskAnswerer
 
 logger = get_logger(__name__)
 
@@ -85,6 +86,7 @@ class LiteAgentLLM(CustomLLM):
         self.cache: AgentCache[Runner] = AgentCache(
             self.settings.agent_cache_size, on_evict=self._close_evicted
         )
+        self.tasks = TaskAnswerer(self.settings)
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
@@ -124,9 +126,12 @@ class LiteAgentLLM(CustomLLM):
 
     async def _events(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
         spec = self.catalog.get(ctx.model)
-        runner = self._runner_for(spec, ctx)
         with record_llm_calls() as calls:
-            async for event in runner.run(ctx):
+            # Open WebUI's background tasks never build or reach a runner (liteagent.proxy.tasks)
+            run = self.tasks.answer(spec, ctx) if ctx.is_task_request else None
+            if run is None:
+                run = self._runner_for(spec, ctx).run(ctx)
+            async for event in run:
                 if isinstance(event, RunFinished):
                     # Which model answered (after any fallback): metadata["liteagent"].
                     summary = summarize_calls(calls, event.metadata.get("model"))

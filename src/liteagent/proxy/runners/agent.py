@@ -2,14 +2,17 @@
 
 Each request is one turn of a conversation. The runner
 
-1. answers Open WebUI background tasks (titles, tags…) with plain JSON: no tools, no state;
-2. loads the run stored for this chat (``RequestContext.session_key``: the Open WebUI chat id,
+1. loads the run stored for this chat (``RequestContext.session_key``: the Open WebUI chat id,
    else a hash of the user, model and first message) and checks it against the conversation the
-   client sent (fingerprints, see ``agent_chat``);
-3. either resumes the paused run with the person's reply ("approve" runs the stored calls as
-   they were proposed, "reject: reason" feeds the reason back, "cancel" aborts), or launches a
-   new run on the whole conversation (the agent's memory strategy trims it for the model);
-4. steps the pure reducer, streaming text as the model writes it, a status while tools run and
+   client sent (fingerprints of the user turns, see ``agent_chat``);
+2. either resumes the paused run with the person's reply ("approve" runs the stored calls as
+   they were proposed, "reject" plus a reason feeds the reason back, "cancel" aborts), or
+   launches a new run on the whole conversation (the agent's memory strategy trims it for the
+   model). A pending approval is never dropped silently: a reply that does not follow it (the
+   chat was edited or regenerated) is told so and the run keeps waiting; a run of another
+   branch that takes the chat's place says what was dropped; "approve" with nothing pending
+   says so;
+3. steps the pure reducer, streaming text as the model writes it, a status while tools run and
    one finished tool block per call, and saves the state after every step that used tools, so a
    paused run survives restarts and answers are applied once (compare-and-set on a version).
 """
@@ -57,8 +60,8 @@ from liteagent.proxy.runners.agent_chat import (
     ChatTurn,
     fingerprint,
     is_approval_word,
+    is_reply_word,
     parse_reply,
-    task_answer_json,
 )
 from liteagent.proxy.runners.base import register_runner
 from liteagent.storage import NoteRepository, RunStore, StaleRunError, StoredRun, get_database
@@ -67,6 +70,16 @@ logger = get_logger(__name__)
 
 ALREADY_HANDLED = "This request was already answered, so nothing was run again."
 NOTHING_WAITING = "Nothing is waiting for your approval in this chat; nothing was run."
+UNMATCHED = (
+    "A request for your approval is waiting in this chat ({calls}), but your reply is not below "
+    "it: the conversation changed since it was asked (an edited or regenerated message). "
+    "Nothing was run. To run it, reply **approve** right below that request; to drop it, send "
+    "a new message instead."
+)
+SUPERSEDED = (
+    "_The request for your approval ({calls}) on another branch of this chat was dropped; "
+    "nothing was run._"
+)
 
 
 def request_options(spec: AgentSpec, ctx: RequestContext) -> ChatOptions:
@@ -123,6 +136,13 @@ def _had_approval(state: AgentState) -> bool:
     )
 
 
+def _pending_calls(state: AgentState) -> str:
+    """What a waiting run holds, named for the person: "`save_note`", or "a question to you"."""
+    request = state.pending_request
+    names = list(dict.fromkeys(c.name for c in request.tool_calls)) if request else []
+    return ", ".join(f"`{n}`" for n in names) or "a question to you"
+
+
 class AgentRunner:
     """Runs one catalog agent for one user (built once, cached, shared by that user's chats)."""
 
@@ -158,10 +178,6 @@ class AgentRunner:
 
     # ------------------------------------------------------------------ entry point
     async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        if ctx.is_task_request:
-            async for event in self._task(ctx):
-                yield event
-            return
         turn = ChatTurn.from_context(ctx)
         queue: asyncio.Queue[LLMEvent] = asyncio.Queue()
         purpose = "\n\n".join([self.spec.system_prompt.strip(), *turn.system])
@@ -188,17 +204,6 @@ class AgentRunner:
         async for event in session.run():
             yield event
 
-    async def _task(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        """An Open WebUI background task: one plain model call, valid JSON out, nothing stored."""
-        prompt = str(ctx.messages[0].get("content") or "")
-        response = await self.provider.chat(
-            [{"role": "user", "content": prompt}],
-            ChatOptions(temperature=0.0, max_tokens=self.options.max_tokens or 256),
-        )
-        yield UsageReport(response.usage, model=self.provider.model_id)
-        yield TextDelta(task_answer_json(response.content, prompt))
-        yield RunFinished(metadata={"model": self.provider.model_id, "task": True})
-
 
 class _Session:
     """One request's work on one conversation."""
@@ -222,6 +227,7 @@ class _Session:
         self.emitted: list[str] = []
         self.stored: StoredRun | None = None
         self.persist = False
+        self.displaced: AgentState | None = None
 
     def _text(self, text: str) -> TextDelta:
         self.emitted.append(text)
@@ -237,14 +243,17 @@ class _Session:
         record = await self._load()
         prior = fingerprint(self.turn.history)
         answered = fingerprint(self.turn.with_message())
+        message = self.turn.message
+        model_id = self.runner.provider.model_id
         state: AgentState | None = None
         if record is not None:
             s = record.state
-            if s.status == AgentStatus.WAITING_HUMAN and record.paused_fingerprint == prior:
+            waiting = s.status == AgentStatus.WAITING_HUMAN and s.pending_request is not None
+            if waiting and record.paused_fingerprint == prior:
                 result = await self._resume(record)
                 if result is None:
                     yield self._say(ALREADY_HANDLED)
-                    yield RunFinished(metadata={"model": self.runner.provider.model_id})
+                    yield RunFinished(metadata={"model": model_id})
                     return
                 state = result
                 async for event in self._replay_new_steps(s, state):
@@ -254,22 +263,44 @@ class _Session:
                 yield self._say(ALREADY_HANDLED)
                 if s.final_answer:
                     yield self._say(s.final_answer)
-                yield RunFinished(metadata={"model": self.runner.provider.model_id})
+                yield RunFinished(metadata={"model": model_id})
+                return
+            elif waiting and is_reply_word(message):
+                # A reply meant for the waiting run, sent on another branch of the chat (the
+                # history was edited or regenerated since we asked): say so, keep the run.
+                logger.info("agent_reply_unmatched", agent=self.name, run_id=s.run_id)
+                yield self._say(UNMATCHED.format(calls=_pending_calls(s)))
+                yield RunFinished(metadata={"model": model_id})
                 return
             elif (
-                record.final_fingerprint == prior
-                and is_approval_word(self.turn.message)
+                not waiting
+                and is_approval_word(message)
+                and record.final_fingerprint == prior
                 and _had_approval(s)
             ):
                 yield self._say(NOTHING_WAITING)
-                yield RunFinished(metadata={"model": self.runner.provider.model_id})
+                yield RunFinished(metadata={"model": model_id})
                 return
-            elif s.status == AgentStatus.WAITING_HUMAN:
-                logger.info(
-                    "agent_run_superseded", agent=self.name, run_id=s.run_id, reason="history"
-                )
+            elif waiting and record.paused_fingerprint == answered:
+                # Regenerate of our question: its branch cannot be told apart from the new one
+                # by the user turns, so the waiting run is closed for good (a later reply on
+                # this branch must not revive it); the new answer takes its place.
+                await self._supersede(record)
+            elif waiting:
+                # A message on another branch (an earlier message was edited): the run keeps
+                # waiting on its own branch until a run of this branch takes the chat's slot.
+                logger.info("agent_run_set_aside", agent=self.name, run_id=s.run_id)
+                self.displaced = s
+        elif (
+            is_approval_word(message)
+            and not self.turn.history
+            and any(t.requires_human_approval for t in self.runner.config.tools)
+        ):
+            yield self._say(NOTHING_WAITING)
+            yield RunFinished(metadata={"model": model_id})
+            return
         if state is None:
-            state = self.agent.launch(self.turn.message, history=self.turn.history)
+            state = self.agent.launch(message, history=self.turn.history)
             logger.info("agent_run_started", agent=self.name, run_id=state.run_id)
         async for event in self._drive(state):
             yield event
@@ -279,6 +310,22 @@ class _Session:
             return None
         self.stored = await self.store.load(session_key=self.key, agent=self.name)
         return self.stored
+
+    async def _supersede(self, record: StoredRun) -> None:
+        """Close a waiting run whose question is being regenerated."""
+        logger.info(
+            "agent_run_superseded", agent=self.name, run_id=record.state.run_id, reason="regenerate"
+        )
+        assert self.store is not None
+        closed = StoredRun(
+            session_key=record.session_key,
+            agent=record.agent,
+            state=self.agent.abort(record.state, "Regenerated: superseded by a new answer."),
+            version=record.version,
+        )
+        with contextlib.suppress(StaleRunError):  # someone else moved it on: nothing to close
+            await self.store.save(closed, expected_version=record.version)
+            self.stored = closed
 
     async def _resume(self, record: StoredRun) -> AgentState | None:
         """Apply the person's reply; ``None`` when another request applied one first."""
@@ -332,6 +379,16 @@ class _Session:
                 yield StatusUpdate(f"Ran {names}", done=True)
             if any(s.step_type == StepType.TOOL_CALL for s in state.steps[len(before.steps) :]):
                 self.persist = True
+            if self.persist and self.displaced is not None:
+                # this run now takes the chat's slot: the one waiting on another branch goes
+                yield self._say(SUPERSEDED.format(calls=_pending_calls(self.displaced)))
+                logger.info(
+                    "agent_run_superseded",
+                    agent=self.name,
+                    run_id=self.displaced.run_id,
+                    reason="history",
+                )
+                self.displaced = None
             await self._save(state)
         async for event in self._finish(state):
             yield event

@@ -1,9 +1,13 @@
-"""How a chat request maps onto an agent run: the turn, reply words, fingerprints, task answers.
+"""How a chat request maps onto an agent run: the turn, reply words and fingerprints.
 
 The conversation the client sends is the truth (Open WebUI's regenerate sends the same chat id
-with the history cut). A stored run is tied to the exact conversation it belongs to by
-*fingerprints*: hashes of the user and assistant turns, with our rendered ``<details>`` blocks
-removed and whitespace normalised, so that what a client sends back matches what we sent.
+with the history cut). A stored run is tied to the conversation it belongs to by
+*fingerprints*: hashes of the **user** turns (whitespace normalised, rendered ``<details>``
+blocks removed). Assistant turns are deliberately left out: clients rebuild them from their own
+stored copy (Open WebUI cuts them at text it takes for reasoning tags, re-renders our blocks,
+appends sources), so our free text never comes back byte for byte, while the person's own
+messages and the chat id do. A regenerated or edited history changes the user turns, so a
+stale question is still never answered on another branch.
 """
 
 from __future__ import annotations
@@ -63,12 +67,13 @@ def _normal(text: str) -> str:
 
 
 def fingerprint(messages: list[ChatMessage]) -> str:
-    """Hash of a conversation's user and assistant turns (rendered blocks and spacing ignored)."""
-    turns = [
-        [m["role"], _normal(str(m.get("content") or ""))]
-        for m in messages
-        if m.get("role") in ("user", "assistant") and _normal(str(m.get("content") or ""))
-    ]
+    """Hash of a conversation's user turns (rendered blocks and spacing ignored).
+
+    Assistant turns do not count: what a client sends back of them is not what we sent (see the
+    module docstring). Two requests of one chat with the same user turns are the same point of
+    the conversation.
+    """
+    turns = [_normal(str(m.get("content") or "")) for m in messages if m.get("role") == "user"]
     data = json.dumps(turns, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
@@ -125,62 +130,16 @@ def parse_reply(message: str, request_type: str) -> Reply:
 
 
 def is_approval_word(message: str) -> bool:
+    """The message is a bare approval ("approve", "yes", "ok"…)."""
     return re.sub(r"[\s.!]+$", "", message.strip().lower()) in _APPROVE
 
 
-# ----------------------------------------------------------------------------- task requests
-_TASK_KEYS = ("follow_ups", "queries", "title", "tags", "text")
-_JSON_OBJECT = re.compile(r"\{.*\}", re.S)
-
-
-def _task_key(prompt: str) -> str | None:
-    found = [(prompt.find(f'"{key}"'), key) for key in _TASK_KEYS if f'"{key}"' in prompt]
-    return min(found)[1] if found else None
-
-
-def _chat_lines(prompt: str) -> list[str]:
-    match = re.search(r"<chat_history>(.*?)</chat_history>", prompt, re.S)
-    body = match.group(1) if match else ""
-    return [
-        line.split(":", 1)[1].strip()
-        for line in body.splitlines()
-        if line.strip().upper().startswith("USER:")
-    ]
-
-
-def task_answer_json(model_text: str, prompt: str) -> str:
-    """Valid JSON for an Open WebUI task request (title, tags, follow-ups, queries…).
-
-    The model's JSON object is used when it parses and has the key the task asks for; otherwise
-    a plain answer is derived from the chat history, so the client always gets valid JSON.
-    """
-    key = _task_key(prompt)
-    match = _JSON_OBJECT.search(model_text)
-    if match:
-        try:
-            data = json.loads(match.group(0))
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict) and (key is None or key in data):
-            return json.dumps(data, ensure_ascii=False)
-    users = _chat_lines(prompt)
-    first = users[0] if users else ""
-    last = users[-1] if users else ""
-    fallback: dict[str, Any]
-    if key == "title":
-        words = re.sub(r"\s+", " ", first).strip().split(" ")[:6]
-        fallback = {"title": " ".join(words).strip(" .?!") or "New chat"}
-    elif key == "tags":
-        fallback = {"tags": ["General"]}
-    elif key == "queries":
-        fallback = {"queries": [last] if last else []}
-    elif key == "follow_ups":
-        fallback = {"follow_ups": []}
-    elif key == "text":
-        fallback = {"text": ""}
-    else:
-        fallback = {}
-    return json.dumps(fallback, ensure_ascii=False)
+def is_reply_word(message: str) -> bool:
+    """The message reads as an answer to an approval request: approve, reject… or cancel."""
+    word = re.sub(r"[\s.!]+$", "", message.strip().lower())
+    if word in _APPROVE or word in _ABORT:
+        return True
+    return re.match(r"^(?:reject(?:ed)?|deny|denied|decline)\b", word) is not None
 
 
 def conversation(ctx: RequestContext, system_prompt: str | None) -> list[LLMMessage]:

@@ -1,13 +1,12 @@
 """The ``agno`` kind: an Agno agent (``agno.agent.Agent``) served as a chat model.
 
-One runner per (entry, options, user) — the handler's cache. Per request it
+One runner per (entry, options, user) — the handler's cache (Open WebUI's background tasks
+never reach it: ``liteagent.proxy.tasks``). Per request it
 
-1. answers Open WebUI background tasks (titles, tags…) with one plain model call on the
-   conversation with every credential removed; nothing is stored;
-2. runs toolkit interception (``liteagent.toolkits.ToolkitGate``): credentials pasted in the
+1. runs toolkit interception (``liteagent.toolkits.ToolkitGate``): credentials pasted in the
    chat are checked, stored encrypted and removed from the conversation; "revoke <toolkit>"
    deletes them; unconfigured toolkits are asked for. Any of these answers without the agent;
-3. otherwise runs the agent on the latest user message, with the user's configured toolkits
+2. otherwise runs the agent on the latest user message, with the user's configured toolkits
    and the chat's earlier turns from Agno's own session database (session id: the request's
    ``session_key``, user id: its ``user_key``), streaming text, reasoning, a status while a
    tool runs and one finished tool block per call, and the real token usage.
@@ -39,7 +38,6 @@ from liteagent.proxy.events import (
     ToolStep,
     UsageReport,
 )
-from liteagent.proxy.runners.agent_chat import task_answer_json
 from liteagent.proxy.runners.agno_model import agno_model
 from liteagent.proxy.runners.base import register_runner
 from liteagent.storage import get_database
@@ -173,10 +171,6 @@ class AgnoRunner:
 
     # ------------------------------------------------------------------ one request
     async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        if ctx.is_task_request:
-            async for event in self._task(ctx):
-                yield event
-            return
         decision = await self.gate.intercept(ctx)
         if decision.reply is not None:
             yield TextDelta(decision.reply)
@@ -276,18 +270,6 @@ class AgnoRunner:
             elif isinstance(event, RunCompletedEvent):
                 logger.info("agno_run_completed", agent=self.spec.name, user=ctx.user_key)
         yield RunFinished(finish_reason=finish, metadata={"model": self.provider.model_id})
-
-    async def _task(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        """An Open WebUI background task: one plain call on the scrubbed prompt, JSON out."""
-        messages = await self.gate.scrub(ctx)
-        prompt = content_to_text(messages[0].get("content")) or ""
-        response = await self.provider.chat(
-            [{"role": "user", "content": prompt}],
-            ChatOptions(temperature=0.0, max_tokens=self.options.max_tokens or 256),
-        )
-        yield UsageReport(response.usage, model=self.provider.model_id)
-        yield TextDelta(task_answer_json(response.content, prompt))
-        yield RunFinished(metadata={"model": self.provider.model_id, "task": True})
 
 
 def _usage(prompt: int | None, completion: int | None) -> Any:

@@ -155,22 +155,7 @@ class RagRunner:
         self.llm = llm
         self.options = options
 
-    async def _task_answer(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        """Open WebUI background tasks (titles, tags…) go to the LLM without retrieval."""
-        if self.llm is None:
-            yield TextDelta("{}")
-            yield RunFinished()
-            return
-        response = await self.llm.chat(conversation(ctx, None), self.options)
-        yield TextDelta(response.content)
-        yield UsageReport(response.usage, model=self.llm.model_id)
-        yield RunFinished(finish_reason=response.finish_reason)
-
     async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        if ctx.is_task_request:
-            async for event in self._task_answer(ctx):
-                yield event
-            return
         kb_name = self.spec.knowledge_base_name
         yield StatusUpdate(f"Searching the {kb_name} knowledge base…")
         kb = await knowledge_base_for(self.spec, self.settings)

@@ -2,15 +2,14 @@
 
 Each request is one turn of a conversation. The runner
 
-1. answers Open WebUI background tasks (titles, tags…) with one plain call of the workflow's
-   model and valid JSON: no nodes run and nothing is stored;
-2. loads the run stored for this chat (``RequestContext.session_key``) and checks it against
-   the conversation the client sent (fingerprints, as for agents: a regenerated or edited
-   history does not match, so a stale question is never answered on another branch);
-3. either resumes a run waiting at a HUMAN node with the message as the answer, or launches a
+1. loads the run stored for this chat (``RequestContext.session_key``) and checks it against
+   the conversation the client sent (fingerprints of the user turns, as for agents: a
+   regenerated or edited history does not match, so a stale question is never answered on
+   another branch; a regenerated question closes the run that asked it);
+2. either resumes a run waiting at a HUMAN node with the message as the answer, or launches a
    new run with ``input`` (the new message), ``history`` (earlier turns) and ``system`` (the
    client's system text) as variables;
-4. steps the engine, streaming a status line per step, one finished block per node, the AGENT
+3. steps the engine, streaming a status line per step, one finished block per node, the AGENT
    nodes' tool calls, and the final answer (live, token by token, when the node that writes it
    leads straight to END); a run that reaches a HUMAN node asks its question in the chat and is
    saved (compare-and-set on a row version), so the answer resumes it after a restart or on
@@ -33,7 +32,6 @@ from liteagent.agents.tools import Tool
 from liteagent.catalog import AgentSpec
 from liteagent.catalog.specs import WorkflowSpec
 from liteagent.config import Settings
-from liteagent.llm import ChatOptions
 from liteagent.log import get_logger
 from liteagent.proxy.chunks import tool_block
 from liteagent.proxy.context import RequestContext
@@ -47,7 +45,7 @@ from liteagent.proxy.events import (
     UsageReport,
 )
 from liteagent.proxy.runners.agent import build_tools
-from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint, task_answer_json
+from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint
 from liteagent.proxy.runners.base import register_runner
 from liteagent.proxy.runners.workflow_render import (
     node_block,
@@ -172,25 +170,9 @@ class WorkflowRunner:
         await self.nodes.aclose()
 
     async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        if ctx.is_task_request:
-            async for event in self._task(ctx):
-                yield event
-            return
         session = _Session(self, ctx, ChatTurn.from_context(ctx))
         async for event in session.run():
             yield event
-
-    async def _task(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
-        """An Open WebUI background task: one plain model call, valid JSON out, nothing stored."""
-        prompt = str(ctx.messages[0].get("content") or "")
-        provider = self.nodes.provider(self.spec.model)
-        response = await provider.chat(
-            [{"role": "user", "content": prompt}],
-            ChatOptions(temperature=0.0, max_tokens=self.nodes.max_tokens or 256),
-        )
-        yield UsageReport(response.usage, model=provider.model_id)
-        yield TextDelta(task_answer_json(response.content, prompt))
-        yield RunFinished(metadata={"model": provider.model_id, "task": True})
 
 
 class _Session:
@@ -270,8 +252,11 @@ class _Session:
                     yield self._say(result_text(saved.result))
                 yield self._finished(saved)
                 return
+            elif waiting and record.paused_fingerprint == answered:
+                # regenerate of our question: the same user turns, so close it for good
+                await self._supersede(record)
             elif waiting:
-                logger.info("workflow_run_superseded", workflow=self.name, reason="history")
+                logger.info("workflow_run_set_aside", workflow=self.name, reason="history")
         state = self.engine.launch(
             self.definition,
             {
@@ -290,6 +275,23 @@ class _Session:
             return None
         self.stored = await self.store.load(session_key=self.key, workflow=self.name)
         return self.stored
+
+    async def _supersede(self, record: StoredWorkflowRun) -> None:
+        """Close a waiting run whose question is being regenerated, so a later message on the new
+        branch (same user turns) cannot be taken as its answer."""
+        logger.info("workflow_run_superseded", workflow=self.name, reason="history")
+        assert self.store is not None
+        closed = record.state.copy()
+        closed.status = WorkflowStatus.FAILED
+        closed.error = "Superseded by a newer message."
+        closed.current_nodes = []
+        closed.waiting.clear()
+        record.state = closed
+        record.paused_fingerprint = None
+        try:
+            await self.store.save(record, expected_version=record.version)
+        except StaleRunError:  # someone else moved it on: nothing to close
+            return
 
     async def _resume(self, record: StoredWorkflowRun) -> AsyncIterator[RunEvent]:
         """Apply the person's reply to the waiting HUMAN node, then carry on running."""
