@@ -184,8 +184,11 @@ async def test_stream_shows_status_then_tool_block_then_text(tmp_path: Path) -> 
         for c in chunks
         if isinstance(c, dict) and "event" in (c.get("provider_specific_fields") or {})
     ]
-    assert events[0] == {"description": "Running calculator…", "done": False}
-    assert events[1] == {"description": "Ran calculator", "done": True}
+    # the very first chunk says work started (so a client that leaves is noticed at once)
+    assert chunks[0]["provider_specific_fields"]["event"]["data"] == events[0]
+    assert events[0] == {"description": "Working…", "done": False}
+    assert events[1] == {"description": "Running calculator…", "done": False}
+    assert events[2] == {"description": "Ran calculator", "done": True}
     assert texts[0].startswith('<details type="tool_calls" done="true"')
     assert "".join(texts[1:]) == "12 times 7 is 84."
     block = re.match(r"<details ([^>]*)>\n<summary>Tool Executed</summary>\n</details>\n", answer)

@@ -71,7 +71,8 @@ async def test_stream_has_status_source_events_markers_and_sources_list(tmp_path
         if isinstance(c, dict) and c.get("provider_specific_fields")
     ]
     statuses = [e["data"] for e in events if e["type"] == "status"]
-    assert statuses[0] == {"description": "Searching the kb knowledge base…", "done": False}
+    assert statuses[0] == {"description": "Working…", "done": False}  # sent at once
+    assert statuses[1] == {"description": "Searching the kb knowledge base…", "done": False}
     assert statuses[-1]["done"] is True and statuses[-1]["description"].startswith("Found")
     sources = [e["data"] for e in events if e["type"] == "source"]
     assert sources[0]["source"]["name"] == "docs/ports.md"

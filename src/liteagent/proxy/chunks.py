@@ -37,8 +37,12 @@ def event_chunk(event: dict[str, Any]) -> GenericStreamingChunk:
     return chunk
 
 
-def status_event(description: str, done: bool) -> dict[str, Any]:
-    return {"type": "status", "data": {"description": description, "done": done}}
+def status_event(description: str, done: bool, *, hidden: bool = False) -> dict[str, Any]:
+    """An Open WebUI status line; ``hidden`` takes the status area out of view once done."""
+    data: dict[str, Any] = {"description": description, "done": done}
+    if hidden:
+        data["hidden"] = True
+    return {"type": "status", "data": data}
 
 
 def reasoning_chunk(text: str, *, response_id: str, model: str) -> ModelResponseStream:

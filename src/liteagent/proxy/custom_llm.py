@@ -55,6 +55,7 @@ from liteagent.proxy.tasks import TaskAnswerer
 logger = get_logger(__name__)
 
 StreamItem = GenericStreamingChunk | ModelResponseStream
+WORKING = "Working…"
 
 
 def to_litellm_error(exc: BaseException, *, request_id: str | None = None) -> CustomLLMError:
@@ -210,7 +211,13 @@ class LiteAgentLLM(CustomLLM):
         provenance: dict[str, Any] = {}
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
+            self.catalog.get(ctx.model)  # an unknown model is a 404, before anything is sent
             writer = ContentWriter()
+            # A first chunk at once: the client sees that work started, and the proxy starts
+            # serving the stream, so a client that goes away (Open WebUI's Stop) is noticed
+            # and cancels the run even before the model's first token.
+            yield event_chunk(status_event(WORKING, done=False))
+            working = True
             async for event in self._events(ctx):
                 if isinstance(event, TextDelta):
                     yield text_chunk(writer.text(event.text))
@@ -220,6 +227,7 @@ class LiteAgentLLM(CustomLLM):
                     if not writer.reasoning(event.text):
                         yield reasoning_chunk(event.text, response_id=response_id, model=ctx.model)
                 elif isinstance(event, StatusUpdate):
+                    working = False  # the run reports its own progress from here on
                     yield event_chunk(status_event(event.description, event.done))
                 elif isinstance(event, SourcesEvent):
                     for source in event.sources:
@@ -231,6 +239,8 @@ class LiteAgentLLM(CustomLLM):
                     provenance = event.metadata.get("liteagent") or {}
             if pending := writer.flush_reasoning():
                 yield text_chunk(pending)
+            if working:  # nothing else reported progress: close the first status, out of view
+                yield event_chunk(status_event(WORKING, done=True, hidden=True))
         except (asyncio.CancelledError, GeneratorExit):
             logger.info("request_cancelled", model=model, user=ctx.user_key if ctx else None)
             raise

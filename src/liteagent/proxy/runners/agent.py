@@ -76,6 +76,11 @@ UNMATCHED = (
     "Nothing was run. To run it, reply **approve** right below that request; to drop it, send "
     "a new message instead."
 )
+STOPPED_REASON = "Stopped by the user before it finished."
+STOPPED = (
+    "This request was stopped before it finished (the answer was interrupted), so nothing more "
+    "was run. Send a new message to start again."
+)
 SUPERSEDED = (
     "_The request for your approval ({calls}) on another branch of this chat was dropped; "
     "nothing was run._"
@@ -228,6 +233,7 @@ class _Session:
         self.stored: StoredRun | None = None
         self.persist = False
         self.displaced: AgentState | None = None
+        self.run_id: str | None = None
 
     def _text(self, text: str) -> TextDelta:
         self.emitted.append(text)
@@ -260,7 +266,8 @@ class _Session:
                     yield event
             elif record.answer_fingerprint == answered:
                 logger.info("agent_answer_replayed", agent=self.name, run_id=s.run_id)
-                yield self._say(ALREADY_HANDLED)
+                stopped = s.status == AgentStatus.ABORTED and s.error == STOPPED_REASON
+                yield self._say(STOPPED if stopped else ALREADY_HANDLED)
                 if s.final_answer:
                     yield self._say(s.final_answer)
                 yield RunFinished(metadata={"model": model_id})
@@ -363,6 +370,32 @@ class _Session:
 
     # ------------------------------------------------------------------ drive
     async def _drive(self, state: AgentState) -> AsyncIterator[RunEvent]:
+        self.run_id = state.run_id
+        try:
+            async for event in self._drive_steps(state):
+                yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            await asyncio.shield(self._save_cancelled())
+            raise
+
+    async def _save_cancelled(self) -> None:
+        """The client went away (Open WebUI's Stop): a stored run is saved as cancelled, so it
+        is never left ``running``; nothing else of it runs."""
+        record = self.stored
+        if self.store is None or not self.persist or record is None:
+            return
+        if record.state.run_id != self.run_id or record.state.status.is_terminal:
+            return
+        record.state = self.agent.abort(record.state, STOPPED_REASON)
+        record.paused_fingerprint = None
+        try:
+            await self.store.save(record, expected_version=record.version or None)
+        except StaleRunError:
+            logger.info("agent_run_cancel_ignored", agent=self.name, run_id=record.state.run_id)
+            return
+        logger.info("agent_run_cancelled", agent=self.name, run_id=record.state.run_id)
+
+    async def _drive_steps(self, state: AgentState) -> AsyncIterator[RunEvent]:
         model_id = self.runner.provider.model_id
         while state.status == AgentStatus.RUNNING:
             before = state
