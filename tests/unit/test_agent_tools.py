@@ -237,6 +237,11 @@ class Tag(BaseModel):
     colour: str = "red"
 
 
+class Outline(BaseModel):
+    heading: str
+    children: list[Outline] = []
+
+
 INBOX = Tag(title="inbox")
 
 
@@ -406,3 +411,32 @@ async def test_hand_written_tools_are_checked_against_their_schema_before_runnin
     assert ran == []
     ok = await executor.execute(ToolCall("2", "pick", {"colour": "blue"}))
     assert not ok.is_error and ran == [{"colour": "blue"}]
+
+
+async def test_recursive_argument_types_are_validated_and_converted() -> None:
+    @tool
+    def count_headings(outline: Outline, limit: int = 100) -> int:
+        """Count the headings of an outline."""
+
+        def walk(node: Outline) -> int:
+            return 1 + sum(walk(child) for child in node.children)
+
+        return min(walk(outline), limit)
+
+    outline = {"heading": "a", "children": [{"heading": "b"}, {"heading": "c", "children": []}]}
+    assert count_headings.validate_arguments({"outline": outline}) is None
+    assert await count_headings.execute(outline=outline, limit="2") == 2
+    problem = count_headings.validate_arguments({"outline": {"children": [{"heading": 1}]}})
+    assert problem is not None and "outline.heading: Field required" in problem
+    assert "outline.children.0.heading: Input should be a valid string" in problem
+
+
+def test_a_hand_written_tool_with_a_broken_schema_is_refused_when_made() -> None:
+    broken = ToolDefinition(
+        name="broken",
+        description="Has a bad schema",
+        parameters={"type": "object", "properties": {"n": {"type": "nonsense"}}},
+        handler=lambda n: n,
+    )
+    with pytest.raises(ValueError, match="tool 'broken' has an invalid parameters schema"):
+        ToolRegistry([broken])

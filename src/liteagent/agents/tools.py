@@ -419,6 +419,14 @@ class _DefinitionTool(Tool):
     """Adapts a ``ToolDefinition`` with a handler to the ``Tool`` interface."""
 
     def __init__(self, definition: ToolDefinition) -> None:
+        import jsonschema
+
+        try:  # a broken schema is found when the tool is made, not on the model's first call
+            _schema_validator(json.dumps(definition.parameters, sort_keys=True))
+        except jsonschema.SchemaError as exc:
+            raise ValueError(
+                f"tool '{definition.name}' has an invalid parameters schema: {exc.message}"
+            ) from None
         self.definition = definition
         self.requires_human_approval = definition.requires_human_approval
         self.timeout_seconds = definition.timeout_seconds
