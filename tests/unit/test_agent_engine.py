@@ -18,7 +18,10 @@ from liteagent.agents import (
     AgentStateError,
     AgentStatus,
     LLMClient,
+    ParameterType,
     StepType,
+    ToolDefinition,
+    ToolParameter,
     tool,
 )
 from liteagent.agents.llm_client import ProviderLLMClient
@@ -294,6 +297,90 @@ async def test_malformed_and_unknown_calls_become_errors_for_the_model() -> None
     assert "not valid JSON" in first_error
     unknown = sent_messages(model, 2)[-1][1] or ""
     assert "Unknown tool 'nope'" in unknown and "add" in unknown
+
+
+async def test_an_approval_call_with_missing_arguments_goes_back_to_the_model_first() -> None:
+    agent, model, rec = make_agent(
+        [
+            call("transfer", amount=12.5),  # "to" is missing
+            call("transfer", amount=12.5, to="Ada"),
+            "Sent 12.5 to Ada.",
+        ]
+    )
+    state = await agent.step(agent.launch("pay Ada 12.5"))
+    # nobody is asked to approve a call that cannot run
+    assert state.status == AgentStatus.RUNNING and state.pending_request is None
+    assert state.queued_tool_calls == [] and state.consecutive_errors == 1
+    result = state.steps[-1]
+    assert result.step_type == StepType.TOOL_RESULT and result.metadata["is_error"] is True
+
+    state = await agent.run_to_completion(state)
+    assert state.status == AgentStatus.WAITING_HUMAN
+    role, error = sent_messages(model, 1)[-1]
+    assert role == "tool" and "invalid arguments for transfer: to: Missing required argument" in (
+        error or ""
+    )
+    assert "Traceback" not in (error or "") and ".py" not in (error or "")
+    request = state.pending_request
+    assert request is not None and request.request_type == "approval"
+    assert [c.arguments for c in request.tool_calls] == [{"amount": 12.5, "to": "Ada"}]
+    assert rec.calls == []
+
+    done = await agent.run_to_completion(agent.provide_human_response(state, "yes"))
+    assert done.status == AgentStatus.COMPLETED and done.final_answer == "Sent 12.5 to Ada."
+    assert rec.calls == [("transfer", {"amount": 12.5, "to": "Ada"})]
+    assert model.call_count == 3 and done.consecutive_errors == 0
+
+
+@pytest.mark.parametrize(
+    ("proposed", "problem"),
+    [
+        (call("transfer", amount="lots", to="Ada"), "amount: Input should be a valid number"),
+        (call("transfer", amount=1, to="Ada", memo="rent"), "memo: Unexpected keyword argument"),
+        (call("add", a="one", b=2), "a: Input should be a valid integer"),
+    ],
+)
+async def test_invalid_arguments_are_refused_before_a_call_is_queued_or_held(
+    proposed: dict[str, Any], problem: str
+) -> None:
+    agent, model, rec = make_agent([proposed, "I could not do it."])
+    state = await agent.step(agent.launch("go"))
+    assert state.status == AgentStatus.RUNNING and state.pending_request is None
+    assert state.queued_tool_calls == []
+    state = await agent.run_to_completion(state)
+    assert state.status == AgentStatus.COMPLETED and rec.calls == []
+    assert problem in (sent_messages(model, 1)[-1][1] or "")
+
+
+async def test_invalid_approval_calls_in_a_row_ask_a_person_for_guidance() -> None:
+    bad = call("transfer", to="Ada")
+    agent, _, rec = make_agent([bad, bad, bad])
+    state = await agent.run_to_completion(agent.launch("pay Ada"))
+    assert state.status == AgentStatus.WAITING_HUMAN and state.consecutive_errors == 3
+    request = state.pending_request
+    assert request is not None and request.request_type == "clarification"
+    assert "amount: Missing required argument" in request.message
+    assert rec.calls == []
+
+
+async def test_hand_written_approval_tools_are_checked_against_their_schema() -> None:
+    deleted: list[str] = []
+    delete_file = ToolDefinition(
+        name="delete_file",
+        description="Delete a file.",
+        parameters=[ToolParameter("path", ParameterType.STRING, "The file")],
+        handler=lambda path: deleted.append(path) or f"deleted {path}",
+        requires_human_approval=True,
+    )
+    agent, model, _ = make_agent(
+        [call("delete_file", path=7), call("delete_file", path="a.txt"), "Deleted."],
+        tools=[delete_file],
+    )
+    state = await agent.run_to_completion(agent.launch("delete a.txt"))
+    assert state.status == AgentStatus.WAITING_HUMAN and model.call_count == 2
+    assert "path: 7 is not of type 'string'" in (sent_messages(model, 1)[-1][1] or "")
+    state = await agent.run_to_completion(agent.provide_human_response(state, "ok"))
+    assert state.status == AgentStatus.COMPLETED and deleted == ["a.txt"]
 
 
 async def test_max_iterations_fails_with_a_reason() -> None:

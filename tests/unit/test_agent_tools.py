@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import functools
+import json
+from typing import Annotated, Any
 
+import jsonschema
 import pytest
-from pydantic import Field
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, Field
 
 from liteagent.agents import (
+    Agent,
+    AgentConfig,
     FunctionTool,
     ParameterType,
     ToolCall,
@@ -26,6 +33,14 @@ from liteagent.agents.builtin_tools import (
     convert_units,
     current_time,
 )
+from liteagent.agents.llm_client import ProviderLLMClient, ToolCallingProfile
+from liteagent.agents.tools import Tool, as_tool
+from liteagent.llm import ChatOptions, ScriptedModel
+from liteagent.llm.anthropic_provider import to_anthropic_tools
+from liteagent.llm.local import LocalLlamaProvider
+from liteagent.llm.ollama_provider import OllamaProvider
+from liteagent.llm.openai_provider import OpenAIProvider
+from liteagent.storage import Database, NoteRepository
 
 
 @tool(name="weather", description="Get current weather for a location")
@@ -214,3 +229,214 @@ def test_catalog_tools_are_checked_at_load() -> None:
     assert "calculator" in err.value.message
     with pytest.raises(CatalogError, match="listed twice"):
         parse_catalog({"models": {"bot": {"system_prompt": "x", "tools": ["calculator"] * 2}}})
+
+
+# ----------------------------------------------------------------------------- schemas as sent
+class Tag(BaseModel):
+    title: str
+    colour: str = "red"
+
+
+class Outline(BaseModel):
+    heading: str
+    children: list[Outline] = []
+
+
+INBOX = Tag(title="inbox")
+
+
+def test_a_parameter_named_title_stays_declared_and_required() -> None:
+    @tool
+    def file_note(title: str, text: str, tag: Tag = INBOX) -> str:
+        """File a note under a tag."""
+        return f"{tag.title}/{title}: {text}"
+
+    schema = file_note.parameters
+    assert list(schema["properties"]) == ["title", "text", "tag"]
+    assert schema["required"] == ["title", "text"]
+    # only pydantic's "title" keywords go: names of properties and data in defaults stay
+    assert "title" not in schema and "title" not in schema["properties"]["text"]
+    assert schema["$defs"]["Tag"]["required"] == ["title"]
+    assert "title" in schema["$defs"]["Tag"]["properties"] and "title" not in schema["$defs"]["Tag"]
+    assert schema["properties"]["tag"]["default"] == {"title": "inbox", "colour": "red"}
+    assert file_note.validate_arguments({"title": "a", "text": "b", "tag": {"title": "x"}}) is None
+    problem = file_note.validate_arguments({"text": "b"})
+    assert problem == "invalid arguments for file_note: title: Missing required argument"
+
+
+def _values(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values a JSON schema of the built-in tools' kind (scalars with constraints) accepts."""
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if kind == "string":
+        low, high = schema.get("minLength", 0), schema.get("maxLength", 100)
+        if "pattern" not in schema:
+            return st.text(min_size=low, max_size=high)
+        return st.from_regex(schema["pattern"], fullmatch=True).filter(
+            lambda text: low <= len(text) <= high
+        )
+    if kind == "integer":
+        return st.integers(schema.get("minimum"), schema.get("maximum"))
+    if kind == "number":
+        return st.floats(allow_nan=False, allow_infinity=False)
+    if kind == "boolean":
+        return st.booleans()
+    raise AssertionError(f"no generator for {schema}")
+
+
+def _calls(parameters: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Argument objects built from a tool schema: every required property, some optional."""
+    props: dict[str, Any] = parameters.get("properties", {})
+    required = parameters.get("required", [])
+    return st.fixed_dictionaries(
+        {name: _values(props[name]) for name in required},
+        optional={name: _values(p) for name, p in props.items() if name not in required},
+    )
+
+
+@functools.cache
+def sent_to_the_model() -> tuple[dict[str, list[dict[str, Any]]], dict[str, Tool]]:
+    """Every built-in tool, put on an agent, as each provider sends it to its model, and the
+    agent's tools by name.
+
+    The agent makes one call to the scripted model; the ``ChatOptions`` that reached it go
+    through the request builders of the OpenAI, Ollama, local llama.cpp and Anthropic
+    providers. The local model gets tools only when one is forced (naming one does that).
+    """
+    database = Database("sqlite+aiosqlite:///:memory:")  # never connected: no call runs
+    context = ToolContext(owner="ada", notes=NoteRepository(database))
+    names = available_tools()
+    assert {"calculator", "current_time", "convert_units", "save_note", "list_notes"} <= set(names)
+    local_profile = ToolCallingProfile(native_auto=False, tool_role=False)
+    sent: dict[str, list[dict[str, Any]]] = {}
+    tools: dict[str, Tool] = {}
+    for profile in (ToolCallingProfile(), local_profile):
+        model = ScriptedModel(["ok"])
+        built = [build_tool(name, context) for name in names]
+        agent = Agent(
+            AgentConfig(
+                agent_id="all_tools",
+                purpose="Use the tools.",
+                tools=built,
+                llm_client=ProviderLLMClient(model, profile=profile),
+            )
+        )
+        asyncio.run(agent.step(agent.launch("please use save_note for this")))
+        [(messages, options)] = model.calls
+        offered = ChatOptions(tools=options.tools, tool_choice=options.tool_choice)
+        if profile is local_profile:
+            sent["local"] = LocalLlamaProvider()._kwargs(messages, offered)["tools"]
+            continue
+        tools = {d.name: as_tool(d) for d in agent.definitions}
+        tools.update({t.name: t for t in built})
+        sent["openai"] = OpenAIProvider(api_key="sk-test")._request(messages, offered)["tools"]
+        sent["ollama"] = OllamaProvider()._request(messages, offered, stream=False)["tools"]
+        sent["anthropic"] = [
+            {"function": {"name": t["name"], "parameters": t["input_schema"]}}
+            for t in to_anthropic_tools(offered.tools)
+        ]
+    return sent, tools
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "local", "ollama", "openai"])
+def test_every_builtin_tool_reaches_the_model_with_its_parameters_declared(provider: str) -> None:
+    sent, _ = sent_to_the_model()
+    by_name = {t["function"]["name"]: t["function"]["parameters"] for t in sent[provider]}
+    assert set(by_name) == set(available_tools()) | {"request_human_input"}
+    for name, parameters in by_name.items():
+        jsonschema.Draft202012Validator.check_schema(parameters)
+        declared = set(parameters.get("properties", {}))
+        assert set(parameters.get("required", [])) <= declared, name
+    assert by_name["save_note"]["required"] == ["title", "text"]
+    assert json.dumps(by_name) == json.dumps(
+        {t["function"]["name"]: t["function"]["parameters"] for t in sent["openai"]}
+    )
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(data=st.data())
+def test_calls_built_from_the_sent_schemas_pass_validation(data: st.DataObject) -> None:
+    sent, tools = sent_to_the_model()
+    for spec in sent["openai"]:
+        name, parameters = spec["function"]["name"], spec["function"]["parameters"]
+        arguments = data.draw(_calls(parameters), label=name)
+        # the generator keeps to the schema the model saw…
+        jsonschema.Draft202012Validator(parameters).validate(arguments)
+        # …and the tool, validating with its own rules, agrees
+        assert tools[name].validate_arguments(arguments) is None, (name, arguments)
+
+
+def test_calls_missing_required_arguments_are_refused_naming_each_one() -> None:
+    sent, tools = sent_to_the_model()
+    for spec in sent["openai"]:
+        name, required = spec["function"]["name"], spec["function"]["parameters"].get("required")
+        problem = tools[name].validate_arguments({})
+        if not required:
+            assert problem is None, name
+            continue
+        assert problem is not None and problem.startswith(f"invalid arguments for {name}: ")
+        assert all(f"{arg}: Missing required argument" in problem for arg in required) or all(
+            f"'{arg}' is a required property" in problem for arg in required
+        ), problem
+
+
+async def test_hand_written_tools_are_checked_against_their_schema_before_running() -> None:
+    ran: list[dict[str, Any]] = []
+
+    def pick(**arguments: Any) -> str:
+        ran.append(arguments)
+        return "picked"
+
+    definition = ToolDefinition(
+        name="pick",
+        description="Pick a colour",
+        parameters=[
+            ToolParameter("colour", ParameterType.STRING, "The colour", enum=["red", "blue"]),
+            ToolParameter("shade", ParameterType.INTEGER, "Shade", required=False),
+        ],
+        handler=pick,
+    )
+    checked = as_tool(definition)
+    assert checked.validate_arguments({"colour": "red", "shade": 2}) is None
+    assert checked.validate_arguments({"shade": 2}) == (
+        "invalid arguments for pick: arguments: 'colour' is a required property"
+    )
+    wrong = checked.validate_arguments({"colour": "green", "shade": "dark"})
+    assert wrong is not None and "colour: 'green' is not one of ['red', 'blue']" in wrong
+    assert "shade: 'dark' is not of type 'integer'" in wrong
+    executor = ToolExecutor(ToolRegistry([definition]))
+    refused = await executor.execute(ToolCall("1", "pick", {"shade": 1}))
+    assert refused.is_error and "'colour' is a required property" in refused.content
+    assert ran == []
+    ok = await executor.execute(ToolCall("2", "pick", {"colour": "blue"}))
+    assert not ok.is_error and ran == [{"colour": "blue"}]
+
+
+async def test_recursive_argument_types_are_validated_and_converted() -> None:
+    @tool
+    def count_headings(outline: Outline, limit: int = 100) -> int:
+        """Count the headings of an outline."""
+
+        def walk(node: Outline) -> int:
+            return 1 + sum(walk(child) for child in node.children)
+
+        return min(walk(outline), limit)
+
+    outline = {"heading": "a", "children": [{"heading": "b"}, {"heading": "c", "children": []}]}
+    assert count_headings.validate_arguments({"outline": outline}) is None
+    assert await count_headings.execute(outline=outline, limit="2") == 2
+    problem = count_headings.validate_arguments({"outline": {"children": [{"heading": 1}]}})
+    assert problem is not None and "outline.heading: Field required" in problem
+    assert "outline.children.0.heading: Input should be a valid string" in problem
+
+
+def test_a_hand_written_tool_with_a_broken_schema_is_refused_when_made() -> None:
+    broken = ToolDefinition(
+        name="broken",
+        description="Has a bad schema",
+        parameters={"type": "object", "properties": {"n": {"type": "nonsense"}}},
+        handler=lambda n: n,
+    )
+    with pytest.raises(ValueError, match="tool 'broken' has an invalid parameters schema"):
+        ToolRegistry([broken])

@@ -5,6 +5,11 @@ pydantic, so ``Annotated[str, Field(max_length=80)]`` constraints reach the sche
 description and per-argument help from the Google-style docstring (via ``docstring_parser``).
 Arguments the model sends are validated against the same hints before the function runs.
 
+``Tool.validate_arguments`` says what is wrong with a call's arguments without running it:
+pydantic checks a ``FunctionTool``'s arguments against the function's hints, ``jsonschema``
+checks any other tool's against its declared schema. The agent uses it on every proposed call,
+so a call that needs approval is corrected by the model before a person is asked.
+
 ``ToolExecutor`` runs calls with a per-tool timeout, independent calls in parallel, and turns
 every failure into a compact, truncated error result the model can read (factor 9) instead of an
 exception.
@@ -31,13 +36,15 @@ import inspect
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, overload
 
 import docstring_parser
-from pydantic import TypeAdapter, ValidationError, validate_call
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ArgsKwargs, SchemaValidator, core_schema
 
 from liteagent.agents.types import ToolCall, ToolDefinition, to_json_value
 
@@ -162,13 +169,98 @@ class Tool(ABC):
     def name(self) -> str:
         return self.get_definition().name
 
+    def validate_arguments(self, arguments: Mapping[str, Any]) -> str | None:
+        """Check ``arguments`` against the tool's JSON schema without running the tool.
+
+        Returns:
+            ``None`` when they fit, else one line naming each missing or invalid argument.
+        """
+        definition = self.get_definition()
+        validator = _schema_validator(json.dumps(definition.parameters, sort_keys=True))
+        errors = sorted(validator.iter_errors(dict(arguments)), key=lambda e: list(e.path))
+        if not errors:
+            return None
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.path) or 'arguments'}: {err.message}" for err in errors
+        )
+        return f"invalid arguments for {definition.name}: {problems}"
+
+
+@lru_cache(maxsize=256)
+def _schema_validator(schema_json: str) -> Any:
+    """A ``jsonschema`` validator for a tool schema (cached by its JSON text)."""
+    import jsonschema  # only tools without a function need it; keeps the import light
+
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+# Keywords whose value is a map of names to subschemas, a list of subschemas, or a subschema.
+# Only these are walked: ``properties`` keys, ``default``/``enum``/``examples`` data and the
+# like are kept as they are, even when something in them is called "title".
+_SCHEMA_MAPS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+_SCHEMA_VALUES = frozenset(
+    {
+        "items",
+        "additionalItems",
+        "additionalProperties",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "propertyNames",
+        "contains",
+        "not",
+        "if",
+        "then",
+        "else",
+    }
+)
+
 
 def _strip_titles(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _strip_titles(v) for k, v in schema.items() if k != "title"}
-    if isinstance(schema, list):
-        return [_strip_titles(v) for v in schema]
-    return schema
+    """Drop the ``title`` keywords pydantic adds to a JSON schema (noise for a model).
+
+    Only the keyword is dropped: a property *named* ``title`` stays declared.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title":
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: _strip_titles(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            out[key] = [_strip_titles(sub) for sub in value]
+        elif key in _SCHEMA_VALUES:
+            out[key] = (
+                [_strip_titles(sub) for sub in value]
+                if isinstance(value, list)
+                else _strip_titles(value)
+            )
+        else:
+            out[key] = value
+    return out
+
+
+def _arguments_validator(adapter: TypeAdapter[Any]) -> SchemaValidator:
+    """Validates a function's arguments the way ``validate_call`` does, without calling it.
+
+    ``TypeAdapter(func)`` holds a ``call`` schema (arguments, then the call); its arguments part
+    alone yields ``(args, kwargs)`` ready for the call.
+    """
+    schema: Any = adapter.core_schema
+    if schema["type"] == "definitions":  # shared or recursive types live beside the call
+        return SchemaValidator(
+            core_schema.definitions_schema(
+                schema["schema"]["arguments_schema"], schema["definitions"]
+            )
+        )
+    return SchemaValidator(schema["arguments_schema"])
 
 
 def _parse_docstring(text: str) -> docstring_parser.Docstring:
@@ -210,7 +302,8 @@ class FunctionTool(Tool):
         self.description = description or summary or self._name.replace("_", " ")
         self.requires_human_approval = requires_human_approval
         self.timeout_seconds = timeout_seconds
-        schema = _strip_titles(TypeAdapter(func).json_schema())  # type: ignore[arg-type]
+        adapter: TypeAdapter[Any] = TypeAdapter(func)  # type: ignore[arg-type]
+        schema = _strip_titles(adapter.json_schema())
         schema.setdefault("properties", {})
         schema.setdefault("type", "object")
         param_help = {p.arg_name: p.description for p in doc.params if p.description}
@@ -220,7 +313,7 @@ class FunctionTool(Tool):
         if not schema.get("required"):
             schema.pop("required", None)
         self.parameters: dict[str, Any] = schema
-        self._validated = validate_call(func)
+        self._arguments = _arguments_validator(adapter)
         self._is_async = inspect.iscoroutinefunction(func)
 
     @property
@@ -237,19 +330,38 @@ class FunctionTool(Tool):
             timeout_seconds=self.timeout_seconds,
         )
 
-    async def execute(self, **kwargs: Any) -> Any:
-        """Validate ``kwargs`` against the function's hints, then call it."""
+    def _bind(self, arguments: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The call's positional and keyword arguments, converted as the hints say.
+
+        Raises:
+            ToolInputError: naming each missing, unexpected or invalid argument.
+        """
         try:
-            if self._is_async:
-                result = self._validated(**kwargs)
-            else:  # blocking functions run in a worker thread, off the event loop
-                result = await asyncio.to_thread(self._validated, **kwargs)
+            args, kwargs = self._arguments.validate_python(ArgsKwargs((), dict(arguments)))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
                 for err in exc.errors()
             )
             raise ToolInputError(f"invalid arguments for {self._name}: {problems}") from None
+        return tuple(args), dict(kwargs)
+
+    def validate_arguments(self, arguments: Mapping[str, Any]) -> str | None:
+        """Check ``arguments`` against the function's hints (as ``execute`` does) without
+        calling it; ``None`` when they fit, else what is wrong."""
+        try:
+            self._bind(arguments)
+        except ToolInputError as exc:
+            return str(exc)
+        return None
+
+    async def execute(self, **kwargs: Any) -> Any:
+        """Validate ``kwargs`` against the function's hints, then call it."""
+        args, bound = self._bind(kwargs)
+        if self._is_async:
+            result = self.func(*args, **bound)
+        else:  # blocking functions run in a worker thread, off the event loop
+            result = await asyncio.to_thread(self.func, *args, **bound)
         if inspect.isawaitable(result):
             return await result
         return result
@@ -307,6 +419,14 @@ class _DefinitionTool(Tool):
     """Adapts a ``ToolDefinition`` with a handler to the ``Tool`` interface."""
 
     def __init__(self, definition: ToolDefinition) -> None:
+        import jsonschema
+
+        try:  # a broken schema is found when the tool is made, not on the model's first call
+            _schema_validator(json.dumps(definition.parameters, sort_keys=True))
+        except jsonschema.SchemaError as exc:
+            raise ValueError(
+                f"tool '{definition.name}' has an invalid parameters schema: {exc.message}"
+            ) from None
         self.definition = definition
         self.requires_human_approval = definition.requires_human_approval
         self.timeout_seconds = definition.timeout_seconds
@@ -420,6 +540,9 @@ class ToolExecutor:
                 ),
                 True,
             )
+        problem = tool.validate_arguments(tool_call.arguments)
+        if problem is not None:
+            return done(compact_error(problem, self.max_error_chars), True)
         timeout = tool.timeout_seconds or self.default_timeout
         try:
             async with asyncio.timeout(timeout):

@@ -8,7 +8,9 @@ state, step it, save it, stop whenever it likes. A step either
 - asks the LLM for the next move: a final answer (``COMPLETED``), tool calls to queue, or calls
   that need a person first (``WAITING_HUMAN`` with a ``HumanContactRequest``).
 
-A failing tool's error goes back to the model in compact form (factor 9); after
+A failing tool's error goes back to the model in compact form (factor 9), and so does a proposed
+call to an unknown tool or with arguments that do not fit the tool's schema: such a call is
+never queued nor held for approval, so the model corrects it before anyone is asked. After
 ``max_consecutive_errors`` failures in a row the agent asks a person instead of looping.
 ``max_iterations`` (LLM calls) and ``max_execution_time`` (seconds of one stretch of work) end
 a run ``FAILED`` with the reason in ``state.error``.
@@ -423,9 +425,8 @@ class Agent:
             if reasoning and i == 0:
                 meta["reasoning"] = str(reasoning)
             s.add_step(AgentStep(StepType.TOOL_CALL, call.to_dict(), now, meta))
-            if problem is None and call.name not in self._by_name:
-                available = ", ".join(self._by_name) or "none"
-                problem = f"Unknown tool '{call.name}'. Available tools: {available}."
+            if problem is None:
+                problem = self._check_call(call)
             if problem is None:
                 calls.append(call)
             else:
@@ -476,6 +477,18 @@ class Agent:
         return s
 
     # ------------------------------------------------------------------ helpers
+    def _check_call(self, call: ToolCall) -> str | None:
+        """What is wrong with a proposed call (unknown tool, arguments that do not fit the
+        schema), or ``None``. Runs before a call is queued or held for approval, so a person
+        is only ever asked to approve a call that can run."""
+        if call.name not in self._by_name:
+            available = ", ".join(self._by_name) or "none"
+            return f"Unknown tool '{call.name}'. Available tools: {available}."
+        tool = self.registry.get(call.name)
+        if tool is None or call.name == HUMAN_INPUT_TOOL:  # the engine answers it itself
+            return None
+        return tool.validate_arguments(call.arguments)
+
     def _add_result(
         self,
         s: AgentState,
