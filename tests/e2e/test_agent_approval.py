@@ -193,7 +193,7 @@ def test_local_model_approval_flow(project: Path) -> None:
     with run_proxy(project, env, wait_for="liteagent/local-calc") as proxy:
         _, asked = stream_chat(proxy, "liteagent/local-calc", messages, "chat-local", max_tokens=64)
     assert "Approval needed" in asked
-    assert '`calculator` with `{"expression": "12*7"}`' in asked
+    assert "`calculator` with:" in asked and '"expression": "12*7"' in asked
     messages += [{"role": "assistant", "content": asked}, {"role": "user", "content": "approve"}]
     with run_proxy(project, env, wait_for="liteagent/local-calc") as proxy:
         _, answer = stream_chat(

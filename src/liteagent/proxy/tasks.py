@@ -13,7 +13,7 @@ runner is looked up, the same way for agents, RAG agents, workflows and Agno age
   never makes the person's first answer wait behind it on the one local model;
 - otherwise one call capped at ``LITEAGENT_TASK_MAX_TOKENS`` tokens, at temperature 0;
 - the answer is always valid JSON with the key the task asks for (repaired when the model's
-  JSON was cut by the cap, derived from the history when the model wrote none);
+  JSON was cut by the cap, derived from the history when the model wrote none or failed);
 - credentials pasted into the chat are removed from the prompt first (entries with toolkits).
 """
 
@@ -27,6 +27,7 @@ from typing import Any
 from liteagent.catalog import ModelSpec
 from liteagent.catalog.providers import ModelChainSpec
 from liteagent.config import Settings
+from liteagent.errors import LiteAgentError
 from liteagent.llm import BaseLLMProvider, ChatOptions, create_llm
 from liteagent.llm.base import content_to_text
 from liteagent.log import get_logger
@@ -63,7 +64,7 @@ def _chat_lines(prompt: str) -> list[str]:
 def _title(text: str) -> str:
     """A short title from the first message: its first line, markup removed, six words at most."""
     line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    line = re.sub(r"[`*_#>\[\]()<]+", " ", line)
+    line = re.sub(r"[`*#>\[\]()<]+|(?<!\w)_+|_+(?!\w)", " ", line)
     words = line.split()[:6]
     title = " ".join(words).strip(" .,:;?!\"'")
     return (title[:1].upper() + title[1:]) if title else "New chat"
@@ -173,9 +174,17 @@ class TaskAnswerer:
         cap = self.settings.task_max_tokens
         if ctx.max_tokens is not None:
             cap = max(1, min(cap, ctx.max_tokens))
-        response = await llm.chat(
-            [{"role": "user", "content": prompt}], ChatOptions(temperature=0.0, max_tokens=cap)
-        )
+        try:
+            response = await llm.chat(
+                [{"role": "user", "content": prompt}],
+                ChatOptions(temperature=0.0, max_tokens=cap),
+            )
+        except LiteAgentError as exc:
+            # a title is not worth an error in the person's chat: answer from the history
+            logger.warning("task_model_failed", model=spec.model_name, error=exc.message)
+            yield TextDelta(task_answer_json("", prompt))
+            yield RunFinished(metadata={"model": llm.model_id, "task": True})
+            return
         logger.info("task_answered", model=spec.model_name, source="model", max_tokens=cap)
         yield UsageReport(response.usage, model=llm.model_id)
         yield TextDelta(task_answer_json(response.content, prompt))
