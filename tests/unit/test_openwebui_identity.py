@@ -19,6 +19,7 @@ from liteagent.config import Settings
 from liteagent.errors import UserIdentityError
 from liteagent.proxy import LiteAgentLLM
 from liteagent.proxy.context import RequestContext
+from tests.unit.test_agent_runner import SAVE, Chat
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "owui-forward-secret-" + "0123456789abcdef" * 3
@@ -189,3 +190,25 @@ async def test_the_handler_serves_signed_users_and_refuses_forged_ones(tmp_path:
     resp = await handler.acompletion("bot", MSGS, **kwargs(token(sub="u-9")))
     assert resp.choices[0].message.content == "hello"
     assert handler.cache.invalidate_user("owui/u-9") == 1  # the agent belongs to the signed user
+
+
+# ------------------------------------------------------------------------- temporary chats
+async def test_two_temporary_chats_of_one_tab_keep_their_own_runs(tmp_path: Path) -> None:
+    bread = {
+        "content": "I will save it.",
+        "tool_calls": [{"name": "save_note", "arguments": {"title": "bakery", "text": "bread"}}],
+    }
+    first = Chat(tmp_path, chat_id="local:sock-1")
+    first.start([SAVE, bread, "Saved the groceries.", "Saved the bread."])
+    assert "Approval needed" in await first.say("Save a note: buy milk and eggs")
+
+    # "New chat" in the same tab: Open WebUI sends the same temporary chat id again
+    second = Chat(tmp_path, chat_id="local:sock-1")
+    second.handler = first.handler
+    assert "Approval needed" in await second.say("Save a note: bread")
+
+    # each chat approves its own call, in a later turn of that same chat
+    assert (await first.say("approve")).endswith("Saved the groceries.")
+    assert (await second.say("approve")).endswith("Saved the bread.")
+    notes = sorted(await first.notes())
+    assert notes == [("bakery", "bread"), ("groceries", 'buy <milk> & "eggs"')]

@@ -57,6 +57,9 @@ _JWT_ISSUER = "open-webui"
 _JWT_ALGORITHMS = ["HS256"]
 # Clock drift tolerated between the Open WebUI and LiteAgent hosts (tokens live 300 s).
 _JWT_LEEWAY = timedelta(seconds=30)
+# Open WebUI's temporary (unsaved) chats: ``local``, ``local:<socket id>``, ``temporary:<id>``.
+# The socket id is the browser tab's connection, so every temporary chat of that tab shares it.
+_TEMPORARY_CHAT_PREFIXES = ("local:", "temporary:")
 
 
 def strip_rendered_blocks(text: str) -> str:
@@ -254,20 +257,30 @@ class RequestContext:
         return f"{self.principal}/{self.end_user}" if self.end_user else self.principal
 
     @property
+    def is_temporary_chat(self) -> bool:
+        """Open WebUI's temporary chat: its id (``local…``, ``temporary:…``) is not unique."""
+        chat_id = self.chat_id or ""
+        return chat_id == "local" or chat_id.startswith(_TEMPORARY_CHAT_PREFIXES)
+
+    @property
     def session_key(self) -> str:
         """Where run state for this conversation lives.
 
-        ``<user_key>:chat:<chat id>`` when the client sends ``X-OpenWebUI-Chat-Id``; otherwise a
-        hash of the user, the model and the first user message, so that a plain OpenAI client
-        resending the growing history of one conversation keeps landing on the same session.
+        ``<user_key>:chat:<chat id>`` when the client sends ``X-OpenWebUI-Chat-Id``. Otherwise
+        ``<user_key>:conv:<hash>`` of the user, the model and the first user message, so that a
+        plain OpenAI client resending the growing history of one conversation keeps landing on
+        the same session. Open WebUI's temporary chats share one id per browser tab, so they get
+        ``<user_key>:temp:<hash>`` of that id and the first user message: each keeps its own
+        session across its turns, and two temporary chats never share one.
         """
-        if self.chat_id:
+        if self.chat_id and not self.is_temporary_chat:
             return f"{self.user_key}:chat:{self.chat_id}"
         first_user = next((m for m in self.messages if m.get("role") == "user"), {})
+        kind, scope = ("temp", self.chat_id) if self.chat_id else ("conv", self.model)
         digest = hashlib.sha256(
-            "\x1f".join((self.user_key, self.model, str(first_user.get("content")))).encode()
+            "\x1f".join((self.user_key, scope, str(first_user.get("content")))).encode()
         ).hexdigest()[:24]
-        return f"{self.user_key}:conv:{digest}"
+        return f"{self.user_key}:{kind}:{digest}"
 
     @property
     def is_task_request(self) -> bool:
