@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_DEFAULT_MODEL = "local/smollm2"
@@ -88,6 +88,16 @@ class Settings(BaseSettings):
         "https://www.googleapis.com", validation_alias=_env("GOOGLE_DRIVE_API_URL")
     )
 
+    # Open WebUI's signed user identity (X-OpenWebUI-User-Jwt, docs/openwebui.md). When
+    # LITEAGENT_OPENWEBUI_JWT_SECRET is unset or blank, Open WebUI's own variable is used, so one
+    # shared .env can configure both sides.
+    openwebui_jwt_secret: SecretStr | None = Field(
+        None, validation_alias=_env("LITEAGENT_OPENWEBUI_JWT_SECRET")
+    )
+    forward_user_info_header_jwt_secret: SecretStr | None = Field(
+        None, validation_alias=_env("FORWARD_USER_INFO_HEADER_JWT_SECRET")
+    )
+
     # Local llama.cpp model (offline default)
     local_model_path: Path | None = Field(None, validation_alias=_env("LITEAGENT_LOCAL_MODEL_PATH"))
     local_context_size: int = Field(
@@ -153,6 +163,14 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("openwebui_jwt_secret", "forward_user_info_header_jwt_secret", mode="before")
+    @classmethod
+    def _stripped_secret(cls, value: object) -> object:
+        # Open WebUI signs with the stripped value; blank means "not set".
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
     @field_validator(
         "openai_api_key",
         "anthropic_api_key",
@@ -170,6 +188,12 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _openwebui_secret_fallback(self) -> Settings:
+        if self.openwebui_jwt_secret is None:
+            self.openwebui_jwt_secret = self.forward_user_info_header_jwt_secret
+        return self
 
     def resolved_default_model(self) -> str:
         """The model an entry without ``model:`` uses.

@@ -8,6 +8,7 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
     │   └── CatalogError (500 catalog_error)        malformed liteagent.yaml
     ├── InvalidRequestError (400 invalid_request_error)
     ├── AuthenticationError (401 authentication_error)
+    ├── UserIdentityError (403 user_identity_error)  forwarded end-user identity not usable
     ├── NotFoundError (404 not_found)
     │   ├── AgentNotFoundError (404 model_not_found)
     │   └── ProviderNotFoundError (404 provider_not_found)
@@ -45,6 +46,7 @@ __all__ = [
     "NotFoundError",
     "ProviderNotFoundError",
     "RateLimitExceededError",
+    "UserIdentityError",
 ]
 
 
@@ -94,6 +96,21 @@ class AuthenticationError(LiteAgentError):
 
     status_code = 401
     error_code = "authentication_error"
+
+
+class UserIdentityError(LiteAgentError):
+    """The end user a client forwards cannot be established.
+
+    For example Open WebUI's signed ``X-OpenWebUI-User-Jwt`` is forged or expired, or arrives
+    while no secret to verify it is configured.
+
+    403, not 401: the LiteLLM key that made the request is valid; the user it speaks for is
+    not. LiteLLM's router also puts a model into cooldown after a 401 from its handler, which
+    would turn one bad token into "no deployments available" for every user of that model.
+    """
+
+    status_code = 403
+    error_code = "user_identity_error"
 
 
 class NotFoundError(LiteAgentError):

@@ -114,3 +114,37 @@ def test_strip_rendered_blocks() -> None:
         "<summary>Tool Executed</summary>\n</details>\nAfter"
     )
     assert strip_rendered_blocks(text) == "Before\nAfter"
+
+
+def chat(chat_id: str | None, *turns: str, user: str = "u-1") -> RequestContext:
+    """One request of a chat whose user said ``turns`` (the last one is the new message)."""
+    messages: list[dict[str, str]] = []
+    for i, text in enumerate(turns):
+        if i:
+            messages.append({"role": "assistant", "content": f"answer {i}"})
+        messages.append({"role": "user", "content": text})
+    headers = {"x-openwebui-user-id": user}
+    if chat_id is not None:
+        headers["x-openwebui-chat-id"] = chat_id
+    return ctx(metadata={"user_api_key_user_id": "owui", "headers": headers}, messages=messages)
+
+
+@pytest.mark.parametrize("chat_id", ["local", "local:Xy3_sid", "temporary:Xy3_sid"])
+def test_temporary_chats_of_one_tab_never_share_a_session(chat_id: str) -> None:
+    first = chat(chat_id, "plan a trip")
+    assert first.is_temporary_chat
+    # the same temporary chat, two turns later: same session
+    assert chat(chat_id, "plan a trip", "to Rome", "approve").session_key == first.session_key
+    # another temporary chat of the same tab (same id), another user, another tab: not
+    assert chat(chat_id, "write a poem").session_key != first.session_key
+    assert chat(chat_id, "plan a trip", user="u-2").session_key != first.session_key
+    assert chat("local:other_sid", "plan a trip").session_key != first.session_key
+    assert first.session_key.startswith("owui/u-1:temp:")
+
+
+def test_saved_chats_keep_their_chat_id_session() -> None:
+    for chat_id in ("5ffc037d-af60-475e-bb25-07f07201b967", "localized-notes"):
+        c = chat(chat_id, "hello")
+        assert not c.is_temporary_chat
+        assert c.session_key == f"owui/u-1:chat:{chat_id}"
+        assert chat(chat_id, "something else").session_key == c.session_key

@@ -123,6 +123,7 @@ class LiteAgentLLM(CustomLLM):
             optional_params=kwargs.get("optional_params"),
             litellm_params=kwargs.get("litellm_params"),
             stream=stream,
+            openwebui_jwt_secret=self.settings.openwebui_jwt_secret,
         )
 
     async def _events(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
