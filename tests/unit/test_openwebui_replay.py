@@ -25,6 +25,7 @@ SAVE = {
     "tool_calls": [{"name": "save_note", "arguments": {"title": "Groceries", "text": "buy milk"}}]
 }
 OWNER = "key:open-webui-key-h/4537ed87-fadd-4f3f-b5dd-5a21c40cdeb0"
+DEMO_CATALOG = yaml.safe_load((Path(__file__).resolve().parents[2] / "liteagent.yaml").read_text())
 
 
 class Assistant:
@@ -201,7 +202,7 @@ async def test_recorded_task_requests_get_json_with_the_asked_key_and_no_model_c
 ) -> None:
     """The demo catalog on the bundled model: every recorded task is answered from the chat
     history, without a model call, a runner or stored state."""
-    catalog = parse_catalog(yaml.safe_load(Path("liteagent.yaml").read_text()))
+    catalog = parse_catalog(DEMO_CATALOG)
     handler = LiteAgentLLM(
         settings=Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite"),
         catalog=catalog,
