@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import html
+import json
 
 import pytest
 
+from liteagent.proxy.chunks import ContentWriter, reasoning_block, tool_block
+from liteagent.proxy.context import strip_rendered_blocks
+from liteagent.proxy.events import ToolStep
 from liteagent.proxy.openwebui import (
     OPENWEBUI_REWRITE_TAGS,
     WORD_JOINER,
     inert_text,
     openwebui_safe,
 )
-from tests.openwebui_markup import ALL_TAG_PAIRS, rewrite_tags_found
+from tests.openwebui_markup import (
+    ALL_TAG_PAIRS,
+    body_text,
+    details_tokens,
+    rewrite_tags_found,
+    shows_check_mark,
+    visible_label,
+)
 
 ALL_TAGS = [tag for pair in ALL_TAG_PAIRS for tag in pair]
 HOSTILE = (
@@ -61,3 +72,65 @@ def test_inert_text_leaves_no_tag_or_entity_and_reads_the_same() -> None:
     assert "</details>" not in inert and "<details" not in inert and "<script" not in inert
     assert html.unescape(inert) == inert  # no character reference left to decode
     assert inert_text(inert) == inert
+
+
+def test_a_tag_split_across_deltas_never_reaches_the_client_whole() -> None:
+    writer = ContentWriter()
+    pieces = ["Say <", "rea", "son> here <th", "ink", "er> and <", "br> end <|begin_of"]
+    out = [writer.text(p) for p in pieces]
+    out.append(writer.flush())
+    answer = "".join(out)
+    assert rewrite_tags_found(answer) == []
+    assert visible(answer) == "".join(pieces)
+    assert "<br>" in answer  # markup that is no rewrite tag passes untouched
+    assert all(not chunk.endswith("<") for chunk in out[:-1])
+
+
+def test_held_text_comes_before_a_tool_block_and_before_late_reasoning() -> None:
+    writer = ContentWriter()
+    step = ToolStep("c1", "calculator", '{"expression": "1+1"}', "2")
+    out = [writer.text("Checking <"), writer.tool(step), writer.text("Done.")]
+    writer.reasoning("Why <think>?")
+    out += [writer.text(" More <"), writer.flush()]
+    answer = "".join(out)
+    assert answer.startswith('Checking <\n<details type="tool_calls"')
+    assert [t.attributes["type"] for t in details_tokens(answer)] == ["tool_calls", "reasoning"]
+    assert answer.endswith("</details>\n More <")
+    assert rewrite_tags_found(answer) == []
+
+
+def test_a_tool_call_that_worked_shows_its_name_with_a_check_mark() -> None:
+    arguments = json.dumps({"text": HOSTILE})
+    step = ToolStep('id"1\n', "save_note", arguments, f"Saved: {HOSTILE}")
+    block = tool_block(step)
+    [token] = details_tokens(f"Before.\n{block}After.")
+    assert token.raw + "\n" == block
+    assert visible_label(token) == "View Result from save_note" and shows_check_mark(token)
+    attributes = token.attributes
+    assert html.unescape(attributes["id"]) == step.call_id
+    assert json.loads(html.unescape(attributes["arguments"])) == arguments
+    assert json.loads(html.unescape(attributes["result"])) == step.result
+    assert rewrite_tags_found(block) == []
+
+
+def test_a_failed_tool_call_reads_failed_and_shows_no_check_mark() -> None:
+    step = ToolStep(
+        "c2", "save_note", '{"text": "<think>"}', f"Error from save_note: {HOSTILE}", True
+    )
+    block = tool_block(step)
+    [token] = details_tokens(block)
+    assert not shows_check_mark(token)
+    assert visible_label(token) == "❌ save_note failed"
+    body = visible(body_text(token))
+    assert "Error from save_note: He said" in body and '{"text": "<think>"}' in body
+    assert json.loads(html.unescape(token.attributes["result"])) == step.result
+    assert rewrite_tags_found(block) == []
+    assert strip_rendered_blocks(f"a\n{block}b") == "a\nb"
+
+
+def test_late_reasoning_is_one_block_with_a_body_and_blank_reasoning_none() -> None:
+    block = reasoning_block(HOSTILE, 3)
+    [token] = details_tokens(block)
+    assert visible_label(token) == "Thought for 3 seconds" and body_text(token)
+    assert rewrite_tags_found(block) == []
+    assert reasoning_block(" \n ", 2) == ""
