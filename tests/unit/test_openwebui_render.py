@@ -16,10 +16,13 @@ from liteagent.proxy.openwebui import (
     inert_text,
     openwebui_safe,
 )
+from liteagent.proxy.runners.workflow_render import node_block
+from liteagent.workflows import NodeDefinition, NodeExecution, NodeStatus, NodeType
 from tests.openwebui_markup import (
     ALL_TAG_PAIRS,
     body_text,
     details_tokens,
+    is_empty_button,
     rewrite_tags_found,
     shows_check_mark,
     visible_label,
@@ -134,3 +137,79 @@ def test_late_reasoning_is_one_block_with_a_body_and_blank_reasoning_none() -> N
     assert visible_label(token) == "Thought for 3 seconds" and body_text(token)
     assert rewrite_tags_found(block) == []
     assert reasoning_block(" \n ", 2) == ""
+
+
+def _node(kind: NodeType, config: dict[str, object] | None = None) -> NodeDefinition:
+    return NodeDefinition("n1", kind, {"label": f"Step <b>{kind.value}", **(config or {})})
+
+
+FINISHED = [
+    (_node(NodeType.AGENT), {"response": HOSTILE, "tool_calls": [{}]}),
+    (_node(NodeType.CONDITION, {"condition": "x < 3 and y"}), {"condition_result": True}),
+    (_node(NodeType.TRANSFORM), {"transform": "template", "result": HOSTILE}),
+    (_node(NodeType.TRANSFORM), {"transform": "length", "result": 0}),
+    (_node(NodeType.HUMAN), {"prompt": HOSTILE, "response": "yes <think>"}),
+    (_node(NodeType.LOOP, {"condition": "i < 2"}), {"continue": True, "iteration": 1}),
+    (_node(NodeType.LOOP), {"continue": False, "iteration": 10, "exhausted": True}),
+    (_node(NodeType.MERGE), {"branches": ["a", "b"], "merged": {"a": {"x": HOSTILE}}}),
+    (_node(NodeType.MERGE), {"branches": [], "merged": {}}),
+    (_node(NodeType.WAIT), {"waited_seconds": 2}),
+    (_node(NodeType.WAIT), {"event": "paid", "data": None}),
+    (_node(NodeType.PARALLEL), {}),
+    (_node(NodeType.CUSTOM, {"handler": "http_request"}), {"status_code": 200}),
+    (_node(NodeType.CUSTOM), {}),
+]
+
+
+@pytest.mark.parametrize(("node", "output"), FINISHED, ids=lambda v: getattr(v, "type", ""))
+def test_every_finished_node_shows_its_summary_and_opens_to_a_body(
+    node: NodeDefinition, output: dict[str, object]
+) -> None:
+    block = node_block(node, NodeExecution("n1", NodeStatus.COMPLETED, output_data=output))
+    [token] = details_tokens(f"Text.\n{block}More text.")
+    assert not is_empty_button(token)
+    label = visible_label(token)
+    assert label.startswith(f"Step <b>{node.type.value} (") and "failed" not in label
+    assert "\n" not in label and len(label) < 160
+    assert rewrite_tags_found(block) == []
+    assert strip_rendered_blocks(f"a\n{block}b") == "a\nb"
+
+
+@pytest.mark.parametrize("kind", [k for k in NodeType if k not in (NodeType.START, NodeType.END)])
+@pytest.mark.parametrize("suppressed", [False, True])
+def test_every_failed_node_reads_failed_and_shows_the_error(
+    kind: NodeType, suppressed: bool
+) -> None:
+    error = f"timed out: {HOSTILE}"
+    output = {"error": error, "error_suppressed": True} if suppressed else {}
+    execution = NodeExecution("n1", NodeStatus.FAILED, output_data=output, error=error)
+    block = node_block(_node(kind), execution)
+    [token] = details_tokens(block)
+    label = visible_label(token)
+    assert label.startswith(f"❌ Step <b>{kind.value} (") and ": failed" in label
+    assert ("(continued)" in label) is suppressed
+    assert visible(body_text(token)).startswith('> timed out: He said "stop" & left.</details>')
+    assert rewrite_tags_found(block) == []
+
+
+def test_a_failed_node_without_a_message_still_has_a_body() -> None:
+    block = node_block(_node(NodeType.TRANSFORM), NodeExecution("n1", NodeStatus.FAILED))
+    [token] = details_tokens(block)
+    assert visible_label(token) == "❌ Step <b>transform (transform): failed: no error message"
+    assert body_text(token) == "> no error message"
+
+
+def test_consecutive_node_and_tool_blocks_are_all_found() -> None:
+    ok = ToolStep("c1", "calculator", "{}", "4")
+    bad = ToolStep("c2", "save_note", "{}", "Error", True)
+    writer = ContentWriter()
+    node = node_block(_node(NodeType.PARALLEL), NodeExecution("n1", NodeStatus.COMPLETED))
+    answer = writer.text(node) + writer.tool(ok) + writer.tool(bad) + writer.text("It is 4.")
+    answer += writer.flush()
+    labels = [visible_label(t) for t in details_tokens(answer)]
+    assert labels == [
+        "Step <b>parallel (parallel): started the branches",
+        "View Result from calculator",
+        "❌ save_note failed",
+    ]
+    assert strip_rendered_blocks(answer) == "It is 4."
