@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from typing import Any
 
@@ -17,6 +18,14 @@ from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStrea
 
 from liteagent.llm.base import Usage
 from liteagent.proxy.events import ToolStep
+from liteagent.proxy.openwebui import (
+    OPENWEBUI_REWRITE_TAGS,
+    blockquote,
+    code_span,
+    inert_text,
+    openwebui_safe,
+    split_partial_tag,
+)
 
 
 def text_chunk(text: str) -> GenericStreamingChunk:
@@ -69,28 +78,77 @@ def final_chunk(usage: Usage, finish_reason: str) -> GenericStreamingChunk:
     }
 
 
+_ATTRIBUTE_REFERENCES = {
+    "\n": "&#10;",
+    "\r": "&#13;",
+    # the lead character of the rewrite tags that do not start with "<" (◁think▷)
+    **{t[0]: f"&#{ord(t[0])};" for t in OPENWEBUI_REWRITE_TAGS if not t.startswith("<")},
+}
+_ATTRIBUTE_SPECIALS = re.compile("|".join(map(re.escape, _ATTRIBUTE_REFERENCES)))
+
+
 def _attr(value: str) -> str:
-    return html.escape(value, quote=True)
+    """An attribute value, HTML-escaped: no quote, ``<``, ``>``, line break or rewrite tag is
+    left, and Open WebUI's ``decode`` gives the exact value back."""
+    escaped = html.escape(value, quote=True)
+    return _ATTRIBUTE_SPECIALS.sub(lambda m: _ATTRIBUTE_REFERENCES[m.group(0)], escaped)
 
 
 def tool_block(step: ToolStep) -> str:
-    """One finished Open WebUI tool block (see OPENWEBUI.md): attributes only, empty body.
+    """One finished block for a tool call: ``failed_tool_block`` when it failed.
 
-    ``arguments`` and ``result`` are JSON-encoded strings, then HTML-escaped, so no raw quote,
-    ``>`` or newline appears inside an attribute.
+    A call that worked is Open WebUI's own tool block (see OPENWEBUI.md): attributes only and
+    an empty body; Open WebUI shows "View Result from <name>" with a check mark and the
+    arguments and result when opened. ``arguments`` and ``result`` are JSON-encoded strings,
+    then HTML-escaped, so no raw quote, ``>`` or newline appears inside an attribute.
     """
+    if step.is_error:
+        return failed_tool_block(step)
+    attributes = _tool_attributes("tool_calls", step)
+    return f"<details {attributes}>\n<summary>Tool Executed</summary>\n</details>\n"
+
+
+def failed_tool_block(step: ToolStep) -> str:
+    """A failed tool call, as a block that reads as failed in Open WebUI and elsewhere.
+
+    Open WebUI draws every finished ``tool_calls`` block with a green check mark and has no
+    failed state (its ``ToolCallDisplay`` only knows executing and done), so a failed call
+    gets its own type: Open WebUI then shows the summary, "❌ <name> failed", and the
+    arguments and the error when opened. The attributes are those of a tool block.
+    """
+    summary = inert_text(f"❌ {' '.join(step.name.split()) or 'tool'} failed")
+    body = "\n>\n".join(
+        part
+        for part in (
+            "> Arguments: " + code_span(step.arguments) if step.arguments.strip() else "",
+            blockquote(step.result) or "> The tool gave no error message.",
+        )
+        if part
+    )
+    return (
+        f"<details {_tool_attributes('tool_error', step)}>\n<summary>{summary}</summary>\n"
+        f"{body}\n</details>\n"
+    )
+
+
+def _tool_attributes(kind: str, step: ToolStep) -> str:
     arguments = _attr(json.dumps(step.arguments))
     result = _attr(json.dumps(step.result, ensure_ascii=False))
     return (
-        f'<details type="tool_calls" done="true" id="{_attr(step.call_id)}" '
-        f'name="{_attr(step.name)}" arguments="{arguments}" result="{result}">\n'
-        "<summary>Tool Executed</summary>\n</details>\n"
+        f'type="{kind}" done="true" id="{_attr(step.call_id)}" name="{_attr(step.name)}" '
+        f'arguments="{arguments}" result="{result}"'
     )
 
 
 def reasoning_block(text: str, seconds: int) -> str:
-    """Reasoning that arrives after the answer started, as an inline collapsed block."""
-    quoted = "\n".join(f"> {line}" if line else ">" for line in text.strip().splitlines())
+    """Reasoning that arrives after the answer started, as an inline collapsed block.
+
+    The reasoning is quoted as inert text (a model's ``</details>`` or ``<think>`` stays
+    text); blank reasoning gives no block at all.
+    """
+    quoted = blockquote(text)
+    if not quoted:
+        return ""
     return (
         f'<details type="reasoning" done="true" duration="{seconds}">\n'
         f"<summary>Thought for {seconds} seconds</summary>\n{quoted}\n</details>\n"
@@ -102,26 +160,35 @@ class ContentWriter:
 
     Tool blocks start on a new line and follow each other with a single newline (so Open WebUI
     groups them); reasoning that comes after text has started is collected and written as an
-    inline reasoning block before the next piece of content.
+    inline reasoning block before the next piece of content. Answer text passes through
+    ``openwebui_safe``; the end of a delta that may be the start of a reasoning tag split
+    across deltas is held back until the next delta, a block or ``flush`` (call it once the
+    run has ended, or the held text is lost).
     """
 
     def __init__(self) -> None:
         self.started = False
         self._at_line_start = True
+        self._held = ""
         self._reasoning: list[str] = []
         self._reasoning_since: float | None = None
 
     def text(self, text: str) -> str:
-        out = self.flush_reasoning() + text
+        """What to send for a piece of answer text (may be ``""`` while a tag is held)."""
+        out = self.flush() if self._reasoning else ""
+        ready, self._held = split_partial_tag(openwebui_safe(self._held + text))
         if text:
             self.started = True
             self._at_line_start = text.endswith("\n")
-        return out
+        return out + ready
 
     def tool(self, step: ToolStep) -> str:
-        out = self.flush_reasoning()
+        """What to send for a finished tool call: its block, on a line of its own."""
+        out = self.flush()
         prefix = "" if self._at_line_start else "\n"
-        return out + self.text(prefix + tool_block(step))
+        self.started = True
+        self._at_line_start = True
+        return out + prefix + tool_block(step)
 
     def reasoning(self, text: str) -> bool:
         """Keep ``text`` for an inline block; ``False`` means "send it as reasoning_content"."""
@@ -132,14 +199,18 @@ class ContentWriter:
         self._reasoning.append(text)
         return True
 
-    def flush_reasoning(self) -> str:
+    def flush(self) -> str:
+        """Everything held back: the end of the text, then the pending reasoning block."""
+        out, self._held = self._held, ""
         if not self._reasoning:
-            return ""
+            return out
         seconds = max(1, round(time.monotonic() - (self._reasoning_since or time.monotonic())))
         text = "".join(self._reasoning)
         self._reasoning.clear()
         self._reasoning_since = None
+        block = reasoning_block(text, seconds)
+        if not block:
+            return out
         prefix = "" if self._at_line_start else "\n"
-        block = prefix + reasoning_block(text, seconds)
         self._at_line_start = True
-        return block
+        return out + prefix + block

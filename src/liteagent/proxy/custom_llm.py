@@ -175,7 +175,7 @@ class LiteAgentLLM(CustomLLM):
                 elif isinstance(event, RunFinished):
                     finish = event.finish_reason
                     provenance = event.metadata.get("liteagent") or {}
-            text.append(writer.flush_reasoning())
+            text.append(writer.flush())
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
             raise self._fail(exc, model, ctx, started) from None
         response: ModelResponse = kwargs.get("model_response") or ModelResponse()
@@ -238,7 +238,7 @@ class LiteAgentLLM(CustomLLM):
                 elif isinstance(event, RunFinished):
                     finish = event.finish_reason
                     provenance = event.metadata.get("liteagent") or {}
-            if pending := writer.flush_reasoning():
+            if pending := writer.flush():
                 yield text_chunk(pending)
             if working:  # nothing else reported progress: close the first status, out of view
                 yield event_chunk(status_event(WORKING, done=True, hidden=True))

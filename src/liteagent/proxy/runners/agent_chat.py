@@ -20,6 +20,7 @@ from typing import Any
 
 from liteagent.llm.base import LLMMessage, content_to_text
 from liteagent.proxy.context import RequestContext, strip_rendered_blocks
+from liteagent.proxy.openwebui import WORD_JOINER
 
 ChatMessage = dict[str, Any]
 
@@ -63,7 +64,8 @@ class ChatTurn:
 
 
 def _normal(text: str) -> str:
-    return " ".join(strip_rendered_blocks(text).split())
+    # WORD JOINERs are what ``openwebui_safe`` adds to the text we send: ignore them
+    return " ".join(strip_rendered_blocks(text).replace(WORD_JOINER, "").split())
 
 
 def fingerprint(messages: list[ChatMessage]) -> str:
