@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tests.e2e.proxy import MASTER_KEY, Proxy, make_project, run_proxy
-from tests.openwebui.recorded import REWRITE_TAGS, Recorded, requests
+from tests.openwebui.markup import rewrite_tags_found
+from tests.openwebui.recorded import Recorded, requests
 from tests.servers.http import serve_app
 from tests.servers.openai_wire import OpenAIWireServer
 
@@ -92,7 +93,7 @@ def test_recorded_approval_resumes_through_the_proxy_and_saves_one_note(
         status, asked, events = send(proxy, ask)
         assert status == 200 and "Approval needed" in asked and "save_note" in asked
         assert events[0]["data"] == {"description": "Working…", "done": False}
-        assert not [tag for tag in REWRITE_TAGS if tag in asked]
+        assert rewrite_tags_found(asked) == []
         assert json.loads(send(proxy, follow_ups)[1]) == {"follow_ups": ["Show my notes"]}
         assert json.loads(send(proxy, tags)[1]) == {"tags": ["Productivity"]}
         # Open WebUI sends our prompt back cut at its "<reason>" reasoning tag

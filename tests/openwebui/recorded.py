@@ -17,20 +17,6 @@ from typing import Any
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "openwebui-0.12.4"
 
-# Open WebUI's own rewrite tags (reasoning, solution and code-interpreter tags) — text between
-# them is hidden or cut when it appears in a model's streamed answer.
-REWRITE_TAGS = (
-    "<think>",
-    "<thinking>",
-    "<reason>",
-    "<reasoning>",
-    "<thought>",
-    "<Thought>",
-    "<|begin_of_thought|>",
-    "<|begin_of_solution|>",
-    "<code_interpreter>",
-)
-
 
 @dataclass(frozen=True)
 class Recorded:

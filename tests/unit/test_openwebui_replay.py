@@ -19,7 +19,8 @@ from liteagent.catalog import parse_catalog
 from liteagent.config import Settings
 from liteagent.proxy import LiteAgentLLM
 from liteagent.storage import NoteRepository, RunStore, get_database
-from tests.openwebui.recorded import REWRITE_TAGS, Recorded, replay, requests
+from tests.openwebui.markup import rewrite_tags_found
+from tests.openwebui.recorded import Recorded, replay, requests
 
 SAVE = {
     "tool_calls": [{"name": "save_note", "arguments": {"title": "Groceries", "text": "buy milk"}}]
@@ -61,8 +62,7 @@ class Assistant:
 
 
 def assert_nothing_rewritten(text: str) -> None:
-    for tag in REWRITE_TAGS:
-        assert tag not in text, f"{tag} would be rewritten by Open WebUI"
+    assert rewrite_tags_found(text) == [], "Open WebUI would hide or cut this text"
 
 
 async def test_recorded_approval_with_default_reasoning_tags_saves_one_note(

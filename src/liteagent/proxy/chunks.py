@@ -143,7 +143,7 @@ def _tool_attributes(kind: str, step: ToolStep) -> str:
 def reasoning_block(text: str, seconds: int) -> str:
     """Reasoning that arrives after the answer started, as an inline collapsed block.
 
-    The reasoning is quoted as inert text (a model's ``</details>`` or ``<think>`` stays
+    The reasoning is quoted as inert text (a model's ``</details>`` or a reasoning tag stays
     text); blank reasoning gives no block at all.
     """
     quoted = blockquote(text)

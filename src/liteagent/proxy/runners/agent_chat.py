@@ -113,7 +113,7 @@ class Reply:
 def parse_reply(message: str, request_type: str) -> Reply:
     """Read the person's answer to a pending request.
 
-    - approvals: "approve" / "yes" / "ok" … approve; "reject: <reason>" / "no, <reason>" reject;
+    - approvals: "approve" / "yes" / "ok" … approve; "reject: why" / "no, why" reject;
       "cancel" aborts the run; any other text rejects, with the text as feedback for the agent.
     - questions and clarifications: "cancel" aborts; anything else is the answer.
     """
