@@ -333,3 +333,29 @@ async def test_a_run_over_its_iteration_limit_says_why_it_stopped(tmp_path: Path
         "I had to stop: Stopped after 1 model calls without a final answer (max_iterations)."
     )
     assert "1+1 = 2" in answer  # the step that did run is shown
+
+
+async def test_a_client_that_leaves_mid_run_leaves_the_run_cancelled(tmp_path: Path) -> None:
+    """Open WebUI's Stop closes the stream: the run is saved as cancelled at once, never left
+    ``running``, and retrying the same reply says so instead of running anything again."""
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "I should never be asked."])
+    asked = await chat.say("Save a note")
+    handler = chat.handler
+    assert handler is not None
+    messages = [*chat.messages, {"role": "user", "content": "approve"}]
+    stream = handler.astreaming("bot", messages, **chat.kwargs())
+    first = await anext(stream)
+    assert first["provider_specific_fields"]["event"]["data"]["description"] == "Working…"
+    async for chunk in stream:  # read until the approved call has run, then hang up
+        if isinstance(chunk, dict) and 'name="save_note"' in chunk["text"]:
+            break
+    await stream.aclose()
+    assert await chat.notes() == [("groceries", 'buy <milk> & "eggs"')]
+    store = RunStore(get_database(chat.db_url))
+    record = await store.load(session_key="owui/alice:chat:chat-1", agent="bot")
+    assert record is not None and record.state.status.value == "aborted"
+    assert "Approval needed" in asked
+    retry = await handler.acompletion("bot", messages, **chat.kwargs())
+    assert retry.choices[0].message.content.startswith("This request was stopped")
+    assert len(await chat.notes()) == 1

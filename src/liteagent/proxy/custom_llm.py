@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import AbstractContextManager, aclosing
 from dataclasses import replace
 from typing import Any, cast
 
@@ -126,19 +126,20 @@ class LiteAgentLLM(CustomLLM):
             openwebui_jwt_secret=self.settings.openwebui_jwt_secret,
         )
 
-    async def _events(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+    async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         spec = self.catalog.get(ctx.model)
         with record_llm_calls() as calls:
             # Open WebUI's background tasks never build or reach a runner (liteagent.proxy.tasks)
             run = self.tasks.answer(spec, ctx) if ctx.is_task_request else None
             if run is None:
                 run = self._runner_for(spec, ctx).run(ctx)
-            async for event in run:
-                if isinstance(event, RunFinished):
-                    # Which model answered (after any fallback): metadata["liteagent"].
-                    summary = summarize_calls(calls, event.metadata.get("model"))
-                    event = replace(event, metadata={**event.metadata, "liteagent": summary})
-                yield event
+            async with aclosing(run) as events:  # closed at once when the client goes away
+                async for event in events:
+                    if isinstance(event, RunFinished):
+                        # Which model answered (after any fallback): metadata["liteagent"].
+                        summary = summarize_calls(calls, event.metadata.get("model"))
+                        event = replace(event, metadata={**event.metadata, "liteagent": summary})
+                    yield event
 
     def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
         try:
@@ -210,6 +211,7 @@ class LiteAgentLLM(CustomLLM):
         usage = Usage()
         finish = "stop"
         provenance: dict[str, Any] = {}
+        events: AsyncGenerator[RunEvent, None] | None = None
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
             self.catalog.get(ctx.model)  # an unknown model is a 404, before anything is sent
@@ -219,7 +221,8 @@ class LiteAgentLLM(CustomLLM):
             # and cancels the run even before the model's first token.
             yield event_chunk(status_event(WORKING, done=False))
             working = True
-            async for event in self._events(ctx):
+            events = self._events(ctx)
+            async for event in events:
                 if isinstance(event, TextDelta):
                     yield text_chunk(writer.text(event.text))
                 elif isinstance(event, ToolStep):
@@ -244,6 +247,8 @@ class LiteAgentLLM(CustomLLM):
                 yield event_chunk(status_event(WORKING, done=True, hidden=True))
         except (asyncio.CancelledError, GeneratorExit):
             logger.info("request_cancelled", model=model, user=ctx.user_key if ctx else None)
+            if events is not None:  # the run learns at once, and saves itself as cancelled
+                await events.aclose()
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
             raise self._fail(exc, model, ctx, started) from None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from liteagent.catalog import ModelSpec
@@ -162,7 +162,7 @@ class TaskAnswerer:
             messages = await gate.scrub(ctx)
         return content_to_text(messages[0].get("content")) or ""
 
-    async def answer(self, spec: ModelSpec, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+    async def answer(self, spec: ModelSpec, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         """The task's answer as run events: at most one model call, valid JSON text."""
         prompt = await self._prompt(spec, ctx)
         if uses_bundled_model(spec.model, self.settings):

@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 from liteagent.agents import (
     Agent,
@@ -182,7 +183,7 @@ class AgentRunner:
         await self.provider.aclose()
 
     # ------------------------------------------------------------------ entry point
-    async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+    async def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         turn = ChatTurn.from_context(ctx)
         queue: asyncio.Queue[LLMEvent] = asyncio.Queue()
         purpose = "\n\n".join([self.spec.system_prompt.strip(), *turn.system])
@@ -206,8 +207,9 @@ class AgentRunner:
             )
         )
         session = _Session(self, ctx, turn, agent, queue)
-        async for event in session.run():
-            yield event
+        async with aclosing(session.run()) as events:
+            async for event in events:
+                yield event
 
 
 class _Session:
@@ -245,7 +247,7 @@ class _Session:
         return self._text(sep + text)
 
     # ------------------------------------------------------------------ decide
-    async def run(self) -> AsyncIterator[RunEvent]:
+    async def run(self) -> AsyncGenerator[RunEvent, None]:
         record = await self._load()
         prior = fingerprint(self.turn.history)
         answered = fingerprint(self.turn.with_message())
@@ -309,8 +311,9 @@ class _Session:
         if state is None:
             state = self.agent.launch(message, history=self.turn.history)
             logger.info("agent_run_started", agent=self.name, run_id=state.run_id)
-        async for event in self._drive(state):
-            yield event
+        async with aclosing(self._drive(state)) as events:
+            async for event in events:
+                yield event
 
     async def _load(self) -> StoredRun | None:
         if self.store is None:
@@ -369,11 +372,12 @@ class _Session:
         return new
 
     # ------------------------------------------------------------------ drive
-    async def _drive(self, state: AgentState) -> AsyncIterator[RunEvent]:
+    async def _drive(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         self.run_id = state.run_id
         try:
-            async for event in self._drive_steps(state):
-                yield event
+            async with aclosing(self._drive_steps(state)) as events:
+                async for event in events:
+                    yield event
         except (asyncio.CancelledError, GeneratorExit):
             await asyncio.shield(self._save_cancelled())
             raise
@@ -395,7 +399,7 @@ class _Session:
             return
         logger.info("agent_run_cancelled", agent=self.name, run_id=record.state.run_id)
 
-    async def _drive_steps(self, state: AgentState) -> AsyncIterator[RunEvent]:
+    async def _drive_steps(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         model_id = self.runner.provider.model_id
         while state.status == AgentStatus.RUNNING:
             before = state
@@ -427,7 +431,9 @@ class _Session:
             yield event
         yield RunFinished(metadata={"model": model_id, "status": state.status.value})
 
-    async def _step(self, state: AgentState, out: list[AgentState]) -> AsyncIterator[RunEvent]:
+    async def _step(
+        self, state: AgentState, out: list[AgentState]
+    ) -> AsyncGenerator[RunEvent, None]:
         """Run ``agent.step`` while forwarding the model's deltas as they arrive."""
         task = asyncio.ensure_future(self.agent.step(state))
         try:
@@ -462,7 +468,7 @@ class _Session:
 
     async def _replay_new_steps(
         self, before: AgentState, after: AgentState
-    ) -> AsyncIterator[RunEvent]:
+    ) -> AsyncGenerator[RunEvent, None]:
         calls = {
             str(s.content.get("id")): ToolCall.from_dict(s.content)
             for s in after.steps
@@ -481,7 +487,7 @@ class _Session:
                 is_error=bool(step.metadata.get("is_error")),
             )
 
-    async def _finish(self, state: AgentState) -> AsyncIterator[RunEvent]:
+    async def _finish(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         status = state.status
         if status == AgentStatus.WAITING_HUMAN and state.pending_request is not None:
             request = state.pending_request

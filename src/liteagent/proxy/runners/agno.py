@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from liteagent.catalog import AgnoSpec
@@ -170,7 +170,7 @@ class AgnoRunner:
         return self._agent
 
     # ------------------------------------------------------------------ one request
-    async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+    async def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         decision = await self.gate.intercept(ctx)
         if decision.reply is not None:
             yield TextDelta(decision.reply)
@@ -185,7 +185,7 @@ class AgnoRunner:
 
     async def _run_agent(
         self, agent: Any, message: str, ctx: RequestContext
-    ) -> AsyncIterator[RunEvent]:
+    ) -> AsyncGenerator[RunEvent, None]:
         from agno.run.agent import (
             ModelRequestCompletedEvent,
             ModelRequestStartedEvent,

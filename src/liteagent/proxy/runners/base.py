@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol
 
 from liteagent.config import Settings
@@ -14,7 +14,7 @@ from liteagent.proxy.events import RunEvent
 class Runner(Protocol):
     """Runs one request for one user; built once and reused from the agent cache."""
 
-    def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+    def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         """Yield events as the run makes progress; end with ``RunFinished``."""
         ...
 

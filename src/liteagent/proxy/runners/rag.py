@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from pathlib import Path
 
 from liteagent.catalog import ModelSpec, RagSpec
@@ -155,7 +155,7 @@ class RagRunner:
         self.llm = llm
         self.options = options
 
-    async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+    async def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         kb_name = self.spec.knowledge_base_name
         yield StatusUpdate(f"Searching the {kb_name} knowledge base…")
         kb = await knowledge_base_for(self.spec, self.settings)

@@ -23,7 +23,8 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,7 @@ logger = get_logger(__name__)
 ALREADY_HANDLED = "This answer was already given, so nothing was run again."
 CHANGED = "This workflow was changed since it asked you, so it starts again with your message."
 CANCELLED = "Cancelled. Nothing else was run."
+STOPPED_REASON = "Stopped by the user before it finished."
 _CANCEL = {"cancel", "abort", "stop", "cancel it", "abort it"}
 
 
@@ -169,10 +171,11 @@ class WorkflowRunner:
     async def aclose(self) -> None:
         await self.nodes.aclose()
 
-    async def run(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
+    async def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         session = _Session(self, ctx, ChatTurn.from_context(ctx))
-        async for event in session.run():
-            yield event
+        async with aclosing(session.run()) as events:
+            async for event in events:
+                yield event
 
 
 class _Session:
@@ -224,7 +227,7 @@ class _Session:
         return RunFinished(metadata=metadata)
 
     # ------------------------------------------------------------------ decide
-    async def run(self) -> AsyncIterator[RunEvent]:
+    async def run(self) -> AsyncGenerator[RunEvent, None]:
         record = await self._load()
         prior = fingerprint(self.turn.history)
         answered = fingerprint(self.turn.with_message())
@@ -240,8 +243,9 @@ class _Session:
                     logger.info("workflow_run_superseded", workflow=self.name, reason="definition")
                     yield self._say(CHANGED)
                 else:
-                    async for event in self._resume(record):
-                        yield event
+                    async with aclosing(self._resume(record)) as events:
+                        async for event in events:
+                            yield event
                     return
             elif record.answer_fingerprint == answered:
                 logger.info(
@@ -267,8 +271,9 @@ class _Session:
         )
         state.metadata["definition_hash"] = self.runner.digest
         logger.info("workflow_run_started", workflow=self.name, execution=state.execution_id)
-        async for event in self._drive(state):
-            yield event
+        async with aclosing(self._drive(state)) as events:
+            async for event in events:
+                yield event
 
     async def _load(self) -> StoredWorkflowRun | None:
         if self.store is None:
@@ -293,7 +298,7 @@ class _Session:
         except StaleRunError:  # someone else moved it on: nothing to close
             return
 
-    async def _resume(self, record: StoredWorkflowRun) -> AsyncIterator[RunEvent]:
+    async def _resume(self, record: StoredWorkflowRun) -> AsyncGenerator[RunEvent, None]:
         """Apply the person's reply to the waiting HUMAN node, then carry on running."""
         assert self.store is not None
         state = record.state
@@ -344,12 +349,13 @@ class _Session:
         node = self.definition.get_node(node_id)
         if node is not None:
             yield self._block(node_block(node, new.get_node_execution(node_id)))
-        async for event in self._drive(new):
-            yield event
+        async with aclosing(self._drive(new)) as events:
+            async for event in events:
+                yield event
 
     async def _ask_again(
         self, record: StoredWorkflowRun, problem: str, prompt: str, options: list[str] | None
-    ) -> AsyncIterator[RunEvent]:
+    ) -> AsyncGenerator[RunEvent, None]:
         assert self.store is not None
         yield StatusUpdate("Waiting for your answer", done=True)
         yield self._say(f"{problem[:1].upper()}{problem[1:].rstrip('.')}.")
@@ -386,7 +392,36 @@ class _Session:
         self.live_started = False
         return StatusUpdate(f"Running {', '.join(labels)}…") if labels else None
 
-    async def _drive(self, state: WorkflowState) -> AsyncIterator[RunEvent]:
+    async def _drive(self, state: WorkflowState) -> AsyncGenerator[RunEvent, None]:
+        try:
+            async with aclosing(self._drive_steps(state)) as events:
+                async for event in events:
+                    yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            await asyncio.shield(self._save_cancelled())
+            raise
+
+    async def _save_cancelled(self) -> None:
+        """The client went away (Open WebUI's Stop) while a resumed run went on: it is saved as
+        stopped, never left ``running``; its answer was applied and is not applied again."""
+        record = self.stored
+        if self.store is None or not self.resumed or record is None:
+            return
+        if record.state.status is not WorkflowStatus.RUNNING:
+            return
+        stopped = record.state.copy()
+        stopped.status = WorkflowStatus.FAILED
+        stopped.error = STOPPED_REASON
+        stopped.current_nodes = []
+        stopped.waiting.clear()
+        record.state = stopped
+        try:
+            await self.store.save(record, expected_version=record.version)
+        except StaleRunError:
+            return
+        logger.info("workflow_run_cancelled", workflow=self.name, execution=stopped.execution_id)
+
+    async def _drive_steps(self, state: WorkflowState) -> AsyncGenerator[RunEvent, None]:
         producer = asyncio.ensure_future(self._produce(state))
         previous = state
         try:
@@ -454,7 +489,7 @@ class _Session:
                 events.append(self._block(block))
         return events
 
-    async def _finish(self, state: WorkflowState) -> AsyncIterator[RunEvent]:
+    async def _finish(self, state: WorkflowState) -> AsyncGenerator[RunEvent, None]:
         status = state.status
         question = waiting_question(self.definition, state)
         if status is WorkflowStatus.WAITING_HUMAN and question is not None:
