@@ -25,7 +25,13 @@ from liteagent.catalog import Catalog, ModelSpec, load_catalog
 from liteagent.config import Settings, get_settings
 from liteagent.errors import LiteAgentError
 from liteagent.llm.base import Usage
-from liteagent.llm.provenance import provenance_headers, record_llm_calls, summarize_calls
+from liteagent.llm.pricing import CallPricer
+from liteagent.llm.provenance import (
+    LLMCall,
+    provenance_headers,
+    record_llm_calls_of,
+    summarize_calls,
+)
 from liteagent.log import get_logger
 from liteagent.proxy.cache import AgentCache, AgentCacheKey
 from liteagent.proxy.chunks import (
@@ -125,13 +131,15 @@ class LiteAgentLLM(CustomLLM):
     async def _events(self, ctx: RequestContext) -> AsyncIterator[RunEvent]:
         spec = self.catalog.get(ctx.model)
         runner = self._runner_for(spec, ctx)
-        with record_llm_calls() as calls:
-            async for event in runner.run(ctx):
-                if isinstance(event, RunFinished):
-                    # Which model answered (after any fallback): metadata["liteagent"].
-                    summary = summarize_calls(calls, event.metadata.get("model"))
-                    event = replace(event, metadata={**event.metadata, "liteagent": summary})
-                yield event
+        calls: list[LLMCall] = []
+        price = CallPricer.for_entry(spec, self.catalog.providers)
+        async for event in record_llm_calls_of(runner.run(ctx), calls):
+            if isinstance(event, RunFinished):
+                # Which model answered (after any fallback), how many calls, what they cost:
+                # metadata["liteagent"].
+                summary = summarize_calls(calls, event.metadata.get("model"), price=price)
+                event = replace(event, metadata={**event.metadata, "liteagent": summary})
+            yield event
 
     def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
         try:
@@ -190,6 +198,8 @@ class LiteAgentLLM(CustomLLM):
                 **(hidden.get("additional_headers") or {}),
                 **provenance_headers(provenance),
             }
+            if "cost" in provenance:  # LiteLLM's response_cost: the sum of the inner calls
+                hidden["response_cost"] = provenance["cost"]
             response._hidden_params = hidden
         self._log_done(ctx, usage, started, stream=False, provenance=provenance)
         return response
@@ -234,6 +244,8 @@ class LiteAgentLLM(CustomLLM):
         last = final_chunk(usage, finish)
         if provenance:  # LiteLLM lifts these to a top-level "liteagent" key of the chunk
             last["provider_specific_fields"] = {"liteagent": provenance}
+        if "cost" in provenance:  # LiteLLM takes a stream's response_cost from usage.cost
+            last["usage"] = cast(Any, {**(last["usage"] or {}), "cost": provenance["cost"]})
         yield last
         self._log_done(ctx, usage, started, stream=True, provenance=provenance)
 
@@ -275,6 +287,8 @@ class LiteAgentLLM(CustomLLM):
             llm_model=provenance.get("model"),
             requested_llm_model=provenance.get("requested_model"),
             fallback_used=provenance.get("fallback_used"),
+            llm_calls=provenance.get("llm_calls"),
+            cost=provenance.get("cost"),
         )
 
     # ----------------------------------------------------------------- sync (library path)
