@@ -290,3 +290,41 @@ async def test_each_provider_call_is_recorded_once_with_its_usage(tmp_path: Path
         ("echo/e", 5, 1),  # the stream's inner chat is not a second call
         *[(f"scripted/{script}", 2, 3)] * 4,
     ]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def other_kinds(tmp_path: Path) -> dict[str, Any]:
+    """A workflow whose billing desk is a scripted agent, and an Agno agent, both priced."""
+    script = tmp_path / "answers.yaml"
+    script.write_text(yaml.safe_dump(["We will refund the double charge."] * 4))
+    triage = yaml.safe_load((ROOT / "liteagent.yaml").read_text())["models"]["triage"]
+    triage["nodes"]["billing_desk"]["model"] = f"scripted/{script}"
+    price = {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}
+    assistant = {"kind": "agno", "instructions": "Answer briefly.", "model": f"scripted/{script}"}
+    return {"models": {"triage": {**triage, **price}, "assistant": {**assistant, **price}}}
+
+
+@pytest.mark.parametrize("model", ["liteagent/triage", "liteagent/assistant"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_workflow_and_agno_runs_count_and_price_their_calls(
+    tmp_path: Path, model: str, stream: bool
+) -> None:
+    settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path}/la.db")
+    handler = LiteAgentLLM(settings=settings, catalog=parse_catalog(other_kinds(tmp_path)))
+    messages = [{"role": "user", "content": "I was charged twice for my invoice"}]
+    if stream:
+        chunks = await collect(handler.astreaming(model, messages, **kwargs()), task_per_chunk=True)
+        meta = chunks[-1]["provider_specific_fields"]["liteagent"]
+        prompt, completion = (
+            chunks[-1]["usage"]["prompt_tokens"],
+            chunks[-1]["usage"]["completion_tokens"],
+        )
+    else:
+        resp = await handler.acompletion(model, messages, **kwargs())
+        meta = resp.liteagent  # type: ignore[attr-defined]
+        prompt, completion = resp.usage.prompt_tokens, resp.usage.completion_tokens  # type: ignore[attr-defined]
+    assert meta["llm_calls"] == 1 and meta["model"].startswith("scripted/")
+    assert completion == 6  # the scripted answer's words: the one call's usage is the run's
+    assert math.isclose(meta["cost"], prompt * 1e-6 + completion * 4e-6, rel_tol=1e-12)

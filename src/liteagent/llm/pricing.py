@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 from liteagent.catalog.providers import ModelChainSpec, ProviderEntry, ProviderSpec
 from liteagent.catalog.specs import BaseSpec
@@ -111,8 +112,7 @@ def _price_map_cost(
     import litellm
 
     litellm_provider = _LITELLM_PROVIDER.get(provider_type, provider_type)
-    known = {str(getattr(p, "value", p)) for p in litellm.provider_list}
-    if not model or litellm_provider not in known:
+    if not model or litellm_provider not in _litellm_providers():
         return None
     try:
         prompt_cost, completion_cost = litellm.cost_per_token(
@@ -124,6 +124,13 @@ def _price_map_cost(
     except Exception:  # noqa: BLE001 - LiteLLM raises bare Exception for models it cannot price
         return None
     return float(prompt_cost), float(completion_cost)
+
+
+@cache
+def _litellm_providers() -> frozenset[str]:
+    import litellm
+
+    return frozenset(str(getattr(p, "value", p)) for p in litellm.provider_list)
 
 
 def _warn_unpriced(model_id: str, provider_type: str) -> None:
