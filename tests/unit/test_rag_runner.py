@@ -68,7 +68,7 @@ async def test_stream_has_status_source_events_markers_and_sources_list(tmp_path
     events = [
         c["provider_specific_fields"]["event"]
         for c in chunks
-        if isinstance(c, dict) and c.get("provider_specific_fields")
+        if isinstance(c, dict) and "event" in (c.get("provider_specific_fields") or {})
     ]
     statuses = [e["data"] for e in events if e["type"] == "status"]
     assert statuses[0] == {"description": "Working…", "done": False}  # sent at once
@@ -83,10 +83,13 @@ async def test_stream_has_status_source_events_markers_and_sources_list(tmp_path
     # Events come before the answer text, the usage on the last chunk.
     first_text = next(i for i, c in enumerate(chunks) if isinstance(c, dict) and c["text"])
     last_source = max(
-        i for i, c in enumerate(chunks) if isinstance(c, dict) and c.get("provider_specific_fields")
+        i
+        for i, c in enumerate(chunks)
+        if isinstance(c, dict) and "event" in (c.get("provider_specific_fields") or {})
     )
     assert last_source < first_text
     assert chunks[-1]["usage"]["completion_tokens"] > 0
+    assert chunks[-1]["provider_specific_fields"]["liteagent"]["llm_calls"] == 1
 
 
 async def test_completion_cites_and_the_prompt_holds_the_passages(tmp_path: Path) -> None:

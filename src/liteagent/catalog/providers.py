@@ -101,6 +101,12 @@ class ProviderSpec(_Strict):
     )
     circuit_breaker: CircuitBreakerSpec | None = None
     rate_limit: RateLimitSpec | None = None
+    input_cost_per_token: float | None = Field(
+        None, ge=0.0, description="USD per prompt token of this provider's models."
+    )
+    output_cost_per_token: float | None = Field(
+        None, ge=0.0, description="USD per completion token of this provider's models."
+    )
 
     def provider_kwargs(self, where: str) -> dict[str, Any]:
         """Keyword arguments for the provider's ``from_settings`` (secrets resolved)."""

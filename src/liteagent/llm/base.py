@@ -201,6 +201,8 @@ class BaseLLMProvider(ABC):
     """A chat model behind one provider.
 
     Subclasses implement ``chat`` and ``stream``; ``stream_chat`` derives from ``stream``.
+    Each call is recorded (provenance and usage, see ``liteagent.llm.metering``) without the
+    subclass doing anything.
 
     Args:
         api_key: Credential for the provider (kept private, never logged).
@@ -212,6 +214,13 @@ class BaseLLMProvider(ABC):
     MODELS: ClassVar[list[str]] = []
     network: ClassVar[bool] = True
     """Whether calls cross the network; ``create_llm`` adds retry and a circuit breaker then."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every call is recorded once for the request's provenance and cost, plugins included.
+        from liteagent.llm.metering import meter_provider
+
+        meter_provider(cls)
 
     def __init__(
         self, api_key: str | None = None, model_name: str = "", base_url: str | None = None

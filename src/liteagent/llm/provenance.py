@@ -4,29 +4,38 @@ Every response that went through a fallback chain carries a ``Provenance``: the 
 tried first (``requested_model``), the model that answered (``model``) and the failed attempts in
 between, each with its ``FallbackReason``.
 
-``record_llm_calls()`` collects the provenance of every LLM call made inside it (in the same
-task or in tasks started from it), whatever engine made the call. The proxy handler wraps each
-request in it to report the answering model in the response and its logs.
+Every model call is an ``LLMCall``: its provenance and its token usage (recorded by
+``liteagent.llm.metering``, once per call, whichever provider answered). ``record_llm_calls()``
+collects the calls made inside its block (in the same task or in tasks started from it);
+``record_llm_calls_of(stream, calls)`` does the same for the steps of an async iterator, which
+the proxy's consumers may drive from different tasks. The proxy handler records each request's
+calls to report the answering model, the number of calls and their cost in the response and its
+logs (``summarize_calls``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "FallbackAttempt",
     "FallbackReason",
+    "LLMCall",
     "Provenance",
     "note_llm_call",
     "provenance_headers",
     "record_llm_calls",
+    "record_llm_calls_of",
     "summarize_calls",
 ]
+
+T = TypeVar("T")
 
 
 class FallbackReason(StrEnum):
@@ -83,13 +92,41 @@ class Provenance:
         }
 
 
-_calls: ContextVar[list[Provenance] | None] = ContextVar("liteagent_llm_calls", default=None)
+@dataclass(frozen=True)
+class LLMCall:
+    """One model call of a run: which model answered it, and the tokens it used."""
+
+    provenance: Provenance
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def model(self) -> str:
+        return self.provenance.model
+
+    @property
+    def requested_model(self) -> str:
+        return self.provenance.requested_model
+
+    @property
+    def fallback_used(self) -> bool:
+        return self.provenance.fallback_used
+
+    @property
+    def attempts(self) -> tuple[FallbackAttempt, ...]:
+        return self.provenance.attempts
+
+
+CallPrice = Callable[[LLMCall], float]
+"""The cost of one call in USD (see ``liteagent.llm.pricing.CallPricer``)."""
+
+_calls: ContextVar[list[LLMCall] | None] = ContextVar("liteagent_llm_calls", default=None)
 
 
 @contextmanager
-def record_llm_calls() -> Iterator[list[Provenance]]:
-    """Collect the provenance of every LLM call made inside the block, in call order."""
-    calls: list[Provenance] = []
+def record_llm_calls() -> Iterator[list[LLMCall]]:
+    """Collect every LLM call made inside the block, in call order."""
+    calls: list[LLMCall] = []
     token = _calls.set(calls)
     try:
         yield calls
@@ -100,21 +137,56 @@ def record_llm_calls() -> Iterator[list[Provenance]]:
             _calls.set(None)
 
 
-def note_llm_call(provenance: Provenance) -> None:
-    """Add one call to the innermost ``record_llm_calls`` block, if any."""
+async def record_llm_calls_of(
+    stream: AsyncIterator[T], calls: list[LLMCall]
+) -> AsyncGenerator[T, None]:
+    """Iterate ``stream``, collecting into ``calls`` every LLM call it makes.
+
+    Unlike a ``record_llm_calls`` block opened inside an async generator, this holds when the
+    consumer drives each step from a different task (LiteLLM's proxy fetches the first chunk
+    of a stream in a task of its own): the recording is set for the duration of each step
+    only, so the calls of that step, and of the tasks it starts, land in ``calls``.
+    """
+    items = aiter(stream)
+    try:
+        while True:
+            token = _calls.set(calls)
+            try:
+                item = await anext(items)
+            except StopAsyncIteration:
+                return
+            finally:
+                _calls.reset(token)
+            yield item
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            token = _calls.set(calls)
+            try:
+                await close()
+            finally:
+                _calls.reset(token)
+
+
+def note_llm_call(call: LLMCall | Provenance) -> None:
+    """Add one call to the innermost recording (``record_llm_calls``), if any."""
     calls = _calls.get()
     if calls is not None:
-        calls.append(provenance)
+        calls.append(call if isinstance(call, LLMCall) else LLMCall(call))
 
 
-def summarize_calls(calls: list[Provenance], default_model: str | None = None) -> dict[str, Any]:
+def summarize_calls(
+    calls: list[LLMCall], default_model: str | None = None, *, price: CallPrice | None = None
+) -> dict[str, Any]:
     """Response metadata for a run's LLM calls (what the proxy returns as ``liteagent``).
 
     ``model`` is the model that produced the final answer (the last call), ``requested_model``
     the one the entry asked for first; ``attempts`` lists every model that failed on the way,
-    with its reason (error texts stay in the logs). Without recorded calls (an in-process model
-    called directly) ``default_model`` is both.
+    with its reason (error texts stay in the logs); ``llm_calls`` counts the calls. With
+    ``price``, ``cost`` is the sum of the calls' costs in USD. Without recorded calls (a run
+    that needed no model) ``default_model`` is both models.
     """
+    cost = {"cost": math.fsum(price(c) for c in calls)} if price is not None else {}
     if not calls:
         if default_model is None:
             return {}
@@ -124,6 +196,7 @@ def summarize_calls(calls: list[Provenance], default_model: str | None = None) -
             "fallback_used": False,
             "attempts": [],
             "llm_calls": 0,
+            **cost,
         }
     return {
         "model": calls[-1].model,
@@ -133,6 +206,7 @@ def summarize_calls(calls: list[Provenance], default_model: str | None = None) -
             {"model": a.model, "reason": a.reason.value} for c in calls for a in c.attempts
         ],
         "llm_calls": len(calls),
+        **cost,
     }
 
 

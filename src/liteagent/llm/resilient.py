@@ -21,7 +21,7 @@ from liteagent.llm.base import (
     MessageLike,
 )
 from liteagent.llm.fallback import ModelConfig, ModelFallbackChain
-from liteagent.llm.provenance import Provenance, note_llm_call
+from liteagent.llm.provenance import Provenance
 from liteagent.log import get_logger
 
 __all__ = ["ResilientLLM"]
@@ -55,7 +55,7 @@ class ResilientLLM(BaseLLMProvider):
         return provider
 
     def _noted(self, provenance: Provenance) -> None:
-        note_llm_call(provenance)
+        # The call itself is recorded by liteagent.llm.metering (provenance from the response).
         if provenance.fallback_used:
             logger.info(
                 "llm_fallback_used",

@@ -25,7 +25,13 @@ from liteagent.catalog import Catalog, ModelSpec, load_catalog
 from liteagent.config import Settings, get_settings
 from liteagent.errors import LiteAgentError
 from liteagent.llm.base import Usage
-from liteagent.llm.provenance import provenance_headers, record_llm_calls, summarize_calls
+from liteagent.llm.pricing import CallPricer
+from liteagent.llm.provenance import (
+    LLMCall,
+    provenance_headers,
+    record_llm_calls_of,
+    summarize_calls,
+)
 from liteagent.log import get_logger
 from liteagent.proxy.cache import AgentCache, AgentCacheKey
 from liteagent.proxy.chunks import (
@@ -128,18 +134,21 @@ class LiteAgentLLM(CustomLLM):
 
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         spec = self.catalog.get(ctx.model)
-        with record_llm_calls() as calls:
-            # Open WebUI's background tasks never build or reach a runner (liteagent.proxy.tasks)
-            run = self.tasks.answer(spec, ctx) if ctx.is_task_request else None
-            if run is None:
-                run = self._runner_for(spec, ctx).run(ctx)
-            async with aclosing(run) as events:  # closed at once when the client goes away
-                async for event in events:
-                    if isinstance(event, RunFinished):
-                        # Which model answered (after any fallback): metadata["liteagent"].
-                        summary = summarize_calls(calls, event.metadata.get("model"))
-                        event = replace(event, metadata={**event.metadata, "liteagent": summary})
-                    yield event
+        # Open WebUI's background tasks never build or reach a runner (liteagent.proxy.tasks)
+        run = self.tasks.answer(spec, ctx) if ctx.is_task_request else None
+        if run is None:
+            run = self._runner_for(spec, ctx).run(ctx)
+        calls: list[LLMCall] = []
+        price = CallPricer.for_entry(spec, self.catalog.providers)
+        # closed at once when the client goes away, so the run learns it and saves itself
+        async with aclosing(record_llm_calls_of(run, calls)) as events:
+            async for event in events:
+                if isinstance(event, RunFinished):
+                    # Which model answered (after any fallback), how many calls, what they
+                    # cost: metadata["liteagent"].
+                    summary = summarize_calls(calls, event.metadata.get("model"), price=price)
+                    event = replace(event, metadata={**event.metadata, "liteagent": summary})
+                yield event
 
     def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
         try:
@@ -198,6 +207,8 @@ class LiteAgentLLM(CustomLLM):
                 **(hidden.get("additional_headers") or {}),
                 **provenance_headers(provenance),
             }
+            if "cost" in provenance:  # LiteLLM's response_cost: the sum of the inner calls
+                hidden["response_cost"] = provenance["cost"]
             response._hidden_params = hidden
         self._log_done(ctx, usage, started, stream=False, provenance=provenance)
         return response
@@ -255,6 +266,8 @@ class LiteAgentLLM(CustomLLM):
         last = final_chunk(usage, finish)
         if provenance:  # LiteLLM lifts these to a top-level "liteagent" key of the chunk
             last["provider_specific_fields"] = {"liteagent": provenance}
+        if "cost" in provenance:  # LiteLLM takes a stream's response_cost from usage.cost
+            last["usage"] = cast(Any, {**(last["usage"] or {}), "cost": provenance["cost"]})
         yield last
         self._log_done(ctx, usage, started, stream=True, provenance=provenance)
 
@@ -296,6 +309,8 @@ class LiteAgentLLM(CustomLLM):
             llm_model=provenance.get("model"),
             requested_llm_model=provenance.get("requested_model"),
             fallback_used=provenance.get("fallback_used"),
+            llm_calls=provenance.get("llm_calls"),
+            cost=provenance.get("cost"),
         )
 
     # ----------------------------------------------------------------- sync (library path)
