@@ -102,7 +102,7 @@ def test_docs_stream_carries_open_webui_source_events(proxy: Proxy) -> None:
     assert any("Prisma" in doc for doc in sources[0]["document"])
     assert sources[0]["metadata"][0]["section"] == "Virtual keys and budgets (PostgreSQL)"
     statuses = [e["data"]["description"] for e in events if e["type"] == "status"]
-    assert statuses[0] == "Searching the docs knowledge base…"
+    assert statuses[:2] == ["Working…", "Searching the docs knowledge base…"]
     assert "**Sources**\n1. `README.md`" in "".join(text)
 
 
