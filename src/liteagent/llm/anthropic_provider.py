@@ -42,6 +42,7 @@ from liteagent.llm.http_errors import (
     connection_error,
     error_for_status,
     malformed_error,
+    stream_failure,
     timeout_error,
 )
 
@@ -300,8 +301,10 @@ class AnthropicProvider(BaseLLMProvider):
         prompt_tokens = completion_tokens = 0
         stop_reason: str | None = None
         finished = False
+        opened = False
         try:
             events = await self._client.messages.create(**req, stream=True)
+            opened = True
             async for event in events:
                 kind = event.type
                 if kind == "message_start":
@@ -329,7 +332,7 @@ class AnthropicProvider(BaseLLMProvider):
                 elif kind == "message_stop":
                     finished = True
         except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise self._error(exc) from None
+            raise stream_failure(self._error(exc), opened=opened) from None
         if not finished:
             raise broken_stream_error(self.provider_name, self.model_name)
         calls = tuple(

@@ -98,6 +98,19 @@ def broken_stream_error(provider: str, model: str) -> LLMUnavailableError:
     )
 
 
+def stream_failure(error: LLMProviderError, *, opened: bool) -> LLMProviderError:
+    """Classify a stream's failure by what happened, not by how the transport reported it.
+
+    Once the server has started answering (``opened``: the response arrived and was being
+    read), losing the connection means the stream broke off with part of the answer given —
+    never "could not connect", whichever exception the HTTP stack raised for the dropped socket
+    (a reset can surface as a read error or as a connect-class error under load).
+    """
+    if opened and type(error) is LLMUnavailableError and error.upstream_status is None:
+        return broken_stream_error(error.provider, error.model or "")
+    return error
+
+
 def malformed_error(provider: str, model: str, what: str = "response") -> LLMProviderError:
     return LLMProviderError(
         f"the server sent a malformed {what} (not the expected JSON)",

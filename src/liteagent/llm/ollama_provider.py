@@ -35,6 +35,7 @@ from liteagent.llm.http_errors import (
     connection_error,
     error_for_status,
     malformed_error,
+    stream_failure,
     timeout_error,
 )
 
@@ -241,11 +242,13 @@ class OllamaProvider(BaseLLMProvider):
         body = self._request(messages, options, stream=True)
         calls: list[ToolCall] = []
         final: dict[str, Any] | None = None
+        opened = False
         try:
             async with self._client.stream("POST", "/api/chat", json=body) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._status_error(response)
+                opened = True
                 async for line in response.aiter_lines():
                     if not line.strip():
                         continue
@@ -269,7 +272,7 @@ class OllamaProvider(BaseLLMProvider):
                         final = data
                         break
         except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise self._map(exc) from None
+            raise stream_failure(self._map(exc), opened=opened) from None
         if final is None:
             raise broken_stream_error(self.provider_name, self.model_name)
         yield LLMChunk(

@@ -29,6 +29,7 @@ from liteagent.llm.http_errors import (
     connection_error,
     error_for_status,
     malformed_error,
+    stream_failure,
     timeout_error,
 )
 
@@ -188,8 +189,10 @@ class OpenAIProvider(BaseLLMProvider):
         partial: dict[int, dict[str, str]] = {}
         usage: Usage | None = None
         finish: str | None = None
+        opened = False
         try:
             stream = await self._client.chat.completions.create(**req)
+            opened = True
             async for event in stream:
                 if event.usage is not None:
                     usage = Usage(event.usage.prompt_tokens, event.usage.completion_tokens)
@@ -210,7 +213,8 @@ class OpenAIProvider(BaseLLMProvider):
                     if delta.content:
                         yield LLMChunk(content=delta.content)
         except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise map_openai_error(exc, self.provider_name, self.model_name) from None
+            error = map_openai_error(exc, self.provider_name, self.model_name)
+            raise stream_failure(error, opened=opened) from None
         if finish is None:
             raise broken_stream_error(self.provider_name, self.model_name)
         calls = tuple(
