@@ -335,27 +335,118 @@ async def test_a_run_over_its_iteration_limit_says_why_it_stopped(tmp_path: Path
     assert "1+1 = 2" in answer  # the step that did run is shown
 
 
-async def test_a_client_that_leaves_mid_run_leaves_the_run_cancelled(tmp_path: Path) -> None:
-    """Open WebUI's Stop closes the stream: the run is saved as cancelled at once, never left
-    ``running``, and retrying the same reply says so instead of running anything again."""
-    chat = Chat(tmp_path)
-    chat.start([SAVE, "I should never be asked."])
-    asked = await chat.say("Save a note")
-    handler = chat.handler
-    assert handler is not None
-    messages = [*chat.messages, {"role": "user", "content": "approve"}]
-    stream = handler.astreaming("bot", messages, **chat.kwargs())
+async def _hang_up(chat: Chat, messages: list[dict[str, Any]], when: str) -> None:
+    """Stream ``messages`` and close the stream (Open WebUI's Stop) once ``when`` was sent."""
+    assert chat.handler is not None
+    stream = chat.handler.astreaming("bot", messages, **chat.kwargs())
     first = await anext(stream)
     assert first["provider_specific_fields"]["event"]["data"]["description"] == "Working…"
-    async for chunk in stream:  # read until the approved call has run, then hang up
-        if isinstance(chunk, dict) and 'name="save_note"' in chunk["text"]:
+    async for chunk in stream:
+        fields = chunk.get("provider_specific_fields") or {} if isinstance(chunk, dict) else {}
+        status = (fields.get("event") or {}).get("data", {}).get("description", "")
+        if when in status or (isinstance(chunk, dict) and when in chunk["text"]):
             break
+    else:
+        raise AssertionError(f"{when!r} never came")
     await stream.aclose()
-    assert await chat.notes() == [("groceries", 'buy <milk> & "eggs"')]
+
+
+async def _status(chat: Chat) -> str:
     store = RunStore(get_database(chat.db_url))
     record = await store.load(session_key="owui/alice:chat:chat-1", agent="bot")
-    assert record is not None and record.state.status.value == "aborted"
-    assert "Approval needed" in asked
-    retry = await handler.acompletion("bot", messages, **chat.kwargs())
-    assert retry.choices[0].message.content.startswith("This request was stopped")
+    assert record is not None
+    return record.state.status.value
+
+
+async def test_stop_right_after_approve_gives_the_approval_back(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "Saved it."])
+    await chat.say("Save a note")
+    approve = [*chat.messages, {"role": "user", "content": "approve"}]
+    await _hang_up(chat, approve, when="Running save_note")  # claimed, nothing ran yet
+    assert await chat.notes() == []
+    assert await _status(chat) == "waiting_human"
+    assert (await chat.say("approve")).endswith("Saved it.")  # the same reply again
+    assert len(await chat.notes()) == 1
+
+
+async def test_stop_after_the_approved_call_ran_is_finished_by_the_same_reply(
+    tmp_path: Path,
+) -> None:
+    """The approved call ran, then the client left: the run pauses with the result kept, and
+    the same reply again finishes it without running the call twice."""
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "Saved it, note #1."])
+    await chat.say("Save a note")
+    approve = [*chat.messages, {"role": "user", "content": "approve"}]
+    await _hang_up(chat, approve, when='name="save_note"')
+    assert await chat.notes() == [("groceries", 'buy <milk> & "eggs"')]
+    assert await _status(chat) == "paused"
+    finished = await chat.say("approve")
+    assert finished.endswith("Saved it, note #1.")
+    assert len(await chat.notes()) == 1
+    assert await _status(chat) == "completed"
+    assert "Nothing is waiting for your approval" in await chat.say("approve")
+    assert len(await chat.notes()) == 1
+
+
+async def test_stop_during_a_new_run_saves_it_as_stopped(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    calc = {"tool_calls": [{"name": "calculator", "arguments": {"expression": "12*7"}}]}
+    chat.start([calc, "Answered by a new run."])
+    message = [{"role": "user", "content": "What is 12*7?"}]
+    await _hang_up(chat, message, when='name="calculator"')
+    assert await _status(chat) == "aborted"
+    assert chat.handler is not None
+    retry = await chat.handler.acompletion("bot", message, **chat.kwargs())
+    # sent again, the message starts a new run; the stopped one stays stopped
+    assert retry.choices[0].message.content == "Answered by a new run."
+    assert await _status(chat) == "aborted"
+
+
+async def test_a_crash_while_an_approved_call_ran_never_runs_it_twice(tmp_path: Path) -> None:
+    """The process died after marking the call running (its outcome unknown): the same reply
+    in a new process settles the call as interrupted and lets the model tell the person."""
+    chat = Chat(tmp_path)
+    chat.start([SAVE])
+    await chat.say("Save a note")
+    store = RunStore(get_database(chat.db_url))
+    record = await store.load(session_key="owui/alice:chat:chat-1", agent="bot")
+    assert record is not None
+    # what a crash between "calls running" and "calls done" leaves behind
+    from liteagent.agents import Agent, AgentConfig
+
+    claimed = Agent(AgentConfig(agent_id="bot", purpose="x")).provide_human_response(
+        record.state, "approve", approved=True, request_id=record.state.pending_request.request_id
+    )
+    claimed.metadata["running_calls"] = [c.id for c in claimed.queued_tool_calls]
+    record.state = claimed
+    from liteagent.proxy.runners.agent_chat import fingerprint
+
+    record.answer_fingerprint = fingerprint(
+        [*chat.messages, {"role": "user", "content": "approve"}]
+    )
+    record.paused_fingerprint = None
+    await store.save(record, expected_version=record.version)
+    chat.start(["The note may not have been saved; please check your notes."])
+    answer = await chat.say("approve")
+    assert answer.endswith("please check your notes.")
+    assert await chat.notes() == []  # never run a second time (nor a first, here)
+    assert await _status(chat) == "completed"
+
+
+async def test_24_concurrent_proposals_in_one_chat_queue_and_none_fails(tmp_path: Path) -> None:
+    """Same-chat races queue (one turn at a time per chat) instead of failing; the approval the
+    last answer shows is the one that waits, and it runs once."""
+    chat = Chat(tmp_path)
+    handler = chat.start([SAVE] * 24 + ["Saved."])
+    first = [{"role": "user", "content": "Save a note"}]
+    results = await asyncio.gather(
+        *(handler.acompletion("bot", first, **chat.kwargs()) for _ in range(24))
+    )
+    answers = [r.choices[0].message.content for r in results]
+    assert all("Approval needed" in a for a in answers)
+    assert await _status(chat) == "waiting_human"
+    chat.messages = [*first, {"role": "assistant", "content": answers[-1]}]
+    assert (await chat.say("approve")).endswith("Saved.")
     assert len(await chat.notes()) == 1

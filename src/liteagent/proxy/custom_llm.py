@@ -12,7 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
-from contextlib import AbstractContextManager, aclosing
+from contextlib import AbstractContextManager, AsyncExitStack, aclosing
 from dataclasses import replace
 from typing import Any, cast
 
@@ -57,6 +57,7 @@ from liteagent.proxy.registration import schedule_registration
 from liteagent.proxy.runners import Runner, build_runner
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
 from liteagent.proxy.tasks import TaskAnswerer
+from liteagent.runtime.session_lock import SessionLocks
 
 logger = get_logger(__name__)
 
@@ -94,6 +95,7 @@ class LiteAgentLLM(CustomLLM):
             self.settings.agent_cache_size, on_evict=self._close_evicted
         )
         self.tasks = TaskAnswerer(self.settings)
+        self.locks = SessionLocks()
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
@@ -134,14 +136,19 @@ class LiteAgentLLM(CustomLLM):
 
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         spec = self.catalog.get(ctx.model)
-        # Open WebUI's background tasks never build or reach a runner (liteagent.proxy.tasks)
-        run = self.tasks.answer(spec, ctx) if ctx.is_task_request else None
-        if run is None:
-            run = self._runner_for(spec, ctx).run(ctx)
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
-        # closed at once when the client goes away, so the run learns it and saves itself
-        async with aclosing(record_llm_calls_of(run, calls)) as events:
+        async with AsyncExitStack() as stack:
+            if ctx.is_task_request:
+                # Open WebUI's background tasks never build or reach a runner, nor wait for
+                # the chat's turn: they touch no stored state (liteagent.proxy.tasks)
+                run = self.tasks.answer(spec, ctx)
+            else:
+                # one turn at a time per chat: a concurrent request of it waits for this one
+                await stack.enter_async_context(self.locks.hold(f"{spec.name}|{ctx.session_key}"))
+                run = self._runner_for(spec, ctx).run(ctx)
+            # closed at once when the client goes away, so the run learns it and saves itself
+            events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
             async for event in events:
                 if isinstance(event, RunFinished):
                     # Which model answered (after any fallback), how many calls, what they

@@ -78,6 +78,12 @@ UNMATCHED = (
     "a new message instead."
 )
 STOPPED_REASON = "Stopped by the user before it finished."
+INTERRUPTED_REASON = "Interrupted, and not resumed: a newer message came first."
+CALL_INTERRUPTED = (
+    "Interrupted while running: this call may or may not have taken effect, and it was not run "
+    "again. Tell the user, and let them check."
+)
+RUNNING_CALLS = "running_calls"
 STOPPED = (
     "This request was stopped before it finished (the answer was interrupted), so nothing more "
     "was run. Send a new message to start again."
@@ -140,6 +146,18 @@ def _had_approval(state: AgentState) -> bool:
         and step.metadata.get("request_type") == HumanRequestType.APPROVAL.value
         for step in state.steps
     )
+
+
+def _interrupted(state: AgentState) -> bool:
+    """Approved work was cut short (stopped, crashed, upstream failed) and can be finished."""
+    return state.status in (AgentStatus.RUNNING, AgentStatus.PAUSED)
+
+
+def _work_started(state: AgentState, claimed: AgentState) -> bool:
+    """Whether any approved call has started since the approval was claimed."""
+    results = sum(1 for s in state.steps if s.step_type == StepType.TOOL_RESULT)
+    before = sum(1 for s in claimed.steps if s.step_type == StepType.TOOL_RESULT)
+    return bool(state.metadata.get(RUNNING_CALLS)) or results > before
 
 
 def _pending_calls(state: AgentState) -> str:
@@ -236,6 +254,9 @@ class _Session:
         self.persist = False
         self.displaced: AgentState | None = None
         self.run_id: str | None = None
+        # the waiting state and its fingerprint an approval claimed, to give it back if the
+        # client leaves before any approved work started
+        self.claimed: tuple[AgentState, str | None] | None = None
 
     def _text(self, text: str) -> TextDelta:
         self.emitted.append(text)
@@ -266,6 +287,12 @@ class _Session:
                 state = result
                 async for event in self._replay_new_steps(s, state):
                     yield event
+            elif record.answer_fingerprint == answered and _interrupted(s):
+                # the same reply again, after a stop, a crash or an upstream failure cut the
+                # approved work short: finish it from the last durable phase
+                state = self._recover(s)
+                self.persist = True
+                logger.info("agent_run_recovered", agent=self.name, run_id=s.run_id)
             elif record.answer_fingerprint == answered:
                 logger.info("agent_answer_replayed", agent=self.name, run_id=s.run_id)
                 stopped = s.status == AgentStatus.ABORTED and s.error == STOPPED_REASON
@@ -290,6 +317,9 @@ class _Session:
                 yield self._say(NOTHING_WAITING)
                 yield RunFinished(metadata={"model": model_id})
                 return
+            elif _interrupted(s):
+                # left unfinished and answered by something else than a retry: closed for good
+                await self._close(record, INTERRUPTED_REASON)
             elif waiting and record.paused_fingerprint == answered:
                 # Regenerate of our question: its branch cannot be told apart from the new one
                 # by the user turns, so the waiting run is closed for good (a later reply on
@@ -326,11 +356,26 @@ class _Session:
         logger.info(
             "agent_run_superseded", agent=self.name, run_id=record.state.run_id, reason="regenerate"
         )
+        await self._close(record, "Regenerated: superseded by a new answer.")
+
+    def _recover(self, state: AgentState) -> AgentState:
+        """An interrupted run, ready to go on: calls that were started but never reported are
+        settled as interrupted (never run twice); finished results are kept."""
+        if state.status == AgentStatus.PAUSED:
+            state = self.agent.resume(state)
+        started = [str(i) for i in state.metadata.get(RUNNING_CALLS) or ()]
+        if started:
+            state = self.agent.interrupt_calls(state, started, CALL_INTERRUPTED)
+            state.metadata.pop(RUNNING_CALLS, None)
+        return state
+
+    async def _close(self, record: StoredRun, reason: str) -> None:
+        """End a stored run for good (compare-and-set: if it moved on meanwhile, leave it)."""
         assert self.store is not None
         closed = StoredRun(
             session_key=record.session_key,
             agent=record.agent,
-            state=self.agent.abort(record.state, "Regenerated: superseded by a new answer."),
+            state=self.agent.abort(record.state, reason),
             version=record.version,
         )
         with contextlib.suppress(StaleRunError):  # someone else moved it on: nothing to close
@@ -352,6 +397,7 @@ class _Session:
                 approved=reply.kind in ("approve", "answer"),
                 request_id=request.request_id,
             )
+        self.claimed = (state, record.paused_fingerprint)
         record.state = new
         record.answer_fingerprint = fingerprint(self.turn.with_message())
         record.paused_fingerprint = None
@@ -383,33 +429,63 @@ class _Session:
             raise
 
     async def _save_cancelled(self) -> None:
-        """The client went away (Open WebUI's Stop): a stored run is saved as cancelled, so it
-        is never left ``running``; nothing else of it runs."""
+        """The client went away (Open WebUI's Stop) or the request failed. From the last durable
+        phase of the stored run:
+
+        - an approval claimed by this request with none of its work started is given back: the
+          run waits for the approval again;
+        - approved work that started is kept, paused: the same reply again finishes it (a
+          started call is never run twice, a finished result is never lost);
+        - any other run is saved as stopped: nothing else of it runs.
+        """
         record = self.stored
         if self.store is None or not self.persist or record is None:
             return
         if record.state.run_id != self.run_id or record.state.status.is_terminal:
             return
-        record.state = self.agent.abort(record.state, STOPPED_REASON)
-        record.paused_fingerprint = None
+        if self.claimed is not None and not _work_started(record.state, self.claimed[0]):
+            record.state, record.paused_fingerprint = self.claimed
+            record.answer_fingerprint = None
+            event = "agent_approval_given_back"
+        elif self.claimed is not None:
+            if record.state.status == AgentStatus.PAUSED:
+                return
+            record.state = self.agent.pause(record.state)
+            event = "agent_run_interrupted"
+        else:
+            record.state = self.agent.abort(record.state, STOPPED_REASON)
+            record.paused_fingerprint = None
+            event = "agent_run_cancelled"
         try:
             await self.store.save(record, expected_version=record.version or None)
         except StaleRunError:
             logger.info("agent_run_cancel_ignored", agent=self.name, run_id=record.state.run_id)
             return
-        logger.info("agent_run_cancelled", agent=self.name, run_id=record.state.run_id)
+        logger.info(event, agent=self.name, run_id=record.state.run_id)
 
     async def _drive_steps(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         model_id = self.runner.provider.model_id
         while state.status == AgentStatus.RUNNING:
-            before = state
             names = ", ".join(dict.fromkeys(c.name for c in state.queued_tool_calls))
             if names:
                 yield StatusUpdate(f"Running {names}…")
+            if state.queued_tool_calls and self.persist and self.store is not None:
+                # durable phase "calls running": a crash from here on never runs them twice
+                marked = state.copy()
+                marked.metadata[RUNNING_CALLS] = [c.id for c in state.queued_tool_calls]
+                if not await self._save(marked):
+                    async for event in self._lost(state):
+                        yield event
+                    return
+                state = marked
+            before = state
             result: list[AgentState] = []
             async for event in self._step(before, result):
                 yield event
             state = result[0]
+            if RUNNING_CALLS in state.metadata:  # durable phase "calls done" (saved below)
+                state = state.copy()
+                del state.metadata[RUNNING_CALLS]
             async for event in self._replay_new_steps(before, state):
                 yield event
             if names:
@@ -426,10 +502,20 @@ class _Session:
                     reason="history",
                 )
                 self.displaced = None
-            await self._save(state)
+            if not await self._save(state):
+                async for event in self._lost(state):
+                    yield event
+                return
         async for event in self._finish(state):
             yield event
         yield RunFinished(metadata={"model": model_id, "status": state.status.value})
+
+    async def _lost(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
+        """Another request moved this run on meanwhile (another replica): stop here; what that
+        request does is the run's truth."""
+        logger.info("agent_run_moved_on", agent=self.name, run_id=state.run_id)
+        yield self._say(ALREADY_HANDLED)
+        yield RunFinished(metadata={"model": self.runner.provider.model_id})
 
     async def _step(
         self, state: AgentState, out: list[AgentState]
@@ -521,9 +607,11 @@ class _Session:
             )
         await self._save(state, final=True)
 
-    async def _save(self, state: AgentState, *, final: bool = False) -> None:
+    async def _save(self, state: AgentState, *, final: bool = False) -> bool:
+        """Store ``state``: a run's first write takes the chat's slot; later writes are
+        compare-and-set. ``False`` when the stored run moved on meanwhile (never overwritten)."""
         if self.store is None or not self.persist:
-            return
+            return True
         record = self.stored
         if record is None or record.state.run_id != state.run_id:
             record = StoredRun(session_key=self.key, agent=self.name, state=state)
@@ -544,8 +632,9 @@ class _Session:
             else:
                 await self.store.put(record)
         except StaleRunError:
-            logger.warning("agent_run_overwritten", agent=self.name, run_id=state.run_id)
-            await self.store.put(record)
+            logger.warning("agent_run_stale", agent=self.name, run_id=state.run_id)
+            return False
+        return True
 
 
 @register_runner("agent")
