@@ -450,3 +450,24 @@ async def test_24_concurrent_proposals_in_one_chat_queue_and_none_fails(tmp_path
     chat.messages = [*first, {"role": "assistant", "content": answers[-1]}]
     assert (await chat.say("approve")).endswith("Saved.")
     assert len(await chat.notes()) == 1
+
+
+async def test_a_token_pasted_into_a_plain_agent_reaches_no_model_and_no_table(
+    tmp_path: Path,
+) -> None:
+    """An agent without toolkits still never passes on a pasted credential: not to its model,
+    not to the run store (also when the token is glued to a word)."""
+    token = "glpat-Abcdefghijklmnopqrstuvwxyz012345"
+    atlassian = "ATATT3xFfGF0abcdefghijklmnopqrstuvwxyz"
+    chat = Chat(tmp_path)
+    handler = chat.start([SAVE])
+    await chat.say(f"Save a note with my token{token} and jira key x{atlassian} please")
+    sent = json.dumps(model_calls(handler))
+    assert token not in sent and atlassian not in sent
+    assert "[credential removed]" in sent
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "liteagent.db") as db:
+        cells = json.dumps([list(r) for r in db.execute("SELECT * FROM liteagent_agent_runs")])
+    assert cells != "[]"
+    assert token not in cells and atlassian not in cells

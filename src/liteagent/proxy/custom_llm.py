@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import AbstractContextManager, AsyncExitStack, aclosing
 from dataclasses import replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from litellm.llms.custom_llm import CustomLLM, CustomLLMError
@@ -59,6 +59,9 @@ from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.runtime.session_lock import SessionLocks
 
+if TYPE_CHECKING:
+    from liteagent.toolkits.interception import ToolkitGate
+
 logger = get_logger(__name__)
 
 StreamItem = GenericStreamingChunk | ModelResponseStream
@@ -96,6 +99,7 @@ class LiteAgentLLM(CustomLLM):
         )
         self.tasks = TaskAnswerer(self.settings)
         self.locks = SessionLocks()
+        self._recognisers: ToolkitGate | None = None
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
@@ -146,6 +150,7 @@ class LiteAgentLLM(CustomLLM):
             else:
                 # one turn at a time per chat: a concurrent request of it waits for this one
                 await stack.enter_async_context(self.locks.hold(f"{spec.name}|{ctx.session_key}"))
+                ctx = self._without_credentials(spec, ctx)
                 run = self._runner_for(spec, ctx).run(ctx)
             # closed at once when the client goes away, so the run learns it and saves itself
             events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
@@ -156,6 +161,25 @@ class LiteAgentLLM(CustomLLM):
                     summary = summarize_calls(calls, event.metadata.get("model"), price=price)
                     event = replace(event, metadata={**event.metadata, "liteagent": summary})
                 yield event
+
+    def _without_credentials(self, spec: ModelSpec, ctx: RequestContext) -> RequestContext:
+        """Credentials pasted into a chat (tokens of any known toolkit: ``glpat-…``,
+        ``ATATT…``, "jira token …") never reach a model, the run store or a log, whatever the
+        entry's kind. Entries with toolkits do this in their own gate, where pasted credentials
+        are also recognised as configuration and the user's stored values are removed too."""
+        if getattr(spec, "toolkits", ()):
+            return ctx
+        if self._recognisers is None:
+            from liteagent.toolkits import get_toolkit_service
+            from liteagent.toolkits.interception import ToolkitGate
+
+            service = get_toolkit_service(self.settings)
+            self._recognisers = ToolkitGate([], recognisers=service.recognisers())
+        messages = self._recognisers.scrub_shapes(ctx.messages)
+        if messages == ctx.messages:
+            return ctx
+        logger.info("credentials_removed", model=ctx.model, user=ctx.user_key)
+        return replace(ctx, messages=messages)
 
     def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
         try:

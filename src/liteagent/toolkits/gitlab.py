@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from agno.tools import Toolkit
 
 GITLAB_COM = "https://gitlab.com"
-_PAT = re.compile(r"\bglpat-[A-Za-z0-9_.-]{20,}")
+_PAT = re.compile(r"glpat-[A-Za-z0-9_.-]{20,}")  # also glued to a word: "tokenglpat-…"
 _KEYWORD_TOKEN = re.compile(
     r"(?i)\b(?:access[\s_-]*)?(?:token|pat)\b\s*(?:is\b|:|=|-)?\s*[`\"']?"
     r"(?P<token>[A-Za-z0-9_.-]{20,})"

@@ -26,7 +26,7 @@ from liteagent.toolkits.http import ToolkitAuthError, request_json
 if TYPE_CHECKING:
     from agno.tools import Toolkit
 
-_ATLASSIAN_TOKEN = re.compile(r"\bATATT[A-Za-z0-9_=-]{16,}")
+_ATLASSIAN_TOKEN = re.compile(r"ATATT[A-Za-z0-9_=-]{16,}")  # also glued to a word
 _KEYWORD_TOKEN = re.compile(
     r"(?i)\b(?:api[\s_-]*)?(?:token|pat)\b\s*(?:is\b|:|=|-)?\s*[`\"']?"
     r"(?P<token>[A-Za-z0-9+/=_.-]{16,})"
