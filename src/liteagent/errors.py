@@ -14,6 +14,7 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
     │   └── ProviderNotFoundError (404 provider_not_found)
     ├── RateLimitExceededError (429 rate_limit_exceeded)
     ├── AgentExecutionError (500 agent_execution_error)
+    ├── StorageUnavailableError (503 storage_unavailable)  LiteAgent's database is busy or gone
     └── LLMProviderError (502 upstream_error)        an upstream model failed
         ├── LLMTimeoutError (504 upstream_timeout)
         ├── LLMRateLimitError (429 upstream_rate_limited)
@@ -46,6 +47,7 @@ __all__ = [
     "NotFoundError",
     "ProviderNotFoundError",
     "RateLimitExceededError",
+    "StorageUnavailableError",
     "UserIdentityError",
 ]
 
@@ -143,6 +145,13 @@ class AgentExecutionError(LiteAgentError):
     """An agent, RAG agent or workflow failed while running."""
 
     error_code = "agent_execution_error"
+
+
+class StorageUnavailableError(LiteAgentError):
+    """LiteAgent's own database could not be used just now (locked, read-only, gone)."""
+
+    status_code = 503
+    error_code = "storage_unavailable"
 
 
 class LLMProviderError(LiteAgentError):

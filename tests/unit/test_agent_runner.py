@@ -471,3 +471,27 @@ async def test_a_token_pasted_into_a_plain_agent_reaches_no_model_and_no_table(
         cells = json.dumps([list(r) for r in db.execute("SELECT * FROM liteagent_agent_runs")])
     assert cells != "[]"
     assert token not in cells and atlassian not in cells
+
+
+async def test_a_locked_database_is_a_retryable_503_and_loses_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    from litellm.llms.custom_llm import CustomLLMError
+
+    chat = Chat(tmp_path)
+    handler = chat.start([SAVE, "Saved."])
+    await chat.say("Save a note")  # paused, stored
+    holder = sqlite3.connect(tmp_path / "liteagent.db", timeout=0.1)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the database
+    try:
+        messages = [*chat.messages, {"role": "user", "content": "approve"}]
+        with pytest.raises(CustomLLMError) as err:
+            await handler.acompletion("bot", messages, **chat.kwargs())
+    finally:
+        holder.rollback()
+        holder.close()
+    assert err.value.status_code == 503
+    assert "busy or unavailable" in err.value.message and "Traceback" not in err.value.message
+    assert await _status(chat) == "waiting_human"  # the approval is still there
+    assert (await chat.say("approve")).endswith("Saved.")
+    assert len(await chat.notes()) == 1

@@ -20,10 +20,11 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from litellm.llms.custom_llm import CustomLLM, CustomLLMError
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, ModelResponseStream
 from litellm.types.utils import Usage as LiteLLMUsage
+from sqlalchemy.exc import OperationalError
 
 from liteagent.catalog import Catalog, ModelSpec, load_catalog
 from liteagent.config import Settings, get_settings
-from liteagent.errors import LiteAgentError
+from liteagent.errors import LiteAgentError, StorageUnavailableError
 from liteagent.llm.base import Usage
 from liteagent.llm.pricing import CallPricer
 from liteagent.llm.provenance import (
@@ -74,8 +75,20 @@ def to_litellm_error(exc: BaseException, *, request_id: str | None = None) -> Cu
         return exc
     if isinstance(exc, LiteAgentError):
         return _llm_error(exc.status_code, exc.message)
+    if isinstance(exc, OperationalError):  # locked, read-only, disk full, file gone…
+        return _llm_error(503, storage_unavailable(request_id).message)
     ref = f" (request {request_id})" if request_id else ""
     return _llm_error(500, f"LiteAgent hit an internal error{ref}; see the proxy logs.")
+
+
+def storage_unavailable(request_id: str | None = None) -> StorageUnavailableError:
+    """The error for a database that could not be used: retryable, nothing was lost."""
+    ref = f" (request {request_id})" if request_id else ""
+    return StorageUnavailableError(
+        "LiteAgent's database is busy or unavailable just now, so nothing was run or changed"
+        f"{ref}. Send the message again in a moment; if it keeps failing, the operator should "
+        "check LITEAGENT_DATABASE_URL (the proxy logs say why)."
+    )
 
 
 def _llm_error(status_code: int, message: str) -> CustomLLMError:
