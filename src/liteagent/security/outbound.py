@@ -184,6 +184,10 @@ def _kind(address: IPAddress) -> str | None:
     return None
 
 
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiouAEIOU" else f"a {kind}"
+
+
 def address_refusal(address: IPAddress) -> str | None:
     """Why ``address`` must not be connected to (``None``: a public address)."""
     if isinstance(address, ipaddress.IPv6Address):
@@ -192,9 +196,9 @@ def address_refusal(address: IPAddress) -> str | None:
             inner, form = embedded
             inner_kind = _kind(inner)
             if inner_kind is not None:
-                return f"{address} is a {form} address of {inner}, a {inner_kind} address"
+                return f"{address} is {_a(form)} address of {inner}, {_a(inner_kind)} address"
     kind = _kind(address)
-    return None if kind is None else f"{address} is a {kind} address"
+    return None if kind is None else f"{address} is {_a(kind)} address"
 
 
 def _unmapped(address: IPAddress) -> IPAddress:
@@ -237,8 +241,7 @@ def parse_allow_hosts(entries: Iterable[str]) -> tuple[str, ...]:
             continue
         if host.is_unspecified:
             raise ValueError(
-                f"{ALLOW_HOSTS_VARIABLE}: '{entry}' means every address; list each address "
-                "exactly"
+                f"{ALLOW_HOSTS_VARIABLE}: '{entry}' means every address; list each address exactly"
             )
         out.append(str(_unmapped(host)))
     return tuple(dict.fromkeys(out))
@@ -247,9 +250,7 @@ def parse_allow_hosts(entries: Iterable[str]) -> tuple[str, ...]:
 async def system_resolver(host: str, port: int) -> list[str]:
     """The system resolver's addresses for ``host`` (empty when the name does not resolve)."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
-        )
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         return []
     return [str(info[4][0]) for info in infos]
@@ -329,14 +330,12 @@ class OutboundPolicy:
             )
         host = canonical_host(parsed.host)
         if isinstance(host, str):
-            if (host == "localhost" or host.endswith(".localhost")) and not self._host_listed(
-                host
-            ):
+            if (host == "localhost" or host.endswith(".localhost")) and not self._host_listed(host):
                 raise OutboundURLError(parsed.host, f"{host} is a loopback name", allowable=True)
             return parsed
         reason = self.address_refusal(host, host)
         if reason is not None:
-            raise OutboundURLError(parsed.host, reason, allowable=True)
+            raise OutboundURLError(parsed.host, reason, allowable="unspecified" not in reason)
         return parsed
 
     async def addresses(self, host: str, port: int) -> list[IPAddress]:
@@ -362,7 +361,8 @@ class OutboundPolicy:
             reason = self.address_refusal(canonical, address)
             if reason is not None:
                 where = "" if address == canonical else f"{host} resolves to {address}: "
-                raise OutboundURLError(host, f"{where}{reason}", allowable=True)
+                allowable = "unspecified" not in reason
+                raise OutboundURLError(host, f"{where}{reason}", allowable=allowable)
         return list(dict.fromkeys(found))
 
     async def check(self, url: str | httpx.URL) -> httpx.URL:

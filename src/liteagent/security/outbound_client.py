@@ -155,7 +155,7 @@ class OutboundClient:
         self,
         policy: OutboundPolicy,
         *,
-        timeout: float,  # noqa: ASYNC109 - httpx timeout, per request
+        timeout: float,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.policy = policy
