@@ -25,8 +25,8 @@ from liteagent.datasources import (
     provider_for_source,
 )
 from liteagent.datasources.url_provider import is_public_address
-from liteagent.security.outbound import OutboundURLError
 from liteagent.errors import AuthenticationError, InvalidRequestError
+from liteagent.security.outbound import OutboundURLError
 from tests.servers.gitlab_wire import GitLabWireServer, Project
 from tests.servers.http import serve_app
 
@@ -179,7 +179,7 @@ async def test_url_provider_enforces_size_time_and_type_limits(web: str) -> None
 )
 async def test_url_provider_refuses_private_loopback_and_link_local(web: str, url: str) -> None:
     target = f"{web}/page" if url == "loopback" else url
-    with pytest.raises(OutboundURLError, match="Refused to connect to .*: .* (address|name)"):
+    with pytest.raises(OutboundURLError, match=r"Refused to connect to .*: .* (address|name)"):
         await URLDataSourceProvider().fetch_content(target)
 
 
