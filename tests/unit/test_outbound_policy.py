@@ -6,6 +6,8 @@ table, never DNS.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -152,9 +154,9 @@ async def test_every_resolved_address_is_checked() -> None:
     with pytest.raises(OutboundURLError) as info:
         await policy.check("https://rebind.example/")
     assert "rebind.example resolves to 10.0.0.1: 10.0.0.1 is a private address" in str(info.value)
-    with pytest.raises(OutboundURLError, match="IPv4-mapped address of 127.0.0.1"):
+    with pytest.raises(OutboundURLError, match=re.escape("IPv4-mapped address of 127.0.0.1")):
         await policy.check("https://mapped.example/")
-    with pytest.raises(OutboundURLError, match="nowhere.example could not be resolved"):
+    with pytest.raises(OutboundURLError, match=re.escape("nowhere.example could not be resolved")):
         await policy.check("https://nowhere.example/")
 
 
@@ -200,9 +202,9 @@ def test_the_connected_peer_is_checked() -> None:
     policy = OutboundPolicy(allow_hosts=("127.0.0.1",))
     policy.check_peer("jira.example.com", "93.184.216.34")
     policy.check_peer("svc.test", "127.0.0.1")
-    with pytest.raises(OutboundURLError, match="the connection reached 10.0.0.1"):
+    with pytest.raises(OutboundURLError, match=re.escape("the connection reached 10.0.0.1")):
         policy.check_peer("jira.example.com", "10.0.0.1")
-    with pytest.raises(OutboundURLError, match="6to4 address of 127.0.0.2"):
+    with pytest.raises(OutboundURLError, match=re.escape("6to4 address of 127.0.0.2")):
         policy.check_peer("jira.example.com", "2002:7f00:2::")
 
 
