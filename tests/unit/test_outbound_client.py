@@ -7,7 +7,6 @@ origin). Every request each one receives is recorded.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from typing import Any
 
