@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from starlette.applications import Starlette
@@ -52,7 +53,9 @@ class Recorder:
         target = request.query_params.get("to", "/go")
         if target == "other":
             target = f"{self.other}/echo"
-        return RedirectResponse(target, status_code=status)
+        response = RedirectResponse(target, status_code=status)
+        response.set_cookie("sid", "set-by-the-redirecting-host")
+        return response
 
     async def big(self, request: Request) -> Response:
         return Response(b"x" * 5000, media_type="text/plain")
@@ -227,3 +230,16 @@ async def test_bodies_are_read_up_to_a_limit(hosts: tuple[Recorder, str, Recorde
     ):
         with pytest.raises(ResponseTooLargeError, match="larger than the 4096-byte limit"):
             await read_capped(response, 4096)
+
+
+async def test_another_port_is_another_origin(hosts: tuple[Recorder, str, Recorder, str]) -> None:
+    _, url_a, _, _ = hosts
+    c = Recorder()
+    with serve_app(c.app()) as url_c:
+        policy = OutboundPolicy(allow_hosts=("127.0.0.1",))
+        target = quote(f"{url_c}/echo", safe="")
+        _, body = await get_json(policy, f"{url_a}/go?to={target}", headers=CREDENTIALS)
+    received = body["headers"]
+    assert "authorization" not in received and "private-token" not in received
+    assert "cookie" not in received  # not even the one host A set while redirecting
+    assert len(c.seen) == 1

@@ -7,8 +7,8 @@
 - Redirects are followed by hand, at most ``policy.max_redirects`` hops, each target checked
   like the first URL. When a hop changes origin (scheme, host or port), credentials are dropped
   for good: ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``X-Api-Key``,
-  ``PRIVATE-TOKEN``, any header the caller marks secret, and ``auth``. A 307/308 redirect that
-  would re-send a request body to another origin is refused.
+  ``PRIVATE-TOKEN``, any header the caller marks secret, ``auth`` and the cookies collected so
+  far. A 307/308 redirect that would re-send a request body to another origin is refused.
 - Environment proxies are ignored (``trust_env=False``), so the checks apply to the real target.
 """
 
@@ -254,6 +254,7 @@ class OutboundClient:
                     )
                 for name in [n for n in headers if n.lower() in secrets]:
                     del headers[name]
+                self._client.cookies.clear()  # cookies the previous origin set stay there
                 auth = None
                 logger.info("outbound_redirect_cross_origin", host=target.host, status=status)
             if method != "HEAD" and (status == 303 or (status in (301, 302) and method == "POST")):
