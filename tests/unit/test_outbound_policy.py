@@ -259,3 +259,18 @@ def test_allow_list_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert policy.max_redirects == 2
     monkeypatch.delenv("LITEAGENT_OUTBOUND_ALLOW_HOSTS")
     assert Settings(_env_file=None).outbound_allow_hosts == ()  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[2001:db8::1]/",
+        "http://192.0.0.8/",
+        "http://[2002:a9fe:a9fe::]/",
+        "http://240.0.0.1/",
+    ],
+)
+def test_allow_private_lifts_only_intranet_networks(url: str) -> None:
+    with pytest.raises(OutboundURLError):
+        OutboundPolicy(allow_private=True).parse(url)
+    OutboundPolicy(allow_private=True).parse("http://[::ffff:192.168.1.1]/")

@@ -73,6 +73,10 @@ _EXTRA_REFUSED: Final[tuple[tuple[_V4 | _V6, str], ...]] = (
     (_V6("2001:db8::/32"), "documentation"),
     (_V6("fec0::/10"), "site-local"),
 )
+# What ``allow_private`` lifts: the networks of an intranet and of the machine itself.
+_PRIVATE_KINDS: Final = frozenset(
+    {"loopback", "private", "shared (carrier-grade NAT)", "site-local"}
+)
 _NAT64: Final = _V6("64:ff9b::/96")
 _TEREDO: Final = _V6("2001::/32")
 
@@ -188,17 +192,27 @@ def _a(kind: str) -> str:
     return f"an {kind}" if kind[0] in "aeiouAEIOU" else f"a {kind}"
 
 
-def address_refusal(address: IPAddress) -> str | None:
-    """Why ``address`` must not be connected to (``None``: a public address)."""
+def _classify(address: IPAddress) -> tuple[str, str] | None:
+    """``(kind, explanation)`` of a refused address; ``None`` for a public one.
+
+    For an IPv6 address that embeds a refused IPv4 address, the kind is the IPv4 address's.
+    """
     if isinstance(address, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(address)
         if embedded is not None:
             inner, form = embedded
             inner_kind = _kind(inner)
             if inner_kind is not None:
-                return f"{address} is {_a(form)} address of {inner}, {_a(inner_kind)} address"
+                text = f"{address} is {_a(form)} address of {inner}, {_a(inner_kind)} address"
+                return inner_kind, text
     kind = _kind(address)
-    return None if kind is None else f"{address} is {_a(kind)} address"
+    return None if kind is None else (kind, f"{address} is {_a(kind)} address")
+
+
+def address_refusal(address: IPAddress) -> str | None:
+    """Why ``address`` must not be connected to (``None``: a public address)."""
+    found = _classify(address)
+    return None if found is None else found[1]
 
 
 def _unmapped(address: IPAddress) -> IPAddress:
@@ -298,14 +312,10 @@ class OutboundPolicy:
         """Why connecting to ``address`` for URL host ``host`` is refused (``None``: allowed)."""
         if self._host_listed(host) or self._host_listed(address):
             return None
-        reason = address_refusal(address)
-        if reason is None:
+        found = _classify(address)
+        if found is None or (self.allow_private and found[0] in _PRIVATE_KINDS):
             return None
-        if self.allow_private and not any(
-            word in reason for word in ("link-local", "multicast", "unspecified", "reserved")
-        ):
-            return None
-        return reason
+        return found[1]
 
     def parse(self, url: str | httpx.URL) -> httpx.URL:
         """Parse ``url`` and check everything that needs no name resolution.
