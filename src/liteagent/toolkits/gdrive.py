@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from liteagent.log import get_logger
 from liteagent.security import get_encryption_service
+from liteagent.security.outbound import OutboundPolicy
 from liteagent.toolkits.base import (
     URL_PATTERN,
     BaseToolkitConfig,
@@ -144,6 +145,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
                 "Google",
                 "POST",
                 self.settings.google_token_url,
+                policy=OutboundPolicy.from_settings(self.settings),
                 timeout=self.settings.toolkit_timeout,
                 data={
                     **self._client(),
@@ -227,6 +229,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
                     "Google",
                     "POST",
                     self.settings.google_revoke_url,
+                    policy=OutboundPolicy.from_settings(self.settings),
                     timeout=self.settings.toolkit_timeout,
                     data={"token": str(credentials["refresh_token"])},
                 )
@@ -257,6 +260,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
                 "Google",
                 "POST",
                 self.settings.google_token_url,
+                policy=OutboundPolicy.from_settings(self.settings),
                 timeout=self.settings.toolkit_timeout,
                 data={
                     **self._client(),
@@ -287,6 +291,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
             "Google Drive",
             "GET",
             f"{self.settings.google_drive_api_url.rstrip('/')}{path}",
+            policy=OutboundPolicy.from_settings(self.settings),
             timeout=self.settings.toolkit_timeout,
             headers={"Authorization": f"Bearer {access_token}"},
             params=params,
@@ -309,6 +314,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
                 return await request_text(
                     "Google Drive",
                     f"{base}{path}",
+                    policy=OutboundPolicy.from_settings(self.settings),
                     timeout=self.settings.toolkit_timeout,
                     headers={"Authorization": f"Bearer {token}"},
                     params=params,

@@ -13,6 +13,9 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
+import httpx
+
+from liteagent.security.outbound import OutboundPolicy
 from liteagent.toolkits.base import (
     URL_PATTERN,
     BaseToolkitConfig,
@@ -101,14 +104,14 @@ class JiraConfig(BaseToolkitConfig):
         if email_match:
             credentials["email"] = email_match.group(0)
         try:
-            me = await self._call(credentials, "GET", "/rest/api/2/myself")
-        except ToolkitAuthError:
+            me = await self._call(credentials, "GET", "/rest/api/2/myself", verified=False)
+        except ToolkitAuthError as exc:
             return ConfigOutcome(
                 stored=False,
                 secrets=tuple(secrets),
-                message=f"Jira at {base_url} refused that token, so nothing was stored. Check "
-                "the token (and, for Jira Cloud, the e-mail of the account that created it) "
-                "and send it again.",
+                message=f"Jira answered {exc.status} at {httpx.URL(base_url).host}, so nothing "
+                "was stored. Check the token (and, for Jira Cloud, the e-mail of the account "
+                "that created it) and send it again.",
             )
         except ToolkitError as exc:
             return ConfigOutcome(
@@ -116,8 +119,9 @@ class JiraConfig(BaseToolkitConfig):
                 secrets=tuple(secrets),
                 message=f"I could not check the token with Jira: {exc} Nothing was stored.",
             )
-        who = (me or {}).get("displayName") or (me or {}).get("name") or "your account"
-        credentials["display_name"] = str(who)
+        me = me if isinstance(me, dict) else {}
+        who = str(me.get("displayName") or me.get("name") or "your account")[:100]
+        credentials["display_name"] = who
         await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
         return ConfigOutcome(
             stored=True,
@@ -161,6 +165,8 @@ class JiraConfig(BaseToolkitConfig):
         method: str,
         path: str,
         params: dict[str, Any] | None = None,
+        *,
+        verified: bool = True,
     ) -> Any:
         headers = {"Accept": "application/json"}
         auth: tuple[str, str] | None = None
@@ -172,10 +178,12 @@ class JiraConfig(BaseToolkitConfig):
             "Jira",
             method,
             f"{credentials['base_url']}{path}",
+            policy=OutboundPolicy.from_settings(self.settings),
             timeout=self.settings.toolkit_timeout,
             headers=headers,
             params=params,
             auth=auth,
+            detail=verified,
         )
 
     async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:
