@@ -40,7 +40,10 @@ from liteagent.log import get_logger
 logger = get_logger(__name__)
 
 VALID_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-_DETAILS_BLOCK = re.compile(r"<details\b[^>]*>.*?</details>[ \t]*\n?", re.DOTALL | re.IGNORECASE)
+# The tags of a ``<details>`` block; each match costs constant work, so a scan is linear.
+_DETAILS_TAG = re.compile(r"<details\b|</details>", re.IGNORECASE)
+# What follows a stripped block and goes with it.
+_BLOCK_TRAILER = re.compile(r"[ \t]*\n?")
 _USER_ID_HEADER = "x-openwebui-user-id"
 _FORWARDED_HEADERS = (
     _USER_ID_HEADER,
@@ -62,9 +65,53 @@ _JWT_LEEWAY = timedelta(seconds=30)
 _TEMPORARY_CHAT_PREFIXES = ("local:", "temporary:")
 
 
+def _details_blocks(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every outermost closed ``<details …>…</details>`` block in ``text``.
+
+    One pass over the tags, in linear time whatever the input. An opener's tag runs to the
+    first ``>`` after it (a ``</details>`` inside it is part of the tag, not a closer); blocks
+    nest, as in Open WebUI's renderer. An opener that is never closed strips nothing, but the
+    closed blocks inside it still count; a closer with no opener is plain text.
+    """
+    blocks: list[tuple[int, int]] = []
+    open_at: list[int] = []
+    tag_end = -1  # the end of the last opener's tag: tags before it are inside that tag
+    next_gt = -1  # the ``>`` last found: openers before it all end there
+    for match in _DETAILS_TAG.finditer(text):
+        start = match.start()
+        if start < tag_end:
+            continue
+        if match.group().startswith("</"):
+            if open_at:
+                opener = open_at.pop()
+                while blocks and blocks[-1][0] > opener:  # closed inside this one
+                    blocks.pop()
+                blocks.append((opener, match.end()))
+            continue
+        if next_gt < match.end():
+            next_gt = text.find(">", match.end())
+            if next_gt < 0:  # no opener from here on has an end: none is a block
+                break
+        open_at.append(start)
+        tag_end = next_gt + 1
+    return blocks
+
+
 def strip_rendered_blocks(text: str) -> str:
-    """Remove ``<details …>…</details>`` blocks we rendered earlier (tool steps, reasoning)."""
-    return _DETAILS_BLOCK.sub("", text)
+    """Remove ``<details …>…</details>`` blocks we rendered earlier (tool steps, reasoning).
+
+    The spaces and the one line break that follow a block go with it. Linear in ``text``.
+    """
+    if "<" not in text:
+        return text
+    parts: list[str] = []
+    kept_from = 0
+    for start, end in _details_blocks(text):
+        parts.append(text[kept_from:start])
+        trailer = _BLOCK_TRAILER.match(text, end)
+        kept_from = trailer.end() if trailer else end
+    parts.append(text[kept_from:])
+    return "".join(parts)
 
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
