@@ -34,7 +34,13 @@ from urllib.parse import unquote
 import jwt
 from pydantic import SecretStr
 
-from liteagent.errors import InvalidRequestError, UserIdentityError
+from liteagent.config import Settings
+from liteagent.errors import (
+    HeaderTooLargeError,
+    InvalidRequestError,
+    RequestTooLargeError,
+    UserIdentityError,
+)
 from liteagent.log import get_logger
 
 logger = get_logger(__name__)
@@ -112,6 +118,107 @@ def strip_rendered_blocks(text: str) -> str:
         kept_from = trailer.end() if trailer else end
     parts.append(text[kept_from:])
     return "".join(parts)
+
+
+# A message object, its content array, a part, a part's object (``image_url``…) and what that
+# holds: OpenAI's shapes (tool calls included) are at most this deep.
+MAX_NESTING = 6
+# Keys whose strings are attachments (image and file data URLs, audio), not text.
+_ATTACHMENT_KEYS = frozenset({"url", "data", "file_data"})
+# Open WebUI's signed user is a JWT: far longer than the plain headers it replaces.
+_JWT_LENGTH_FACTOR = 32
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """How much one request may carry; beyond it, it is refused before any work is done.
+
+    Attributes:
+        max_chars: Characters of all the messages' text (attachments not counted): 413 beyond.
+        max_header_chars: Longest forwarded ``X-OpenWebUI-*`` header value: 400 beyond (the
+            signed ``X-OpenWebUI-User-Jwt`` may be ``_JWT_LENGTH_FACTOR`` times as long).
+        max_messages: Most messages in one request: 400 beyond.
+        max_nesting: Deepest nesting of arrays and objects in a message: 400 beyond.
+    """
+
+    max_chars: int = 1_000_000
+    max_header_chars: int = 256
+    max_messages: int = 1_000
+    max_nesting: int = MAX_NESTING
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RequestLimits:
+        """The limits ``LITEAGENT_MAX_REQUEST_CHARS`` / ``_HEADER_CHARS`` / ``_MESSAGES`` set."""
+        return cls(
+            max_chars=settings.max_request_chars,
+            max_header_chars=settings.max_header_chars,
+            max_messages=settings.max_messages,
+        )
+
+
+def _header_name(lowered: str) -> str:
+    """``x-openwebui-user-id`` → ``X-OpenWebUI-User-Id``."""
+    rest = lowered.removeprefix("x-openwebui-")
+    return "X-OpenWebUI-" + "-".join(part.capitalize() for part in rest.split("-"))
+
+
+def check_headers(headers: Mapping[str, str], limits: RequestLimits) -> None:
+    """Refuse a forwarded header longer than its limit (``HeaderTooLargeError``, 400).
+
+    Args:
+        headers: The request's headers, names lower-cased.
+        limits: The limits to apply.
+    """
+    for name in (*_FORWARDED_HEADERS, USER_JWT_HEADER):
+        value = headers.get(name)
+        limit = limits.max_header_chars * (_JWT_LENGTH_FACTOR if name == USER_JWT_HEADER else 1)
+        if value is not None and len(value) > limit:
+            logger.warning("request_header_too_large", header=name, chars=len(value), limit=limit)
+            raise HeaderTooLargeError(
+                f"The {_header_name(name)} header is too large: {len(value)} characters, "
+                f"the limit is {limit}."
+            )
+
+
+def check_messages_size(messages: Any, limits: RequestLimits) -> None:
+    """Refuse messages over the limits before anything reads their text. Linear in their size.
+
+    Raises:
+        InvalidRequestError: Too many messages, or one nested deeper than ``max_nesting``.
+        RequestTooLargeError: More text than ``max_chars`` (413).
+    """
+    if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
+        return  # not an array: validate_messages names the problem
+    if len(messages) > limits.max_messages:
+        raise InvalidRequestError(
+            f"Too many messages: {len(messages)}, the limit is {limits.max_messages}."
+        )
+    total = 0
+    for i, message in enumerate(messages):
+        stack: list[tuple[Any, int]] = [(message, 1)]
+        while stack:
+            value, depth = stack.pop()
+            if isinstance(value, str):
+                total += len(value)
+                continue
+            if not isinstance(value, Mapping | list | tuple):
+                continue
+            if depth > limits.max_nesting:
+                raise InvalidRequestError(
+                    f"messages[{i}] is nested too deeply: more than {limits.max_nesting} "
+                    "levels of arrays and objects."
+                )
+            if isinstance(value, Mapping):
+                stack.extend(
+                    (item, depth + 1) for key, item in value.items() if key not in _ATTACHMENT_KEYS
+                )
+            else:
+                stack.extend((item, depth + 1) for item in value)
+    if total > limits.max_chars:
+        logger.warning("request_too_large", chars=total, limit=limits.max_chars)
+        raise RequestTooLargeError(
+            f"Request too large: {total} characters, the limit is {limits.max_chars}."
+        )
 
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
@@ -348,6 +455,7 @@ class RequestContext:
         litellm_params: Mapping[str, Any] | None = None,
         stream: bool = False,
         openwebui_jwt_secret: SecretStr | None = None,
+        limits: RequestLimits | None = None,
     ) -> RequestContext:
         """Build from a ``CustomLLM`` call's arguments (validates ``messages``).
 
@@ -358,9 +466,12 @@ class RequestContext:
             litellm_params: LiteLLM's ``litellm_params`` (metadata, headers, raw body).
             stream: Whether the client asked for a stream.
             openwebui_jwt_secret: Verifies Open WebUI's signed ``X-OpenWebUI-User-Jwt``.
+            limits: Size limits checked first (default: ``RequestLimits()``).
 
         Raises:
-            InvalidRequestError: ``messages`` is malformed.
+            InvalidRequestError: ``messages`` is malformed, has too many entries or nests too
+                deeply; a forwarded header is too large (``HeaderTooLargeError``).
+            RequestTooLargeError: The messages carry more text than the limit (413).
             UserIdentityError: The forwarded Open WebUI user cannot be established.
         """
         optional = optional_params or {}
@@ -373,6 +484,9 @@ class RequestContext:
             str(k).lower(): str(v)
             for k, v in (raw_headers.items() if isinstance(raw_headers, Mapping) else [])
         }
+        limits = limits or RequestLimits()
+        check_headers(lowered, limits)
+        check_messages_size(messages, limits)
         headers = {k: v for k, v in lowered.items() if k in _FORWARDED_HEADERS}
         user = forwarded_user(headers, _first(lowered.get(USER_JWT_HEADER)), openwebui_jwt_secret)
         body = (params.get("proxy_server_request") or {}).get("body") or {}

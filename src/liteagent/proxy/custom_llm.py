@@ -42,7 +42,7 @@ from liteagent.proxy.chunks import (
     status_event,
     text_chunk,
 )
-from liteagent.proxy.context import RequestContext
+from liteagent.proxy.context import RequestContext, RequestLimits
 from liteagent.proxy.events import (
     ReasoningDelta,
     RunEvent,
@@ -94,6 +94,7 @@ class LiteAgentLLM(CustomLLM):
             self.settings.agent_cache_size, on_evict=self._close_evicted
         )
         self.tasks = TaskAnswerer(self.settings)
+        self.limits = RequestLimits.from_settings(self.settings)
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
@@ -130,6 +131,7 @@ class LiteAgentLLM(CustomLLM):
             litellm_params=kwargs.get("litellm_params"),
             stream=stream,
             openwebui_jwt_secret=self.settings.openwebui_jwt_secret,
+            limits=self.limits,
         )
 
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
