@@ -120,9 +120,7 @@ class _BoundedInterpreter(TreeInterpreter):  # type: ignore[misc]
         return self._functions.call_function(name, args)
 
 
-def search(
-    query: str, data: Any, *, max_steps: int = MAX_STEPS, max_chars: int = MAX_CHARS
-) -> Any:
+def search(query: str, data: Any, *, max_steps: int = MAX_STEPS, max_chars: int = MAX_CHARS) -> Any:
     """Evaluate a JMESPath ``query`` against ``data`` within the budget.
 
     Raises:
