@@ -123,8 +123,9 @@ def strip_rendered_blocks(text: str) -> str:
 # A message object, its content array, a part, a part's object (``image_url``…) and what that
 # holds: OpenAI's shapes (tool calls included) are at most this deep.
 MAX_NESTING = 6
-# Keys whose strings are attachments (image and file data URLs, audio), not text.
-_ATTACHMENT_KEYS = frozenset({"url", "data", "file_data"})
+# Keys whose strings are not counted as text: attachments (image and file data URLs, audio)
+# and the labels of a message or part.
+_UNCOUNTED_KEYS = frozenset({"url", "data", "file_data", "role", "type"})
 # Open WebUI's signed user is a JWT: far longer than the plain headers it replaces.
 _JWT_LENGTH_FACTOR = 32
 
@@ -210,7 +211,7 @@ def check_messages_size(messages: Any, limits: RequestLimits) -> None:
                 )
             if isinstance(value, Mapping):
                 stack.extend(
-                    (item, depth + 1) for key, item in value.items() if key not in _ATTACHMENT_KEYS
+                    (item, depth + 1) for key, item in value.items() if key not in _UNCOUNTED_KEYS
                 )
             else:
                 stack.extend((item, depth + 1) for item in value)
