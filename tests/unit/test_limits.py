@@ -14,6 +14,7 @@ import jwt
 import pytest
 import yaml
 from cryptography.fernet import Fernet
+from litellm.exceptions import APIError
 from litellm.llms.custom_llm import CustomLLMError
 from litellm.types.utils import ModelResponse
 
@@ -53,12 +54,16 @@ def call_kwargs(headers: dict[str, str] | None = None) -> dict[str, Any]:
     }
 
 
-async def refused(handler: LiteAgentLLM, messages: Any, **kwargs: Any) -> CustomLLMError:
-    """The error ``acompletion`` raises; ``astreaming`` must raise the same before any chunk."""
-    with pytest.raises(CustomLLMError) as completion:
+async def refused(handler: LiteAgentLLM, messages: Any, **kwargs: Any) -> CustomLLMError | APIError:
+    """The error ``acompletion`` raises; ``astreaming`` must raise the same before any chunk.
+
+    LiteLLM's own ``APIError`` carries a 413 through the proxy (it maps a ``CustomLLMError``
+    of that status to 400); every other status goes as a ``CustomLLMError``.
+    """
+    with pytest.raises((CustomLLMError, APIError)) as completion:
         await handler.acompletion("bot", messages, **call_kwargs(**kwargs))
     stream = handler.astreaming("bot", messages, **call_kwargs(**kwargs))
-    with pytest.raises(CustomLLMError) as streamed:
+    with pytest.raises((CustomLLMError, APIError)) as streamed:
         await anext(stream)
     assert (streamed.value.status_code, streamed.value.message) == (
         completion.value.status_code,
@@ -118,7 +123,8 @@ async def test_text_over_the_limit_is_413_naming_both_sizes(tmp_path: Path) -> N
     ]
     error = await refused(handler, messages)
     assert error.status_code == RequestTooLargeError.status_code == 413
-    assert error.message == "Request too large: 1001 characters, the limit is 1000."
+    assert isinstance(error, APIError)
+    assert error.message.endswith(": Request too large: 1001 characters, the limit is 1000.")
 
 
 async def test_default_limit_refuses_a_million_and_one_characters(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from litellm.exceptions import APIError
 from litellm.llms.custom_llm import CustomLLM, CustomLLMError
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, ModelResponseStream
 from litellm.types.utils import Usage as LiteLLMUsage
@@ -64,11 +65,22 @@ StreamItem = GenericStreamingChunk | ModelResponseStream
 WORKING = "Working…"
 
 
-def to_litellm_error(exc: BaseException, *, request_id: str | None = None) -> CustomLLMError:
-    """Turn any exception into a ``CustomLLMError`` the proxy renders as an OpenAI error."""
+# LiteLLM maps a handler's error by its status, and one outside its table (400, 401, 403, 404,
+# 408, 422, 429, 5xx) becomes a 400. Its own ``APIError`` passes through with its status.
+_UNMAPPED_STATUSES = frozenset({413})
+
+
+def to_litellm_error(
+    exc: BaseException, *, request_id: str | None = None
+) -> CustomLLMError | APIError:
+    """Turn any exception into an error the proxy renders as an OpenAI error with its status."""
     if isinstance(exc, CustomLLMError):
         return exc
     if isinstance(exc, LiteAgentError):
+        if exc.status_code in _UNMAPPED_STATUSES:
+            return APIError(
+                status_code=exc.status_code, message=exc.message, llm_provider="liteagent", model=""
+            )
         return _llm_error(exc.status_code, exc.message)
     ref = f" (request {request_id})" if request_id else ""
     return _llm_error(500, f"LiteAgent hit an internal error{ref}; see the proxy logs.")
@@ -275,7 +287,7 @@ class LiteAgentLLM(CustomLLM):
 
     def _fail(
         self, exc: Exception, model: str, ctx: RequestContext | None, started: float
-    ) -> CustomLLMError:
+    ) -> CustomLLMError | APIError:
         request_id = ctx.request_id if ctx else None
         error = to_litellm_error(exc, request_id=request_id)
         log = logger.warning if isinstance(exc, LiteAgentError) else logger.exception
