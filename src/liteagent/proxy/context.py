@@ -48,6 +48,7 @@ logger = get_logger(__name__)
 VALID_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 # The tags of a ``<details>`` block; each match costs constant work, so a scan is linear.
 _DETAILS_TAG = re.compile(r"<details\b|</details>", re.IGNORECASE)
+_DETAILS_CLOSER = re.compile(r"</details>", re.IGNORECASE)
 # What follows a stripped block and goes with it.
 _BLOCK_TRAILER = re.compile(r"[ \t]*\n?")
 _USER_ID_HEADER = "x-openwebui-user-id"
@@ -108,7 +109,7 @@ def strip_rendered_blocks(text: str) -> str:
 
     The spaces and the one line break that follow a block go with it. Linear in ``text``.
     """
-    if "<" not in text:
+    if "<" not in text or not _DETAILS_CLOSER.search(text):  # no block can be closed
         return text
     parts: list[str] = []
     kept_from = 0
