@@ -192,6 +192,15 @@ async def test_content_nested_too_deeply_is_400(tmp_path: Path) -> None:
     assert error.message.startswith("messages[1] is nested too deeply: more than 6 levels")
 
 
+async def test_too_many_values_in_the_messages_is_400(tmp_path: Path) -> None:
+    parts = [{"type": "text", "text": ""}] * 60_000  # an object and its text each
+    error = await refused(make_handler(tmp_path), [{"role": "user", "content": parts}])
+    assert (error.status_code, error.message) == (
+        400,
+        "The messages hold too many values: more than 100000.",
+    )
+
+
 # ----------------------------------------------------------------------- other request text
 def test_redaction_of_long_header_like_values_is_linear_and_still_masks() -> None:
     assert redact_text("a-" * 50_000) == "a-" * 50_000

@@ -141,12 +141,15 @@ class RequestLimits:
             signed ``X-OpenWebUI-User-Jwt`` may be ``_JWT_LENGTH_FACTOR`` times as long).
         max_messages: Most messages in one request: 400 beyond.
         max_nesting: Deepest nesting of arrays and objects in a message: 400 beyond.
+        max_items: Most values (strings, numbers, arrays, objects) in all the messages: 400
+            beyond; a plain conversation has a handful per message.
     """
 
     max_chars: int = 1_000_000
     max_header_chars: int = 256
     max_messages: int = 1_000
     max_nesting: int = MAX_NESTING
+    max_items: int = 100_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RequestLimits:
@@ -186,7 +189,8 @@ def check_messages_size(messages: Any, limits: RequestLimits) -> None:
     """Refuse messages over the limits before anything reads their text. Linear in their size.
 
     Raises:
-        InvalidRequestError: Too many messages, or one nested deeper than ``max_nesting``.
+        InvalidRequestError: Too many messages or values in them, or a message nested deeper
+            than ``max_nesting``.
         RequestTooLargeError: More text than ``max_chars`` (413).
     """
     if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
@@ -196,10 +200,16 @@ def check_messages_size(messages: Any, limits: RequestLimits) -> None:
             f"Too many messages: {len(messages)}, the limit is {limits.max_messages}."
         )
     total = 0
+    items = 0
     for i, message in enumerate(messages):
         stack: list[tuple[Any, int]] = [(message, 1)]
         while stack:
             value, depth = stack.pop()
+            items += 1
+            if items > limits.max_items:
+                raise InvalidRequestError(
+                    f"The messages hold too many values: more than {limits.max_items}."
+                )
             if isinstance(value, str):
                 total += len(value)
                 continue
