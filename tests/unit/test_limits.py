@@ -26,6 +26,7 @@ from liteagent.proxy.context import strip_rendered_blocks
 from liteagent.proxy.runners.agent_chat import fingerprint, is_approval_word, parse_reply
 from liteagent.proxy.runners.workflow import normalise_answer
 from liteagent.proxy.tasks import task_answer_json
+from liteagent.rag.answer import strip_sources_section
 from liteagent.redaction import redact_text
 from liteagent.security import EncryptionService
 from liteagent.toolkits import GitLabConfig, JiraConfig, MemoryCredentialBackend, TokenStorage
@@ -232,6 +233,13 @@ def test_toolkit_token_patterns_after_long_runs_of_spaces() -> None:
     token = "Ab3dEf6hIj9kLm2nOp5qRs"
     assert gitlab.find_secrets("gitlab token" + spaces + token) == [token]
     assert jira.find_secrets("jira api token" + spaces + "!") == []
+
+
+def test_sources_section_after_a_million_line_breaks() -> None:
+    breaks = "\n" * 1_000_000
+    assert strip_sources_section("answer" + breaks + "x") == "answer" + breaks + "x"
+    cited = "answer" + breaks + "**Sources**\n1. [guide](a.md)\n2. b.md\n"
+    assert strip_sources_section(cited) == "answer"
 
 
 # ----------------------------------------------------------------------- jmespath conditions
