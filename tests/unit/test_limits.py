@@ -173,6 +173,18 @@ async def test_header_limit_is_a_setting_and_the_jwt_gets_more_room(tmp_path: Pa
     assert "X-OpenWebUI-Chat-Id header is too large: 9 characters, the limit is 8" in error.message
 
 
+async def test_a_long_user_field_is_400(tmp_path: Path) -> None:
+    handler = make_handler(tmp_path)
+    kwargs = call_kwargs()
+    kwargs["litellm_params"]["proxy_server_request"] = {"body": {"user": "v" * 300}}
+    with pytest.raises(CustomLLMError) as error:
+        await handler.acompletion("bot", [{"role": "user", "content": "hi"}], **kwargs)
+    assert (error.value.status_code, error.value.message) == (
+        400,
+        "The request's 'user' field is too large: 300 characters, the limit is 256.",
+    )
+
+
 async def test_too_many_messages_is_400(tmp_path: Path) -> None:
     handler = make_handler(tmp_path, max_messages=3)
     messages = [{"role": "user", "content": "hi"}] * 4

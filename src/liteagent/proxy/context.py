@@ -141,8 +141,9 @@ class RequestLimits:
 
     Attributes:
         max_chars: Characters of all the messages' text (attachments not counted): 413 beyond.
-        max_header_chars: Longest forwarded ``X-OpenWebUI-*`` header value: 400 beyond (the
-            signed ``X-OpenWebUI-User-Jwt`` may be ``_JWT_LENGTH_FACTOR`` times as long).
+        max_header_chars: Longest forwarded ``X-OpenWebUI-*`` header value and request
+            ``user`` field: 400 beyond (the signed ``X-OpenWebUI-User-Jwt`` may be
+            ``_JWT_LENGTH_FACTOR`` times as long).
         max_messages: Most messages in one request: 400 beyond.
         max_nesting: Deepest nesting of arrays and objects in a message: 400 beyond.
         max_items: Most values (strings, numbers, arrays, objects) in all the messages: 400
@@ -507,6 +508,12 @@ class RequestContext:
         user = forwarded_user(headers, _first(lowered.get(USER_JWT_HEADER)), openwebui_jwt_secret)
         body = (params.get("proxy_server_request") or {}).get("body") or {}
         body_user = body.get("user") if isinstance(body, Mapping) else None
+        for user_field in (body_user, optional.get("user")):
+            if isinstance(user_field, str) and len(user_field) > limits.max_header_chars:
+                raise InvalidRequestError(
+                    f"The request's 'user' field is too large: {len(user_field)} characters, "
+                    f"the limit is {limits.max_header_chars}."
+                )
 
         key_hash = _first(metadata.get("user_api_key_hash"), metadata.get("user_api_key"))
         principal = _first(
