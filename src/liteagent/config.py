@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     # Open WebUI background tasks (titles, tags, follow-ups): the most tokens one may cost
     task_max_tokens: int = Field(64, ge=1, validation_alias=_env("LITEAGENT_TASK_MAX_TOKENS"))
 
+    # Request limits, checked before any work: beyond them a request is refused with a 4xx
+    max_request_chars: int = Field(
+        1_000_000, ge=1, validation_alias=_env("LITEAGENT_MAX_REQUEST_CHARS")
+    )
+    max_header_chars: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_MAX_HEADER_CHARS"))
+    max_messages: int = Field(1_000, ge=1, validation_alias=_env("LITEAGENT_MAX_MESSAGES"))
+
     # Database (agent run state, notes): any SQLAlchemy async URL. Not DATABASE_URL: inside the
     # LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for virtual keys and spend), and
     # the proxy refuses to start when it holds anything else.

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from litellm.exceptions import APIError
 from litellm.llms.custom_llm import CustomLLM, CustomLLMError
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, ModelResponseStream
 from litellm.types.utils import Usage as LiteLLMUsage
@@ -43,7 +44,7 @@ from liteagent.proxy.chunks import (
     status_event,
     text_chunk,
 )
-from liteagent.proxy.context import RequestContext
+from liteagent.proxy.context import RequestContext, RequestLimits
 from liteagent.proxy.events import (
     ReasoningDelta,
     RunEvent,
@@ -69,11 +70,22 @@ StreamItem = GenericStreamingChunk | ModelResponseStream
 WORKING = "Working…"
 
 
-def to_litellm_error(exc: BaseException, *, request_id: str | None = None) -> CustomLLMError:
-    """Turn any exception into a ``CustomLLMError`` the proxy renders as an OpenAI error."""
+# LiteLLM maps a handler's error by its status, and one outside its table (400, 401, 403, 404,
+# 408, 422, 429, 5xx) becomes a 400. Its own ``APIError`` passes through with its status.
+_UNMAPPED_STATUSES = frozenset({413})
+
+
+def to_litellm_error(
+    exc: BaseException, *, request_id: str | None = None
+) -> CustomLLMError | APIError:
+    """Turn any exception into an error the proxy renders as an OpenAI error with its status."""
     if isinstance(exc, CustomLLMError):
         return exc
     if isinstance(exc, LiteAgentError):
+        if exc.status_code in _UNMAPPED_STATUSES:
+            return APIError(
+                status_code=exc.status_code, message=exc.message, llm_provider="liteagent", model=""
+            )
         return _llm_error(exc.status_code, exc.message)
     if isinstance(exc, OperationalError):  # locked, read-only, disk full, file gone…
         return _llm_error(503, storage_unavailable(request_id).message)
@@ -113,6 +125,7 @@ class LiteAgentLLM(CustomLLM):
         self.tasks = TaskAnswerer(self.settings)
         self.locks = SessionLocks()
         self._recognisers: ToolkitGate | None = None
+        self.limits = RequestLimits.from_settings(self.settings)
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
@@ -149,6 +162,7 @@ class LiteAgentLLM(CustomLLM):
             litellm_params=kwargs.get("litellm_params"),
             stream=stream,
             openwebui_jwt_secret=self.settings.openwebui_jwt_secret,
+            limits=self.limits,
         )
 
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
@@ -317,7 +331,7 @@ class LiteAgentLLM(CustomLLM):
 
     def _fail(
         self, exc: Exception, model: str, ctx: RequestContext | None, started: float
-    ) -> CustomLLMError:
+    ) -> CustomLLMError | APIError:
         request_id = ctx.request_id if ctx else None
         error = to_litellm_error(exc, request_id=request_id)
         log = logger.warning if isinstance(exc, LiteAgentError) else logger.exception

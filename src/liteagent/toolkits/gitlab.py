@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 GITLAB_COM = "https://gitlab.com"
 _PAT = re.compile(r"glpat-[A-Za-z0-9_.-]{20,}")  # also glued to a word: "tokenglpat-…"
 _KEYWORD_TOKEN = re.compile(
-    r"(?i)\b(?:access[\s_-]*)?(?:token|pat)\b\s*(?:is\b|:|=|-)?\s*[`\"']?"
+    r"(?i)\b(?:access[\s_-]*)?(?:token|pat)\b\s*(?:(?:is\b|:|=|-)\s*)?[`\"']?"
     r"(?P<token>[A-Za-z0-9_.-]{20,})"
 )
 

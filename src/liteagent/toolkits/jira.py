@@ -31,10 +31,12 @@ if TYPE_CHECKING:
 
 _ATLASSIAN_TOKEN = re.compile(r"ATATT[A-Za-z0-9_=-]{16,}")  # also glued to a word
 _KEYWORD_TOKEN = re.compile(
-    r"(?i)\b(?:api[\s_-]*)?(?:token|pat)\b\s*(?:is\b|:|=|-)?\s*[`\"']?"
+    r"(?i)\b(?:api[\s_-]*)?(?:token|pat)\b\s*(?:(?:is\b|:|=|-)\s*)?[`\"']?"
     r"(?P<token>[A-Za-z0-9+/=_.-]{16,})"
 )
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+# Tried only where a run of address characters starts (not at each of its characters, which
+# would take quadratic time); the address starts at the run's first word character.
+_EMAIL = re.compile(r"(?<![\w.+-])[.+-]*(?P<email>\w[\w.+-]*@[\w-]+(?:\.[\w-]+)+\b)")
 _ISSUE_KEY = re.compile(r"\b[A-Z][A-Z0-9]{1,9}-\d+\b")
 _FIELDS = "summary,status,assignee,priority,issuetype,fixVersions,updated"
 
@@ -102,7 +104,7 @@ class JiraConfig(BaseToolkitConfig):
         email_match = _EMAIL.search(_ATLASSIAN_TOKEN.sub(" ", URL_PATTERN.sub(" ", message)))
         credentials: dict[str, Any] = {"base_url": base_url, "token": token}
         if email_match:
-            credentials["email"] = email_match.group(0)
+            credentials["email"] = email_match.group("email")
         try:
             me = await self._call(credentials, "GET", "/rest/api/2/myself", verified=False)
         except ToolkitAuthError as exc:
