@@ -495,3 +495,27 @@ async def test_a_locked_database_is_a_retryable_503_and_loses_nothing(tmp_path: 
     assert await _status(chat) == "waiting_human"  # the approval is still there
     assert (await chat.say("approve")).endswith("Saved.")
     assert len(await chat.notes()) == 1
+
+
+async def test_a_deleted_database_file_is_noticed_and_nothing_is_written_into_the_void(
+    tmp_path: Path,
+) -> None:
+    """Deleting the SQLite file under a running process: the next turn logs the loss and writes
+    into a new file on disk, not into the deleted one through a pooled connection."""
+    import sqlite3
+
+    from structlog.testing import capture_logs
+
+    chat = Chat(tmp_path)
+    chat.start([SAVE, SAVE])
+    await chat.say("Save a note")
+    for name in ("liteagent.db", "liteagent.db-wal", "liteagent.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    other = Chat(tmp_path, chat_id="chat-2")
+    other.handler = chat.handler
+    with capture_logs() as logs:
+        await other.say("Save another note")
+    assert any(e["event"] == "database_file_replaced" for e in logs)
+    with sqlite3.connect(tmp_path / "liteagent.db") as db:
+        rows = list(db.execute("SELECT status FROM liteagent_agent_runs"))
+    assert rows == [("waiting_human",)]
