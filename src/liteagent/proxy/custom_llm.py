@@ -59,7 +59,7 @@ from liteagent.proxy.registration import schedule_registration
 from liteagent.proxy.runners import Runner, build_runner
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
 from liteagent.proxy.tasks import TaskAnswerer
-from liteagent.runtime.session_lock import SessionLocks
+from liteagent.runtime.session_lock import SessionLocks, turn_key
 
 if TYPE_CHECKING:
     from liteagent.toolkits.interception import ToolkitGate
@@ -176,7 +176,9 @@ class LiteAgentLLM(CustomLLM):
                 run = self.tasks.answer(spec, ctx)
             else:
                 # one turn at a time per chat: a concurrent request of it waits for this one
-                await stack.enter_async_context(self.locks.hold(f"{spec.name}|{ctx.session_key}"))
+                await stack.enter_async_context(
+                    self.locks.hold(turn_key(spec.name, ctx.session_key))
+                )
                 ctx = self._without_credentials(spec, ctx)
                 run = self._runner_for(spec, ctx).run(ctx)
             # closed at once when the client goes away, so the run learns it and saves itself

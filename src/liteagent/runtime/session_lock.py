@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["InProcessLockBackend", "LockBackend", "SessionLocks"]
+__all__ = ["InProcessLockBackend", "LockBackend", "SessionLocks", "finish_turn_with", "turn_key"]
 
 
 class LockBackend(Protocol):
@@ -36,6 +36,25 @@ class _Entry:
         self.users = 0
 
 
+_deferred: dict[str, set[asyncio.Future[Any]]] = {}
+
+
+def turn_key(entry: str, session_key: str) -> str:
+    """The lock key of one catalog entry's conversation."""
+    return f"{entry}|{session_key}"
+
+
+def finish_turn_with(key: str, task: asyncio.Future[Any]) -> None:
+    """Keep the lock of the turn holding ``key`` until ``task`` is done.
+
+    A turn cancelled by its client (Open WebUI's Stop) cannot await anything any more — its
+    cancellation is delivered again at every await — so the work that must still happen (a tool
+    call already running, saving the run's state) goes on in a task of its own; the chat's next
+    turn waits for that task, not only for the cancelled one.
+    """
+    _deferred.setdefault(key, set()).add(task)
+
+
 class InProcessLockBackend:
     """``asyncio.Lock`` per key, dropped when nobody holds or waits for it (bounded memory)."""
 
@@ -52,15 +71,41 @@ class InProcessLockBackend:
             entry = self._entries[key] = _Entry()
         entry.users += 1
         try:
-            async with entry.lock:
-                yield
+            await entry.lock.acquire()
+        except BaseException:
+            self._leave(key, entry)
+            raise
+        try:
+            yield
         finally:
-            entry.users -= 1
-            if entry.users == 0:
-                self._entries.pop(key, None)
+            pending = [t for t in _deferred.pop(key, ()) if not t.done()]
+            if pending:  # released once the turn's remaining work is done
+                release = asyncio.ensure_future(self._release_after(key, entry, pending))
+                _background.add(release)
+                release.add_done_callback(_background.discard)
+            else:
+                entry.lock.release()
+                self._leave(key, entry)
+
+    async def _release_after(
+        self, key: str, entry: _Entry, pending: list[asyncio.Future[Any]]
+    ) -> None:
+        try:
+            await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            entry.lock.release()
+            self._leave(key, entry)
+
+    def _leave(self, key: str, entry: _Entry) -> None:
+        entry.users -= 1
+        if entry.users == 0:
+            self._entries.pop(key, None)
 
     def hold(self, key: str) -> AbstractAsyncContextManager[None]:
         return self._hold(key)
+
+
+_background: set[asyncio.Future[None]] = set()
 
 
 class SessionLocks:

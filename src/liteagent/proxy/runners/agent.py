@@ -65,6 +65,7 @@ from liteagent.proxy.runners.agent_chat import (
     parse_reply,
 )
 from liteagent.proxy.runners.base import register_runner
+from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import NoteRepository, RunStore, StaleRunError, StoredRun, get_database
 
 logger = get_logger(__name__)
@@ -153,11 +154,8 @@ def _interrupted(state: AgentState) -> bool:
     return state.status in (AgentStatus.RUNNING, AgentStatus.PAUSED)
 
 
-def _work_started(state: AgentState, claimed: AgentState) -> bool:
-    """Whether any approved call has started since the approval was claimed."""
-    results = sum(1 for s in state.steps if s.step_type == StepType.TOOL_RESULT)
-    before = sum(1 for s in claimed.steps if s.step_type == StepType.TOOL_RESULT)
-    return bool(state.metadata.get(RUNNING_CALLS)) or results > before
+def _results(state: AgentState) -> int:
+    return sum(1 for s in state.steps if s.step_type == StepType.TOOL_RESULT)
 
 
 def _pending_calls(state: AgentState) -> str:
@@ -257,6 +255,8 @@ class _Session:
         # the waiting state and its fingerprint an approval claimed, to give it back if the
         # client leaves before any approved work started
         self.claimed: tuple[AgentState, str | None] | None = None
+        self.running_tools: asyncio.Future[AgentState] | None = None
+        self.tools_started = False
 
     def _text(self, text: str) -> TextDelta:
         self.emitted.append(text)
@@ -425,7 +425,11 @@ class _Session:
                 async for event in events:
                     yield event
         except (asyncio.CancelledError, GeneratorExit):
-            await asyncio.shield(self._save_cancelled())
+            # this task cannot await any more: the rest runs in a task of its own, and the
+            # chat's next turn waits for it
+            rest = asyncio.ensure_future(self._save_cancelled())
+            finish_turn_with(turn_key(self.name, self.key), rest)
+            await asyncio.shield(rest)
             raise
 
     async def _save_cancelled(self) -> None:
@@ -438,12 +442,19 @@ class _Session:
           started call is never run twice, a finished result is never lost);
         - any other run is saved as stopped: nothing else of it runs.
         """
+        if self.running_tools is not None:
+            # calls that started are finished and their results kept, never cut off halfway
+            done = await self.running_tools
+            if RUNNING_CALLS in done.metadata:
+                done = done.copy()
+                del done.metadata[RUNNING_CALLS]
+            await self._save(done)
         record = self.stored
         if self.store is None or not self.persist or record is None:
             return
         if record.state.run_id != self.run_id or record.state.status.is_terminal:
             return
-        if self.claimed is not None and not _work_started(record.state, self.claimed[0]):
+        if self.claimed is not None and not self._work_started(record.state):
             record.state, record.paused_fingerprint = self.claimed
             record.answer_fingerprint = None
             event = "agent_approval_given_back"
@@ -463,6 +474,12 @@ class _Session:
             return
         logger.info(event, agent=self.name, run_id=record.state.run_id)
 
+    def _work_started(self, stored: AgentState) -> bool:
+        """Whether any approved call started since the approval was claimed (this process
+        knows: a "calls running" mark saved just before a stop does not count)."""
+        assert self.claimed is not None
+        return self.tools_started or _results(stored) > _results(self.claimed[0])
+
     async def _drive_steps(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         model_id = self.runner.provider.model_id
         while state.status == AgentStatus.RUNNING:
@@ -479,6 +496,7 @@ class _Session:
                     return
                 state = marked
             before = state
+            self.tools_started = self.tools_started or bool(state.queued_tool_calls)
             result: list[AgentState] = []
             async for event in self._step(before, result):
                 yield event
@@ -537,7 +555,9 @@ class _Session:
                 out.append(task.result())
                 return
         finally:
-            if not task.done():
+            if not task.done() and state.queued_tool_calls:
+                self.running_tools = task  # tools already running finish (see _save_cancelled)
+            elif not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
