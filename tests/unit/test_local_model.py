@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from liteagent.catalog import RagSpec, parse_catalog
+from liteagent.config import Settings
 from liteagent.errors import LLMProviderError
 from liteagent.llm import ChatOptions, LLMChunk, LLMMessage
 from liteagent.llm.base import MessageLike
 from liteagent.llm.chatml import choice_grammar, plan_tool_choice, render_prompt
-from liteagent.llm.local import LocalLlamaProvider
+from liteagent.llm.local import LocalLlamaProvider, Sampling
+from liteagent.proxy.context import RequestContext
+from liteagent.proxy.runners.rag import answer_mode, build_rag_runner
 
 TRICKY = "Is 1 < 2 && 3 > 2? Say \"yes\" or 'no' & keep &lt;this&gt; as it is."
 CALCULATOR = {
@@ -136,7 +140,7 @@ local_llm = pytest.mark.local_llm
 @pytest.fixture(scope="module")
 def provider() -> LocalLlamaProvider:
     pytest.importorskip("llama_cpp")
-    model = LocalLlamaProvider()
+    model = LocalLlamaProvider(sampling=Sampling(seed=7))
     try:
         model.model_path  # noqa: B018 - raises when the bundled model is not installed
     except Exception as exc:
@@ -263,15 +267,47 @@ async def test_a_call_waiting_for_the_model_can_be_cancelled(provider: LocalLlam
 
 @local_llm
 async def test_real_model_repeating_itself_is_stopped_early(provider: LocalLlamaProvider) -> None:
-    guarded = LocalLlamaProvider()
-    sentence = "I like green apples very much."
+    # A history full of one sentence makes SmolLM2 write it again and again.
+    said = "I'm glad you're pleased with the result."
     messages = [
-        LLMMessage("system", "You follow instructions exactly."),
-        LLMMessage("user", f"Write the sentence '{sentence}' twenty times, one per line."),
+        LLMMessage("user", "Thanks!"),
+        LLMMessage("assistant", " ".join([said] * 6)),
+        LLMMessage("user", "Thanks again!"),
     ]
+    guarded = LocalLlamaProvider(sampling=Sampling(seed=1))
+    unguarded = LocalLlamaProvider(sampling=Sampling(seed=1), loop_guard=None)
+    loop = await unguarded.chat(messages, ChatOptions(max_tokens=300))
+    assert loop.content.count(said) > 2
     with capture_logs() as logs:
-        response = await guarded.chat(messages, ChatOptions(max_tokens=400))
+        response = await guarded.chat(messages, ChatOptions(max_tokens=300))
     [event] = [e for e in logs if e["event"] == "llm_loop_stopped"]
-    assert event["provider"] == "local" and event["dropped_chars"] > 0
-    assert response.finish_reason == "stop" and response.usage.completion_tokens < 400
-    assert response.content.count(sentence) == 1
+    assert event["provider"] == "local" and event["rule"] == "sentence"
+    assert response.content.count(said) == 1 and loop.content.startswith(response.content)
+    assert response.finish_reason == "stop"
+    assert 0 < response.usage.completion_tokens < loop.usage.completion_tokens
+
+
+# -- the RAG demo with the bundled model ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "settings", "mode"),
+    [
+        ({}, {}, "extractive"),  # no key: the bundled model answers, so passages are quoted
+        ({"model": "local/smollm2"}, {}, "extractive"),
+        ({"answer": "generate"}, {}, "generate"),  # set explicitly: kept
+        ({}, {"openai_api_key": "sk-test"}, "generate"),
+        ({}, {"local_model_path": "/models/bigger.gguf"}, "generate"),
+        ({"model": "openai/gpt-4o-mini", "answer": "extractive"}, {}, "extractive"),
+    ],
+)
+def test_rag_answers_extractively_with_the_bundled_model(
+    entry: dict[str, Any], settings: dict[str, Any], mode: str
+) -> None:
+    catalog = parse_catalog({"models": {"docs": {"kind": "rag", **entry}}})
+    spec = catalog.get("docs")
+    assert isinstance(spec, RagSpec)
+    config = Settings(**{"default_model": None, "openai_api_key": None, **settings})
+    assert answer_mode(spec, config) == mode
+    runner = build_rag_runner(spec, RequestContext("liteagent/docs", []), config)
+    assert (runner.llm is None) == (mode == "extractive")

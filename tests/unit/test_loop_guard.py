@@ -64,10 +64,19 @@ def test_a_repeated_sentence_ends_the_answer_even_far_apart(size: int) -> None:
     assert shown(text, size).rstrip() == kept
 
 
+@pytest.mark.parametrize("size", [1, 2, 1000])
+def test_the_first_repeat_ends_the_answer_whatever_came_before(size: int) -> None:
+    # Seen with SmolLM2: the copy starts at the space before the repeated sentence.
+    said = "I'm glad you're pleased with the result."
+    assert shown(f"Thanks again! {said} {said} {said} {said}", size).rstrip() == (
+        f"Thanks again! {said}"
+    )
+
+
 def test_a_short_loop_without_sentences_is_cut_by_length() -> None:
-    repetition = GUARD.check("ha " * 60)
+    repetition = GUARD.check("ha " * 100)
     assert repetition is not None and repetition.rule == "span"
-    assert ("ha " * 60)[: repetition.cut] == "ha"
+    assert ("ha " * 100)[: repetition.cut] == "ha"
 
 
 def test_a_list_that_cycles_ends_before_the_repeated_item() -> None:

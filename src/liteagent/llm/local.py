@@ -24,6 +24,7 @@ one sentence until ``max_tokens``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import importlib.util
 import json
@@ -93,6 +94,8 @@ class Sampling:
     presence_penalty: float = 0.0
     penalty_last_n: int = 128
     """How many recent tokens the penalties look at (llama-cpp-python's default: 64)."""
+    seed: int | None = None
+    """A fixed seed makes every call sample alike (benchmarks); ``None`` varies it per call."""
 
     def as_kwargs(self, temperature: float | None = None) -> dict[str, Any]:
         """Keyword arguments of ``Llama.create_completion``."""
@@ -104,6 +107,7 @@ class Sampling:
             "repeat_penalty": self.repeat_penalty,
             "frequency_penalty": self.frequency_penalty,
             "presence_penalty": self.presence_penalty,
+            "seed": self.seed,
         }
 
 
@@ -124,6 +128,10 @@ def _load(path: str, n_ctx: int, n_threads: int | None) -> _LoadedModel:
     logger.info("local_model_loading", path=path, n_ctx=n_ctx)
     llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
     return _LoadedModel(llama)
+
+
+# Free the models before the interpreter tears down what llama.cpp's destructor needs.
+atexit.register(_load.cache_clear)
 
 
 def _acquire(lock: threading.Lock, stop: threading.Event) -> bool:

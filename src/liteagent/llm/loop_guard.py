@@ -65,7 +65,7 @@ class LoopGuard:
     """
 
     min_sentence_words: int = 5
-    min_span_chars: int = 80
+    min_span_chars: int = 200
     window: int = 4000
 
     def detector(self) -> LoopDetector:
@@ -89,6 +89,12 @@ def _is_sentence_start(text: str, index: int) -> bool:
     if i < 0 or text[i] == "\n":
         return True
     return text[i] in ".!?:" and i < index - 1  # "2.5" is no sentence end
+
+
+def _skip_space(text: str, index: int, end: int) -> int:
+    while index < end and text[index].isspace():
+        index += 1
+    return index
 
 
 class LoopDetector:
@@ -186,7 +192,7 @@ class LoopDetector:
             cut = start
             first_end = _TERMINATOR.search(text, start, end)
             if (
-                not _is_sentence_start(text, start)
+                not _is_sentence_start(text, _skip_space(text, start, end))
                 and first_end is not None
                 and first_end.end() - start < self.guard.min_span_chars
             ):
@@ -198,9 +204,9 @@ class LoopDetector:
     def _repeated_sentence(self, start: int, end: int) -> Repetition | None:
         """A whole sentence inside the copy: the answer said it before."""
         text = self.text
-        begin: int | None = start
-        if not _is_sentence_start(text, start):
-            boundary = _TERMINATOR.search(text, start, end)
+        begin: int | None = _skip_space(text, start, end)
+        if begin is not None and not _is_sentence_start(text, begin):
+            boundary = _TERMINATOR.search(text, begin, end)
             begin = boundary.end() if boundary is not None else None
         while begin is not None and begin < end:
             while begin < end and text[begin].isspace():
