@@ -112,6 +112,22 @@ class Settings(BaseSettings):
     )
     local_threads: int | None = Field(None, ge=1, validation_alias=_env("LITEAGENT_LOCAL_THREADS"))
     local_max_tokens: int = Field(512, ge=1, validation_alias=_env("LITEAGENT_LOCAL_MAX_TOKENS"))
+    # Sampling when a request sets none (SmolLM2-135M-Instruct's model card: 0.2 and 0.9)
+    local_temperature: float = Field(
+        0.2, ge=0.0, le=2.0, validation_alias=_env("LITEAGENT_LOCAL_TEMPERATURE")
+    )
+    local_top_p: float = Field(0.9, gt=0.0, le=1.0, validation_alias=_env("LITEAGENT_LOCAL_TOP_P"))
+    local_repeat_penalty: float = Field(
+        1.1, ge=1.0, validation_alias=_env("LITEAGENT_LOCAL_REPEAT_PENALTY")
+    )
+    local_frequency_penalty: float = Field(
+        0.2, ge=-2.0, le=2.0, validation_alias=_env("LITEAGENT_LOCAL_FREQUENCY_PENALTY")
+    )
+    # Ends answers that repeat themselves (liteagent.llm.loop_guard): auto = the provider's own
+    # default (on for the local model, off for the others), on = every provider, off = none.
+    loop_guard: Literal["auto", "on", "off"] = Field(
+        "auto", validation_alias=_env("LITEAGENT_LOOP_GUARD")
+    )
 
     # OpenAI (and OpenAI-compatible servers reached through OPENAI_BASE_URL)
     openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
@@ -198,6 +214,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return value.strip() or None
         return value
+
+    @field_validator("loop_guard", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator(
         "openai_api_key",

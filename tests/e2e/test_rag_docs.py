@@ -18,6 +18,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.local_llm]
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG_EXTRA = """
+  docs-generate:
+    kind: rag
+    description: The docs agent, with the local model writing the answers.
+    knowledge_base: docs
+    answer: generate
+    sources: [README.md, docs/]
   docs-offline:
     kind: rag
     description: The docs agent with an LLM that cannot be reached.
@@ -57,7 +63,7 @@ def _sources(text: str) -> list[str]:
 
 def test_docs_answers_with_a_citation_to_the_right_file(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(
-        model="liteagent/docs",
+        model="liteagent/docs-generate",
         max_tokens=120,
         messages=[
             {
@@ -74,6 +80,16 @@ def test_docs_answers_with_a_citation_to_the_right_file(client: openai.OpenAI) -
 
 
 QUESTION = "What do LiteLLM virtual keys and budgets need: PostgreSQL and Prisma?"
+
+
+def test_docs_quotes_passages_with_the_bundled_model(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(
+        model="liteagent/docs",
+        messages=[{"role": "user", "content": "How do I ingest sources into a knowledge base?"}],
+    )
+    text = resp.choices[0].message.content or ""
+    assert text.startswith("Here are the most relevant passages"), text
+    assert "[1]" in text and "liteagent ingest" in text
 
 
 def test_docs_stream_carries_open_webui_source_events(proxy: Proxy) -> None:

@@ -326,7 +326,7 @@ def sent_to_the_model() -> tuple[dict[str, list[dict[str, Any]]], dict[str, Tool
         [(messages, options)] = model.calls
         offered = ChatOptions(tools=options.tools, tool_choice=options.tool_choice)
         if profile is local_profile:
-            sent["local"] = LocalLlamaProvider()._kwargs(messages, offered)["tools"]
+            sent["local"] = LocalLlamaProvider()._request(messages, offered).tools
             continue
         tools = {d.name: as_tool(d) for d in agent.definitions}
         tools.update({t.name: t for t in built})

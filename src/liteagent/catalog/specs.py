@@ -159,8 +159,11 @@ class RagSpec(BaseSpec):
     chunker: Literal["semantic", "recursive", "fixed"] = "semantic"
     chunk_size: int = Field(1000, ge=100, le=20000)
     chunk_overlap: int = Field(150, ge=0)
-    answer: Literal["generate", "extractive"] = Field(
-        "generate", description="extractive: quote the best passages, never call an LLM."
+    answer: Literal["generate", "extractive"] | None = Field(
+        None,
+        description="generate: an LLM writes the answer; extractive: quote the best passages, "
+        "never call an LLM. Unset: extractive when the model is the bundled local model "
+        "(too small to answer from passages well), else generate.",
     )
 
     @property

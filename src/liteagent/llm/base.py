@@ -6,17 +6,29 @@ A provider turns a list of chat messages (plus optional tools) into a response, 
 
 Providers are authenticated clients *and* message translators for one model; credentials stay
 inside the provider instance and never appear in its errors (see ``liteagent.errors``).
+
+Every provider's ``stream`` and ``chat`` pass through its ``loop_guard`` (``None``: off), which
+ends an answer that has started to repeat itself (``liteagent.llm.loop_guard``). The base class
+applies it to each subclass's own ``stream`` and ``chat`` when the subclass is defined, so a
+provider (a plugin too) has nothing to do: a stream is cut as it arrives and stopped at the
+source (``StopGeneration`` is thrown into it, which lets it report its usage so far), a
+``chat`` answer is cut afterwards, unless the provider says ``chat_uses_stream``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
+from liteagent.llm.loop_guard import LoopGuard, Repetition, StopGeneration
 from liteagent.llm.provenance import Provenance
+from liteagent.log import get_logger
+
+logger = get_logger(__name__)
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -214,10 +226,21 @@ class BaseLLMProvider(ABC):
     MODELS: ClassVar[list[str]] = []
     network: ClassVar[bool] = True
     """Whether calls cross the network; ``create_llm`` adds retry and a circuit breaker then."""
+    chat_uses_stream: ClassVar[bool] = False
+    """``chat`` is built on ``stream``, whose guard already cut the answer."""
+    loop_guard: LoopGuard | None = None
+    """Ends answers that repeat themselves; ``None`` (the default) leaves them alone."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Every call is recorded once for the request's provenance and cost, plugins included.
+        # Every provider's own answers end at their first repetition (the loop guard)…
+        own = vars(cls)
+        if "stream" in own:
+            setattr(cls, "stream", _guarded_stream(own["stream"]))  # noqa: B010
+        if "chat" in own:
+            setattr(cls, "chat", _guarded_chat(own["chat"]))  # noqa: B010
+        # …and every call, as the caller gets it, is recorded once for the request's provenance
+        # and cost, plugins included.
         from liteagent.llm.metering import meter_provider
 
         meter_provider(cls)
@@ -263,3 +286,138 @@ class BaseLLMProvider(ABC):
     @classmethod
     def get_available_models(cls) -> list[str]:
         return list(cls.MODELS)
+
+
+StreamMethod = Callable[
+    [BaseLLMProvider, Sequence[MessageLike], ChatOptions | None], AsyncIterator[LLMChunk]
+]
+ChatMethod = Callable[
+    [BaseLLMProvider, Sequence[MessageLike], ChatOptions | None], Awaitable[LLMResponse]
+]
+
+
+def _outermost_guard(method: Any) -> Any:
+    """The loop-guard wrapper a class's method goes through first: the guard marks itself, and
+    wrappers made with ``functools.wraps`` around it (the call metering) carry the mark on."""
+    return getattr(method, "_loop_guard", None)
+
+
+def _guarded_stream(method: StreamMethod) -> StreamMethod:
+    @functools.wraps(method)
+    def stream(
+        self: BaseLLMProvider, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> AsyncIterator[LLMChunk]:
+        chunks = method(self, messages, options)
+        guard = self.loop_guard
+        # A subclass's own override (which may call this one through super()) guards instead.
+        if guard is None or _outermost_guard(type(self).stream) is not stream:
+            return chunks
+        return _guard_stream(self, chunks, guard, messages)
+
+    stream._loop_guard = stream  # type: ignore[attr-defined]
+    return stream
+
+
+def _guarded_chat(method: ChatMethod) -> ChatMethod:
+    @functools.wraps(method)
+    async def chat(
+        self: BaseLLMProvider, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> LLMResponse:
+        response = await method(self, messages, options)
+        guard = self.loop_guard
+        if (
+            guard is None
+            or self.chat_uses_stream
+            or _outermost_guard(type(self).chat) is not chat
+            or not response.content
+        ):
+            return response
+        repetition = guard.check(response.content)
+        if repetition is None:
+            return response
+        _log_stop(self, repetition, len(response.content), streaming=False)
+        return replace(
+            response,
+            content=response.content[: repetition.cut],
+            finish_reason=response.finish_reason if response.tool_calls else "stop",
+        )
+
+    chat._loop_guard = chat  # type: ignore[attr-defined]
+    return chat
+
+
+def _log_stop(
+    provider: BaseLLMProvider, repetition: Repetition, generated: int, *, streaming: bool
+) -> None:
+    logger.info(
+        "llm_loop_stopped",
+        provider=provider.provider_name,
+        model=provider.model_name,
+        rule=repetition.rule,
+        repeated=repetition.repeated,
+        kept_chars=repetition.cut,
+        dropped_chars=generated - repetition.cut,
+        streaming=streaming,
+    )
+
+
+async def _stop_source(chunks: AsyncIterator[LLMChunk]) -> LLMChunk | None:
+    """Ask a stream to stop generating; its last chunk (with usage) if it sends one."""
+    athrow = getattr(chunks, "athrow", None)
+    if athrow is None:
+        return None
+    try:
+        last: LLMChunk = await athrow(StopGeneration())
+    except (StopGeneration, StopAsyncIteration):
+        return None
+    except Exception as exc:  # noqa: BLE001 - the answer is complete; only its usage is lost
+        logger.warning("llm_stop_failed", error_type=type(exc).__name__)
+        return None
+    return last
+
+
+def _estimated_usage(
+    provider: BaseLLMProvider, messages: Sequence[MessageLike], generated: str
+) -> Usage:
+    from liteagent.agents.token_counter import count_tokens
+
+    prompt = "\n".join(m.content or "" for m in as_messages(messages))
+    model = provider.model_name
+    return Usage(count_tokens(prompt, model), count_tokens(generated, model))
+
+
+async def _guard_stream(
+    provider: BaseLLMProvider,
+    chunks: AsyncIterator[LLMChunk],
+    guard: LoopGuard,
+    messages: Sequence[MessageLike],
+) -> AsyncIterator[LLMChunk]:
+    """``chunks`` with repetitions held back; ends (stopping the source) at the first loop."""
+    detector = guard.detector()
+    try:
+        async for chunk in chunks:
+            shown = detector.feed(chunk.content) if chunk.content else ""
+            if detector.repetition is not None:
+                last = await _stop_source(chunks)
+                usage = last.usage if last is not None else None
+                if usage is None:
+                    usage = _estimated_usage(provider, messages, detector.text)
+                _log_stop(provider, detector.repetition, len(detector.text), streaming=True)
+                rest = shown + detector.finish()
+                yield LLMChunk(content=rest, usage=usage, finish_reason="stop")
+                return
+            if chunk.finish_reason is not None or chunk.usage is not None or chunk.tool_calls:
+                shown += detector.finish()
+            out = replace(chunk, content=shown)
+            if out != _EMPTY:
+                yield out
+        rest = detector.finish()
+        if rest:
+            yield LLMChunk(content=rest)
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+_EMPTY = LLMChunk()

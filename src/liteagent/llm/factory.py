@@ -35,6 +35,7 @@ from liteagent.config import Settings, get_settings
 from liteagent.errors import ConfigurationError
 from liteagent.llm.base import BaseLLMProvider
 from liteagent.llm.fallback import ModelConfig, ModelFallbackChain, fallback_chains
+from liteagent.llm.loop_guard import LoopGuard
 from liteagent.llm.resilient import ResilientLLM
 from liteagent.registry import ProviderRegistry
 from liteagent.runtime.circuit_breaker import (
@@ -120,7 +121,20 @@ def create_provider(
         raise ConfigurationError(
             f"Provider '{provider}' ({cls.__name__}) does not take that setting: {exc}."
         ) from None
-    return instance
+    return apply_loop_guard(instance, (settings or get_settings()).loop_guard)
+
+
+def apply_loop_guard(provider: BaseLLMProvider, mode: str) -> BaseLLMProvider:
+    """Set ``provider.loop_guard`` for ``LITEAGENT_LOOP_GUARD``'s ``mode``.
+
+    ``auto`` keeps the provider's own default (on for the bundled local model), ``on`` guards
+    every provider, ``off`` none.
+    """
+    if mode == "off":
+        provider.loop_guard = None
+    elif mode == "on" and provider.loop_guard is None:
+        provider.loop_guard = LoopGuard()
+    return provider
 
 
 def _endpoint(provider_type: str, spec: ProviderSpec | None, settings: Settings) -> str:

