@@ -51,7 +51,10 @@ _EXPORTS = {
 def _code_from_urls(message: str) -> list[tuple[str, str | None]]:
     found = []
     for url in URL_PATTERN.findall(message):
-        query = parse_qs(urlsplit(url).query)
+        try:
+            query = parse_qs(urlsplit(url).query)
+        except ValueError:  # not a URL after all, e.g. "http://[" (an unclosed IPv6 bracket)
+            continue
         if query.get("code"):
             found.append((query["code"][0], (query.get("state") or [None])[0]))
     return found
