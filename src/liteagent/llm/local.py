@@ -150,6 +150,10 @@ class LocalLlamaProvider(BaseLLMProvider):
         }
         if opts.temperature is not None:
             kwargs["temperature"] = opts.temperature
+        if opts.top_p is not None:
+            kwargs["top_p"] = opts.top_p
+        if opts.stop:
+            kwargs["stop"] = list(opts.stop)
         if opts.tools:
             kwargs["tools"] = [dict(t) for t in opts.tools]
             kwargs["tool_choice"] = opts.tool_choice or "auto"
