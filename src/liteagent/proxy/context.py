@@ -36,6 +36,12 @@ from pydantic import SecretStr
 
 from liteagent.errors import InvalidRequestError, UserIdentityError
 from liteagent.log import get_logger
+from liteagent.proxy.request_options import (
+    RequestOptions,
+    parse_request_options,
+    validate_content,
+    validate_message_fields,
+)
 
 logger = get_logger(__name__)
 
@@ -82,11 +88,8 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
             raise InvalidRequestError(
                 f"messages[{i}].role must be one of {', '.join(VALID_ROLES)} (got {role!r})."
             )
-        content = msg.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise InvalidRequestError(f"messages[{i}].content must be a string or an array.")
-        if content is None and role in ("system", "developer", "user"):
-            raise InvalidRequestError(f"messages[{i}].content is required for role '{role}'.")
+        validate_content(i, role, msg.get("content"))
+        validate_message_fields(i, msg)
         out.append(dict(msg))
     if not any(m["role"] == "user" for m in out):
         raise InvalidRequestError("'messages' must contain at least one user message.")
@@ -247,6 +250,7 @@ class RequestContext:
     temperature: float | None = None
     max_tokens: int | None = None
     tools: tuple[Mapping[str, Any], ...] = ()
+    options: RequestOptions = field(default_factory=RequestOptions)
     stream: bool = False
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -313,10 +317,12 @@ class RequestContext:
             openwebui_jwt_secret: Verifies Open WebUI's signed ``X-OpenWebUI-User-Jwt``.
 
         Raises:
-            InvalidRequestError: ``messages`` is malformed.
+            InvalidRequestError: ``messages`` or a parameter is malformed
+                (``liteagent.proxy.request_options``).
             UserIdentityError: The forwarded Open WebUI user cannot be established.
         """
         optional = optional_params or {}
+        options = parse_request_options(optional)
         params = litellm_params or {}
         metadata = params.get("metadata") or params.get("litellm_metadata") or {}
         if not isinstance(metadata, Mapping):
@@ -356,9 +362,10 @@ class RequestContext:
             user_email=user.email if user else None,
             user_name=user.name if user else None,
             user_role=user.role if user else None,
-            temperature=optional.get("temperature"),
-            max_tokens=optional.get("max_tokens") or optional.get("max_completion_tokens"),
-            tools=tuple(optional.get("tools") or ()),
+            temperature=options.temperature,
+            max_tokens=options.max_tokens,
+            tools=options.tools,
+            options=options,
             stream=stream,
             request_id=_first(params.get("litellm_call_id")),
             headers=headers,

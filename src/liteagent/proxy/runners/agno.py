@@ -38,6 +38,7 @@ from liteagent.proxy.events import (
     ToolStep,
     UsageReport,
 )
+from liteagent.proxy.request_options import chat_options
 from liteagent.proxy.runners.agno_model import agno_model
 from liteagent.proxy.runners.base import register_runner
 from liteagent.storage import get_database
@@ -88,13 +89,6 @@ def agno_db(settings: Settings) -> Any:
             )
         _dbs[url] = db
         return db
-
-
-def _options(spec: AgnoSpec, ctx: RequestContext) -> ChatOptions:
-    return ChatOptions(
-        temperature=ctx.temperature if ctx.temperature is not None else spec.temperature,
-        max_tokens=ctx.max_tokens if ctx.max_tokens is not None else spec.max_tokens,
-    )
 
 
 class AgnoRunner:
@@ -282,5 +276,9 @@ def _usage(prompt: int | None, completion: int | None) -> Any:
 def build_agno_runner(spec: AgnoSpec, ctx: RequestContext, settings: Settings) -> AgnoRunner:
     """Build the runner for an ``agno`` entry for the request's user and options."""
     return AgnoRunner(
-        spec, ctx.user_key, create_llm(spec.model, settings=settings), _options(spec, ctx), settings
+        spec,
+        ctx.user_key,
+        create_llm(spec.model, settings=settings),
+        chat_options(ctx.options, temperature=spec.temperature, max_tokens=spec.max_tokens),
+        settings,
     )
