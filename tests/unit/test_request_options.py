@@ -353,3 +353,25 @@ async def test_tool_choice_none_offers_no_client_tools(tmp_path: Path) -> None:
     await handler.acompletion("bot", HI, **kwargs(tools=[WEATHER], tool_choice="none"))
     _, options = sent(handler)
     assert options.tools == ()
+
+
+# ----------------------------------------------------------------------------- the proxy guard
+async def test_guard_refuses_what_litellm_would_500_on_before_the_handler() -> None:
+    from fastapi import HTTPException
+
+    from liteagent.proxy import RequestGuard
+
+    guard = RequestGuard()
+    bad = {"model": "liteagent/bot", "messages": [{"role": "user", "content": 1}]}
+    with pytest.raises(HTTPException) as err:
+        await guard.async_pre_call_hook(None, None, bad, "acompletion")
+    assert err.value.status_code == 400
+    assert "messages[0].content must be a string" in str(err.value.detail)
+    bad_format = {"model": "liteagent/bot", "messages": HI, "response_format": "json"}
+    with pytest.raises(HTTPException):
+        await guard.async_pre_call_hook(None, None, bad_format, "completion")
+    # other models, and well-formed requests, pass untouched
+    other = {"model": "gpt-4o", "messages": [{"role": "user", "content": 1}]}
+    assert await guard.async_pre_call_hook(None, None, other, "acompletion") is None
+    good = {"model": "liteagent/bot", "messages": HI, "temperature": 0.2, "tools": [WEATHER]}
+    assert await guard.async_pre_call_hook(None, None, good, "acompletion") is None
