@@ -221,6 +221,7 @@ def test_no_request_gets_a_5xx(handler: LiteAgentLLM) -> None:
     @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(
         request=st.one_of(
+            st.tuples(good_messages, good_options),
             st.tuples(good_messages, one_bad_option),
             st.tuples(one_bad_message, good_options),
             st.tuples(messages_, options),
