@@ -375,3 +375,38 @@ async def test_guard_refuses_what_litellm_would_500_on_before_the_handler() -> N
     assert await guard.async_pre_call_hook(None, None, other, "acompletion") is None
     good = {"model": "liteagent/bot", "messages": HI, "temperature": 0.2, "tools": [WEATHER]}
     assert await guard.async_pre_call_hook(None, None, good, "acompletion") is None
+
+
+# ----------------------------------------------------------------------------- other kinds
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def other_kinds(tmp_path: Path) -> LiteAgentLLM:
+    script = tmp_path / "answers.yaml"
+    script.write_text(yaml.safe_dump(["An answer.", "Another answer."]))
+    triage = yaml.safe_load((ROOT / "liteagent.yaml").read_text())["models"]["triage"]
+    agno = {"kind": "agno", "instructions": "Answer briefly.", "model": f"scripted/{script}"}
+    return LiteAgentLLM(
+        settings=Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path}/la.db"),
+        catalog=parse_catalog({"models": {"triage": triage, "helper": agno}}),
+    )
+
+
+async def test_agno_runs_get_the_requests_stop_and_top_p(tmp_path: Path) -> None:
+    handler = other_kinds(tmp_path)
+    await handler.acompletion("liteagent/helper", HI, **kwargs(stop=["END"], top_p=0.4))
+    await handler.acompletion("liteagent/helper", HI, **kwargs())
+    runner = next(iter(handler.cache._lru.values()))
+    first, second = (options for _, options in runner.provider.calls)
+    assert (first.stop, first.top_p) == (("END",), 0.4)
+    assert (second.stop, second.top_p) == ((), None)  # the same cached agent, this request's own
+
+
+@pytest.mark.parametrize("optional", [{"stop": "END"}, {"top_p": 0.5}])
+async def test_workflows_refuse_stop_and_top_p(tmp_path: Path, optional: dict[str, Any]) -> None:
+    handler = other_kinds(tmp_path)
+    with pytest.raises(CustomLLMError) as err:
+        async for _ in handler.astreaming("liteagent/triage", HI, **kwargs(**optional)):
+            pass
+    assert err.value.status_code == 400
+    assert "a workflow runs several models" in err.value.message

@@ -146,7 +146,12 @@ class LiteAgentLLM(CustomLLM):
     def _spec(self, ctx: RequestContext) -> ModelSpec:
         """The entry; refuses what the request asks that this entry cannot do (400)."""
         spec = self.catalog.get(ctx.model)
-        check_for_entry(spec.model_name, ctx.options, getattr(spec, "client_tools", "ignore"))
+        check_for_entry(
+            spec.model_name,
+            ctx.options,
+            getattr(spec, "client_tools", "ignore"),
+            kind=spec.kind,
+        )
         return spec
 
     def _run(self, spec: ModelSpec, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:

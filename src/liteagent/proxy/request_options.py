@@ -368,17 +368,27 @@ def chat_options(
     )
 
 
-def check_for_entry(model: str, options: RequestOptions, client_tools: str) -> None:
-    """Refuse a ``tool_choice`` the catalog entry cannot honour.
+def check_for_entry(
+    model: str, options: RequestOptions, client_tools: str, *, kind: str = "agent"
+) -> None:
+    """Refuse what the catalog entry cannot honour.
 
     Only an ``agent`` entry with ``client_tools: offer`` gives the model the request's tools;
     elsewhere they are ignored, so a choice that forces one of them is refused rather than
-    silently dropped.
+    silently dropped. A workflow runs several models, each with its node's own settings: the
+    request's ``stop`` and ``top_p`` have no single model to go to.
 
     Raises:
         InvalidRequestError: ``tool_choice`` is ``required`` or names a function, and the
-            entry does not offer the request's tools.
+            entry does not offer the request's tools; ``stop`` or ``top_p`` for a workflow.
     """
+    if kind == "workflow":
+        for name, value in (("stop", options.stop or None), ("top_p", options.top_p)):
+            if value is not None:
+                raise _fail(
+                    f"'{name}' is not supported by {model}: a workflow runs several models, "
+                    "each with its own settings. Leave it out."
+                )
     choice = options.tool_choice
     if choice in (None, "auto", "none") or client_tools == "offer":
         return

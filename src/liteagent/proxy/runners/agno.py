@@ -16,6 +16,7 @@ Agno is imported here only, when an ``agno`` entry is first used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -39,7 +40,7 @@ from liteagent.proxy.events import (
     UsageReport,
 )
 from liteagent.proxy.request_options import chat_options
-from liteagent.proxy.runners.agno_model import agno_model
+from liteagent.proxy.runners.agno_model import REQUEST_OPTIONS, agno_model
 from liteagent.proxy.runners.base import register_runner
 from liteagent.storage import get_database
 from liteagent.toolkits import ToolkitGate, get_toolkit_service
@@ -178,6 +179,19 @@ class AgnoRunner:
             yield event
 
     async def _run_agent(
+        self, agent: Any, message: str, ctx: RequestContext
+    ) -> AsyncGenerator[RunEvent, None]:
+        # this request's stop and top_p reach the model calls of this run only
+        token = REQUEST_OPTIONS.set(chat_options(ctx.options))
+        try:
+            async with contextlib.aclosing(self._events(agent, message, ctx)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            with contextlib.suppress(ValueError):  # closed from another context
+                REQUEST_OPTIONS.reset(token)
+
+    async def _events(
         self, agent: Any, message: str, ctx: RequestContext
     ) -> AsyncGenerator[RunEvent, None]:
         from agno.run.agent import (
