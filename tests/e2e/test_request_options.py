@@ -202,3 +202,67 @@ def test_malformed_parameters_are_400_and_reach_no_model(
     assert says in r.json()["error"]["message"]
     assert "Traceback" not in r.text
     assert server.requests == []
+
+
+USER = {"role": "user", "content": "hi"}
+BAD_MESSAGES: list[Any] = [
+    None, "hi", 1, {}, [], [1], ["hi"], [{}], [{"role": "x", "content": "a"}], [{"role": "user"}],
+    [{"role": "user", "content": 1}], [{"role": "user", "content": 1.5}],
+    [{"role": "user", "content": True}], [{"role": "user", "content": {"a": 1}}],
+    [{"role": "user", "content": [1]}], [{"role": "user", "content": ["hi"]}],
+    [{"role": "user", "content": [{}]}], [{"role": "user", "content": [{"type": "nope"}]}],
+    [{"role": "user", "content": [{"type": "text"}]}],
+    [{"role": "user", "content": [{"type": "text", "text": 5}]}],
+    [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": 3}}]}],
+    [{"role": "user", "content": [{"type": "input_audio", "input_audio": "x"}]}],
+    [{"role": "user", "content": [{"type": "file", "file": 1}]}],
+    [{"role": "user", "content": [{"type": "refusal", "refusal": 1}]}],
+    [{"role": "assistant", "content": 3}, USER], [{"role": "tool", "content": 3}, USER],
+    [{"role": "system", "content": None}, USER], [{"role": 5, "content": "a"}],
+    [{"role": "user", "content": "a", "name": 5}],
+    [{"role": "assistant", "content": None, "tool_calls": "x"}, USER],
+    [{"role": "assistant", "content": None, "tool_calls": [1]}, USER],
+    [{"role": "tool", "content": "r", "tool_call_id": 5}, USER],
+]  # fmt: skip
+BAD_OPTIONS: list[dict[str, Any]] = [
+    {"temperature": float("nan")}, {"temperature": float("inf")}, {"temperature": -1},
+    {"temperature": 3}, {"temperature": "hot"}, {"temperature": True}, {"temperature": [1]},
+    {"top_p": -1}, {"top_p": 2}, {"top_p": "x"}, {"max_tokens": 0}, {"max_tokens": -5},
+    {"max_tokens": 1.5}, {"max_tokens": "10"}, {"max_tokens": 10**12},
+    {"max_completion_tokens": 0}, {"n": 2}, {"n": 0}, {"n": "x"}, {"stop": 1}, {"stop": [1]},
+    {"stop": ["a"] * 10}, {"stop": {"a": 1}}, {"response_format": "json"},
+    {"response_format": 5}, {"response_format": {}}, {"response_format": {"type": "nope"}},
+    {"response_format": {"type": "json_schema"}},
+    {"response_format": {"type": "json_schema", "json_schema": {"schema": 5}}},
+    {"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "wat"}}}},
+    {"tools": "x"}, {"tools": [1]}, {"tools": [{}]}, {"tools": [{"type": "function"}]},
+    {"tools": [{"type": "function", "function": {"name": 5}}]}, {"tool_choice": 5},
+    {"tool_choice": "sometimes"}, {"tool_choice": {"type": "function"}},
+    {"tool_choice": "required"}, {"logprobs": True}, {"seed": "x"}, {"logit_bias": 5},
+]  # fmt: skip
+
+
+def test_malformed_requests_get_a_4xx_never_a_5xx(proxy: Proxy, upstream: Any) -> None:
+    """Every malformed request body (an object) through the real proxy: a 4xx with a clean
+    message. (A body that is not a JSON object is refused by LiteLLM before any hook runs.)"""
+    server, _ = upstream
+    server.replies.clear()
+    server.reply_text('{"ok": true}', sticky=True)
+    bodies = [{"messages": m} for m in BAD_MESSAGES]
+    bodies += [{"messages": [USER], **o} for o in BAD_OPTIONS]
+    failures: list[str] = []
+    with httpx.Client(timeout=60) as http:
+        for body in bodies:
+            for stream in (False, True):
+                r = http.post(
+                    f"{proxy.base_url}/v1/chat/completions",
+                    content=json.dumps({"model": "liteagent/shaper", "stream": stream, **body}),
+                    headers={
+                        "Authorization": f"Bearer {MASTER_KEY}",
+                        "Content-Type": "application/json",
+                    },
+                )
+                if not 400 <= r.status_code < 500 or "Traceback" in r.text:
+                    failures.append(f"{r.status_code} stream={stream} {body!r}: {r.text[:200]}")
+    server.replies.clear()
+    assert failures == [], "\n".join(failures)
