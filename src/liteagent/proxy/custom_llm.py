@@ -164,9 +164,10 @@ class LiteAgentLLM(CustomLLM):
         )
         runner = self._runner_for(spec, asked)
         provider = getattr(runner, "provider", None)
-        if not isinstance(provider, BaseLLMProvider):
-            provider = create_llm(spec.model, settings=self.settings)
-        return json_answer(runner.run(asked), fmt, provider)
+        if isinstance(provider, BaseLLMProvider):
+            return json_answer(runner.run(asked), fmt, provider)
+        repair = create_llm(spec.model, settings=self.settings)  # a workflow: the entry's model
+        return json_answer(runner.run(asked), fmt, repair, owned=True)
 
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         spec = self._spec(ctx)

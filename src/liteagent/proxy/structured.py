@@ -112,6 +112,8 @@ async def json_answer(
     run: AsyncGenerator[RunEvent, None],
     fmt: ResponseFormat,
     provider: BaseLLMProvider,
+    *,
+    owned: bool = False,
 ) -> AsyncGenerator[RunEvent, None]:
     """The run's events with its answer text made the JSON ``fmt`` asks for.
 
@@ -119,23 +121,28 @@ async def json_answer(
         run: The run (its model was asked for JSON: see ``instruction``).
         fmt: The request's response format.
         provider: The model asked to correct an answer that does not fit.
+        owned: Close ``provider`` at the end (it was made for this request).
 
     Raises:
         LLMProviderError: The model did not produce fitting JSON, twice.
     """
     text: list[str] = []
-    async with aclosing(run) as events:
-        async for event in events:
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            elif isinstance(event, ToolStep | SourcesEvent):
-                continue  # rendered into the content, they would break the JSON
-            elif isinstance(event, RunFinished):
-                async for out in _finish(fmt, provider, "".join(text), event):
-                    yield out
-                return
-            else:
-                yield event
+    try:
+        async with aclosing(run) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                elif isinstance(event, ToolStep | SourcesEvent):
+                    continue  # rendered into the content, they would break the JSON
+                elif isinstance(event, RunFinished):
+                    async for out in _finish(fmt, provider, "".join(text), event):
+                        yield out
+                    return
+                else:
+                    yield event
+    finally:
+        if owned:
+            await provider.aclose()
 
 
 async def _finish(
