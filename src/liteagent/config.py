@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOCAL_DEFAULT_MODEL = "local/smollm2"
 OPENAI_DEFAULT_MODEL = "openai/gpt-4o-mini"
@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(120.0, gt=0, validation_alias=_env("LITEAGENT_LLM_TIMEOUT"))
     # Open WebUI background tasks (titles, tags, follow-ups): the most tokens one may cost
     task_max_tokens: int = Field(64, ge=1, validation_alias=_env("LITEAGENT_TASK_MAX_TOKENS"))
+
+    # Request limits, checked before any work: beyond them a request is refused with a 4xx
+    max_request_chars: int = Field(
+        1_000_000, ge=1, validation_alias=_env("LITEAGENT_MAX_REQUEST_CHARS")
+    )
+    max_header_chars: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_MAX_HEADER_CHARS"))
+    max_messages: int = Field(1_000, ge=1, validation_alias=_env("LITEAGENT_MAX_MESSAGES"))
 
     # Database (agent run state, notes): any SQLAlchemy async URL. Not DATABASE_URL: inside the
     # LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for virtual keys and spend), and
@@ -152,6 +159,16 @@ class Settings(BaseSettings):
     gitlab_url: str | None = Field(None, validation_alias=_env("GITLAB_URL"))
     gitlab_token: SecretStr | None = Field(None, validation_alias=_env("GITLAB_TOKEN"))
 
+    # Outbound connections steered by users, models or remote servers (URL sources, the
+    # workflow http_request node, toolkit service URLs): exact host names or IP addresses that
+    # may be private (comma-separated), and the redirect hops followed.
+    outbound_allow_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("LITEAGENT_OUTBOUND_ALLOW_HOSTS")
+    )
+    outbound_max_redirects: int = Field(
+        5, ge=0, le=20, validation_alias=_env("LITEAGENT_OUTBOUND_MAX_REDIRECTS")
+    )
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", validation_alias=_env("LOG_LEVEL")
@@ -162,6 +179,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("outbound_allow_hosts", mode="before")
+    @classmethod
+    def _allow_hosts(cls, value: object) -> object:
+        from liteagent.security.outbound import parse_allow_hosts
+
+        if isinstance(value, str):
+            return parse_allow_hosts(value.split(","))
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return parse_allow_hosts(str(v) for v in value)
+        return value
 
     @field_validator("openwebui_jwt_secret", "forward_user_info_header_jwt_secret", mode="before")
     @classmethod

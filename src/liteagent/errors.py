@@ -7,6 +7,8 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
     ├── ConfigurationError (500 configuration_error)
     │   └── CatalogError (500 catalog_error)        malformed liteagent.yaml
     ├── InvalidRequestError (400 invalid_request_error)
+    │   ├── HeaderTooLargeError (400 header_too_large)  a forwarded header over its limit
+    │   └── RequestTooLargeError (413 request_too_large)  messages over the size limit
     ├── AuthenticationError (401 authentication_error)
     ├── UserIdentityError (403 user_identity_error)  forwarded end-user identity not usable
     ├── NotFoundError (404 not_found)
@@ -14,6 +16,7 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
     │   └── ProviderNotFoundError (404 provider_not_found)
     ├── RateLimitExceededError (429 rate_limit_exceeded)
     ├── AgentExecutionError (500 agent_execution_error)
+    ├── StorageUnavailableError (503 storage_unavailable)  LiteAgent's database is busy or gone
     └── LLMProviderError (502 upstream_error)        an upstream model failed
         ├── LLMTimeoutError (504 upstream_timeout)
         ├── LLMRateLimitError (429 upstream_rate_limited)
@@ -37,6 +40,7 @@ __all__ = [
     "CatalogError",
     "ConfigurationError",
     "ContextWindowExceededError",
+    "HeaderTooLargeError",
     "InvalidRequestError",
     "LLMProviderError",
     "LLMRateLimitError",
@@ -46,6 +50,8 @@ __all__ = [
     "NotFoundError",
     "ProviderNotFoundError",
     "RateLimitExceededError",
+    "RequestTooLargeError",
+    "StorageUnavailableError",
     "UserIdentityError",
 ]
 
@@ -89,6 +95,19 @@ class InvalidRequestError(LiteAgentError):
 
     status_code = 400
     error_code = "invalid_request_error"
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """The request's messages carry more text than ``LITEAGENT_MAX_REQUEST_CHARS`` allows."""
+
+    status_code = 413
+    error_code = "request_too_large"
+
+
+class HeaderTooLargeError(InvalidRequestError):
+    """A forwarded header (``X-OpenWebUI-User-Id``…) is longer than its limit."""
+
+    error_code = "header_too_large"
 
 
 class AuthenticationError(LiteAgentError):
@@ -143,6 +162,13 @@ class AgentExecutionError(LiteAgentError):
     """An agent, RAG agent or workflow failed while running."""
 
     error_code = "agent_execution_error"
+
+
+class StorageUnavailableError(LiteAgentError):
+    """LiteAgent's own database could not be used just now (locked, read-only, gone)."""
+
+    status_code = 503
+    error_code = "storage_unavailable"
 
 
 class LLMProviderError(LiteAgentError):

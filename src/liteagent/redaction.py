@@ -24,9 +24,16 @@ _SENSITIVE_KEY = re.compile(
     re.IGNORECASE,
 )
 
+# Every pattern runs in linear time on any text (log lines and error messages can carry a whole
+# request): each starts at a literal or costs a bounded number of steps where it starts, and
+# none has two quantifiers that can share the same characters.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # userinfo in URLs: scheme://user:password@host
-    (re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\g<scheme>***@"),
+    # userinfo in URLs: scheme://user:password@host (schemes are short: bounding the scheme keeps
+    # a long run of letters from being rescanned at each of its positions)
+    (
+        re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]{0,31}://)[^/\s:@]+:[^/\s@]+@"),
+        r"\g<scheme>***@",
+    ),
     # Authorization headers and bearer tokens
     (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
     # Well-known key shapes: OpenAI/LiteLLM (sk-...), Anthropic (sk-ant-...), NVIDIA (nvapi-...),
@@ -40,10 +47,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         MASK,
     ),
-    # key=value / "key": "value" pairs whose key names a credential
+    # key=value / "key": "value" pairs whose key names (or ends with) a credential word. The
+    # match starts at the word: the rest of the key stays as written either way.
     (
         re.compile(
-            r"(?i)([\"']?\b[\w-]*(?:api[_-]?key|password|secret|token)[\"']?\s*[:=]\s*[\"']?)"
+            r"(?i)((?:api[_-]?key|password|secret|token)[\"']?\s*[:=]\s*[\"']?)"
             r"[^\s\"',;&}]{4,}"
         ),
         r"\1***",

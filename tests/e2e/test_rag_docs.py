@@ -73,12 +73,15 @@ def test_docs_answers_with_a_citation_to_the_right_file(client: openai.OpenAI) -
     assert resp.usage is not None and resp.usage.completion_tokens > 0
 
 
+QUESTION = "What do LiteLLM virtual keys and budgets need: PostgreSQL and Prisma?"
+
+
 def test_docs_stream_carries_open_webui_source_events(proxy: Proxy) -> None:
     body = {
         "model": "liteagent/docs",
         "stream": True,
         "max_tokens": 60,
-        "messages": [{"role": "user", "content": "What do LiteLLM virtual keys and budgets need?"}],
+        "messages": [{"role": "user", "content": QUESTION}],
     }
     events, text = [], []
     with httpx.stream(

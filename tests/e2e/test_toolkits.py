@@ -62,6 +62,8 @@ def proxy(project: Path) -> Iterator[Proxy]:
     env = {
         "LITEAGENT_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "LITEAGENT_DATABASE_URL": f"sqlite+aiosqlite:///{project}/liteagent.db",
+        # The Jira wire server listens on 127.0.0.1: allowed explicitly, as an intranet Jira.
+        "LITEAGENT_OUTBOUND_ALLOW_HOSTS": "127.0.0.1",
     }
     with run_proxy(project, env, wait_for="liteagent/release-manager") as p:
         yield p

@@ -26,6 +26,7 @@ from liteagent.datasources import (
 )
 from liteagent.datasources.url_provider import is_public_address
 from liteagent.errors import AuthenticationError, InvalidRequestError
+from liteagent.security.outbound import OutboundURLError
 from tests.servers.gitlab_wire import GitLabWireServer, Project
 from tests.servers.http import serve_app
 
@@ -178,12 +179,12 @@ async def test_url_provider_enforces_size_time_and_type_limits(web: str) -> None
 )
 async def test_url_provider_refuses_private_loopback_and_link_local(web: str, url: str) -> None:
     target = f"{web}/page" if url == "loopback" else url
-    with pytest.raises(DataSourceFetchError, match="Refusing to fetch"):
+    with pytest.raises(OutboundURLError, match=r"Refused to connect to .*: .* (address|name)"):
         await URLDataSourceProvider().fetch_content(target)
 
 
 async def test_url_provider_rejects_other_schemes() -> None:
-    with pytest.raises(InvalidRequestError, match="Only http"):
+    with pytest.raises(InvalidRequestError, match="only http and https URLs are allowed"):
         await URLDataSourceProvider().fetch_content("file:///etc/passwd")
     assert is_public_address("8.8.8.8") and not is_public_address("100.64.0.1")
 

@@ -1,4 +1,7 @@
-"""Run an ASGI app on 127.0.0.1:<free port> in a background thread (stops with the context)."""
+"""Run an ASGI app on 127.0.0.1:<free port> in a background thread (stops with the context).
+
+``host`` may be another loopback address (``127.0.0.2``) when a test needs a second host.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +15,20 @@ from typing import Any
 import uvicorn
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
 @contextmanager
-def serve_app(app: Any) -> Iterator[str]:
+def serve_app(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve ``app``; yields its base URL (``http://127.0.0.1:<port>``)."""
-    port = free_port()
+    if not host.startswith("127."):
+        raise ValueError("test servers listen on loopback addresses only")
+    port = free_port(host)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -33,7 +38,7 @@ def serve_app(app: Any) -> Iterator[str]:
             raise RuntimeError("test HTTP server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

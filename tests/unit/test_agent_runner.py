@@ -335,27 +335,187 @@ async def test_a_run_over_its_iteration_limit_says_why_it_stopped(tmp_path: Path
     assert "1+1 = 2" in answer  # the step that did run is shown
 
 
-async def test_a_client_that_leaves_mid_run_leaves_the_run_cancelled(tmp_path: Path) -> None:
-    """Open WebUI's Stop closes the stream: the run is saved as cancelled at once, never left
-    ``running``, and retrying the same reply says so instead of running anything again."""
-    chat = Chat(tmp_path)
-    chat.start([SAVE, "I should never be asked."])
-    asked = await chat.say("Save a note")
-    handler = chat.handler
-    assert handler is not None
-    messages = [*chat.messages, {"role": "user", "content": "approve"}]
-    stream = handler.astreaming("bot", messages, **chat.kwargs())
+async def _hang_up(chat: Chat, messages: list[dict[str, Any]], when: str) -> None:
+    """Stream ``messages`` and close the stream (Open WebUI's Stop) once ``when`` was sent."""
+    assert chat.handler is not None
+    stream = chat.handler.astreaming("bot", messages, **chat.kwargs())
     first = await anext(stream)
     assert first["provider_specific_fields"]["event"]["data"]["description"] == "Working…"
-    async for chunk in stream:  # read until the approved call has run, then hang up
-        if isinstance(chunk, dict) and 'name="save_note"' in chunk["text"]:
+    async for chunk in stream:
+        fields = chunk.get("provider_specific_fields") or {} if isinstance(chunk, dict) else {}
+        status = (fields.get("event") or {}).get("data", {}).get("description", "")
+        if when in status or (isinstance(chunk, dict) and when in chunk["text"]):
             break
+    else:
+        raise AssertionError(f"{when!r} never came")
     await stream.aclose()
-    assert await chat.notes() == [("groceries", 'buy <milk> & "eggs"')]
+
+
+async def _status(chat: Chat) -> str:
     store = RunStore(get_database(chat.db_url))
     record = await store.load(session_key="owui/alice:chat:chat-1", agent="bot")
-    assert record is not None and record.state.status.value == "aborted"
-    assert "Approval needed" in asked
-    retry = await handler.acompletion("bot", messages, **chat.kwargs())
-    assert retry.choices[0].message.content.startswith("This request was stopped")
+    assert record is not None
+    return record.state.status.value
+
+
+async def test_stop_right_after_approve_gives_the_approval_back(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "Saved it."])
+    await chat.say("Save a note")
+    approve = [*chat.messages, {"role": "user", "content": "approve"}]
+    await _hang_up(chat, approve, when="Running save_note")  # claimed, nothing ran yet
+    assert await chat.notes() == []
+    assert await _status(chat) == "waiting_human"
+    assert (await chat.say("approve")).endswith("Saved it.")  # the same reply again
     assert len(await chat.notes()) == 1
+
+
+async def test_stop_after_the_approved_call_ran_is_finished_by_the_same_reply(
+    tmp_path: Path,
+) -> None:
+    """The approved call ran, then the client left: the run pauses with the result kept, and
+    the same reply again finishes it without running the call twice."""
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "Saved it, note #1."])
+    await chat.say("Save a note")
+    approve = [*chat.messages, {"role": "user", "content": "approve"}]
+    await _hang_up(chat, approve, when='name="save_note"')
+    assert await chat.notes() == [("groceries", 'buy <milk> & "eggs"')]
+    assert await _status(chat) == "paused"
+    finished = await chat.say("approve")
+    assert finished.endswith("Saved it, note #1.")
+    assert len(await chat.notes()) == 1
+    assert await _status(chat) == "completed"
+    assert "Nothing is waiting for your approval" in await chat.say("approve")
+    assert len(await chat.notes()) == 1
+
+
+async def test_stop_during_a_new_run_saves_it_as_stopped(tmp_path: Path) -> None:
+    chat = Chat(tmp_path)
+    calc = {"tool_calls": [{"name": "calculator", "arguments": {"expression": "12*7"}}]}
+    chat.start([calc, "Answered by a new run."])
+    message = [{"role": "user", "content": "What is 12*7?"}]
+    await _hang_up(chat, message, when='name="calculator"')
+    assert await _status(chat) == "aborted"
+    assert chat.handler is not None
+    retry = await chat.handler.acompletion("bot", message, **chat.kwargs())
+    # sent again, the message starts a new run; the stopped one stays stopped
+    assert retry.choices[0].message.content == "Answered by a new run."
+    assert await _status(chat) == "aborted"
+
+
+async def test_a_crash_while_an_approved_call_ran_never_runs_it_twice(tmp_path: Path) -> None:
+    """The process died after marking the call running (its outcome unknown): the same reply
+    in a new process settles the call as interrupted and lets the model tell the person."""
+    chat = Chat(tmp_path)
+    chat.start([SAVE])
+    await chat.say("Save a note")
+    store = RunStore(get_database(chat.db_url))
+    record = await store.load(session_key="owui/alice:chat:chat-1", agent="bot")
+    assert record is not None
+    # what a crash between "calls running" and "calls done" leaves behind
+    from liteagent.agents import Agent, AgentConfig
+
+    claimed = Agent(AgentConfig(agent_id="bot", purpose="x")).provide_human_response(
+        record.state, "approve", approved=True, request_id=record.state.pending_request.request_id
+    )
+    claimed.metadata["running_calls"] = [c.id for c in claimed.queued_tool_calls]
+    record.state = claimed
+    from liteagent.proxy.runners.agent_chat import fingerprint
+
+    record.answer_fingerprint = fingerprint(
+        [*chat.messages, {"role": "user", "content": "approve"}]
+    )
+    record.paused_fingerprint = None
+    await store.save(record, expected_version=record.version)
+    chat.start(["The note may not have been saved; please check your notes."])
+    answer = await chat.say("approve")
+    assert answer.endswith("please check your notes.")
+    assert await chat.notes() == []  # never run a second time (nor a first, here)
+    assert await _status(chat) == "completed"
+
+
+async def test_24_concurrent_proposals_in_one_chat_queue_and_none_fails(tmp_path: Path) -> None:
+    """Same-chat races queue (one turn at a time per chat) instead of failing; the approval the
+    last answer shows is the one that waits, and it runs once."""
+    chat = Chat(tmp_path)
+    handler = chat.start([SAVE] * 24 + ["Saved."])
+    first = [{"role": "user", "content": "Save a note"}]
+    results = await asyncio.gather(
+        *(handler.acompletion("bot", first, **chat.kwargs()) for _ in range(24))
+    )
+    answers = [r.choices[0].message.content for r in results]
+    assert all("Approval needed" in a for a in answers)
+    assert await _status(chat) == "waiting_human"
+    chat.messages = [*first, {"role": "assistant", "content": answers[-1]}]
+    assert (await chat.say("approve")).endswith("Saved.")
+    assert len(await chat.notes()) == 1
+
+
+async def test_a_token_pasted_into_a_plain_agent_reaches_no_model_and_no_table(
+    tmp_path: Path,
+) -> None:
+    """An agent without toolkits still never passes on a pasted credential: not to its model,
+    not to the run store (also when the token is glued to a word)."""
+    token = "glpat-Abcdefghijklmnopqrstuvwxyz012345"
+    atlassian = "ATATT3xFfGF0abcdefghijklmnopqrstuvwxyz"
+    chat = Chat(tmp_path)
+    handler = chat.start([SAVE])
+    await chat.say(f"Save a note with my token{token} and jira key x{atlassian} please")
+    sent = json.dumps(model_calls(handler))
+    assert token not in sent and atlassian not in sent
+    assert "[credential removed]" in sent
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "liteagent.db") as db:
+        cells = json.dumps([list(r) for r in db.execute("SELECT * FROM liteagent_agent_runs")])
+    assert cells != "[]"
+    assert token not in cells and atlassian not in cells
+
+
+async def test_a_locked_database_is_a_retryable_503_and_loses_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    from litellm.llms.custom_llm import CustomLLMError
+
+    chat = Chat(tmp_path)
+    handler = chat.start([SAVE, "Saved."])
+    await chat.say("Save a note")  # paused, stored
+    holder = sqlite3.connect(tmp_path / "liteagent.db", timeout=0.1)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the database
+    try:
+        messages = [*chat.messages, {"role": "user", "content": "approve"}]
+        with pytest.raises(CustomLLMError) as err:
+            await handler.acompletion("bot", messages, **chat.kwargs())
+    finally:
+        holder.rollback()
+        holder.close()
+    assert err.value.status_code == 503
+    assert "busy or unavailable" in err.value.message and "Traceback" not in err.value.message
+    assert await _status(chat) == "waiting_human"  # the approval is still there
+    assert (await chat.say("approve")).endswith("Saved.")
+    assert len(await chat.notes()) == 1
+
+
+async def test_a_deleted_database_file_is_noticed_and_nothing_is_written_into_the_void(
+    tmp_path: Path,
+) -> None:
+    """Deleting the SQLite file under a running process: the next turn logs the loss and writes
+    into a new file on disk, not into the deleted one through a pooled connection."""
+    import sqlite3
+
+    from structlog.testing import capture_logs
+
+    chat = Chat(tmp_path)
+    chat.start([SAVE, SAVE])
+    await chat.say("Save a note")
+    for name in ("liteagent.db", "liteagent.db-wal", "liteagent.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    other = Chat(tmp_path, chat_id="chat-2")
+    other.handler = chat.handler
+    with capture_logs() as logs:
+        await other.say("Save another note")
+    assert any(e["event"] == "database_file_replaced" for e in logs)
+    with sqlite3.connect(tmp_path / "liteagent.db") as db:
+        rows = list(db.execute("SELECT status FROM liteagent_agent_runs"))
+    assert rows == [("waiting_human",)]

@@ -52,9 +52,23 @@ def test_body_metadata_cannot_claim_an_identity() -> None:
     assert "admin" not in c.user_key
 
 
-def test_raw_body_user_is_the_end_user() -> None:
+def test_raw_body_user_is_the_end_user_bound_to_the_key() -> None:
+    """The decision (README, "Virtual keys and budgets"): the OpenAI ``user`` field names an end
+    user of the calling key — never another key's, and never above the key's own identity."""
     c = ctx(metadata={"user_api_key_user_id": "k"}, body={"user": "alice"})
     assert c.user_key == "k/alice"
+    other_key = ctx(metadata={"user_api_key_user_id": "j"}, body={"user": "alice"})
+    assert other_key.user_key == "j/alice" != c.user_key
+    assert other_key.session_key != c.session_key
+    # claiming to be the key's own principal, or another key's scoped name, stays under the key
+    forged = ctx(metadata={"user_api_key_user_id": "j"}, body={"user": "k/alice"})
+    assert forged.user_key == "j/k/alice" and forged.principal == "j"
+    # the forwarded Open WebUI user wins over the body
+    header = ctx(
+        metadata={"user_api_key_user_id": "k", "headers": {"x-openwebui-user-id": "bob"}},
+        body={"user": "alice"},
+    )
+    assert header.user_key == "k/bob"
 
 
 def test_options_are_read_from_optional_params() -> None:

@@ -258,6 +258,21 @@ class Agent:
         s.segment_started_at = self.config.clock()
         return s
 
+    def interrupt_calls(
+        self, state: AgentState, call_ids: Sequence[str], reason: str
+    ) -> AgentState:
+        """Settle calls that were started but whose outcome is unknown (the process died or the
+        client left while they ran): they are taken off the queue and never run again; each
+        gets an error result carrying ``reason``, so the model can tell the person."""
+        s = state.copy()
+        wanted = set(call_ids)
+        calls = [c for c in s.queued_tool_calls if c.id in wanted]
+        s.queued_tool_calls = [c for c in s.queued_tool_calls if c.id not in wanted]
+        now = self.config.clock()
+        for call in calls:
+            self._add_result(s, call, reason, now, is_error=True)
+        return s
+
     def abort(self, state: AgentState, reason: str = "aborted") -> AgentState:
         """End a run for good; queued and held tool calls are dropped, never run."""
         if state.status.is_terminal:

@@ -12,6 +12,7 @@ from liteagent.datasources.text_provider import TextDataSourceProvider
 from liteagent.datasources.url_provider import URLDataSourceProvider
 from liteagent.errors import ConfigurationError
 from liteagent.registry import ProviderRegistry
+from liteagent.security.outbound import OutboundPolicy
 
 if TYPE_CHECKING:
     from liteagent.config import Settings
@@ -47,7 +48,9 @@ def provider_for_source(
     if source.startswith(("http://", "https://")):
         return (
             URLDataSourceProvider(
-                allow_private=settings.url_allow_private,
+                policy=OutboundPolicy.from_settings(
+                    settings, allow_private=settings.url_allow_private
+                ),
                 max_bytes=settings.url_max_bytes,
                 timeout=settings.url_timeout,
             ),

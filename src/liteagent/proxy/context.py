@@ -19,6 +19,10 @@ would otherwise collapse into one anonymous user. Either refusal is a ``UserIden
 
 ``user_key`` scopes the end user under the key that made the request, so a caller holding one
 key can never reach state that belongs to another key's users.
+
+``RequestLimits`` are checked before anything else reads the request: the messages' text
+(413), the forwarded headers' length, the number of messages, of values in them and their
+nesting (400). Everything here that scans request text does so in linear time.
 """
 
 from __future__ import annotations
@@ -34,7 +38,13 @@ from urllib.parse import unquote
 import jwt
 from pydantic import SecretStr
 
-from liteagent.errors import InvalidRequestError, UserIdentityError
+from liteagent.config import Settings
+from liteagent.errors import (
+    HeaderTooLargeError,
+    InvalidRequestError,
+    RequestTooLargeError,
+    UserIdentityError,
+)
 from liteagent.log import get_logger
 from liteagent.proxy.request_options import (
     RequestOptions,
@@ -46,7 +56,11 @@ from liteagent.proxy.request_options import (
 logger = get_logger(__name__)
 
 VALID_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-_DETAILS_BLOCK = re.compile(r"<details\b[^>]*>.*?</details>[ \t]*\n?", re.DOTALL | re.IGNORECASE)
+# The tags of a ``<details>`` block; each match costs constant work, so a scan is linear.
+_DETAILS_TAG = re.compile(r"<details\b|</details>", re.IGNORECASE)
+_DETAILS_CLOSER = re.compile(r"</details>", re.IGNORECASE)
+# What follows a stripped block and goes with it.
+_BLOCK_TRAILER = re.compile(r"[ \t]*\n?")
 _USER_ID_HEADER = "x-openwebui-user-id"
 _FORWARDED_HEADERS = (
     _USER_ID_HEADER,
@@ -68,9 +82,166 @@ _JWT_LEEWAY = timedelta(seconds=30)
 _TEMPORARY_CHAT_PREFIXES = ("local:", "temporary:")
 
 
+def _details_blocks(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every outermost closed ``<details …>…</details>`` block in ``text``.
+
+    One pass over the tags, in linear time whatever the input. An opener's tag runs to the
+    first ``>`` after it (a ``</details>`` inside it is part of the tag, not a closer); blocks
+    nest, as in Open WebUI's renderer. An opener that is never closed strips nothing, but the
+    closed blocks inside it still count; a closer with no opener is plain text.
+    """
+    blocks: list[tuple[int, int]] = []
+    open_at: list[int] = []
+    tag_end = -1  # the end of the last opener's tag: tags before it are inside that tag
+    next_gt = -1  # the ``>`` last found: openers before it all end there
+    for match in _DETAILS_TAG.finditer(text):
+        start = match.start()
+        if start < tag_end:
+            continue
+        if match.group().startswith("</"):
+            if open_at:
+                opener = open_at.pop()
+                while blocks and blocks[-1][0] > opener:  # closed inside this one
+                    blocks.pop()
+                blocks.append((opener, match.end()))
+            continue
+        if next_gt < match.end():
+            next_gt = text.find(">", match.end())
+            if next_gt < 0:  # no opener from here on has an end: none is a block
+                break
+        open_at.append(start)
+        tag_end = next_gt + 1
+    return blocks
+
+
 def strip_rendered_blocks(text: str) -> str:
-    """Remove ``<details …>…</details>`` blocks we rendered earlier (tool steps, reasoning)."""
-    return _DETAILS_BLOCK.sub("", text)
+    """Remove ``<details …>…</details>`` blocks we rendered earlier (tool steps, reasoning).
+
+    The spaces and the one line break that follow a block go with it. Linear in ``text``.
+    """
+    if "<" not in text or not _DETAILS_CLOSER.search(text):  # no block can be closed
+        return text
+    parts: list[str] = []
+    kept_from = 0
+    for start, end in _details_blocks(text):
+        parts.append(text[kept_from:start])
+        trailer = _BLOCK_TRAILER.match(text, end)
+        kept_from = trailer.end() if trailer else end
+    parts.append(text[kept_from:])
+    return "".join(parts)
+
+
+# A message object, its content array, a part, a part's object (``image_url``…) and what that
+# holds: OpenAI's shapes (tool calls included) are at most this deep.
+MAX_NESTING = 6
+# Keys whose strings are not counted as text: attachments (image and file data URLs, audio)
+# and the labels of a message or part.
+_UNCOUNTED_KEYS = frozenset({"url", "data", "file_data", "role", "type"})
+# Open WebUI's signed user is a JWT: far longer than the plain headers it replaces.
+_JWT_LENGTH_FACTOR = 32
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """How much one request may carry; beyond it, it is refused before any work is done.
+
+    Attributes:
+        max_chars: Characters of all the messages' text (attachments not counted): 413 beyond.
+        max_header_chars: Longest forwarded ``X-OpenWebUI-*`` header value and request
+            ``user`` field: 400 beyond (the signed ``X-OpenWebUI-User-Jwt`` may be
+            ``_JWT_LENGTH_FACTOR`` times as long).
+        max_messages: Most messages in one request: 400 beyond.
+        max_nesting: Deepest nesting of arrays and objects in a message: 400 beyond.
+        max_items: Most values (strings, numbers, arrays, objects) in all the messages: 400
+            beyond; a plain conversation has a handful per message.
+    """
+
+    max_chars: int = 1_000_000
+    max_header_chars: int = 256
+    max_messages: int = 1_000
+    max_nesting: int = MAX_NESTING
+    max_items: int = 100_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RequestLimits:
+        """The limits ``LITEAGENT_MAX_REQUEST_CHARS`` / ``_HEADER_CHARS`` / ``_MESSAGES`` set."""
+        return cls(
+            max_chars=settings.max_request_chars,
+            max_header_chars=settings.max_header_chars,
+            max_messages=settings.max_messages,
+        )
+
+
+def _header_name(lowered: str) -> str:
+    """``x-openwebui-user-id`` → ``X-OpenWebUI-User-Id``."""
+    rest = lowered.removeprefix("x-openwebui-")
+    return "X-OpenWebUI-" + "-".join(part.capitalize() for part in rest.split("-"))
+
+
+def check_headers(headers: Mapping[str, str], limits: RequestLimits) -> None:
+    """Refuse a forwarded header longer than its limit (``HeaderTooLargeError``, 400).
+
+    Args:
+        headers: The request's headers, names lower-cased.
+        limits: The limits to apply.
+    """
+    for name in (*_FORWARDED_HEADERS, USER_JWT_HEADER):
+        value = headers.get(name)
+        limit = limits.max_header_chars * (_JWT_LENGTH_FACTOR if name == USER_JWT_HEADER else 1)
+        if value is not None and len(value) > limit:
+            logger.warning("request_header_too_large", header=name, chars=len(value), limit=limit)
+            raise HeaderTooLargeError(
+                f"The {_header_name(name)} header is too large: {len(value)} characters, "
+                f"the limit is {limit}."
+            )
+
+
+def check_messages_size(messages: Any, limits: RequestLimits) -> None:
+    """Refuse messages over the limits before anything reads their text. Linear in their size.
+
+    Raises:
+        InvalidRequestError: Too many messages or values in them, or a message nested deeper
+            than ``max_nesting``.
+        RequestTooLargeError: More text than ``max_chars`` (413).
+    """
+    if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
+        return  # not an array: validate_messages names the problem
+    if len(messages) > limits.max_messages:
+        raise InvalidRequestError(
+            f"Too many messages: {len(messages)}, the limit is {limits.max_messages}."
+        )
+    total = 0
+    items = 0
+    for i, message in enumerate(messages):
+        stack: list[tuple[Any, int]] = [(message, 1)]
+        while stack:
+            value, depth = stack.pop()
+            items += 1
+            if items > limits.max_items:
+                raise InvalidRequestError(
+                    f"The messages hold too many values: more than {limits.max_items}."
+                )
+            if isinstance(value, str):
+                total += len(value)
+                continue
+            if not isinstance(value, Mapping | list | tuple):
+                continue
+            if depth > limits.max_nesting:
+                raise InvalidRequestError(
+                    f"messages[{i}] is nested too deeply: more than {limits.max_nesting} "
+                    "levels of arrays and objects."
+                )
+            if isinstance(value, Mapping):
+                stack.extend(
+                    (item, depth + 1) for key, item in value.items() if key not in _UNCOUNTED_KEYS
+                )
+            else:
+                stack.extend((item, depth + 1) for item in value)
+    if total > limits.max_chars:
+        logger.warning("request_too_large", chars=total, limit=limits.max_chars)
+        raise RequestTooLargeError(
+            f"Request too large: {total} characters, the limit is {limits.max_chars}."
+        )
 
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
@@ -305,6 +476,7 @@ class RequestContext:
         litellm_params: Mapping[str, Any] | None = None,
         stream: bool = False,
         openwebui_jwt_secret: SecretStr | None = None,
+        limits: RequestLimits | None = None,
     ) -> RequestContext:
         """Build from a ``CustomLLM`` call's arguments (validates ``messages``).
 
@@ -315,14 +487,16 @@ class RequestContext:
             litellm_params: LiteLLM's ``litellm_params`` (metadata, headers, raw body).
             stream: Whether the client asked for a stream.
             openwebui_jwt_secret: Verifies Open WebUI's signed ``X-OpenWebUI-User-Jwt``.
+            limits: Size limits checked first (default: ``RequestLimits()``).
 
         Raises:
             InvalidRequestError: ``messages`` or a parameter is malformed
-                (``liteagent.proxy.request_options``).
+                (``liteagent.proxy.request_options``), has too many entries or nests too
+                deeply; a forwarded header is too large (``HeaderTooLargeError``).
+            RequestTooLargeError: The messages carry more text than the limit (413).
             UserIdentityError: The forwarded Open WebUI user cannot be established.
         """
         optional = optional_params or {}
-        options = parse_request_options(optional)
         params = litellm_params or {}
         metadata = params.get("metadata") or params.get("litellm_metadata") or {}
         if not isinstance(metadata, Mapping):
@@ -332,10 +506,20 @@ class RequestContext:
             str(k).lower(): str(v)
             for k, v in (raw_headers.items() if isinstance(raw_headers, Mapping) else [])
         }
+        limits = limits or RequestLimits()
+        check_headers(lowered, limits)
+        check_messages_size(messages, limits)
+        options = parse_request_options(optional)
         headers = {k: v for k, v in lowered.items() if k in _FORWARDED_HEADERS}
         user = forwarded_user(headers, _first(lowered.get(USER_JWT_HEADER)), openwebui_jwt_secret)
         body = (params.get("proxy_server_request") or {}).get("body") or {}
         body_user = body.get("user") if isinstance(body, Mapping) else None
+        for user_field in (body_user, optional.get("user")):
+            if isinstance(user_field, str) and len(user_field) > limits.max_header_chars:
+                raise InvalidRequestError(
+                    f"The request's 'user' field is too large: {len(user_field)} characters, "
+                    f"the limit is {limits.max_header_chars}."
+                )
 
         key_hash = _first(metadata.get("user_api_key_hash"), metadata.get("user_api_key"))
         principal = _first(

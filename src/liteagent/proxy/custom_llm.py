@@ -12,11 +12,12 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
-from contextlib import AbstractContextManager, aclosing
+from contextlib import AbstractContextManager, AsyncExitStack, aclosing
 from dataclasses import replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from litellm.exceptions import APIError
 from litellm.llms.custom_llm import CustomLLM, CustomLLMError
 from litellm.types.utils import (
     ChatCompletionMessageToolCall,
@@ -26,10 +27,11 @@ from litellm.types.utils import (
     ModelResponseStream,
 )
 from litellm.types.utils import Usage as LiteLLMUsage
+from sqlalchemy.exc import OperationalError
 
 from liteagent.catalog import Catalog, ModelSpec, load_catalog
 from liteagent.config import Settings, get_settings
-from liteagent.errors import LiteAgentError
+from liteagent.errors import LiteAgentError, StorageUnavailableError
 from liteagent.llm import BaseLLMProvider, create_llm
 from liteagent.llm.base import Usage
 from liteagent.llm.pricing import CallPricer
@@ -50,7 +52,7 @@ from liteagent.proxy.chunks import (
     text_chunk,
     tool_calls_chunk,
 )
-from liteagent.proxy.context import RequestContext
+from liteagent.proxy.context import RequestContext, RequestLimits
 from liteagent.proxy.events import (
     ClientToolCalls,
     ReasoningDelta,
@@ -68,6 +70,10 @@ from liteagent.proxy.runners import Runner, build_runner
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
+from liteagent.runtime.session_lock import SessionLocks, turn_key
+
+if TYPE_CHECKING:
+    from liteagent.toolkits.interception import ToolkitGate
 
 logger = get_logger(__name__)
 
@@ -75,14 +81,37 @@ StreamItem = GenericStreamingChunk | ModelResponseStream
 WORKING = "Working…"
 
 
-def to_litellm_error(exc: BaseException, *, request_id: str | None = None) -> CustomLLMError:
-    """Turn any exception into a ``CustomLLMError`` the proxy renders as an OpenAI error."""
+# LiteLLM maps a handler's error by its status, and one outside its table (400, 401, 403, 404,
+# 408, 422, 429, 5xx) becomes a 400. Its own ``APIError`` passes through with its status.
+_UNMAPPED_STATUSES = frozenset({413})
+
+
+def to_litellm_error(
+    exc: BaseException, *, request_id: str | None = None
+) -> CustomLLMError | APIError:
+    """Turn any exception into an error the proxy renders as an OpenAI error with its status."""
     if isinstance(exc, CustomLLMError):
         return exc
     if isinstance(exc, LiteAgentError):
+        if exc.status_code in _UNMAPPED_STATUSES:
+            return APIError(
+                status_code=exc.status_code, message=exc.message, llm_provider="liteagent", model=""
+            )
         return _llm_error(exc.status_code, exc.message)
+    if isinstance(exc, OperationalError):  # locked, read-only, disk full, file gone…
+        return _llm_error(503, storage_unavailable(request_id).message)
     ref = f" (request {request_id})" if request_id else ""
     return _llm_error(500, f"LiteAgent hit an internal error{ref}; see the proxy logs.")
+
+
+def storage_unavailable(request_id: str | None = None) -> StorageUnavailableError:
+    """The error for a database that could not be used: retryable, nothing was lost."""
+    ref = f" (request {request_id})" if request_id else ""
+    return StorageUnavailableError(
+        "LiteAgent's database is busy or unavailable just now, so nothing was run or changed"
+        f"{ref}. Send the message again in a moment; if it keeps failing, the operator should "
+        "check LITEAGENT_DATABASE_URL (the proxy logs say why)."
+    )
 
 
 def _llm_error(status_code: int, message: str) -> CustomLLMError:
@@ -105,6 +134,9 @@ class LiteAgentLLM(CustomLLM):
             self.settings.agent_cache_size, on_evict=self._close_evicted
         )
         self.tasks = TaskAnswerer(self.settings)
+        self.locks = SessionLocks()
+        self._recognisers: ToolkitGate | None = None
+        self.limits = RequestLimits.from_settings(self.settings)
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
@@ -141,6 +173,7 @@ class LiteAgentLLM(CustomLLM):
             litellm_params=kwargs.get("litellm_params"),
             stream=stream,
             openwebui_jwt_secret=self.settings.openwebui_jwt_secret,
+            limits=self.limits,
         )
 
     def _spec(self, ctx: RequestContext) -> ModelSpec:
@@ -171,14 +204,22 @@ class LiteAgentLLM(CustomLLM):
 
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         spec = self._spec(ctx)
-        # Open WebUI's background tasks never build or reach a runner (liteagent.proxy.tasks)
-        run = self.tasks.answer(spec, ctx) if ctx.is_task_request else None
-        if run is None:
-            run = self._run(spec, ctx)
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
-        # closed at once when the client goes away, so the run learns it and saves itself
-        async with aclosing(record_llm_calls_of(run, calls)) as events:
+        async with AsyncExitStack() as stack:
+            if ctx.is_task_request:
+                # Open WebUI's background tasks never build or reach a runner, nor wait for
+                # the chat's turn: they touch no stored state (liteagent.proxy.tasks)
+                run = self.tasks.answer(spec, ctx)
+            else:
+                # one turn at a time per chat: a concurrent request of it waits for this one
+                await stack.enter_async_context(
+                    self.locks.hold(turn_key(spec.name, ctx.session_key))
+                )
+                ctx = self._without_credentials(spec, ctx)
+                run = self._run(spec, ctx)
+            # closed at once when the client goes away, so the run learns it and saves itself
+            events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
             async for event in events:
                 if isinstance(event, RunFinished):
                     # Which model answered (after any fallback), how many calls, what they
@@ -186,6 +227,25 @@ class LiteAgentLLM(CustomLLM):
                     summary = summarize_calls(calls, event.metadata.get("model"), price=price)
                     event = replace(event, metadata={**event.metadata, "liteagent": summary})
                 yield event
+
+    def _without_credentials(self, spec: ModelSpec, ctx: RequestContext) -> RequestContext:
+        """Credentials pasted into a chat (tokens of any known toolkit: ``glpat-…``,
+        ``ATATT…``, "jira token …") never reach a model, the run store or a log, whatever the
+        entry's kind. Entries with toolkits do this in their own gate, where pasted credentials
+        are also recognised as configuration and the user's stored values are removed too."""
+        if getattr(spec, "toolkits", ()):
+            return ctx
+        if self._recognisers is None:
+            from liteagent.toolkits import get_toolkit_service
+            from liteagent.toolkits.interception import ToolkitGate
+
+            service = get_toolkit_service(self.settings)
+            self._recognisers = ToolkitGate([], recognisers=service.recognisers())
+        messages = self._recognisers.scrub_shapes(ctx.messages)
+        if messages == ctx.messages:
+            return ctx
+        logger.info("credentials_removed", model=ctx.model, user=ctx.user_key)
+        return replace(ctx, messages=messages)
 
     def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
         try:
@@ -327,7 +387,7 @@ class LiteAgentLLM(CustomLLM):
 
     def _fail(
         self, exc: Exception, model: str, ctx: RequestContext | None, started: float
-    ) -> CustomLLMError:
+    ) -> CustomLLMError | APIError:
         request_id = ctx.request_id if ctx else None
         error = to_litellm_error(exc, request_id=request_id)
         log = logger.warning if isinstance(exc, LiteAgentError) else logger.exception

@@ -42,6 +42,7 @@ _TASK_KEYS = ("follow_ups", "queries", "title", "tags", "text")
 _LIST_KEYS = ("follow_ups", "queries", "tags")
 _JSON_OBJECT = re.compile(r"\{.*\}", re.S)
 _JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_HISTORY_OPEN, _HISTORY_CLOSE = "<chat_history>", "</chat_history>"
 
 
 def _task_key(prompt: str) -> str | None:
@@ -52,8 +53,10 @@ def _task_key(prompt: str) -> str | None:
 
 def _chat_lines(prompt: str) -> list[str]:
     """The person's lines of the task's ``<chat_history>`` (``USER: …``)."""
-    match = re.search(r"<chat_history>(.*?)</chat_history>", prompt, re.S)
-    body = match.group(1) if match else ""
+    # str.find, not a lazy regex: that rescans the rest of the prompt from every opening tag
+    start = prompt.find(_HISTORY_OPEN)
+    end = prompt.find(_HISTORY_CLOSE, start + len(_HISTORY_OPEN)) if start >= 0 else -1
+    body = prompt[start + len(_HISTORY_OPEN) : end] if end >= 0 else ""
     return [
         line.split(":", 1)[1].strip()
         for line in body.splitlines()

@@ -52,7 +52,10 @@ DEFAULT_INSTRUCTIONS = (
     "not contain the answer, say that you could not find it. Be concise."
 )
 _MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
-_SOURCES_SECTION = re.compile(r"\n+\*\*Sources\*\*\n(?:\s*\d+\.[^\n]*(?:\n|$))+\s*$")
+_SOURCES_HEADING = "\n**Sources**\n"
+# The numbered lines after the heading, to the end of the text. Tried once per heading (a
+# regex searching for the whole section would rescan every run of line breaks in the text).
+_SOURCE_LINES = re.compile(r"(?:\s*\d+\.[^\n]*(?:\n|$))+\s*")
 
 
 @dataclass
@@ -172,8 +175,14 @@ def sources_markdown(sources: Sequence[CitedSource]) -> str:
 
 
 def strip_sources_section(text: str) -> str:
-    """Remove a trailing Sources list we appended to an earlier answer."""
-    return _SOURCES_SECTION.sub("", text)
+    """Remove a trailing Sources list we appended to an earlier answer (and the line breaks
+    before it). Linear in ``text``: each heading's list ends at the next heading."""
+    at = text.find(_SOURCES_HEADING)
+    while at >= 0:
+        if _SOURCE_LINES.fullmatch(text, at + len(_SOURCES_HEADING)):
+            return text[:at].rstrip("\n")
+        at = text.find(_SOURCES_HEADING, at + 1)
+    return text
 
 
 def _excerpt(text: str, query: str = "", limit: int = 600) -> str:

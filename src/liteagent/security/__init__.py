@@ -1,4 +1,8 @@
-"""Security: encryption of secrets at rest."""
+"""Security: encryption of secrets at rest.
+
+The outbound-URL policy lives in ``liteagent.security.outbound`` (decisions) and
+``liteagent.security.outbound_client`` (the httpx client that enforces them).
+"""
 
 from liteagent.security.encryption import (
     KEYGEN_COMMAND,

@@ -1,7 +1,7 @@
 """The async SQLAlchemy engine: SQLite (aiosqlite) by default, any async URL otherwise.
 
 ``LITEAGENT_DATABASE_URL`` picks the database, e.g. ``sqlite+aiosqlite:///./liteagent.db`` (the
-default) or ``postgresql+asyncpg://user:password@host/liteagent`` (install the driver). Nothing
+default) or ``postgresql+psycopg://user:password@host/liteagent`` (psycopg 3). Nothing
 connects at import time: ``get_database(url)`` builds one ``Database`` per URL on first use and
 creates the tables the first time a session is opened.
 """
@@ -9,6 +9,7 @@ creates the tables the first time a session is opened.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,15 +55,19 @@ class Database:
             raise ConfigurationError(
                 f"DATABASE_URL is not a valid SQLAlchemy URL: {redact_text(str(exc))}"
             ) from None
+        self._file: str | None = None
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = str(path.resolve())
+        self._identity: tuple[int, int] | None = None
         try:
             self.engine: AsyncEngine = create_async_engine(url, echo=echo, pool_pre_ping=True)
         except Exception as exc:  # noqa: BLE001 - e.g. a sync driver or a missing one
             raise ConfigurationError(
                 f"Cannot use DATABASE_URL ({parsed.render_as_string(hide_password=True)}): "
                 f"{redact_text(str(exc))}. Use an async driver such as sqlite+aiosqlite or "
-                "postgresql+asyncpg."
+                "postgresql+psycopg."
             ) from None
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -71,17 +76,41 @@ class Database:
         self._ready = False
         self._lock = asyncio.Lock()
 
+    def _file_identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the SQLite file, ``None`` when it does not exist."""
+        if self._file is None:
+            return None
+        try:
+            stat = os.stat(self._file)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _file_replaced(self) -> bool:
+        return self._file is not None and self._file_identity() != self._identity
+
     async def init(self) -> None:
-        """Create missing tables (idempotent)."""
-        if self._ready:
+        """Create missing tables (idempotent).
+
+        An SQLite file deleted or replaced while the process runs is noticed here, on the next
+        session: the open connections would go on writing into a file nobody will read again,
+        so they are closed, the loss is logged as an error, and the tables are created afresh
+        where the file is now.
+        """
+        if self._ready and not self._file_replaced():
             return
         async with self._lock:
+            if self._ready and self._file_replaced():
+                logger.error("database_file_replaced", url=self.url)
+                await self.engine.dispose()
+                self._ready = False
             if self._ready:
                 return
             from liteagent.storage import models  # noqa: F401  (registers the tables)
 
             async with self.engine.begin() as conn:
                 await conn.run_sync(Base.metadata.create_all)
+            self._identity = self._file_identity()
             self._ready = True
             logger.info("database_ready", url=self.url)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, Integer, String, Text, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liteagent.log import get_logger
@@ -129,6 +131,22 @@ class WorkflowRunStore:
             "final_fingerprint": run.final_fingerprint,
             "updated_at": now,
         }
+        try:
+            new_version = await self._write(key, run, values, now, expected_version)
+        except IntegrityError:  # a concurrent first save of the same run won the insert
+            raise StaleRunError(key) from None
+        run.version = new_version
+        run.updated_at = now
+        return run
+
+    async def _write(
+        self,
+        key: str,
+        run: StoredWorkflowRun,
+        values: dict[str, Any],
+        now: datetime,
+        expected_version: int | None,
+    ) -> int:
         async with self.database.session() as session:
             if expected_version is None:
                 if await session.get(WorkflowRunRecord, key) is not None:
@@ -155,9 +173,7 @@ class WorkflowRunStore:
                 if getattr(result, "rowcount", 0) != 1:
                     raise StaleRunError(key)
                 new_version = expected_version + 1
-        run.version = new_version
-        run.updated_at = now
-        return run
+        return new_version
 
     async def put(self, run: StoredWorkflowRun) -> StoredWorkflowRun:
         """Write ``run`` whatever is stored (last writer wins); for fresh runs."""

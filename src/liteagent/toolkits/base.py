@@ -158,4 +158,6 @@ def clean_url(url: str) -> str:
     return url.strip().rstrip(").,;:!?'\">]").rstrip("/")
 
 
-URL_PATTERN = re.compile(r"https?://[^\s<>\"'`)\]]+", re.IGNORECASE)
+URL_PATTERN = re.compile(
+    r"https?://(?:\[[0-9A-Za-z:.%]*\])?[^\s<>\"'`)\]\[]*", re.IGNORECASE
+)  # an IPv6 host comes whole, in its brackets: http://[::ffff:127.0.0.1]:8080/

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from liteagent.log import get_logger
 from liteagent.security import get_encryption_service
+from liteagent.security.outbound import OutboundPolicy
 from liteagent.toolkits.base import (
     URL_PATTERN,
     BaseToolkitConfig,
@@ -147,6 +148,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
                 "Google",
                 "POST",
                 self.settings.google_token_url,
+                policy=OutboundPolicy.from_settings(self.settings),
                 timeout=self.settings.toolkit_timeout,
                 data={
                     **self._client(),
@@ -230,6 +232,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
                     "Google",
                     "POST",
                     self.settings.google_revoke_url,
+                    policy=OutboundPolicy.from_settings(self.settings),
                     timeout=self.settings.toolkit_timeout,
                     data={"token": str(credentials["refresh_token"])},
                 )
@@ -260,6 +263,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
                 "Google",
                 "POST",
                 self.settings.google_token_url,
+                policy=OutboundPolicy.from_settings(self.settings),
                 timeout=self.settings.toolkit_timeout,
                 data={
                     **self._client(),
@@ -290,6 +294,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
             "Google Drive",
             "GET",
             f"{self.settings.google_drive_api_url.rstrip('/')}{path}",
+            policy=OutboundPolicy.from_settings(self.settings),
             timeout=self.settings.toolkit_timeout,
             headers={"Authorization": f"Bearer {access_token}"},
             params=params,
@@ -312,6 +317,7 @@ class GoogleDriveConfig(BaseToolkitConfig):
                 return await request_text(
                     "Google Drive",
                     f"{base}{path}",
+                    policy=OutboundPolicy.from_settings(self.settings),
                     timeout=self.settings.toolkit_timeout,
                     headers={"Authorization": f"Bearer {token}"},
                     params=params,

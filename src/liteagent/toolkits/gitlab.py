@@ -12,6 +12,9 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
+import httpx
+
+from liteagent.security.outbound import OutboundPolicy
 from liteagent.toolkits.base import (
     URL_PATTERN,
     BaseToolkitConfig,
@@ -26,9 +29,9 @@ if TYPE_CHECKING:
     from agno.tools import Toolkit
 
 GITLAB_COM = "https://gitlab.com"
-_PAT = re.compile(r"\bglpat-[A-Za-z0-9_.-]{20,}")
+_PAT = re.compile(r"glpat-[A-Za-z0-9_.-]{20,}")  # also glued to a word: "tokenglpat-…"
 _KEYWORD_TOKEN = re.compile(
-    r"(?i)\b(?:access[\s_-]*)?(?:token|pat)\b\s*(?:is\b|:|=|-)?\s*[`\"']?"
+    r"(?i)\b(?:access[\s_-]*)?(?:token|pat)\b\s*(?:(?:is\b|:|=|-)\s*)?[`\"']?"
     r"(?P<token>[A-Za-z0-9_.-]{20,})"
 )
 
@@ -74,14 +77,14 @@ class GitLabConfig(BaseToolkitConfig):
             "token": secrets[0],
         }
         try:
-            me = await self._call(credentials, "/api/v4/user")
-        except ToolkitAuthError:
+            me = await self._call(credentials, "/api/v4/user", verified=False)
+        except ToolkitAuthError as exc:
+            host = httpx.URL(str(credentials["base_url"])).host
             return ConfigOutcome(
                 stored=False,
                 secrets=tuple(secrets),
-                message=f"GitLab at {credentials['base_url']} refused that token, so nothing "
-                "was stored. Check that it is not expired and has the read_api scope, then "
-                "send it again.",
+                message=f"GitLab answered {exc.status} at {host}, so nothing was stored. Check "
+                "that the token is not expired and has the read_api scope, then send it again.",
             )
         except ToolkitError as exc:
             return ConfigOutcome(
@@ -89,8 +92,9 @@ class GitLabConfig(BaseToolkitConfig):
                 secrets=tuple(secrets),
                 message=f"I could not check the token with GitLab: {exc} Nothing was stored.",
             )
-        who = (me or {}).get("username") or "your account"
-        credentials["username"] = str(who)
+        me = me if isinstance(me, dict) else {}
+        who = str(me.get("username") or "your account")[:100]
+        credentials["username"] = who
         await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
         return ConfigOutcome(
             stored=True,
@@ -118,15 +122,22 @@ class GitLabConfig(BaseToolkitConfig):
         ]
 
     async def _call(
-        self, credentials: dict[str, Any], path: str, params: dict[str, Any] | None = None
+        self,
+        credentials: dict[str, Any],
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        verified: bool = True,
     ) -> Any:
         return await request_json(
             "GitLab",
             "GET",
             f"{credentials['base_url']}{path}",
+            policy=OutboundPolicy.from_settings(self.settings),
             timeout=self.settings.toolkit_timeout,
             headers={"PRIVATE-TOKEN": str(credentials["token"]), "Accept": "application/json"},
             params=params,
+            detail=verified,
         )
 
     async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:

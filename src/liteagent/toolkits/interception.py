@@ -130,6 +130,10 @@ class ToolkitGate:
                 stored[config.name] = data
         return stored
 
+    def scrub_shapes(self, messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The conversation without credential-shaped strings (no stored values looked up)."""
+        return self._scrub(messages, {})
+
     async def scrub(self, ctx: RequestContext) -> list[dict[str, Any]]:
         """The conversation without credentials (pattern-shaped and the user's stored ones)."""
         stored = await self._stored(ctx.user_key)

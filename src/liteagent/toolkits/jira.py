@@ -13,6 +13,9 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
+import httpx
+
+from liteagent.security.outbound import OutboundPolicy
 from liteagent.toolkits.base import (
     URL_PATTERN,
     BaseToolkitConfig,
@@ -26,12 +29,14 @@ from liteagent.toolkits.http import ToolkitAuthError, request_json
 if TYPE_CHECKING:
     from agno.tools import Toolkit
 
-_ATLASSIAN_TOKEN = re.compile(r"\bATATT[A-Za-z0-9_=-]{16,}")
+_ATLASSIAN_TOKEN = re.compile(r"ATATT[A-Za-z0-9_=-]{16,}")  # also glued to a word
 _KEYWORD_TOKEN = re.compile(
-    r"(?i)\b(?:api[\s_-]*)?(?:token|pat)\b\s*(?:is\b|:|=|-)?\s*[`\"']?"
+    r"(?i)\b(?:api[\s_-]*)?(?:token|pat)\b\s*(?:(?:is\b|:|=|-)\s*)?[`\"']?"
     r"(?P<token>[A-Za-z0-9+/=_.-]{16,})"
 )
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+# Tried only where a run of address characters starts (not at each of its characters, which
+# would take quadratic time); the address starts at the run's first word character.
+_EMAIL = re.compile(r"(?<![\w.+-])[.+-]*(?P<email>\w[\w.+-]*@[\w-]+(?:\.[\w-]+)+\b)")
 _ISSUE_KEY = re.compile(r"\b[A-Z][A-Z0-9]{1,9}-\d+\b")
 _FIELDS = "summary,status,assignee,priority,issuetype,fixVersions,updated"
 
@@ -99,16 +104,16 @@ class JiraConfig(BaseToolkitConfig):
         email_match = _EMAIL.search(_ATLASSIAN_TOKEN.sub(" ", URL_PATTERN.sub(" ", message)))
         credentials: dict[str, Any] = {"base_url": base_url, "token": token}
         if email_match:
-            credentials["email"] = email_match.group(0)
+            credentials["email"] = email_match.group("email")
         try:
-            me = await self._call(credentials, "GET", "/rest/api/2/myself")
-        except ToolkitAuthError:
+            me = await self._call(credentials, "GET", "/rest/api/2/myself", verified=False)
+        except ToolkitAuthError as exc:
             return ConfigOutcome(
                 stored=False,
                 secrets=tuple(secrets),
-                message=f"Jira at {base_url} refused that token, so nothing was stored. Check "
-                "the token (and, for Jira Cloud, the e-mail of the account that created it) "
-                "and send it again.",
+                message=f"Jira answered {exc.status} at {httpx.URL(base_url).host}, so nothing "
+                "was stored. Check the token (and, for Jira Cloud, the e-mail of the account "
+                "that created it) and send it again.",
             )
         except ToolkitError as exc:
             return ConfigOutcome(
@@ -116,8 +121,9 @@ class JiraConfig(BaseToolkitConfig):
                 secrets=tuple(secrets),
                 message=f"I could not check the token with Jira: {exc} Nothing was stored.",
             )
-        who = (me or {}).get("displayName") or (me or {}).get("name") or "your account"
-        credentials["display_name"] = str(who)
+        me = me if isinstance(me, dict) else {}
+        who = str(me.get("displayName") or me.get("name") or "your account")[:100]
+        credentials["display_name"] = who
         await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
         return ConfigOutcome(
             stored=True,
@@ -161,6 +167,8 @@ class JiraConfig(BaseToolkitConfig):
         method: str,
         path: str,
         params: dict[str, Any] | None = None,
+        *,
+        verified: bool = True,
     ) -> Any:
         headers = {"Accept": "application/json"}
         auth: tuple[str, str] | None = None
@@ -172,10 +180,12 @@ class JiraConfig(BaseToolkitConfig):
             "Jira",
             method,
             f"{credentials['base_url']}{path}",
+            policy=OutboundPolicy.from_settings(self.settings),
             timeout=self.settings.toolkit_timeout,
             headers=headers,
             params=params,
             auth=auth,
+            detail=verified,
         )
 
     async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:

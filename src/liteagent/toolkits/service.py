@@ -54,6 +54,10 @@ class ToolkitService:
         cls = toolkit_registry.get_class(name)
         return cls(settings=self.settings, storage=self.storage, required=required, options=options)
 
+    def recognisers(self) -> list[BaseToolkitConfig]:
+        """One config of every registered toolkit, to recognise credential shapes with."""
+        return [self.config(name) for name in toolkit_registry.list_providers()]
+
     def configs(self, refs: Sequence[ToolkitRef]) -> list[BaseToolkitConfig]:
         """Configs for a catalog entry's toolkits, required ones first."""
         built = [self.config(r.name, required=r.required, options=r.options()) for r in refs]

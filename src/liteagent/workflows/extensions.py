@@ -19,12 +19,12 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import jmespath
 import jmespath.exceptions
 import regex
 
 from liteagent.log import get_logger
 from liteagent.registry import ProviderRegistry
+from liteagent.workflows import bounded_jmespath
 from liteagent.workflows.errors import ExpressionError
 from liteagent.workflows.expressions import MAX_LENGTH, compile_expression, evaluate_condition
 
@@ -332,12 +332,16 @@ def _expression_evaluator(condition: str, context: dict[str, Any]) -> bool:
 
 @condition_registry.register("jmespath:")
 def _jmespath_evaluator(condition: str, context: dict[str, Any]) -> bool:
-    """``jmespath:<query>``: true when the JMESPath query gives a truthy value."""
+    """``jmespath:<query>``: true when the JMESPath query gives a truthy value.
+
+    Evaluated within a budget of work (``bounded_jmespath``): a query that would build or walk
+    more data than that fails with ``ExpressionError`` instead of holding the process.
+    """
     query = condition.removeprefix("jmespath:")
     if len(query) > MAX_LENGTH:
         raise ExpressionError(f"JMESPath query is longer than {MAX_LENGTH} characters", query)
     try:
-        return bool(jmespath.search(query, context))
+        return bool(bounded_jmespath.search(query, context))
     except jmespath.exceptions.JMESPathError as exc:
         raise ExpressionError(f"invalid JMESPath query: {exc}", query) from None
     except RecursionError:

@@ -106,6 +106,8 @@ def make_handler(
         "toolkits": toolkits,
     }
     settings.setdefault("database_url", f"sqlite+aiosqlite:///{tmp}/liteagent.db")
+    # The wire servers listen on 127.0.0.1: the operator allows that host explicitly.
+    settings.setdefault("outbound_allow_hosts", "127.0.0.1")
     settings.setdefault("encryption_key", Fernet.generate_key().decode())
     return LiteAgentLLM(
         settings=Settings(agent_cache_size=16, **settings),

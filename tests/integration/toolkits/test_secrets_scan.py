@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ async def test_no_plaintext_credential_in_logs_or_database(
     google_server, google_url = google
     handler = make_handler(
         tmp_path,
-        [TOOLS, "All three answered.", TOOLS, "Again, after a refresh.", '{"title": "Status"}'],
+        [TOOLS, "All three answered.", TOOLS, "Again, after a refresh."],
         [{"name": "jira", "required": True}, {"name": "gitlab", "base_url": gitlab_url}, "gdrive"],
         **google_settings(google_url),
     )
@@ -61,11 +62,15 @@ async def test_no_plaintext_credential_in_logs_or_database(
     assert "Again, after a refresh." in await chat.say("And now?")
     # A title-generation task carrying the whole chat (pasted tokens included).
     history = "\n".join(f"USER: {m['content']}" for m in chat.messages if m["role"] == "user")
-    task = f"### Task:\nGenerate a title.\n<chat_history>\n{history}\n</chat_history>"
+    task = (
+        '### Task:\nGenerate a title. JSON format: { "title": "your title" }\n'
+        f"<chat_history>\n{history}\n</chat_history>"
+    )
     title = await handler.acompletion(
         "rm", [{"role": "user", "content": task}], **Chat(handler, "alice").kwargs()
     )
-    assert title.choices[0].message.content == '{"title": "Status"}'
+    # answered on the task path (its own model instance, whose script starts over): valid JSON
+    assert list(json.loads(title.choices[0].message.content)) == ["title"]
     await chat.say("revoke gitlab")
 
     service = get_toolkit_service(handler.settings)
@@ -93,7 +98,11 @@ async def test_no_plaintext_credential_in_logs_or_database(
         assert secret not in out + err, "a credential reached stdout/stderr"
         assert secret not in db, "a credential is stored in plaintext"
     # And the model never saw one either.
-    for runner in handler.cache._lru.values():
-        for messages, _ in runner.provider.calls:  # type: ignore[attr-defined]
+    models = [runner.provider for runner in handler.cache._lru.values()]
+    models += list(handler.tasks._llms.values())  # the task path's model, which got the title
+    for model in models:
+        for messages, _ in model.calls:  # type: ignore[attr-defined]
             text = "\n".join(m.content or "" for m in messages)
             assert not any(secret in text for secret in secrets)
+    [task_model] = handler.tasks._llms.values()
+    assert "### Task:" in task_model.calls[0][0][0].content  # type: ignore[attr-defined]

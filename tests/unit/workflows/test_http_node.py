@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import quote
 
 import pytest
 from starlette.applications import Starlette
@@ -17,6 +18,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from liteagent.config import Settings
 from liteagent.workflows import (
     UnsafeURLError,
     WorkflowBuilder,
@@ -65,6 +67,10 @@ def server() -> Iterator[str]:
     async def loop(request: Request) -> Response:
         return RedirectResponse("/loop", status_code=302)
 
+    async def to(request: Request) -> Response:
+        status = int(request.query_params.get("status", "302"))
+        return RedirectResponse(request.query_params["url"], status_code=status)
+
     app = Starlette(
         routes=[
             Route("/data/{user_id}", data),
@@ -75,6 +81,7 @@ def server() -> Iterator[str]:
             Route("/to-file", to_file),
             Route("/to-data", to_data),
             Route("/loop", loop),
+            Route("/to", to),
         ]
     )
     with serve_app(app) as url:
@@ -90,9 +97,26 @@ def one_request(**config: object) -> WorkflowDefinition:
     )  # fmt: skip
 
 
-async def run(definition: WorkflowDefinition, **variables: object):  # type: ignore[no-untyped-def]
+async def run(  # type: ignore[no-untyped-def]
+    definition: WorkflowDefinition, settings: Settings | None = None, **variables: object
+):
     engine = WorkflowEngine()
-    return await engine.run_to_completion(definition, engine.launch(definition, dict(variables)))
+    context = {"settings": settings} if settings is not None else None
+    state = engine.launch(definition, dict(variables))
+    return await engine.run_to_completion(definition, state, context=context)
+
+
+@pytest.fixture(scope="module")
+def other_host() -> Iterator[tuple[list[dict[str, str]], str]]:
+    """A second server, on 127.0.0.2 (another origin), recording the headers it receives."""
+    seen: list[dict[str, str]] = []
+
+    async def echo(request: Request) -> JSONResponse:
+        seen.append(dict(request.headers))
+        return JSONResponse({"headers": dict(request.headers)})
+
+    with serve_app(Starlette(routes=[Route("/echo", echo)]), host="127.0.0.2") as url:
+        yield seen, url
 
 
 def test_builtin_is_registered_through_its_entry_point() -> None:
@@ -114,8 +138,11 @@ def test_config_is_checked_at_build_time() -> None:
 async def test_loopback_is_refused_by_default(server: str) -> None:
     state = await run(one_request(url=server + "/data/1"))
     assert state.status is WorkflowStatus.FAILED
-    assert "host '127.0.0.1' resolves to a private, loopback or link-local address" in state.error
-    assert "allow_private_network: true" in state.error
+    assert state.error is not None
+    assert (
+        "Refused to connect to 127.0.0.1: 127.0.0.1 is a loopback address; allow it with "
+        "LITEAGENT_OUTBOUND_ALLOW_HOSTS (or set allow_private_network: true on the node)"
+    ) in state.error
 
 
 async def test_allowed_private_request_with_quoted_placeholders(server: str) -> None:
@@ -162,7 +189,7 @@ async def test_redirects_are_checked_and_bounded(server: str) -> None:
     ("url", "message"),
     [
         ("http://127.0.0.1/", "loopback"),
-        ("http://localhost:8080/x", "'localhost' resolves to a private"),
+        ("http://localhost:8080/x", "localhost is a loopback name"),
         ("http://10.1.2.3/", "10.1.2.3"),
         ("http://192.168.0.1/", "192.168.0.1"),
         ("http://169.254.169.254/latest/meta-data", "169.254.169.254"),
@@ -186,3 +213,34 @@ async def test_public_addresses_pass_the_check() -> None:
     parsed = await check_url("https://93.184.216.34:8443/path?q=1")
     assert parsed.host == "93.184.216.34" and parsed.port == 8443
     assert (await check_url("http://10.0.0.1/", allow_private_network=True)).host == "10.0.0.1"
+
+
+@pytest.mark.parametrize("status", [302, 307])
+async def test_credentials_are_not_forwarded_to_another_host(
+    server: str, other_host: tuple[list[dict[str, str]], str], status: int
+) -> None:
+    seen, other = other_host
+    seen.clear()
+    url = f"{server}/to?status={status}&url={quote(other + '/echo', safe='')}"
+    headers = {"Authorization": "Bearer t0k", "X-Api-Key": "k3y", "X-Trace": "t-1"}
+    state = await run(one_request(url=url, headers=headers, allow_private_network=True))
+    assert state.status is WorkflowStatus.COMPLETED, state.error
+    received = state.result["body"]["headers"]
+    assert received["x-trace"] == "t-1"
+    assert "authorization" not in received and "x-api-key" not in received
+    assert len(seen) == 1
+
+
+async def test_allow_list_from_the_settings(
+    server: str, other_host: tuple[list[dict[str, str]], str]
+) -> None:
+    seen, other = other_host
+    seen.clear()
+    settings = Settings(outbound_allow_hosts="127.0.0.1")
+    ok = await run(one_request(url=server + "/data/7"), settings)
+    assert ok.status is WorkflowStatus.COMPLETED and ok.result["body"]["user"] == "7"
+    # A redirect to a host the list does not name is refused; that host sees nothing.
+    url = f"{server}/to?url={quote(other + '/echo', safe='')}"
+    refused = await run(one_request(url=url), settings)
+    assert refused.status is WorkflowStatus.FAILED and seen == []
+    assert "Refused to connect to 127.0.0.2: 127.0.0.2 is a loopback address" in refused.error

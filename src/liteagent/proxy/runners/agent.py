@@ -73,6 +73,7 @@ from liteagent.proxy.runners.agent_chat import (
     parse_reply,
 )
 from liteagent.proxy.runners.base import register_runner
+from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import NoteRepository, RunStore, StaleRunError, StoredRun, get_database
 
 logger = get_logger(__name__)
@@ -86,6 +87,12 @@ UNMATCHED = (
     "a new message instead."
 )
 STOPPED_REASON = "Stopped by the user before it finished."
+INTERRUPTED_REASON = "Interrupted, and not resumed: a newer message came first."
+CALL_INTERRUPTED = (
+    "Interrupted while running: this call may or may not have taken effect, and it was not run "
+    "again. Tell the user, and let them check."
+)
+RUNNING_CALLS = "running_calls"
 STOPPED = (
     "This request was stopped before it finished (the answer was interrupted), so nothing more "
     "was run. Send a new message to start again."
@@ -207,6 +214,15 @@ def _had_approval(state: AgentState) -> bool:
     )
 
 
+def _interrupted(state: AgentState) -> bool:
+    """Approved work was cut short (stopped, crashed, upstream failed) and can be finished."""
+    return state.status in (AgentStatus.RUNNING, AgentStatus.PAUSED)
+
+
+def _results(state: AgentState) -> int:
+    return sum(1 for s in state.steps if s.step_type == StepType.TOOL_RESULT)
+
+
 def _pending_calls(state: AgentState) -> str:
     """What a waiting run holds, named for the person: "`save_note`", or "a question to you"."""
     request = state.pending_request
@@ -312,6 +328,11 @@ class _Session:
         self.persist = False
         self.displaced: AgentState | None = None
         self.run_id: str | None = None
+        # the waiting state and its fingerprint an approval claimed, to give it back if the
+        # client leaves before any approved work started
+        self.claimed: tuple[AgentState, str | None] | None = None
+        self.running_tools: asyncio.Future[AgentState] | None = None
+        self.tools_started = False
 
     def _text(self, text: str) -> TextDelta:
         self.emitted.append(text)
@@ -342,6 +363,12 @@ class _Session:
                 state = result
                 async for event in self._replay_new_steps(s, state):
                     yield event
+            elif record.answer_fingerprint == answered and _interrupted(s):
+                # the same reply again, after a stop, a crash or an upstream failure cut the
+                # approved work short: finish it from the last durable phase
+                state = self._recover(s)
+                self.persist = True
+                logger.info("agent_run_recovered", agent=self.name, run_id=s.run_id)
             elif record.answer_fingerprint == answered:
                 logger.info("agent_answer_replayed", agent=self.name, run_id=s.run_id)
                 stopped = s.status == AgentStatus.ABORTED and s.error == STOPPED_REASON
@@ -366,6 +393,9 @@ class _Session:
                 yield self._say(NOTHING_WAITING)
                 yield RunFinished(metadata={"model": model_id})
                 return
+            elif _interrupted(s):
+                # left unfinished and answered by something else than a retry: closed for good
+                await self._close(record, INTERRUPTED_REASON)
             elif waiting and record.paused_fingerprint == answered:
                 # Regenerate of our question: its branch cannot be told apart from the new one
                 # by the user turns, so the waiting run is closed for good (a later reply on
@@ -404,11 +434,26 @@ class _Session:
         logger.info(
             "agent_run_superseded", agent=self.name, run_id=record.state.run_id, reason="regenerate"
         )
+        await self._close(record, "Regenerated: superseded by a new answer.")
+
+    def _recover(self, state: AgentState) -> AgentState:
+        """An interrupted run, ready to go on: calls that were started but never reported are
+        settled as interrupted (never run twice); finished results are kept."""
+        if state.status == AgentStatus.PAUSED:
+            state = self.agent.resume(state)
+        started = [str(i) for i in state.metadata.get(RUNNING_CALLS) or ()]
+        if started:
+            state = self.agent.interrupt_calls(state, started, CALL_INTERRUPTED)
+            state.metadata.pop(RUNNING_CALLS, None)
+        return state
+
+    async def _close(self, record: StoredRun, reason: str) -> None:
+        """End a stored run for good (compare-and-set: if it moved on meanwhile, leave it)."""
         assert self.store is not None
         closed = StoredRun(
             session_key=record.session_key,
             agent=record.agent,
-            state=self.agent.abort(record.state, "Regenerated: superseded by a new answer."),
+            state=self.agent.abort(record.state, reason),
             version=record.version,
         )
         with contextlib.suppress(StaleRunError):  # someone else moved it on: nothing to close
@@ -430,6 +475,7 @@ class _Session:
                 approved=reply.kind in ("approve", "answer"),
                 request_id=request.request_id,
             )
+        self.claimed = (state, record.paused_fingerprint)
         record.state = new
         record.answer_fingerprint = fingerprint(self.turn.with_message())
         record.paused_fingerprint = None
@@ -457,37 +503,85 @@ class _Session:
                 async for event in events:
                     yield event
         except (asyncio.CancelledError, GeneratorExit):
-            await asyncio.shield(self._save_cancelled())
+            # this task cannot await any more: the rest runs in a task of its own, and the
+            # chat's next turn waits for it
+            rest = asyncio.ensure_future(self._save_cancelled())
+            finish_turn_with(turn_key(self.name, self.key), rest)
+            await asyncio.shield(rest)
             raise
 
     async def _save_cancelled(self) -> None:
-        """The client went away (Open WebUI's Stop): a stored run is saved as cancelled, so it
-        is never left ``running``; nothing else of it runs."""
+        """The client went away (Open WebUI's Stop) or the request failed. From the last durable
+        phase of the stored run:
+
+        - an approval claimed by this request with none of its work started is given back: the
+          run waits for the approval again;
+        - approved work that started is kept, paused: the same reply again finishes it (a
+          started call is never run twice, a finished result is never lost);
+        - any other run is saved as stopped: nothing else of it runs.
+        """
+        if self.running_tools is not None:
+            # calls that started are finished and their results kept, never cut off halfway
+            done = await self.running_tools
+            if RUNNING_CALLS in done.metadata:
+                done = done.copy()
+                del done.metadata[RUNNING_CALLS]
+            await self._save(done)
         record = self.stored
         if self.store is None or not self.persist or record is None:
             return
         if record.state.run_id != self.run_id or record.state.status.is_terminal:
             return
-        record.state = self.agent.abort(record.state, STOPPED_REASON)
-        record.paused_fingerprint = None
+        if self.claimed is not None and not self._work_started(record.state):
+            record.state, record.paused_fingerprint = self.claimed
+            record.answer_fingerprint = None
+            event = "agent_approval_given_back"
+        elif self.claimed is not None:
+            if record.state.status == AgentStatus.PAUSED:
+                return
+            record.state = self.agent.pause(record.state)
+            event = "agent_run_interrupted"
+        else:
+            record.state = self.agent.abort(record.state, STOPPED_REASON)
+            record.paused_fingerprint = None
+            event = "agent_run_cancelled"
         try:
             await self.store.save(record, expected_version=record.version or None)
         except StaleRunError:
             logger.info("agent_run_cancel_ignored", agent=self.name, run_id=record.state.run_id)
             return
-        logger.info("agent_run_cancelled", agent=self.name, run_id=record.state.run_id)
+        logger.info(event, agent=self.name, run_id=record.state.run_id)
+
+    def _work_started(self, stored: AgentState) -> bool:
+        """Whether any approved call started since the approval was claimed (this process
+        knows: a "calls running" mark saved just before a stop does not count)."""
+        assert self.claimed is not None
+        return self.tools_started or _results(stored) > _results(self.claimed[0])
 
     async def _drive_steps(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         model_id = self.runner.provider.model_id
         while state.status == AgentStatus.RUNNING:
-            before = state
             names = ", ".join(dict.fromkeys(c.name for c in state.queued_tool_calls))
             if names:
                 yield StatusUpdate(f"Running {names}…")
+            if state.queued_tool_calls and self.persist and self.store is not None:
+                # durable phase "calls running": a crash from here on never runs them twice
+                marked = state.copy()
+                marked.metadata[RUNNING_CALLS] = [c.id for c in state.queued_tool_calls]
+                if not await self._save(marked):
+                    async for event in self._lost(state):
+                        yield event
+                    return
+                state = marked
+            before = state
+            self.tools_started = self.tools_started or bool(state.queued_tool_calls)
             result: list[AgentState] = []
             async for event in self._step(before, result):
                 yield event
             state = result[0]
+            if RUNNING_CALLS in state.metadata:  # durable phase "calls done" (saved below)
+                state = state.copy()
+                del state.metadata[RUNNING_CALLS]
             async for event in self._replay_new_steps(before, state):
                 yield event
             if names:
@@ -506,7 +600,10 @@ class _Session:
                     reason="history",
                 )
                 self.displaced = None
-            await self._save(state)
+            if not await self._save(state):
+                async for event in self._lost(state):
+                    yield event
+                return
         async for event in self._finish(state):
             yield event
         finish = "stop"
@@ -529,6 +626,13 @@ class _Session:
             finish_reason=finish, metadata={"model": model_id, "status": state.status.value}
         )
 
+    async def _lost(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
+        """Another request moved this run on meanwhile (another replica): stop here; what that
+        request does is the run's truth."""
+        logger.info("agent_run_moved_on", agent=self.name, run_id=state.run_id)
+        yield self._say(ALREADY_HANDLED)
+        yield RunFinished(metadata={"model": self.runner.provider.model_id})
+
     async def _step(
         self, state: AgentState, out: list[AgentState]
     ) -> AsyncGenerator[RunEvent, None]:
@@ -549,7 +653,9 @@ class _Session:
                 out.append(task.result())
                 return
         finally:
-            if not task.done():
+            if not task.done() and state.queued_tool_calls:
+                self.running_tools = task  # tools already running finish (see _save_cancelled)
+            elif not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -619,9 +725,11 @@ class _Session:
             )
         await self._save(state, final=True)
 
-    async def _save(self, state: AgentState, *, final: bool = False) -> None:
+    async def _save(self, state: AgentState, *, final: bool = False) -> bool:
+        """Store ``state``: a run's first write takes the chat's slot; later writes are
+        compare-and-set. ``False`` when the stored run moved on meanwhile (never overwritten)."""
         if self.store is None or not self.persist:
-            return
+            return True
         record = self.stored
         if record is None or record.state.run_id != state.run_id:
             record = StoredRun(session_key=self.key, agent=self.name, state=state)
@@ -642,8 +750,9 @@ class _Session:
             else:
                 await self.store.put(record)
         except StaleRunError:
-            logger.warning("agent_run_overwritten", agent=self.name, run_id=state.run_id)
-            await self.store.put(record)
+            logger.warning("agent_run_stale", agent=self.name, run_id=state.run_id)
+            return False
+        return True
 
 
 @register_runner("agent")

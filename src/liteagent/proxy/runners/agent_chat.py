@@ -119,6 +119,17 @@ _APPROVE = {
 }
 _ABORT = {"cancel", "abort", "stop", "cancel it", "abort it"}
 _REJECT = re.compile(r"^(?:reject(?:ed)?|no|deny|denied|decline|n)\b[\s:,.!-]*(.*)$", re.I | re.S)
+_TRAILING_MARKS = re.compile(r"[\s.!]*")
+
+
+def _bare(text: str) -> str:
+    """``text`` without its trailing spaces, dots and exclamation marks.
+
+    Matched on the reversed text: a search for the run before the end would rescan every run
+    of spaces inside the text, in quadratic time.
+    """
+    trailing = _TRAILING_MARKS.match(text[::-1])
+    return text[: len(text) - trailing.end()] if trailing else text
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,7 @@ def parse_reply(message: str, request_type: str) -> Reply:
     - questions and clarifications: "cancel" aborts; anything else is the answer.
     """
     text = message.strip()
-    word = re.sub(r"[\s.!]+$", "", text.lower()).strip()
+    word = _bare(text.lower()).strip()
     if word in _ABORT:
         return Reply("abort", text)
     if request_type != "approval":
@@ -152,12 +163,12 @@ def parse_reply(message: str, request_type: str) -> Reply:
 
 def is_approval_word(message: str) -> bool:
     """The message is a bare approval ("approve", "yes", "ok"…)."""
-    return re.sub(r"[\s.!]+$", "", message.strip().lower()) in _APPROVE
+    return _bare(message.strip().lower()) in _APPROVE
 
 
 def is_reply_word(message: str) -> bool:
     """The message reads as an answer to an approval request: approve, reject… or cancel."""
-    word = re.sub(r"[\s.!]+$", "", message.strip().lower())
+    word = _bare(message.strip().lower())
     if word in _APPROVE or word in _ABORT:
         return True
     return re.match(r"^(?:reject(?:ed)?|deny|denied|decline)\b", word) is not None

@@ -120,13 +120,20 @@ def waiting_question(
     return None
 
 
+_LEADING_MARKS = re.compile(r"[\s`'\"*]*")
+_TRAILING_MARKS = re.compile(r"[\s`'\"*.!]*")
+
+
 def normalise_answer(text: str, options: Sequence[str] | None) -> str:
     """The person's reply as an answer: an option's own spelling when it names one (ignoring
     case, quotes and trailing punctuation) or its number; otherwise the text as written."""
     reply = text.strip()
     if not options:
         return reply
-    bare = re.sub(r"^[\s`'\"*]+|[\s`'\"*.!]+$", "", reply).lower()
+    leading = _LEADING_MARKS.match(reply)
+    bare = reply[leading.end() if leading else 0 :]
+    trailing = _TRAILING_MARKS.match(bare[::-1])  # reversed: linear, unlike a search for $
+    bare = bare[: len(bare) - (trailing.end() if trailing else 0)].lower()
     for option in options:
         if option.strip().lower() == bare:
             return option

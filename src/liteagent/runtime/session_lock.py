@@ -1,0 +1,123 @@
+"""One turn at a time per conversation: concurrent requests of one chat queue instead of racing.
+
+Two requests of the same chat (a double-clicked "approve", a client retry racing the original,
+24 simultaneous proposals) would otherwise load the same stored run and race on its row. The
+handler holds ``SessionLocks.hold(key)`` around everything a turn does with the chat's stored
+state, so the second request starts when the first has saved, and sees what it saved.
+
+The in-process backend serialises the turns of one process; runs on several replicas are kept
+consistent by the run store's compare-and-set writes (a stale write is refused, never applied),
+and a shared backend (Redis) can implement ``LockBackend`` to queue them across replicas too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
+
+__all__ = ["InProcessLockBackend", "LockBackend", "SessionLocks", "finish_turn_with", "turn_key"]
+
+
+class LockBackend(Protocol):
+    """Where the locks live."""
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]:
+        """An async context manager that holds ``key`` while it is entered."""
+        ...
+
+
+class _Entry:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+_deferred: dict[str, set[asyncio.Future[Any]]] = {}
+
+
+def turn_key(entry: str, session_key: str) -> str:
+    """The lock key of one catalog entry's conversation."""
+    return f"{entry}|{session_key}"
+
+
+def finish_turn_with(key: str, task: asyncio.Future[Any]) -> None:
+    """Keep the lock of the turn holding ``key`` until ``task`` is done.
+
+    A turn cancelled by its client (Open WebUI's Stop) cannot await anything any more — its
+    cancellation is delivered again at every await — so the work that must still happen (a tool
+    call already running, saving the run's state) goes on in a task of its own; the chat's next
+    turn waits for that task, not only for the cancelled one.
+    """
+    _deferred.setdefault(key, set()).add(task)
+
+
+class InProcessLockBackend:
+    """``asyncio.Lock`` per key, dropped when nobody holds or waits for it (bounded memory)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @asynccontextmanager
+    async def _hold(self, key: str) -> AsyncIterator[None]:
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+        entry.users += 1
+        try:
+            await entry.lock.acquire()
+        except BaseException:
+            self._leave(key, entry)
+            raise
+        try:
+            yield
+        finally:
+            pending = [t for t in _deferred.pop(key, ()) if not t.done()]
+            if pending:  # released once the turn's remaining work is done
+                release = asyncio.ensure_future(self._release_after(key, entry, pending))
+                _background.add(release)
+                release.add_done_callback(_background.discard)
+            else:
+                entry.lock.release()
+                self._leave(key, entry)
+
+    async def _release_after(
+        self, key: str, entry: _Entry, pending: list[asyncio.Future[Any]]
+    ) -> None:
+        try:
+            await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            entry.lock.release()
+            self._leave(key, entry)
+
+    def _leave(self, key: str, entry: _Entry) -> None:
+        entry.users -= 1
+        if entry.users == 0:
+            self._entries.pop(key, None)
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self._hold(key)
+
+
+_background: set[asyncio.Future[None]] = set()
+
+
+class SessionLocks:
+    """Per-conversation locks (``RequestContext.session_key`` plus the model).
+
+    Args:
+        backend: Where the locks live (default: this process).
+    """
+
+    def __init__(self, backend: LockBackend | None = None) -> None:
+        self.backend: LockBackend = backend or InProcessLockBackend()
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Hold the conversation ``key`` for one turn: ``async with locks.hold(key): …``."""
+        return self.backend.hold(key)
