@@ -158,7 +158,9 @@ def test_catalog_agno_entry_validates_toolkits() -> None:
         parse_catalog({"models": {"rm": {"kind": "agno"}}})
 
 
-@pytest.mark.parametrize("message", ["see http://[", "http://[::1 is IPv6", "http://[x]/?code=4/0Ab"])
+@pytest.mark.parametrize(
+    "message", ["see http://[", "http://[::1 is IPv6", "http://[x]/?code=4/0Ab"]
+)
 def test_a_broken_url_in_a_message_is_not_a_crash(message: str) -> None:
     for config in configs(storage()).values():
         assert config.find_secrets(message) == []

@@ -23,6 +23,7 @@ Whatever the profile, an answer with neither text nor tool calls is asked again 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +78,7 @@ class ProviderLLMClient(LLMClient):
 
     Args:
         provider: The model.
-        options: Temperature and max_tokens for every call.
+        options: Generation options for every call (temperature, max_tokens, stop…).
         on_event: When set, calls stream and report deltas and usage through it.
         profile: Tool handling (default: ``profile_for(provider)``).
     """
@@ -137,16 +138,11 @@ class ProviderLLMClient(LLMClient):
     ) -> dict[str, Any]:
         offered, choice = self._plan(tools, tool_choice)
         msgs = self._messages(messages)
-        opts = ChatOptions(
-            temperature=self.options.temperature,
-            max_tokens=self.options.max_tokens,
-            tools=offered,
-            tool_choice=choice,
-        )
+        opts = dataclasses.replace(self.options, tools=offered, tool_choice=choice)
         response = await self._call(msgs, opts)
         if offered and not response.content.strip() and not response.tool_calls:
             retry = await self._call(
-                msgs, ChatOptions(temperature=opts.temperature, max_tokens=opts.max_tokens)
+                msgs, dataclasses.replace(self.options, tools=(), tool_choice=None)
             )
             response = LLMResponse(
                 content=retry.content,

@@ -46,6 +46,7 @@ from liteagent.agents.types import (
 )
 
 __all__ = [
+    "EXTERNAL_TOOL_CALLS",
     "HUMAN_INPUT_TOOL",
     "Agent",
     "AgentConfig",
@@ -129,7 +130,12 @@ class AgentConfig:
         memory: Trims the conversation before each LLM call (``None``: send all of it).
         human_input_tool: Offer ``request_human_input`` so the agent can ask the user.
         tool_choice: ``"auto"``, ``"required"`` (first call after a user message must use a
-            tool) or ``"none"``.
+            tool), ``"none"``, or ``{"type": "function", "function": {"name": …}}`` (the first
+            call after a user message must call that tool).
+        external_tools: Tools the caller runs, not the agent (a chat client's own tools). A
+            model answer that calls one ends the run ``COMPLETED`` with those calls in
+            ``state.metadata["external_tool_calls"]``; their results come back as
+            ``TOOL_RESULT`` steps of a later run.
         force_named_tools: When the user's newest message names a tool ("use the calculator"),
             the next LLM call is made to call that tool. Reliable even with small models.
         max_consecutive_errors: Failed tool calls in a row before the agent asks a person.
@@ -146,12 +152,16 @@ class AgentConfig:
     max_execution_time: float | None = 300.0
     memory: MemoryStrategy | ConversationMemory | None = None
     human_input_tool: bool = True
-    tool_choice: str = "auto"
+    tool_choice: ToolChoice = "auto"
     force_named_tools: bool = True
     max_consecutive_errors: int = 3
     tool_timeout: float = 60.0
     max_error_chars: int = 500
     clock: Callable[[], datetime] = utcnow
+    external_tools: list[ToolDefinition] = field(default_factory=list)
+
+
+EXTERNAL_TOOL_CALLS = "external_tool_calls"
 
 
 def _name_pattern(name: str) -> re.Pattern[str]:
@@ -182,10 +192,16 @@ class Agent:
         definitions = self.registry.definitions()
         if config.human_input_tool and HUMAN_INPUT_TOOL not in self.registry:
             definitions.append(_HUMAN_INPUT_DEFINITION)
+        own = {d.name for d in definitions}
+        external = [d for d in config.external_tools if d.name not in own]
+        self._external = {d.name for d in external}
+        definitions += external
         self.definitions: list[ToolDefinition] = definitions
         self._by_name = {d.name: d for d in definitions}
         self._named = [
-            (d.name, _name_pattern(d.name)) for d in definitions if d.name != HUMAN_INPUT_TOOL
+            (d.name, _name_pattern(d.name))
+            for d in definitions
+            if d.name != HUMAN_INPUT_TOOL and d.name not in self._external
         ]
         strategy = config.memory
         self.memory: MemoryStrategy | None = (
@@ -402,7 +418,7 @@ class Agent:
                 name = min(hits)[1]
                 return {"type": "function", "function": {"name": name}}
         choice = self.config.tool_choice
-        if choice == "required" and not fresh_turn:
+        if (choice == "required" or isinstance(choice, dict)) and not fresh_turn:
             return "auto"
         return choice
 
@@ -448,6 +464,13 @@ class Agent:
                 broken.append((call, problem))
         for call, problem in broken:
             self._add_error(s, call, problem, now)
+        external = [c for c in calls if c.name in self._external]
+        if external:
+            # the caller runs these: the run ends here, returning them (other calls of this
+            # answer are not run; the model sees the results and may ask again)
+            s.metadata[EXTERNAL_TOOL_CALLS] = [c.to_dict() for c in external]
+            s.status = AgentStatus.COMPLETED
+            return s
         asks = [c for c in calls if c.name == HUMAN_INPUT_TOOL]
         held = [c for c in calls if self._by_name[c.name].requires_human_approval]
         safe = [c for c in calls if c not in asks and c not in held]

@@ -120,6 +120,12 @@ class AgentSpec(BaseSpec):
         False, description="Offer request_human_input so the agent can ask the user questions."
     )
     tool_choice: Literal["auto", "required", "none"] = "auto"
+    client_tools: Literal["ignore", "offer"] = Field(
+        "ignore",
+        description="The request's own `tools`: ignore them (default; Open WebUI sends its own "
+        "with every chat) or offer them to the model, returning its calls as OpenAI tool_calls "
+        "for the client to run.",
+    )
 
     @field_validator("tools", mode="before")
     @classmethod

@@ -255,6 +255,10 @@ class AnthropicProvider(BaseLLMProvider):
             req["system"] = system
         if opts.temperature is not None:
             req["temperature"] = min(opts.temperature, 1.0)  # Anthropic's range is 0-1
+        if opts.top_p is not None:
+            req["top_p"] = opts.top_p
+        if opts.stop:
+            req["stop_sequences"] = list(opts.stop)
         if opts.tools:
             req["tools"] = to_anthropic_tools(opts.tools)
             if opts.tool_choice is not None:

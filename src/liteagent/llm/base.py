@@ -201,12 +201,26 @@ class LLMChunk:
 
 @dataclass(frozen=True)
 class ChatOptions:
-    """Per-call generation options."""
+    """Per-call generation options.
+
+    Attributes:
+        temperature: Sampling temperature.
+        max_tokens: Most tokens to generate.
+        top_p: Nucleus sampling.
+        stop: Sequences that end the answer (not included in it).
+        tools: Tools offered, in OpenAI's ``{"type": "function", "function": …}`` shape.
+        tool_choice: ``"auto"``, ``"required"``, ``"none"`` or a named function.
+        response_format: OpenAI's ``response_format`` (``json_object`` / ``json_schema``);
+            providers without a JSON mode leave it out (the caller checks the answer).
+    """
 
     temperature: float | None = None
     max_tokens: int | None = None
     tools: tuple[Mapping[str, Any], ...] = ()
     tool_choice: str | Mapping[str, Any] | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    response_format: Mapping[str, Any] | None = None
 
 
 class BaseLLMProvider(ABC):

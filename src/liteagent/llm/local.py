@@ -154,6 +154,8 @@ class _Request:
     plan: ToolPlan
     max_tokens: int
     temperature: float | None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
 
 
 @dataclass
@@ -164,6 +166,7 @@ class _Generation:
     stop: threading.Event
     sampling: Sampling
     temperature: float | None
+    top_p: float | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str = "stop"
@@ -190,6 +193,8 @@ class _Generation:
         finish = "length"
         self.llama.last_n_tokens_size = self.sampling.penalty_last_n  # read per generation
         options = self.sampling.as_kwargs(self.temperature if temperature is None else temperature)
+        if self.top_p is not None:  # the request's own
+            options["top_p"] = self.top_p
         for event in self.llama.create_completion(
             prompt=prompt,
             max_tokens=max_tokens,
@@ -325,6 +330,8 @@ class LocalLlamaProvider(BaseLLMProvider):
             plan=plan,
             max_tokens=opts.max_tokens or self.default_max_tokens,
             temperature=opts.temperature,
+            top_p=opts.top_p,
+            stop=tuple(opts.stop or ()),
         )
 
     def _error(self, exc: Exception) -> LLMProviderError:
@@ -350,7 +357,7 @@ class LocalLlamaProvider(BaseLLMProvider):
         if not _acquire(model.lock, stop):
             return
         try:
-            run = _Generation(model.llama, stop, self.sampling, request.temperature)
+            run = _Generation(model.llama, stop, self.sampling, request.temperature, request.top_p)
             yield from self._run(run, request)
         except (ValueError, RuntimeError) as exc:
             raise self._error(exc) from None
@@ -374,7 +381,8 @@ class LocalLlamaProvider(BaseLLMProvider):
             if tool is None:
                 prompt += "message:\n"
         if tool is None:
-            for piece in run.pieces(prompt, max_tokens=request.max_tokens):
+            stops = (IM_END, *request.stop)
+            for piece in run.pieces(prompt, max_tokens=request.max_tokens, stop=stops):
                 yield LLMChunk(content=piece)
             yield LLMChunk(usage=run.usage, finish_reason=run.finish_reason)
             return

@@ -163,10 +163,16 @@ class OllamaProvider(BaseLLMProvider):
             gen["temperature"] = opts.temperature
         if opts.max_tokens is not None:
             gen["num_predict"] = opts.max_tokens
+        if opts.top_p is not None:
+            gen["top_p"] = opts.top_p
+        if opts.stop:
+            gen["stop"] = list(opts.stop)
         if gen:
             body["options"] = gen
         if opts.tools:
             body["tools"] = [dict(t) for t in opts.tools]
+        if opts.response_format is not None:
+            body["format"] = _ollama_format(opts.response_format)
         if self.keep_alive is not None:
             body["keep_alive"] = self.keep_alive
         return body
@@ -289,3 +295,11 @@ class OllamaProvider(BaseLLMProvider):
 
 def _finish(reason: Any) -> str:
     return {"length": "length", "stop": "stop"}.get(str(reason or "stop"), "stop")
+
+
+def _ollama_format(response_format: Mapping[str, Any]) -> Any:
+    """Ollama's ``format``: ``"json"``, or the JSON schema the answer must match."""
+    spec = response_format.get("json_schema")
+    if isinstance(spec, Mapping) and isinstance(spec.get("schema"), Mapping):
+        return dict(spec["schema"])
+    return "json"

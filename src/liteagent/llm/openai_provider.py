@@ -142,6 +142,12 @@ class OpenAIProvider(BaseLLMProvider):
             req["temperature"] = opts.temperature
         if opts.max_tokens is not None:
             req["max_tokens"] = opts.max_tokens
+        if opts.top_p is not None:
+            req["top_p"] = opts.top_p
+        if opts.stop:
+            req["stop"] = list(opts.stop)
+        if opts.response_format is not None:
+            req["response_format"] = dict(opts.response_format)
         if opts.tools:
             req["tools"] = [dict(t) for t in opts.tools]
             if opts.tool_choice is not None:

@@ -16,8 +16,12 @@ ensure_offline_cost_map()
 
 from liteagent.proxy.context import RequestContext  # noqa: E402
 from liteagent.proxy.custom_llm import LiteAgentLLM, create_handler  # noqa: E402
+from liteagent.proxy.guard import RequestGuard  # noqa: E402
 
-__all__ = ["LiteAgentLLM", "RequestContext", "create_handler", "handler"]
+__all__ = ["LiteAgentLLM", "RequestContext", "RequestGuard", "create_handler", "handler"]
+
+request_guard = RequestGuard()
+"""The proxy callback ``custom_handler.request_guard`` (see ``liteagent.proxy.guard``)."""
 
 _handler: LiteAgentLLM | None = None
 

@@ -14,9 +14,16 @@ import re
 import time
 from typing import Any
 
-from litellm.types.utils import Delta, GenericStreamingChunk, ModelResponseStream, StreamingChoices
+from litellm.types.utils import (
+    ChatCompletionDeltaToolCall,
+    Delta,
+    Function,
+    GenericStreamingChunk,
+    ModelResponseStream,
+    StreamingChoices,
+)
 
-from liteagent.llm.base import Usage
+from liteagent.llm.base import ToolCall, Usage
 from liteagent.proxy.events import ToolStep
 from liteagent.proxy.openwebui import (
     OPENWEBUI_REWRITE_TAGS,
@@ -60,6 +67,27 @@ def reasoning_chunk(text: str, *, response_id: str, model: str) -> ModelResponse
         created=int(time.time()),
         model=model,
         choices=[StreamingChoices(index=0, delta=Delta(reasoning_content=text, content=None))],
+    )
+
+
+def tool_calls_chunk(
+    calls: tuple[ToolCall, ...], *, response_id: str, model: str
+) -> ModelResponseStream:
+    """The model's calls of the client's own tools, whole, as OpenAI ``delta.tool_calls``."""
+    deltas = [
+        ChatCompletionDeltaToolCall(
+            id=call.id,
+            index=i,
+            type="function",
+            function=Function(name=call.name, arguments=call.arguments),
+        )
+        for i, call in enumerate(calls)
+    ]
+    return ModelResponseStream(
+        id=response_id,
+        created=int(time.time()),
+        model=model,
+        choices=[StreamingChoices(index=0, delta=Delta(content=None, tool_calls=deltas))],
     )
 
 

@@ -46,6 +46,12 @@ from liteagent.errors import (
     UserIdentityError,
 )
 from liteagent.log import get_logger
+from liteagent.proxy.request_options import (
+    RequestOptions,
+    parse_request_options,
+    validate_content,
+    validate_message_fields,
+)
 
 logger = get_logger(__name__)
 
@@ -253,11 +259,8 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
             raise InvalidRequestError(
                 f"messages[{i}].role must be one of {', '.join(VALID_ROLES)} (got {role!r})."
             )
-        content = msg.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise InvalidRequestError(f"messages[{i}].content must be a string or an array.")
-        if content is None and role in ("system", "developer", "user"):
-            raise InvalidRequestError(f"messages[{i}].content is required for role '{role}'.")
+        validate_content(i, role, msg.get("content"))
+        validate_message_fields(i, msg)
         out.append(dict(msg))
     if not any(m["role"] == "user" for m in out):
         raise InvalidRequestError("'messages' must contain at least one user message.")
@@ -418,6 +421,7 @@ class RequestContext:
     temperature: float | None = None
     max_tokens: int | None = None
     tools: tuple[Mapping[str, Any], ...] = ()
+    options: RequestOptions = field(default_factory=RequestOptions)
     stream: bool = False
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -486,7 +490,8 @@ class RequestContext:
             limits: Size limits checked first (default: ``RequestLimits()``).
 
         Raises:
-            InvalidRequestError: ``messages`` is malformed, has too many entries or nests too
+            InvalidRequestError: ``messages`` or a parameter is malformed
+                (``liteagent.proxy.request_options``), has too many entries or nests too
                 deeply; a forwarded header is too large (``HeaderTooLargeError``).
             RequestTooLargeError: The messages carry more text than the limit (413).
             UserIdentityError: The forwarded Open WebUI user cannot be established.
@@ -504,6 +509,7 @@ class RequestContext:
         limits = limits or RequestLimits()
         check_headers(lowered, limits)
         check_messages_size(messages, limits)
+        options = parse_request_options(optional)
         headers = {k: v for k, v in lowered.items() if k in _FORWARDED_HEADERS}
         user = forwarded_user(headers, _first(lowered.get(USER_JWT_HEADER)), openwebui_jwt_secret)
         body = (params.get("proxy_server_request") or {}).get("body") or {}
@@ -540,9 +546,10 @@ class RequestContext:
             user_email=user.email if user else None,
             user_name=user.name if user else None,
             user_role=user.role if user else None,
-            temperature=optional.get("temperature"),
-            max_tokens=optional.get("max_tokens") or optional.get("max_completion_tokens"),
-            tools=tuple(optional.get("tools") or ()),
+            temperature=options.temperature,
+            max_tokens=options.max_tokens,
+            tools=options.tools,
+            options=options,
             stream=stream,
             request_id=_first(params.get("litellm_call_id")),
             headers=headers,

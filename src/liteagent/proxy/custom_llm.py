@@ -19,13 +19,20 @@ from typing import TYPE_CHECKING, Any, cast
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from litellm.exceptions import APIError
 from litellm.llms.custom_llm import CustomLLM, CustomLLMError
-from litellm.types.utils import GenericStreamingChunk, ModelResponse, ModelResponseStream
+from litellm.types.utils import (
+    ChatCompletionMessageToolCall,
+    Function,
+    GenericStreamingChunk,
+    ModelResponse,
+    ModelResponseStream,
+)
 from litellm.types.utils import Usage as LiteLLMUsage
 from sqlalchemy.exc import OperationalError
 
 from liteagent.catalog import Catalog, ModelSpec, load_catalog
 from liteagent.config import Settings, get_settings
 from liteagent.errors import LiteAgentError, StorageUnavailableError
+from liteagent.llm import BaseLLMProvider, create_llm
 from liteagent.llm.base import Usage
 from liteagent.llm.pricing import CallPricer
 from liteagent.llm.provenance import (
@@ -43,9 +50,11 @@ from liteagent.proxy.chunks import (
     reasoning_chunk,
     status_event,
     text_chunk,
+    tool_calls_chunk,
 )
 from liteagent.proxy.context import RequestContext, RequestLimits
 from liteagent.proxy.events import (
+    ClientToolCalls,
     ReasoningDelta,
     RunEvent,
     RunFinished,
@@ -56,8 +65,10 @@ from liteagent.proxy.events import (
     UsageReport,
 )
 from liteagent.proxy.registration import schedule_registration
+from liteagent.proxy.request_options import check_for_entry
 from liteagent.proxy.runners import Runner, build_runner
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
+from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.runtime.session_lock import SessionLocks, turn_key
 
@@ -165,8 +176,34 @@ class LiteAgentLLM(CustomLLM):
             limits=self.limits,
         )
 
-    async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+    def _spec(self, ctx: RequestContext) -> ModelSpec:
+        """The entry; refuses what the request asks that this entry cannot do (400)."""
         spec = self.catalog.get(ctx.model)
+        check_for_entry(
+            spec.model_name,
+            ctx.options,
+            getattr(spec, "client_tools", "ignore"),
+            kind=spec.kind,
+        )
+        return spec
+
+    def _run(self, spec: ModelSpec, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+        fmt = ctx.options.response_format
+        if fmt is None:
+            return self._runner_for(spec, ctx).run(ctx)
+        # the answer must be JSON: the model is told so, and the answer checked
+        asked = replace(
+            ctx, messages=[{"role": "system", "content": instruction(fmt)}, *ctx.messages]
+        )
+        runner = self._runner_for(spec, asked)
+        provider = getattr(runner, "provider", None)
+        if isinstance(provider, BaseLLMProvider):
+            return json_answer(runner.run(asked), fmt, provider)
+        repair = create_llm(spec.model, settings=self.settings)  # a workflow: the entry's model
+        return json_answer(runner.run(asked), fmt, repair, owned=True)
+
+    async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+        spec = self._spec(ctx)
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
         async with AsyncExitStack() as stack:
@@ -180,7 +217,7 @@ class LiteAgentLLM(CustomLLM):
                     self.locks.hold(turn_key(spec.name, ctx.session_key))
                 )
                 ctx = self._without_credentials(spec, ctx)
-                run = self._runner_for(spec, ctx).run(ctx)
+                run = self._run(spec, ctx)
             # closed at once when the client goes away, so the run learns it and saves itself
             events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
             async for event in events:
@@ -231,6 +268,7 @@ class LiteAgentLLM(CustomLLM):
             usage = Usage()
             finish = "stop"
             provenance: dict[str, Any] = {}
+            tool_calls: list[ChatCompletionMessageToolCall] = []
             writer = ContentWriter()
             async for event in self._events(ctx):
                 if isinstance(event, TextDelta):
@@ -242,6 +280,15 @@ class LiteAgentLLM(CustomLLM):
                         reasoning.append(event.text)
                 elif isinstance(event, UsageReport):
                     usage = usage + event.usage
+                elif isinstance(event, ClientToolCalls):
+                    tool_calls += [
+                        ChatCompletionMessageToolCall(
+                            id=c.id,
+                            type="function",
+                            function=Function(name=c.name, arguments=c.arguments),
+                        )
+                        for c in event.calls
+                    ]
                 elif isinstance(event, RunFinished):
                     finish = event.finish_reason
                     provenance = event.metadata.get("liteagent") or {}
@@ -252,6 +299,9 @@ class LiteAgentLLM(CustomLLM):
         response.model = ctx.model
         message = response.choices[0].message
         message.content = "".join(text)
+        if tool_calls:
+            message.tool_calls = [*tool_calls]
+            message.content = message.content or None
         if reasoning:
             message.reasoning_content = "".join(reasoning)
         response.choices[0].finish_reason = cast(Any, finish)
@@ -285,7 +335,7 @@ class LiteAgentLLM(CustomLLM):
         events: AsyncGenerator[RunEvent, None] | None = None
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
-            self.catalog.get(ctx.model)  # an unknown model is a 404, before anything is sent
+            self._spec(ctx)  # an unknown model (404) or an unusable option (400), before any chunk
             writer = ContentWriter()
             # A first chunk at once: the client sees that work started, and the proxy starts
             # serving the stream, so a client that goes away (Open WebUI's Stop) is noticed
@@ -309,6 +359,10 @@ class LiteAgentLLM(CustomLLM):
                         yield event_chunk(source)
                 elif isinstance(event, UsageReport):
                     usage = usage + event.usage
+                elif isinstance(event, ClientToolCalls):
+                    if pending := writer.flush():
+                        yield text_chunk(pending)
+                    yield tool_calls_chunk(event.calls, response_id=response_id, model=ctx.model)
                 elif isinstance(event, RunFinished):
                     finish = event.finish_reason
                     provenance = event.metadata.get("liteagent") or {}

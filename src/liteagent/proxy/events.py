@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from liteagent.llm.base import Usage
+from liteagent.llm.base import ToolCall, Usage
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,14 @@ class UsageReport:
 
 
 @dataclass(frozen=True)
+class ClientToolCalls:
+    """Calls of the client's own tools (``client_tools: offer``), returned to the client as
+    OpenAI ``tool_calls``; the client runs them and sends the results back."""
+
+    calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True)
 class RunFinished:
     """The run's end, with its finish reason and any metadata for the response."""
 
@@ -74,5 +82,12 @@ class RunFinished:
 
 
 RunEvent = (
-    TextDelta | ReasoningDelta | StatusUpdate | ToolStep | SourcesEvent | UsageReport | RunFinished
+    TextDelta
+    | ReasoningDelta
+    | StatusUpdate
+    | ToolStep
+    | SourcesEvent
+    | UsageReport
+    | ClientToolCalls
+    | RunFinished
 )

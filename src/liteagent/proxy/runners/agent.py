@@ -22,14 +22,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import Any
 
 from liteagent.agents import (
     Agent,
     AgentConfig,
     AgentState,
     AgentStatus,
+    AgentStep,
     HumanRequestType,
     MemoryStrategy,
     SlidingWindowMemory,
@@ -38,17 +41,21 @@ from liteagent.agents import (
     TokenWindowMemory,
     Tool,
     ToolCall,
+    ToolDefinition,
 )
 from liteagent.agents.builtin_tools import ToolContext, build_tool
 from liteagent.agents.llm_client import LLMEvent, ProviderLLMClient
 from liteagent.agents.memory import summarizer_for
 from liteagent.agents.tools import FunctionTool
+from liteagent.agents.twelve_factor_agent import EXTERNAL_TOOL_CALLS, ToolChoice
 from liteagent.catalog import AgentSpec
 from liteagent.config import Settings
 from liteagent.llm import BaseLLMProvider, ChatOptions, create_llm
+from liteagent.llm import ToolCall as LLMToolCall
 from liteagent.log import get_logger
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import (
+    ClientToolCalls,
     ReasoningDelta,
     RunEvent,
     RunFinished,
@@ -57,6 +64,7 @@ from liteagent.proxy.events import (
     ToolStep,
     UsageReport,
 )
+from liteagent.proxy.request_options import chat_options
 from liteagent.proxy.runners.agent_chat import (
     ChatTurn,
     fingerprint,
@@ -97,10 +105,67 @@ SUPERSEDED = (
 
 def request_options(spec: AgentSpec, ctx: RequestContext) -> ChatOptions:
     """Generation options: the request's, else the catalog entry's."""
-    return ChatOptions(
-        temperature=ctx.temperature if ctx.temperature is not None else spec.temperature,
-        max_tokens=ctx.max_tokens if ctx.max_tokens is not None else spec.max_tokens,
-    )
+    return chat_options(ctx.options, temperature=spec.temperature, max_tokens=spec.max_tokens)
+
+
+def client_tools(spec: AgentSpec, ctx: RequestContext) -> tuple[list[ToolDefinition], ToolChoice]:
+    """The client's tools the model is offered (``client_tools: offer``), and the tool choice.
+
+    With ``ignore`` (the default) none are offered: Open WebUI sends its own tools with every
+    request, and it would run any call of them we returned. A ``tool_choice`` of ``none``
+    offers none of the client's tools and lets the model call none of its own either.
+    """
+    choice = ctx.options.tool_choice
+    if spec.client_tools != "offer" or choice == "none":
+        return [], "none" if choice == "none" else spec.tool_choice
+    tools = [
+        ToolDefinition(
+            name=t["function"]["name"],
+            description=t["function"].get("description", ""),
+            parameters=t["function"]["parameters"],
+        )
+        for t in ctx.options.tools
+    ]
+    return tools, spec.tool_choice if choice in (None, "auto") else choice
+
+
+def _client_steps(exchange: list[dict[str, Any]], state: AgentState) -> AgentState:
+    """The client's tool calls and results (``ChatTurn.tool_exchange``) as steps of ``state``."""
+    s = state.copy()
+    now = state.created_at
+    names: dict[str, str] = {}
+    for n, msg in enumerate(exchange):
+        text = msg.get("content") if isinstance(msg.get("content"), str) else None
+        if msg["role"] == "tool":
+            call_id = str(msg.get("tool_call_id") or "")
+            content = {
+                "tool_call_id": call_id,
+                "name": names.get(call_id, str(msg.get("name") or "")),
+                "content": text or "",
+            }
+            s.add_step(AgentStep(StepType.TOOL_RESULT, content, now, {"is_error": False}))
+            continue
+        calls = msg.get("tool_calls") or []
+        if not calls:
+            if text:
+                s.add_step(AgentStep(StepType.ASSISTANT_MESSAGE, text, now))
+            continue
+        for call in calls:
+            fn = call["function"]
+            raw = fn.get("arguments") or "{}"
+            try:
+                arguments = json.loads(raw)
+            except json.JSONDecodeError:
+                arguments = None
+            if not isinstance(arguments, dict):
+                arguments = {"_raw": raw}
+            names[call["id"]] = fn["name"]
+            meta: dict[str, Any] = {"batch": f"client-{n}", "client_tool": True}
+            if text:
+                meta["assistant_text"] = text
+            step = ToolCall(call["id"], fn["name"], arguments).to_dict()
+            s.add_step(AgentStep(StepType.TOOL_CALL, step, now, meta))
+    return s
 
 
 def build_memory(spec: AgentSpec, client: ProviderLLMClient) -> MemoryStrategy | None:
@@ -200,9 +265,14 @@ class AgentRunner:
 
     # ------------------------------------------------------------------ entry point
     async def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
-        turn = ChatTurn.from_context(ctx)
+        offered, tool_choice = client_tools(self.spec, ctx)
+        turn = ChatTurn.from_context(ctx, client_tools=bool(offered))
         queue: asyncio.Queue[LLMEvent] = asyncio.Queue()
         purpose = "\n\n".join([self.spec.system_prompt.strip(), *turn.system])
+        # the request's own options (stop, top_p, response_format…) for this request only
+        client = ProviderLLMClient(
+            self.provider, request_options(self.spec, ctx), profile=self.client.profile
+        )
         memory = self.config.memory
         if isinstance(memory, SummaryMemory):
             # summaries are billed too: their usage joins the request's, their text does not
@@ -218,8 +288,10 @@ class AgentRunner:
             dataclasses.replace(
                 self.config,
                 purpose=purpose,
-                llm_client=self.client.with_events(queue.put_nowait),
+                llm_client=client.with_events(queue.put_nowait),
                 memory=memory,
+                external_tools=offered,
+                tool_choice=tool_choice,
             )
         )
         session = _Session(self, ctx, turn, agent, queue)
@@ -247,6 +319,10 @@ class _Session:
         self.queue = queue
         self.key = ctx.session_key
         self.name = runner.spec.name
+        if turn.tool_exchange:
+            # the client ran its tools: its messages hold the whole conversation, and a stored
+            # run of this chat is not touched
+            self.store = None
         self.emitted: list[str] = []
         self.stored: StoredRun | None = None
         self.persist = False
@@ -340,6 +416,8 @@ class _Session:
             return
         if state is None:
             state = self.agent.launch(message, history=self.turn.history)
+            if self.turn.tool_exchange:
+                state = _client_steps(self.turn.tool_exchange, state)
             logger.info("agent_run_started", agent=self.name, run_id=state.run_id)
         async with aclosing(self._drive(state)) as events:
             async for event in events:
@@ -508,8 +586,10 @@ class _Session:
                 yield event
             if names:
                 yield StatusUpdate(f"Ran {names}", done=True)
-            if any(s.step_type == StepType.TOOL_CALL for s in state.steps[len(before.steps) :]):
-                self.persist = True
+            if not state.metadata.get(EXTERNAL_TOOL_CALLS) and any(
+                s.step_type == StepType.TOOL_CALL for s in state.steps[len(before.steps) :]
+            ):
+                self.persist = True  # (a call of the client's tools is the client's to keep)
             if self.persist and self.displaced is not None:
                 # this run now takes the chat's slot: the one waiting on another branch goes
                 yield self._say(SUPERSEDED.format(calls=_pending_calls(self.displaced)))
@@ -526,7 +606,25 @@ class _Session:
                 return
         async for event in self._finish(state):
             yield event
-        yield RunFinished(metadata={"model": model_id, "status": state.status.value})
+        finish = "stop"
+        if calls := state.metadata.get(EXTERNAL_TOOL_CALLS):
+            # the model called the client's tools: the client runs them and sends the results
+            yield ClientToolCalls(
+                tuple(
+                    LLMToolCall(c["id"], c["name"], json.dumps(c["arguments"], ensure_ascii=False))
+                    for c in calls
+                )
+            )
+            finish = "tool_calls"
+            logger.info(
+                "agent_client_tools_called",
+                agent=self.name,
+                run_id=state.run_id,
+                tools=[c["name"] for c in calls],
+            )
+        yield RunFinished(
+            finish_reason=finish, metadata={"model": model_id, "status": state.status.value}
+        )
 
     async def _lost(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         """Another request moved this run on meanwhile (another replica): stop here; what that
@@ -677,4 +775,11 @@ def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings)
     )
 
 
-__all__ = ["AgentRunner", "build_agent_runner", "build_memory", "build_tools", "request_options"]
+__all__ = [
+    "AgentRunner",
+    "build_agent_runner",
+    "build_memory",
+    "build_tools",
+    "client_tools",
+    "request_options",
+]

@@ -32,13 +32,31 @@ class ChatTurn:
     history: list[ChatMessage]
     message: str
     system: list[str] = field(default_factory=list)
+    tool_exchange: list[ChatMessage] = field(default_factory=list)
+    """The client's tool calls and their results after ``message`` (``client_tools`` only)."""
 
     @classmethod
-    def from_context(cls, ctx: RequestContext) -> ChatTurn:
-        """Split the client's messages; our earlier markup is removed from assistant turns."""
+    def from_context(cls, ctx: RequestContext, *, client_tools: bool = False) -> ChatTurn:
+        """Split the client's messages; our earlier markup is removed from assistant turns.
+
+        With ``client_tools``, assistant ``tool_calls`` and ``tool`` results that follow the
+        last user message are kept as ``tool_exchange`` (the client ran its tools; the model
+        continues from their results). Otherwise tool results read as user text.
+        """
+        messages = ctx.messages
+        exchange: list[ChatMessage] = []
+        if client_tools:
+            last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+            after = messages[last + 1 :]
+            exchange = [dict(m) for m in after if m["role"] in ("assistant", "tool")]
+            if any(m["role"] == "tool" for m in exchange):
+                rest = [m for m in after if m["role"] not in ("assistant", "tool")]
+                messages = [*messages[: last + 1], *rest]
+            else:
+                exchange = []
         cleaned: list[ChatMessage] = []
         system: list[str] = []
-        for msg in ctx.messages:
+        for msg in messages:
             role = msg["role"]
             text = content_to_text(msg.get("content")) or ""
             if role in ("system", "developer"):
@@ -57,6 +75,7 @@ class ChatTurn:
             history=cleaned[:last_user],
             message=str(cleaned[last_user]["content"]),
             system=system,
+            tool_exchange=exchange,
         )
 
     def with_message(self) -> list[ChatMessage]:

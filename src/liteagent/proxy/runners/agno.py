@@ -16,6 +16,7 @@ Agno is imported here only, when an ``agno`` entry is first used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -38,7 +39,8 @@ from liteagent.proxy.events import (
     ToolStep,
     UsageReport,
 )
-from liteagent.proxy.runners.agno_model import agno_model
+from liteagent.proxy.request_options import chat_options
+from liteagent.proxy.runners.agno_model import REQUEST_OPTIONS, agno_model
 from liteagent.proxy.runners.base import register_runner
 from liteagent.storage import get_database
 from liteagent.toolkits import ToolkitGate, get_toolkit_service
@@ -88,13 +90,6 @@ def agno_db(settings: Settings) -> Any:
             )
         _dbs[url] = db
         return db
-
-
-def _options(spec: AgnoSpec, ctx: RequestContext) -> ChatOptions:
-    return ChatOptions(
-        temperature=ctx.temperature if ctx.temperature is not None else spec.temperature,
-        max_tokens=ctx.max_tokens if ctx.max_tokens is not None else spec.max_tokens,
-    )
 
 
 class AgnoRunner:
@@ -184,6 +179,19 @@ class AgnoRunner:
             yield event
 
     async def _run_agent(
+        self, agent: Any, message: str, ctx: RequestContext
+    ) -> AsyncGenerator[RunEvent, None]:
+        # this request's stop and top_p reach the model calls of this run only
+        token = REQUEST_OPTIONS.set(chat_options(ctx.options))
+        try:
+            async with contextlib.aclosing(self._events(agent, message, ctx)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            with contextlib.suppress(ValueError):  # closed from another context
+                REQUEST_OPTIONS.reset(token)
+
+    async def _events(
         self, agent: Any, message: str, ctx: RequestContext
     ) -> AsyncGenerator[RunEvent, None]:
         from agno.run.agent import (
@@ -282,5 +290,9 @@ def _usage(prompt: int | None, completion: int | None) -> Any:
 def build_agno_runner(spec: AgnoSpec, ctx: RequestContext, settings: Settings) -> AgnoRunner:
     """Build the runner for an ``agno`` entry for the request's user and options."""
     return AgnoRunner(
-        spec, ctx.user_key, create_llm(spec.model, settings=settings), _options(spec, ctx), settings
+        spec,
+        ctx.user_key,
+        create_llm(spec.model, settings=settings),
+        chat_options(ctx.options, temperature=spec.temperature, max_tokens=spec.max_tokens),
+        settings,
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from litellm.types.utils import (
@@ -78,6 +79,11 @@ def _delta_tool_calls(calls: Sequence[ToolCall]) -> list[ChatCompletionDeltaTool
     ]
 
 
+REQUEST_OPTIONS: ContextVar[ChatOptions | None] = ContextVar("agno_request_options", default=None)
+"""The request's own ``top_p`` and ``stop`` while an Agno run of it calls the model (the Agno
+agent and its model are built once per user and shared by that user's requests)."""
+
+
 class ProviderCompletionClient:
     """Answers LiteLLM-style ``acompletion`` calls with a ``liteagent.llm`` provider.
 
@@ -90,11 +96,14 @@ class ProviderCompletionClient:
 
     def _options(self, kwargs: Mapping[str, Any]) -> ChatOptions:
         tools = clean_tools(kwargs.get("tools"))
+        request = REQUEST_OPTIONS.get()
         return ChatOptions(
             temperature=kwargs.get("temperature"),
             max_tokens=kwargs.get("max_tokens"),
             tools=tools,
             tool_choice=kwargs.get("tool_choice") if tools else None,
+            top_p=request.top_p if request else None,
+            stop=request.stop if request else (),
         )
 
     async def acompletion(

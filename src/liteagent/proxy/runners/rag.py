@@ -9,6 +9,7 @@ ingestion still runs waits for it, with a status line in Open WebUI.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import weakref
 from collections.abc import AsyncGenerator, Iterable
 from pathlib import Path
@@ -28,6 +29,7 @@ from liteagent.proxy.events import (
     TextDelta,
     UsageReport,
 )
+from liteagent.proxy.request_options import chat_options
 from liteagent.proxy.runners.agent_chat import conversation
 from liteagent.proxy.runners.base import register_runner
 from liteagent.rag import (
@@ -172,7 +174,12 @@ class RagRunner:
             self.llm,
             top_k=self.spec.top_k,
             system_prompt=self.spec.system_prompt,
-            options=self.options,
+            # this request's stop, top_p…; temperature and max_tokens are the runner's own
+            options=dataclasses.replace(
+                chat_options(ctx.options),
+                temperature=self.options.temperature,
+                max_tokens=self.options.max_tokens,
+            ),
         )
         question, history = _question_and_history(ctx)
         async for step in answerer.stream(question, history):
@@ -209,10 +216,7 @@ def answer_mode(spec: RagSpec, settings: Settings) -> Literal["generate", "extra
 @register_runner("rag")
 def build_rag_runner(spec: RagSpec, ctx: RequestContext, settings: Settings) -> RagRunner:
     """Build the runner for a ``rag`` entry with the request's generation options."""
-    options = ChatOptions(
-        temperature=ctx.temperature if ctx.temperature is not None else spec.temperature,
-        max_tokens=ctx.max_tokens if ctx.max_tokens is not None else spec.max_tokens,
-    )
+    options = chat_options(ctx.options, temperature=spec.temperature, max_tokens=spec.max_tokens)
     llm: BaseLLMProvider | None = None
     if answer_mode(spec, settings) == "generate":
         try:
