@@ -26,6 +26,7 @@ Google). The rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
@@ -143,10 +144,8 @@ def canonical_host(host: str) -> str | IPAddress:
     text = text.split("%", 1)[0]
     if text.endswith(".") and not text.endswith(".."):
         text = text[:-1]
-    try:
+    with contextlib.suppress(ValueError):  # not an address literal: a name, or a legacy form
         return ipaddress.ip_address(text)
-    except ValueError:
-        pass
     legacy = _legacy_ipv4(text)
     return legacy if legacy is not None else text
 
