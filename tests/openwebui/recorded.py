@@ -72,7 +72,7 @@ def responses(name: str) -> list[dict[str, Any]]:
 
 
 def handler_kwargs(request: Recorded, *, key_hash: str = "open-webui-key-hash") -> dict[str, Any]:
-    """What LiteLLM's proxy hands a ``CustomLLM`` for this request (see DESIGN.md)."""
+    """What LiteLLM's proxy hands a ``CustomLLM`` for this request."""
     from litellm.types.utils import ModelResponse
 
     body = request.body

@@ -125,7 +125,7 @@ def _attr(value: str) -> str:
 def tool_block(step: ToolStep) -> str:
     """One finished block for a tool call: ``failed_tool_block`` when it failed.
 
-    A call that worked is Open WebUI's own tool block (see OPENWEBUI.md): attributes only and
+    A call that worked is Open WebUI's own tool block (see docs/openwebui.md): attributes only and
     an empty body; Open WebUI shows "View Result from <name>" with a check mark and the
     arguments and result when opened. ``arguments`` and ``result`` are JSON-encoded strings,
     then HTML-escaped, so no raw quote, ``>`` or newline appears inside an attribute.

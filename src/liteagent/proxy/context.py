@@ -1,6 +1,6 @@
 """``RequestContext``: everything a run needs to know about one proxied request.
 
-Built from what the LiteLLM proxy hands a ``CustomLLM`` (see DESIGN.md):
+Built from what the LiteLLM proxy hands a ``CustomLLM``:
 
 - identity from the *authenticated* key metadata (``user_api_key_user_id`` / ``_team_id`` /
   ``_hash``) and, below it, the end user: the user Open WebUI forwards (it authenticates its
@@ -459,7 +459,7 @@ class RequestContext:
 
     @property
     def is_task_request(self) -> bool:
-        """Open WebUI background task (title, tags, follow-ups…): see OPENWEBUI.md."""
+        """Open WebUI background task (title, tags, follow-ups…): see docs/openwebui.md."""
         if self.stream or len(self.messages) != 1 or self.messages[0].get("role") != "user":
             return False
         content = self.messages[0].get("content")

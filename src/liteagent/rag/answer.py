@@ -143,7 +143,7 @@ def group_sources(hits: Sequence[SearchResult]) -> list[CitedSource]:
 
 
 def openwebui_source_event(source: CitedSource) -> dict[str, Any]:
-    """Open WebUI's ``source`` event for one source (see OPENWEBUI.md)."""
+    """Open WebUI's ``source`` event for one source (see docs/openwebui.md)."""
     ref: dict[str, Any] = {"id": source.id, "name": source.name}
     meta: dict[str, Any] = {"source": source.id, "name": source.name}
     if source.url:

@@ -1,4 +1,4 @@
-"""The reducer and the plain-data modules import no I/O library (DESIGN.md: reducers are pure)."""
+"""The reducer and the plain-data modules import no I/O library: reducers are pure."""
 
 from __future__ import annotations
 

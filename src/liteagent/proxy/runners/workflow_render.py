@@ -1,7 +1,7 @@
 """What a workflow run looks like in the chat: one finished block per node, questions, answers.
 
 Every finished node (except START and END) becomes one collapsed block, written once and never
-changed (Open WebUI's stream is append-only; see OPENWEBUI.md)::
+changed (Open WebUI's stream is append-only; see docs/openwebui.md)::
 
     <details type="workflow_node" done="true">
     <summary>route (condition): true</summary>
