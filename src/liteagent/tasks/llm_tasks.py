@@ -27,7 +27,7 @@ async def process_chat_async(
 
     The request goes through LiteAgent's LiteLLM handler (``liteagent/<agent_id>``), so the
     agent, RAG agent or workflow runs with its tools, limits and per-user state; ``user_id``
-    is the end user, like the OpenAI ``user`` field of a proxy request.
+    is the user the run belongs to (as LiteLLM's ``user_api_key_user_id`` of a proxy request).
 
     Returns:
         The OpenAI chat-completion response as a dict.
@@ -50,7 +50,10 @@ async def process_chat_async(
     litellm.custom_provider_map = [{"provider": "liteagent", "custom_handler": handler}]
     litellm.utils.custom_llm_setup()  # type: ignore[no-untyped-call]
     response = await litellm.acompletion(
-        model=f"liteagent/{agent_id}", messages=messages, user=user_id
+        model=f"liteagent/{agent_id}",
+        messages=messages,
+        # The identity the proxy would attach to an authenticated request of this user.
+        metadata={"user_api_key_user_id": user_id},
     )
     data: dict[str, Any] = response.model_dump(exclude_none=True)
     return data

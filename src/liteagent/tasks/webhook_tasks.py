@@ -141,7 +141,7 @@ async def deliver_webhook(
     except httpx.HTTPError as exc:
         raise RetryableJobError(f"{type(exc).__name__} reaching the webhook") from None
     if 200 <= status < 300:
-        logger.info("webhook_delivered", delivery_id=delivery, event=event_type, status=status)
+        logger.info("webhook_delivered", delivery_id=delivery, event_type=event_type, status=status)
         return {"delivery_id": delivery, "status_code": status, "url": webhook_url}
     if status in RETRYABLE_STATUSES:
         raise RetryableJobError(f"The webhook answered HTTP {status}.")
