@@ -22,11 +22,11 @@ RUN apt-get update \
 
 RUN pip install --no-cache-dir "uv>=0.8,<0.10"
 
+# CMAKE_ARGS: a portable llama.cpp, using no instruction only the build machine's CPU has.
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
-    # A portable llama.cpp: no instructions of the build machine's CPU only.
     CMAKE_ARGS="-DGGML_NATIVE=OFF" \
     PRISMA_HOME_DIR=/app/.prisma \
     PRISMA_BINARY_CACHE_DIR=/app/.prisma/binaries \
