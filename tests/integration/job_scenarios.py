@@ -85,6 +85,18 @@ async def process_chat(h: Harness, llm: OpenAIWireServer) -> None:
     sent = llm.requests[-1]["body"]["messages"]
     assert sent[0]["role"] == "system" and "Answer briefly." in sent[0]["content"]
     assert sent[-1] == {"role": "user", "content": "How much leave do I get?"}
+    # A second chat in the same process (worker) works as well as the first.
+    llm.reply_text("Second class.")
+    again = await h.finished(
+        await h.enqueue(
+            "process_chat_async",
+            agent_id="helper",
+            messages=[{"role": "user", "content": "How do I travel by train?"}],
+            user_id="bob",
+        )
+    )
+    assert again.status is JobStatus.SUCCEEDED, again.error
+    assert again.result["choices"][0]["message"]["content"].strip() == "Second class."
 
 
 async def process_chat_unknown_agent(h: Harness) -> None:

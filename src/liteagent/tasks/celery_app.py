@@ -16,6 +16,7 @@ Celery result backend.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -49,9 +50,26 @@ async def _attempt(
         )
 
 
+_runner: tuple[int, asyncio.Runner] | None = None
+
+
+def _run_in_worker_loop(coro: Any) -> Any:
+    """Run ``coro`` on this worker process's own event loop.
+
+    One loop per process (created after a prefork worker forks), reused by every task: clients
+    cached by the agents and LLM providers stay bound to a loop that is still running.
+    """
+    global _runner
+    if _runner is None or _runner[0] != os.getpid():
+        _runner = (os.getpid(), asyncio.Runner())
+    return _runner[1].run(coro)
+
+
 def _register(app: Celery, definition: JobDefinition) -> None:
     def run(self: Task, **kwargs: Any) -> Any:
-        outcome = asyncio.run(_attempt(definition, self.request.id, kwargs, self.request.retries))
+        outcome: AttemptOutcome = _run_in_worker_loop(
+            _attempt(definition, self.request.id, kwargs, self.request.retries)
+        )
         if outcome.kind == "retry":
             raise self.retry(countdown=outcome.delay, max_retries=None)
         if outcome.kind == "failed":
