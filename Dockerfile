@@ -62,7 +62,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 liteagent \
-    && useradd --system --uid 10001 --gid liteagent --home-dir /app --shell /usr/sbin/nologin liteagent \
+    && useradd --system --uid 10001 --gid liteagent --create-home --home-dir /home/liteagent \
+        --shell /usr/sbin/nologin liteagent \
     && mkdir -p /data \
     && chown liteagent:liteagent /data
 

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from liteagent.config import ensure_offline_cost_map, get_settings
 from liteagent.errors import ConfigurationError
-from liteagent.tasks.base import AttemptOutcome, JobDefinition, run_attempt
+from liteagent.log import get_logger
+from liteagent.tasks.base import AttemptOutcome, JobDefinition, describe, run_attempt
 from liteagent.tasks.definitions import JOBS, schedule
 from liteagent.tasks.jobs import JobStore
 
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["JobFailedError", "create_celery_app"]
 
 ensure_offline_cost_map()
+
+logger = get_logger(__name__)
+
+INFRASTRUCTURE_RETRIES = 20
+"""Times a job is queued again when the jobs database itself fails, before it is given up."""
 
 
 class JobFailedError(Exception):
@@ -67,9 +73,24 @@ def _run_in_worker_loop(coro: Any) -> Any:
 
 def _register(app: Celery, definition: JobDefinition) -> None:
     def run(self: Task, **kwargs: Any) -> Any:
-        outcome: AttemptOutcome = _run_in_worker_loop(
-            _attempt(definition, self.request.id, kwargs, self.request.retries)
-        )
+        try:
+            outcome: AttemptOutcome = _run_in_worker_loop(
+                _attempt(definition, self.request.id, kwargs, self.request.retries)
+            )
+        except Exception as exc:
+            # The job's own failures are recorded by run_attempt; this is the jobs database
+            # itself failing (down, locked). Queue the job again rather than lose it.
+            if self.request.retries >= INFRASTRUCTURE_RETRIES:
+                raise
+            settings = get_settings()
+            delay = min(
+                settings.job_retry_backoff_max,
+                settings.job_retry_backoff * 2 ** min(self.request.retries, 16),
+            )
+            logger.warning(
+                "job_infrastructure_error", job=definition.name, error=describe(exc), delay_s=delay
+            )
+            raise self.retry(countdown=delay, max_retries=None) from None
         if outcome.kind == "retry":
             raise self.retry(countdown=outcome.delay, max_retries=None)
         if outcome.kind == "failed":

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Index, Integer, String, Text, delete, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import NullPool
@@ -171,10 +172,16 @@ class JobStore:
         await self.engine.dispose()
 
     async def _init(self) -> None:
-        if not self._ready:
+        if self._ready:
+            return
+        try:
             async with self.engine.begin() as conn:
                 await conn.run_sync(JobsBase.metadata.create_all)
-            self._ready = True
+        except DBAPIError:
+            # Another process created the table between the check and the CREATE: look again.
+            async with self.engine.begin() as conn:
+                await conn.run_sync(JobsBase.metadata.create_all)
+        self._ready = True
 
     async def create(
         self, job_id: str, name: str, args: Mapping[str, Any], *, max_attempts: int
