@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from liteagent.log import get_logger
@@ -13,6 +15,10 @@ if TYPE_CHECKING:
 __all__ = ["batch_embed_documents", "process_chat_async", "summarize_conversation"]
 
 logger = get_logger(__name__)
+
+_handlers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 SUMMARY_PROMPT = (
     "Summarise the conversation below for someone who did not read it: the user's goal, what "
@@ -46,7 +52,13 @@ async def process_chat_async(
             f"'{agent_id}' is not a model of the catalog; available: "
             + ", ".join(sorted(catalog.entries))
         )
-    handler = create_handler()
+    # One handler per event loop and catalog: building one loads the catalog and ingests its
+    # knowledge bases, which a worker must not repeat for every chat.
+    loop_handlers = _handlers.setdefault(asyncio.get_running_loop(), {})
+    key = str(settings.catalog_path)
+    handler = loop_handlers.get(key)
+    if handler is None:
+        handler = loop_handlers[key] = create_handler()
     litellm.custom_provider_map = [{"provider": "liteagent", "custom_handler": handler}]
     litellm.utils.custom_llm_setup()  # type: ignore[no-untyped-call]
     response = await litellm.acompletion(
