@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     hello.add_argument("--api-key", default=None)
     hello.set_defaults(func=cmd_hello)
 
-    from liteagent.rag.ingest_cli import add_ingest_command
+    from liteagent.ingest_cli import add_ingest_command
 
     add_ingest_command(sub)
     return parser

@@ -28,20 +28,25 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from liteagent.catalog.providers import (
+from liteagent.catalog.specs import MODEL_PREFIX, AgentSpec, ModelSpec
+from liteagent.errors import AgentNotFoundError, CatalogError
+from liteagent.llm.provider_specs import (
     PROVIDER_NAME,
     FallbackTargetSpec,
     ModelChainSpec,
     ProviderEntry,
     ProviderSpec,
 )
-from liteagent.catalog.specs import MODEL_PREFIX, ModelSpec
-from liteagent.errors import AgentNotFoundError, CatalogError
+
+if TYPE_CHECKING:
+    from liteagent.agents import Tool
+    from liteagent.config import Settings
+    from liteagent.workflows.agent_node import AgentProfile
 
 _spec_adapter: TypeAdapter[ModelSpec] = TypeAdapter(ModelSpec)
 _TOP_LEVEL_KEYS = {"models", "providers"}
@@ -60,6 +65,23 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def workflow_agents(self) -> dict[str, AgentSpec]:
+        """The ``agent`` entries, by name: what workflow AGENT nodes may name."""
+        return {s.name: s for s in self.entries.values() if isinstance(s, AgentSpec)}
+
+    def agent_tools(self, agent: AgentProfile, settings: Settings) -> list[Tool]:
+        """An agent entry's tools as a workflow runs them: an anonymous owner, notes stored in
+        ``settings.database_url``."""
+        from liteagent.agents.builtin_tools import ToolContext
+        from liteagent.catalog.assembly import build_tools
+        from liteagent.storage import NoteRepository, get_database
+
+        spec = self.get(agent.name)
+        if not isinstance(spec, AgentSpec):
+            raise AgentNotFoundError(f"'{agent.name}' is not an agent entry of the catalog.")
+        notes = NoteRepository(get_database(settings.database_url))
+        return build_tools(spec, ToolContext(notes=notes))
 
     def model_names(self) -> list[str]:
         """Public names, ``liteagent/<name>``, in catalog order."""

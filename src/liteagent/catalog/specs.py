@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from liteagent.catalog.providers import ModelChainSpec
+from liteagent.llm.provider_specs import ModelChainSpec
 from liteagent.workflows import (
     NodeType,
     WorkflowDefinition,

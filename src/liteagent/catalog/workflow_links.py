@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from liteagent.catalog.providers import ModelChainSpec, ProviderEntry
 from liteagent.catalog.specs import AgentSpec, BaseSpec, ModelSpec, WorkflowSpec
 from liteagent.errors import CatalogError
+from liteagent.llm.provider_specs import ModelChainSpec, ProviderEntry
 from liteagent.workflows import NodeType
 
 __all__ = ["link_workflows"]

@@ -393,7 +393,7 @@ async def _stop_source(chunks: AsyncIterator[LLMChunk]) -> LLMChunk | None:
 def _estimated_usage(
     provider: BaseLLMProvider, messages: Sequence[MessageLike], generated: str
 ) -> Usage:
-    from liteagent.agents.token_counter import count_tokens
+    from liteagent.llm.token_counter import count_tokens
 
     prompt = "\n".join(m.content or "" for m in as_messages(messages))
     model = provider.model_name

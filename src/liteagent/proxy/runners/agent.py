@@ -34,21 +34,18 @@ from liteagent.agents import (
     AgentStatus,
     AgentStep,
     HumanRequestType,
-    MemoryStrategy,
-    SlidingWindowMemory,
     StepType,
     SummaryMemory,
-    TokenWindowMemory,
     Tool,
     ToolCall,
     ToolDefinition,
 )
-from liteagent.agents.builtin_tools import ToolContext, build_tool
+from liteagent.agents.builtin_tools import ToolContext
 from liteagent.agents.llm_client import LLMEvent, ProviderLLMClient
 from liteagent.agents.memory import summarizer_for
-from liteagent.agents.tools import FunctionTool
 from liteagent.agents.twelve_factor_agent import EXTERNAL_TOOL_CALLS, ToolChoice
 from liteagent.catalog import AgentSpec
+from liteagent.catalog.assembly import build_memory, build_tools
 from liteagent.config import Settings
 from liteagent.llm import BaseLLMProvider, ChatOptions, create_llm
 from liteagent.llm import ToolCall as LLMToolCall
@@ -166,44 +163,6 @@ def _client_steps(exchange: list[dict[str, Any]], state: AgentState) -> AgentSta
             step = ToolCall(call["id"], fn["name"], arguments).to_dict()
             s.add_step(AgentStep(StepType.TOOL_CALL, step, now, meta))
     return s
-
-
-def build_memory(spec: AgentSpec, client: ProviderLLMClient) -> MemoryStrategy | None:
-    memory = spec.memory
-    if memory.strategy == "sliding_window":
-        return SlidingWindowMemory(memory.window_size)
-    if memory.strategy == "token_window":
-        return TokenWindowMemory(memory.max_tokens, model=client.provider.model_name)
-    if memory.strategy == "summary":
-        return SummaryMemory(summarizer_for(client), keep_last=memory.keep_last)
-    return None
-
-
-def build_tools(spec: AgentSpec, context: ToolContext) -> list[Tool]:
-    """The entry's tools for one user, with the entry's approval and timeout overrides."""
-    tools: list[Tool] = []
-    for item in spec.tools:
-        built = build_tool(item.name, context)
-        if item.requires_approval is not None or item.timeout is not None:
-            if isinstance(built, FunctionTool):
-                built = FunctionTool(
-                    built.func,
-                    name=built.name,
-                    description=built.description,
-                    requires_human_approval=(
-                        built.requires_human_approval
-                        if item.requires_approval is None
-                        else item.requires_approval
-                    ),
-                    timeout_seconds=item.timeout or built.timeout_seconds,
-                )
-            else:
-                if item.requires_approval is not None:
-                    built.requires_human_approval = item.requires_approval
-                if item.timeout is not None:
-                    built.timeout_seconds = item.timeout
-        tools.append(built)
-    return tools
 
 
 def _had_approval(state: AgentState) -> bool:
@@ -778,8 +737,6 @@ def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings)
 __all__ = [
     "AgentRunner",
     "build_agent_runner",
-    "build_memory",
-    "build_tools",
     "client_tools",
     "request_options",
 ]

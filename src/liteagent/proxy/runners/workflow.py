@@ -31,6 +31,7 @@ from typing import Any
 from liteagent.agents.builtin_tools import ToolContext
 from liteagent.agents.tools import Tool
 from liteagent.catalog import AgentSpec
+from liteagent.catalog.assembly import build_tools
 from liteagent.catalog.specs import WorkflowSpec
 from liteagent.config import Settings
 from liteagent.log import get_logger
@@ -45,7 +46,6 @@ from liteagent.proxy.events import (
     ToolStep,
     UsageReport,
 )
-from liteagent.proxy.runners.agent import build_tools
 from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint
 from liteagent.proxy.runners.base import register_runner
 from liteagent.proxy.runners.workflow_render import (
