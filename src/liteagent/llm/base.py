@@ -34,7 +34,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True)
-class ToolCall:
+class LLMToolCall:
     """A function call proposed by a model. ``arguments`` is the raw JSON string."""
 
     id: str
@@ -64,7 +64,7 @@ class LLMMessage:
 
     role: Role
     content: str | None = None
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[LLMToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
 
@@ -82,7 +82,7 @@ class LLMMessage:
     def from_openai(cls, data: Mapping[str, Any]) -> LLMMessage:
         """Build from an OpenAI-style dict (content may be a list of text parts)."""
         calls = tuple(
-            ToolCall(
+            LLMToolCall(
                 id=str(tc.get("id") or f"call_{i}"),
                 name=str(tc["function"]["name"]),
                 arguments=_as_json_string(tc["function"].get("arguments")),
@@ -161,7 +161,7 @@ class LLMResponse:
     content: str
     model: str
     usage: Usage = field(default_factory=Usage)
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[LLMToolCall, ...] = ()
     finish_reason: str = "stop"
     reasoning: str | None = None
     provider: str = ""
@@ -193,7 +193,7 @@ class LLMChunk:
 
     content: str = ""
     reasoning: str = ""
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[LLMToolCall, ...] = ()
     usage: Usage | None = None
     finish_reason: str | None = None
     provenance: Provenance | None = None

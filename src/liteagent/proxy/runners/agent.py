@@ -47,8 +47,7 @@ from liteagent.agents.twelve_factor_agent import EXTERNAL_TOOL_CALLS, ToolChoice
 from liteagent.catalog import AgentSpec
 from liteagent.catalog.assembly import build_memory, build_tools
 from liteagent.config import Settings
-from liteagent.llm import BaseLLMProvider, ChatOptions, create_llm
-from liteagent.llm import ToolCall as LLMToolCall
+from liteagent.llm import BaseLLMProvider, ChatOptions, LLMToolCall, create_llm
 from liteagent.log import get_logger
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import (
@@ -69,7 +68,6 @@ from liteagent.proxy.runners.agent_chat import (
     is_reply_word,
     parse_reply,
 )
-from liteagent.proxy.runners.base import register_runner
 from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import NoteRepository, RunStore, StaleRunError, StoredRun, get_database
 
@@ -189,7 +187,7 @@ def _pending_calls(state: AgentState) -> str:
     return ", ".join(f"`{n}`" for n in names) or "a question to you"
 
 
-class AgentRunner:
+class AgentChatRunner:
     """Runs one catalog agent for one user (built once, cached, shared by that user's chats)."""
 
     def __init__(
@@ -264,7 +262,7 @@ class _Session:
 
     def __init__(
         self,
-        runner: AgentRunner,
+        runner: AgentChatRunner,
         ctx: RequestContext,
         turn: ChatTurn,
         agent: Agent,
@@ -714,8 +712,7 @@ class _Session:
         return True
 
 
-@register_runner("agent")
-def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentRunner:
+def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentChatRunner:
     """Build the runner for an ``agent`` entry for the request's user and options."""
     store: RunStore | None = None
     notes: NoteRepository | None = None
@@ -724,7 +721,7 @@ def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings)
         store = RunStore(database)
         notes = NoteRepository(database)
     tools = build_tools(spec, ToolContext(owner=ctx.user_key, notes=notes))
-    return AgentRunner(
+    return AgentChatRunner(
         spec,
         create_llm(spec.model, settings=settings),
         request_options(spec, ctx),
@@ -735,7 +732,7 @@ def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings)
 
 
 __all__ = [
-    "AgentRunner",
+    "AgentChatRunner",
     "build_agent_runner",
     "client_tools",
     "request_options",

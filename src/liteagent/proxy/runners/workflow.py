@@ -47,7 +47,6 @@ from liteagent.proxy.events import (
     UsageReport,
 )
 from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint
-from liteagent.proxy.runners.base import register_runner
 from liteagent.proxy.runners.workflow_render import (
     node_block,
     node_label,
@@ -583,7 +582,6 @@ def _tools_for(ctx: RequestContext, notes: NoteRepository) -> Any:
     return build
 
 
-@register_runner("workflow")
 def build_workflow_runner(
     spec: WorkflowSpec, ctx: RequestContext, settings: Settings
 ) -> WorkflowRunner:
