@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
@@ -130,11 +130,27 @@ def _as_json_string(arguments: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Usage:
-    """Token counts of one or more LLM calls; ``+`` sums them."""
+class Usage(Mapping[str, int]):
+    """Token counts of one or more LLM calls; ``+`` sums them.
+
+    Also a read-only mapping, as the seeds' ``usage`` dict: ``usage["total_tokens"]``,
+    ``usage.get("prompt_tokens")``, ``dict(usage)``.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    def __getitem__(self, key: str) -> int:
+        if key in _USAGE_KEYS:
+            value: int = getattr(self, key)
+            return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_USAGE_KEYS)
+
+    def __len__(self) -> int:
+        return len(_USAGE_KEYS)
 
     @property
     def total_tokens(self) -> int:
@@ -152,6 +168,9 @@ class Usage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+
+
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 @dataclass(frozen=True)
