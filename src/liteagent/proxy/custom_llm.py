@@ -70,6 +70,7 @@ from liteagent.proxy.runners import Runner, build_runner
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
+from liteagent.redaction import redact_text
 from liteagent.runtime.session_lock import SessionLocks, turn_key
 
 if TYPE_CHECKING:
@@ -137,6 +138,11 @@ class LiteAgentLLM(CustomLLM):
         self.locks = SessionLocks()
         self._recognisers: ToolkitGate | None = None
         self.limits = RequestLimits.from_settings(self.settings)
+        # Runners a request is using right now (by id): an evicted runner is closed only when
+        # its last request is done with it.
+        self._in_use: dict[int, int] = {}
+        self._retired: dict[int, Runner] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
@@ -187,15 +193,17 @@ class LiteAgentLLM(CustomLLM):
         )
         return spec
 
-    def _run(self, spec: ModelSpec, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+    def _run(
+        self, spec: ModelSpec, ctx: RequestContext, stack: AsyncExitStack
+    ) -> AsyncGenerator[RunEvent, None]:
         fmt = ctx.options.response_format
         if fmt is None:
-            return self._runner_for(spec, ctx).run(ctx)
+            return self._borrow(self._runner_for(spec, ctx), stack).run(ctx)
         # the answer must be JSON: the model is told so, and the answer checked
         asked = replace(
             ctx, messages=[{"role": "system", "content": instruction(fmt)}, *ctx.messages]
         )
-        runner = self._runner_for(spec, asked)
+        runner = self._borrow(self._runner_for(spec, asked), stack)
         provider = getattr(runner, "provider", None)
         if isinstance(provider, BaseLLMProvider):
             return json_answer(runner.run(asked), fmt, provider)
@@ -217,7 +225,7 @@ class LiteAgentLLM(CustomLLM):
                     self.locks.hold(turn_key(spec.name, ctx.session_key))
                 )
                 ctx = self._without_credentials(spec, ctx)
-                run = self._run(spec, ctx)
+                run = self._run(spec, ctx, stack)
             # closed at once when the client goes away, so the run learns it and saves itself
             events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
             async for event in events:
@@ -248,12 +256,55 @@ class LiteAgentLLM(CustomLLM):
         return replace(ctx, messages=messages)
 
     def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
+        if self._in_use.get(id(runner)):
+            self._retired[id(runner)] = runner  # closed when its last request is done
+            return
+        self._schedule_close(runner)
+
+    def _schedule_close(self, runner: Runner) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(runner.aclose())
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        task = loop.create_task(self._close_runner(runner))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_runner(runner: Runner) -> None:
+        try:
+            await runner.aclose()
+        except Exception as exc:  # noqa: BLE001 - a failed close must not hurt any request
+            logger.warning(
+                "runner_close_failed", runner=type(runner).__name__, error=redact_text(str(exc))
+            )
+
+    def _borrow(self, runner: Runner, stack: AsyncExitStack) -> Runner:
+        """Count ``runner`` as in use until ``stack`` closes (the request is done with it)."""
+        key = id(runner)
+        self._in_use[key] = self._in_use.get(key, 0) + 1
+
+        async def give_back() -> None:
+            left = self._in_use[key] - 1
+            if left:
+                self._in_use[key] = left
+                return
+            del self._in_use[key]
+            retired = self._retired.pop(key, None)
+            if retired is not None:
+                await self._close_runner(retired)
+
+        stack.push_async_callback(give_back)
+        return runner
+
+    async def aclose(self) -> None:
+        """Close every cached runner (and wait for closes already under way): at shutdown."""
+        self.cache.clear()
+        for runner in list(self._retired.values()):
+            await self._close_runner(runner)
+        self._retired.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     # ----------------------------------------------------------------- async (proxy path)
     async def acompletion(  # type: ignore[override]
