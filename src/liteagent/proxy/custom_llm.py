@@ -44,7 +44,6 @@ from liteagent.llm.provenance import (
 from liteagent.log import get_logger
 from liteagent.proxy.cache import AgentCache, AgentCacheKey
 from liteagent.proxy.chunks import (
-    ContentWriter,
     event_chunk,
     final_chunk,
     reasoning_chunk,
@@ -53,16 +52,10 @@ from liteagent.proxy.chunks import (
     tool_calls_chunk,
 )
 from liteagent.proxy.context import RequestContext, RequestLimits
+from liteagent.proxy.dispatch import EventTranslator, Piece
 from liteagent.proxy.events import (
-    ClientToolCalls,
-    ReasoningDelta,
     RunEvent,
     RunFinished,
-    SourcesEvent,
-    StatusUpdate,
-    TextDelta,
-    ToolStep,
-    UsageReport,
 )
 from liteagent.proxy.registration import schedule_registration
 from liteagent.proxy.request_options import check_for_entry
@@ -316,34 +309,27 @@ class LiteAgentLLM(CustomLLM):
             ctx = self._context(model, messages, kwargs, stream=False)
             text: list[str] = []
             reasoning: list[str] = []
-            usage = Usage()
-            finish = "stop"
-            provenance: dict[str, Any] = {}
             tool_calls: list[ChatCompletionMessageToolCall] = []
-            writer = ContentWriter()
+            translator = EventTranslator()
             async for event in self._events(ctx):
-                if isinstance(event, TextDelta):
-                    text.append(writer.text(event.text))
-                elif isinstance(event, ToolStep):
-                    text.append(writer.tool(event))
-                elif isinstance(event, ReasoningDelta):
-                    if not writer.reasoning(event.text):
-                        reasoning.append(event.text)
-                elif isinstance(event, UsageReport):
-                    usage = usage + event.usage
-                elif isinstance(event, ClientToolCalls):
-                    tool_calls += [
-                        ChatCompletionMessageToolCall(
-                            id=c.id,
-                            type="function",
-                            function=Function(name=c.name, arguments=c.arguments),
-                        )
-                        for c in event.calls
-                    ]
-                elif isinstance(event, RunFinished):
-                    finish = event.finish_reason
-                    provenance = event.metadata.get("liteagent") or {}
-            text.append(writer.flush())
+                for piece in translator.feed(event):
+                    if piece.kind == "text":
+                        text.append(piece.text)
+                    elif piece.kind == "reasoning":
+                        reasoning.append(piece.text)
+                    elif piece.kind == "tool_calls":
+                        tool_calls += [
+                            ChatCompletionMessageToolCall(
+                                id=c.id,
+                                type="function",
+                                function=Function(name=c.name, arguments=c.arguments),
+                            )
+                            for c in piece.calls
+                        ]
+                    # status lines and sources belong to streams only
+            text += [p.text for p in translator.flush()]
+            outcome = translator.outcome
+            usage, finish, provenance = outcome.usage, outcome.finish, outcome.provenance
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
             raise self._fail(exc, model, ctx, started) from None
         response: ModelResponse = kwargs.get("model_response") or ModelResponse()
@@ -387,39 +373,20 @@ class LiteAgentLLM(CustomLLM):
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
             self._spec(ctx)  # an unknown model (404) or an unusable option (400), before any chunk
-            writer = ContentWriter()
+            translator = EventTranslator()
             # A first chunk at once: the client sees that work started, and the proxy starts
             # serving the stream, so a client that goes away (Open WebUI's Stop) is noticed
             # and cancels the run even before the model's first token.
             yield event_chunk(status_event(WORKING, done=False))
-            working = True
             events = self._events(ctx)
             async for event in events:
-                if isinstance(event, TextDelta):
-                    yield text_chunk(writer.text(event.text))
-                elif isinstance(event, ToolStep):
-                    yield text_chunk(writer.tool(event))
-                elif isinstance(event, ReasoningDelta):
-                    if not writer.reasoning(event.text):
-                        yield reasoning_chunk(event.text, response_id=response_id, model=ctx.model)
-                elif isinstance(event, StatusUpdate):
-                    working = False  # the run reports its own progress from here on
-                    yield event_chunk(status_event(event.description, event.done))
-                elif isinstance(event, SourcesEvent):
-                    for source in event.sources:
-                        yield event_chunk(source)
-                elif isinstance(event, UsageReport):
-                    usage = usage + event.usage
-                elif isinstance(event, ClientToolCalls):
-                    if pending := writer.flush():
-                        yield text_chunk(pending)
-                    yield tool_calls_chunk(event.calls, response_id=response_id, model=ctx.model)
-                elif isinstance(event, RunFinished):
-                    finish = event.finish_reason
-                    provenance = event.metadata.get("liteagent") or {}
-            if pending := writer.flush():
-                yield text_chunk(pending)
-            if working:  # nothing else reported progress: close the first status, out of view
+                for piece in translator.feed(event):
+                    yield _stream_chunk(piece, response_id=response_id, model=ctx.model)
+            for piece in translator.flush():
+                yield text_chunk(piece.text)
+            outcome = translator.outcome
+            usage, finish, provenance = outcome.usage, outcome.finish, outcome.provenance
+            if not outcome.reported_progress:  # close the first status, out of view
                 yield event_chunk(status_event(WORKING, done=True, hidden=True))
         except (asyncio.CancelledError, GeneratorExit):
             logger.info("request_cancelled", model=model, user=ctx.user_key if ctx else None)
@@ -534,3 +501,16 @@ def create_handler(
         registration="scheduled" if scheduled else "not in a proxy",
     )
     return handler
+
+
+def _stream_chunk(piece: Piece, *, response_id: str, model: str) -> StreamItem:
+    """The chunk that carries one piece of a streamed answer."""
+    if piece.kind == "reasoning":
+        return reasoning_chunk(piece.text, response_id=response_id, model=model)
+    if piece.kind == "status" and piece.status is not None:
+        return event_chunk(status_event(piece.status.description, piece.status.done))
+    if piece.kind == "source" and piece.source is not None:
+        return event_chunk(piece.source)
+    if piece.kind == "tool_calls":
+        return tool_calls_chunk(piece.calls, response_id=response_id, model=model)
+    return text_chunk(piece.text)
