@@ -1,0 +1,37 @@
+"""Alembic environment: runs the packaged revisions on the connection it is handed.
+
+``liteagent.storage.migrate`` passes a connection in ``config.attributes["connection"]``
+(taken under the migration lock); there is no ``alembic.ini``.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from liteagent.storage.models import Base
+
+
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    """Only LiteAgent's tables: Agno's and pgvector's may share the database."""
+    if type_ == "table":
+        return name is not None and name.startswith("liteagent_")
+    return True
+
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        include_name=include_name,
+        render_as_batch=connection.dialect.name == "sqlite",  # ALTER TABLE by copy on SQLite
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+_connection = context.config.attributes.get("connection")
+if _connection is None:
+    raise RuntimeError("LiteAgent's migrations run through `liteagent db upgrade`")
+run_migrations(_connection)
