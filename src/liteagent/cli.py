@@ -4,6 +4,7 @@
 - ``liteagent catalog``: validate the catalog and list its models.
 - ``liteagent hello``: send one chat request to a running proxy.
 - ``liteagent ingest``: ingest sources into a named knowledge base (``liteagent.rag``).
+- ``liteagent db upgrade|current``: migrate LiteAgent's database (``liteagent.storage``).
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     from liteagent.rag.ingest_cli import add_ingest_command
 
     add_ingest_command(sub)
+
+    from liteagent.storage.db_cli import add_db_command
+
+    add_db_command(sub, settings.database_url)
     return parser
 
 

@@ -57,12 +57,14 @@ class CredentialRepository:
         """Remove the row; ``True`` when there was one."""
         async with self.database.session() as session:
             result = await session.execute(
-                delete(ToolkitCredentialRecord).where(
+                delete(ToolkitCredentialRecord)
+                .where(
                     ToolkitCredentialRecord.user_key == user_key,
                     ToolkitCredentialRecord.toolkit == toolkit,
                 )
+                .returning(ToolkitCredentialRecord.id)
             )
-            return bool(getattr(result, "rowcount", 0))
+            return result.first() is not None
 
     async def versions(self, *, user_key: str) -> dict[str, datetime]:
         """When each of the user's toolkits was last written (``{toolkit: updated_at}``)."""

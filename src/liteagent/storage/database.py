@@ -63,7 +63,7 @@ def parse_url(url: str) -> URL:
     if parsed.drivername == "postgresql+asyncpg":
         raise ConfigurationError(
             f"Cannot use DATABASE_URL ({shown}): asyncpg is not installed; LiteAgent talks to "
-            "PostgreSQL through psycopg 3. Use postgresql+psycopg://user:password@host:5432/db."
+            "PostgreSQL through psycopg 3. Write the same URL with postgresql+psycopg:// instead."
         )
     if parsed.get_backend_name() not in _SUPPORTED:
         raise ConfigurationError(

@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import CursorResult, Executable, Table, select, update
+from sqlalchemy import Executable, Table, select, update
 from sqlalchemy.exc import IntegrityError
 
 from liteagent.log import get_logger
@@ -190,6 +190,7 @@ class VersionedRunStore(Generic[StateT, RunT]):
                         upsert(table, self.database.dialect)
                         .values(**self._insert_values(key, run, now))
                         .on_conflict_do_nothing(index_elements=[table.c.id])
+                        .returning(table.c.version)
                     )
                     new_version = 1
                 else:
@@ -197,10 +198,11 @@ class VersionedRunStore(Generic[StateT, RunT]):
                         update(table)
                         .where(table.c.id == key, table.c.version == expected_version)
                         .values(version=expected_version + 1, **self._values(run, now))
+                        .returning(table.c.version)
                     )
                     new_version = expected_version + 1
-                result: CursorResult[Any] = await session.execute(statement)  # type: ignore[assignment]
-                if result.rowcount != 1:
+                # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT
+                if (await session.execute(statement)).scalar_one_or_none() is None:
                     raise StaleRunError(key)
         except IntegrityError:  # defensive: a unique violation is a lost race, never a crash
             raise StaleRunError(key) from None
