@@ -27,7 +27,7 @@ async def _upgrade(url: str, revision: str) -> str | None:
 
     database = Database(url)
     try:
-        return await upgrade(database, revision)
+        return (await upgrade(database, revision)).after
     finally:
         await database.dispose()
 

@@ -15,7 +15,7 @@ first revision creates only the tables that are missing and records the revision
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from alembic import command
 from alembic.config import Config
@@ -29,13 +29,35 @@ from liteagent.log import get_logger
 if TYPE_CHECKING:
     from liteagent.storage.database import Database
 
-__all__ = ["ADVISORY_LOCK_KEY", "alembic_config", "current", "head", "upgrade"]
+__all__ = [
+    "ADVISORY_LOCK_KEY",
+    "Migration",
+    "alembic_config",
+    "current",
+    "head",
+    "include_name",
+    "upgrade",
+]
 
 logger = get_logger(__name__)
 
 SCRIPT_LOCATION = "liteagent.storage:migrations"
 # pg_advisory_lock key of LiteAgent's migrations (the bytes of "liteagnt" as a signed bigint).
 ADVISORY_LOCK_KEY = int.from_bytes(b"liteagnt", "big", signed=True)
+
+
+class Migration(NamedTuple):
+    """What one ``upgrade`` call found and left: revisions before and after (``None``: none)."""
+
+    before: str | None
+    after: str | None
+
+
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    """Alembic's filter: only LiteAgent's tables (Agno's and pgvector's may share the database)."""
+    if type_ == "table":
+        return name is not None and name.startswith("liteagent_")
+    return True
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -90,8 +112,8 @@ def _upgrade(connection: Connection, revision: str) -> tuple[str | None, str | N
             connection.commit()
 
 
-async def upgrade(database: Database, revision: str = "head") -> str | None:
-    """Bring ``database`` to ``revision`` (default: the newest); returns the revision it is at.
+async def upgrade(database: Database, revision: str = "head") -> Migration:
+    """Bring ``database`` to ``revision`` (default: the newest).
 
     Safe to call from several processes at once (see the module docstring).
     """
@@ -102,7 +124,7 @@ async def upgrade(database: Database, revision: str = "head") -> str | None:
         before, after = await _run(database, revision)
     if before != after:
         logger.info("database_migrated", url=database.url, before=before, after=after)
-    return after
+    return Migration(before, after)
 
 
 async def _run(database: Database, revision: str) -> tuple[str | None, str | None]:

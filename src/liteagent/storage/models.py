@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liteagent.storage.base import Base, RunColumns, utcnow
+from liteagent.storage.base import Base, RunColumns, UTCDateTime, utcnow
 
 __all__ = [
     "AgentRunRecord",
@@ -47,7 +47,7 @@ class NoteRecord(Base):
     owner: Mapped[str] = mapped_column(String(512))
     title: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ToolkitCredentialRecord(Base):
@@ -66,5 +66,5 @@ class ToolkitCredentialRecord(Base):
     user_key: Mapped[str] = mapped_column(String(512))
     toolkit: Mapped[str] = mapped_column(String(64))
     secret: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

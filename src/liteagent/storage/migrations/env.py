@@ -9,14 +9,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from liteagent.storage.migrate import include_name
 from liteagent.storage.models import Base
-
-
-def include_name(name: str | None, type_: str, _parents: object) -> bool:
-    """Only LiteAgent's tables: Agno's and pgvector's may share the database."""
-    if type_ == "table":
-        return name is not None and name.startswith("liteagent_")
-    return True
 
 
 def run_migrations(connection: Connection) -> None:
