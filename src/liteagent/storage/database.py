@@ -34,6 +34,7 @@ from liteagent.errors import ConfigurationError
 from liteagent.log import get_logger
 from liteagent.redaction import redact_text
 from liteagent.storage.base import Base
+from liteagent.storage.migrate import upgrade
 
 __all__ = ["DEFAULT_DATABASE_URL", "Base", "Database", "get_database", "init_db", "parse_url"]
 
@@ -143,8 +144,6 @@ class Database:
                 self._ready = False
             if self._ready:
                 return
-            from liteagent.storage.migrate import upgrade
-
             await upgrade(self)
             self._identity = self._file_identity()
             self._ready = True

@@ -15,7 +15,7 @@ first revision creates only the tables that are missing and records the revision
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -23,11 +23,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from filelock import AsyncFileLock
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liteagent.log import get_logger
-
-if TYPE_CHECKING:
-    from liteagent.storage.database import Database
 
 __all__ = [
     "ADVISORY_LOCK_KEY",
@@ -44,6 +42,20 @@ logger = get_logger(__name__)
 SCRIPT_LOCATION = "liteagent.storage:migrations"
 # pg_advisory_lock key of LiteAgent's migrations (the bytes of "liteagnt" as a signed bigint).
 ADVISORY_LOCK_KEY = int.from_bytes(b"liteagnt", "big", signed=True)
+
+
+class Database(Protocol):
+    """What migrating needs of a ``liteagent.storage.Database`` (kept as a protocol so that this
+    module does not import the engine module, which calls it)."""
+
+    @property
+    def engine(self) -> AsyncEngine: ...
+
+    @property
+    def file(self) -> str | None: ...
+
+    @property
+    def url(self) -> str: ...
 
 
 class Migration(NamedTuple):
