@@ -83,6 +83,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"LITELLM_MASTER_KEY is not set: using the development key {DEV_MASTER_KEY!r}.")
     if (status := _check_encryption_key()) != 0:
         return status
+    from liteagent.config import get_settings
+    from liteagent.storage.db_cli import upgrade_before_serving
+
+    upgrade_before_serving(get_settings().database_url)
     litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which(
         "litellm"
     )

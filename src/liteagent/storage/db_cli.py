@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from liteagent.errors import ConfigurationError
 from liteagent.redaction import redact_text
 
-__all__ = ["add_db_command"]
+__all__ = ["add_db_command", "upgrade_before_serving"]
 
 
 async def _upgrade(url: str, revision: str) -> str | None:
@@ -85,6 +85,25 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     state = "up to date" if revision == newest else "behind: run `liteagent db upgrade`"
     print(f"{_shown(args.url)}: at revision {revision or 'none'} (head {newest}), {state}")
     return 0 if revision == newest else 1
+
+
+def upgrade_before_serving(url: str) -> bool:
+    """``liteagent serve``'s start-up step: migrate before the proxy starts (several replicas
+    starting together take turns under the lock). A database that cannot be reached does not
+    stop the proxy: it is reported, and the first request that needs it migrates it.
+
+    Returns:
+        Whether the database is at the newest revision.
+    """
+    from liteagent.storage.migrate import head
+
+    namespace = argparse.Namespace(url=url)
+    status, revision = _run(namespace, _upgrade(url, "head"))
+    if status == 0:
+        print(f"LiteAgent database at revision {revision}.", flush=True)
+    else:
+        print("liteagent: starting anyway; the database is migrated on first use.", file=sys.stderr)
+    return status == 0 and revision == head()
 
 
 def add_db_command(sub: Any, default_url: str) -> None:
