@@ -1,9 +1,17 @@
-"""Persistence: SQLAlchemy 2 async models, the engine, repositories."""
+"""Persistence: SQLAlchemy 2 async models, the engine, migrations, repositories.
 
+- ``database``: ``Database`` (SQLite via aiosqlite, PostgreSQL via psycopg 3) and
+  ``get_database``;
+- ``migrate``: Alembic revisions applied at start-up under a lock (``liteagent db upgrade``);
+- ``runs``: the one compare-and-set run store, bound to agent runs (``RunStore``) and workflow
+  runs (``WorkflowRunStore``);
+- ``credentials`` / ``repositories``: toolkit credentials and notes.
+"""
+
+from liteagent.storage.base import Base
 from liteagent.storage.credentials import CredentialRepository
 from liteagent.storage.database import (
     DEFAULT_DATABASE_URL,
-    Base,
     Database,
     get_database,
     init_db,
@@ -12,10 +20,10 @@ from liteagent.storage.repositories import (
     Note,
     NoteRepository,
     RunStore,
-    StaleRunError,
     StoredRun,
     run_record_id,
 )
+from liteagent.storage.runs import StaleRunError, VersionedRunStore
 from liteagent.storage.workflow_runs import (
     StoredWorkflowRun,
     WorkflowRunStore,
@@ -33,6 +41,7 @@ __all__ = [
     "StaleRunError",
     "StoredRun",
     "StoredWorkflowRun",
+    "VersionedRunStore",
     "WorkflowRunStore",
     "get_database",
     "init_db",
