@@ -3,8 +3,9 @@
 - ``database``: ``Database`` (SQLite via aiosqlite, PostgreSQL via psycopg 3) and
   ``get_database``;
 - ``migrate``: Alembic revisions applied at start-up under a lock (``liteagent db upgrade``);
-- ``runs``: the one compare-and-set run store, bound to agent runs (``RunStore``) and workflow
-  runs (``WorkflowRunStore``);
+- ``runs``: the one compare-and-set run store (``VersionedRunStore``), which the engine binds
+  to its states: ``liteagent.agents.run_store.RunStore`` and
+  ``liteagent.workflows.run_store.WorkflowRunStore``;
 - ``credentials`` / ``repositories``: toolkit credentials and notes.
 """
 
@@ -16,19 +17,8 @@ from liteagent.storage.database import (
     get_database,
     init_db,
 )
-from liteagent.storage.repositories import (
-    Note,
-    NoteRepository,
-    RunStore,
-    StoredRun,
-    run_record_id,
-)
-from liteagent.storage.runs import StaleRunError, VersionedRunStore
-from liteagent.storage.workflow_runs import (
-    StoredWorkflowRun,
-    WorkflowRunStore,
-    workflow_record_id,
-)
+from liteagent.storage.repositories import Note, NoteRepository
+from liteagent.storage.runs import RunKind, StaleRunError, VersionedRunStore
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -37,14 +27,9 @@ __all__ = [
     "Database",
     "Note",
     "NoteRepository",
-    "RunStore",
+    "RunKind",
     "StaleRunError",
-    "StoredRun",
-    "StoredWorkflowRun",
     "VersionedRunStore",
-    "WorkflowRunStore",
     "get_database",
     "init_db",
-    "run_record_id",
-    "workflow_record_id",
 ]

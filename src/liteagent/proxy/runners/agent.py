@@ -43,6 +43,7 @@ from liteagent.agents import (
 from liteagent.agents.builtin_tools import ToolContext
 from liteagent.agents.llm_client import LLMEvent, ProviderLLMClient
 from liteagent.agents.memory import summarizer_for
+from liteagent.agents.run_store import RunStore, StoredRun
 from liteagent.agents.twelve_factor_agent import EXTERNAL_TOOL_CALLS, ToolChoice
 from liteagent.catalog import AgentSpec
 from liteagent.catalog.assembly import build_memory, build_tools
@@ -69,7 +70,7 @@ from liteagent.proxy.runners.agent_chat import (
     parse_reply,
 )
 from liteagent.runtime.session_lock import finish_turn_with, turn_key
-from liteagent.storage import NoteRepository, RunStore, StaleRunError, StoredRun, get_database
+from liteagent.storage import NoteRepository, StaleRunError, get_database
 
 logger = get_logger(__name__)
 

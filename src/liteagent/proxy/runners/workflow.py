@@ -53,13 +53,7 @@ from liteagent.proxy.runners.workflow_render import (
     question_text,
     result_text,
 )
-from liteagent.storage import (
-    NoteRepository,
-    StaleRunError,
-    StoredWorkflowRun,
-    WorkflowRunStore,
-    get_database,
-)
+from liteagent.storage import NoteRepository, StaleRunError, get_database
 from liteagent.workflows import (
     HumanResponseError,
     NodeType,
@@ -69,6 +63,7 @@ from liteagent.workflows import (
     WorkflowStatus,
 )
 from liteagent.workflows.agent_node import AgentNodeEvent, AgentNodeRunner
+from liteagent.workflows.run_store import StoredWorkflowRun, WorkflowRunStore
 
 __all__ = ["WorkflowRunner", "build_workflow_runner", "definition_hash"]
 
@@ -568,11 +563,8 @@ class _Session:
                 await self.store.save(record, expected_version=record.version)
             else:
                 await self.store.put(record)
-        except StaleRunError:
-            logger.warning(
-                "workflow_run_overwritten", workflow=self.name, execution=state.execution_id
-            )
-            await self.store.put(record)
+        except StaleRunError:  # the stored run moved on meanwhile: never overwritten
+            logger.warning("workflow_run_stale", workflow=self.name, execution=state.execution_id)
 
 
 def _tools_for(ctx: RequestContext, notes: NoteRepository) -> Any:
