@@ -65,6 +65,7 @@ from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.redaction import redact_text
 from liteagent.runtime.session_lock import SessionLocks, turn_key
+from liteagent.storage import dispose_databases
 
 if TYPE_CHECKING:
     from liteagent.toolkits.interception import ToolkitGate
@@ -291,13 +292,15 @@ class LiteAgentLLM(CustomLLM):
         return runner
 
     async def aclose(self) -> None:
-        """Close every cached runner (and wait for closes already under way): at shutdown."""
+        """At shutdown: close every cached runner (waiting for closes already under way), then
+        the database connection pools."""
         self.cache.clear()
         for runner in list(self._retired.values()):
             await self._close_runner(runner)
         self._retired.clear()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+        await dispose_databases()
 
     # ----------------------------------------------------------------- async (proxy path)
     async def acompletion(  # type: ignore[override]

@@ -14,8 +14,10 @@ from liteagent.storage.credentials import CredentialRepository
 from liteagent.storage.database import (
     DEFAULT_DATABASE_URL,
     Database,
+    dispose_databases,
     get_database,
     init_db,
+    storage_registry,
 )
 from liteagent.storage.repositories import Note, NoteRepository
 from liteagent.storage.runs import RunKind, StaleRunError, VersionedRunStore
@@ -30,6 +32,8 @@ __all__ = [
     "RunKind",
     "StaleRunError",
     "VersionedRunStore",
+    "dispose_databases",
     "get_database",
     "init_db",
+    "storage_registry",
 ]
