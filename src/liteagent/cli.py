@@ -4,6 +4,7 @@
 - ``liteagent catalog``: validate the catalog and list its models.
 - ``liteagent hello``: send one chat request to a running proxy.
 - ``liteagent ingest``: ingest sources into a named knowledge base (``liteagent.rag``).
+- ``liteagent db upgrade|current``: migrate LiteAgent's database (``liteagent.storage``).
 - ``liteagent jobs``: run background jobs and see their status (``liteagent.tasks``).
 """
 
@@ -83,6 +84,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"LITELLM_MASTER_KEY is not set: using the development key {DEV_MASTER_KEY!r}.")
     if (status := _check_encryption_key()) != 0:
         return status
+    from liteagent.config import get_settings
+    from liteagent.storage.db_cli import upgrade_before_serving
+
+    upgrade_before_serving(get_settings().database_url)
     litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which(
         "litellm"
     )
@@ -144,9 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     hello.add_argument("--api-key", default=None)
     hello.set_defaults(func=cmd_hello)
 
-    from liteagent.rag.ingest_cli import add_ingest_command
+    from liteagent.ingest_cli import add_ingest_command
 
     add_ingest_command(sub)
+
+    from liteagent.storage.db_cli import add_db_command
+
+    add_db_command(sub, settings.database_url)
 
     from liteagent.tasks.cli import add_jobs_command
 

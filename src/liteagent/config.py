@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from liteagent.hosts import parse_allow_hosts
+
 LOCAL_DEFAULT_MODEL = "local/smollm2"
 OPENAI_DEFAULT_MODEL = "openai/gpt-4o-mini"
 NVIDIA_HOSTED_BASE_URL = "https://integrate.api.nvidia.com/v1"
@@ -241,8 +243,6 @@ class Settings(BaseSettings):
     @field_validator("outbound_allow_hosts", mode="before")
     @classmethod
     def _allow_hosts(cls, value: object) -> object:
-        from liteagent.security.outbound import parse_allow_hosts
-
         if isinstance(value, str):
             return parse_allow_hosts(value.split(","))
         if isinstance(value, (list, tuple, set, frozenset)):

@@ -32,8 +32,8 @@ from liteagent.llm.base import (
     LLMChunk,
     LLMMessage,
     LLMResponse,
+    LLMToolCall,
     MessageLike,
-    ToolCall,
     Usage,
     as_messages,
 )
@@ -72,7 +72,7 @@ _ERROR_TYPE_STATUS = {
 }
 
 
-def _tool_input(call: ToolCall) -> dict[str, Any]:
+def _tool_input(call: LLMToolCall) -> dict[str, Any]:
     try:
         return call.parsed_arguments()
     except ValueError:
@@ -279,14 +279,14 @@ class AnthropicProvider(BaseLLMProvider):
             raise malformed_error(self.provider_name, self.model_name)
         text: list[str] = []
         thinking: list[str] = []
-        calls: list[ToolCall] = []
+        calls: list[LLMToolCall] = []
         for block in resp.content:
             if block.type == "text":
                 text.append(block.text)
             elif block.type == "thinking":
                 thinking.append(block.thinking)
             elif block.type == "tool_use":
-                calls.append(ToolCall(block.id, block.name, json.dumps(block.input)))
+                calls.append(LLMToolCall(block.id, block.name, json.dumps(block.input)))
         return LLMResponse(
             content="".join(text),
             model=resp.model or self.model_name,
@@ -340,7 +340,7 @@ class AnthropicProvider(BaseLLMProvider):
         if not finished:
             raise broken_stream_error(self.provider_name, self.model_name)
         calls = tuple(
-            ToolCall(t["id"], t["name"], t["json"] or "{}") for _, t in sorted(tools.items())
+            LLMToolCall(t["id"], t["name"], t["json"] or "{}") for _, t in sorted(tools.items())
         )
         yield LLMChunk(
             tool_calls=calls,

@@ -19,8 +19,8 @@ from liteagent.llm.base import (
     ChatOptions,
     LLMChunk,
     LLMResponse,
+    LLMToolCall,
     MessageLike,
-    ToolCall,
     Usage,
     as_messages,
 )
@@ -168,7 +168,7 @@ class OpenAIProvider(BaseLLMProvider):
         choice = resp.choices[0]
         msg = choice.message
         calls = tuple(
-            ToolCall(id=tc.id, name=tc.function.name, arguments=tc.function.arguments or "{}")
+            LLMToolCall(id=tc.id, name=tc.function.name, arguments=tc.function.arguments or "{}")
             for tc in (msg.tool_calls or [])
             if tc.type == "function"
         )
@@ -224,7 +224,7 @@ class OpenAIProvider(BaseLLMProvider):
         if finish is None:
             raise broken_stream_error(self.provider_name, self.model_name)
         calls = tuple(
-            ToolCall(id=s["id"] or f"call_{i}", name=s["name"], arguments=s["arguments"] or "{}")
+            LLMToolCall(id=s["id"] or f"call_{i}", name=s["name"], arguments=s["arguments"] or "{}")
             for i, s in sorted(partial.items())
         )
         yield LLMChunk(tool_calls=calls, usage=usage or Usage(), finish_reason=finish)

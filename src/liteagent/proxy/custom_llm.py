@@ -44,7 +44,6 @@ from liteagent.llm.provenance import (
 from liteagent.log import get_logger
 from liteagent.proxy.cache import AgentCache, AgentCacheKey
 from liteagent.proxy.chunks import (
-    ContentWriter,
     event_chunk,
     final_chunk,
     reasoning_chunk,
@@ -53,16 +52,10 @@ from liteagent.proxy.chunks import (
     tool_calls_chunk,
 )
 from liteagent.proxy.context import RequestContext, RequestLimits
+from liteagent.proxy.dispatch import EventTranslator, Piece
 from liteagent.proxy.events import (
-    ClientToolCalls,
-    ReasoningDelta,
     RunEvent,
     RunFinished,
-    SourcesEvent,
-    StatusUpdate,
-    TextDelta,
-    ToolStep,
-    UsageReport,
 )
 from liteagent.proxy.registration import schedule_registration
 from liteagent.proxy.request_options import check_for_entry
@@ -70,7 +63,9 @@ from liteagent.proxy.runners import Runner, build_runner
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
+from liteagent.redaction import redact_text
 from liteagent.runtime.session_lock import SessionLocks, turn_key
+from liteagent.storage import dispose_databases
 
 if TYPE_CHECKING:
     from liteagent.toolkits.interception import ToolkitGate
@@ -137,6 +132,11 @@ class LiteAgentLLM(CustomLLM):
         self.locks = SessionLocks()
         self._recognisers: ToolkitGate | None = None
         self.limits = RequestLimits.from_settings(self.settings)
+        # Runners a request is using right now (by id): an evicted runner is closed only when
+        # its last request is done with it.
+        self._in_use: dict[int, int] = {}
+        self._retired: dict[int, Runner] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
@@ -187,15 +187,17 @@ class LiteAgentLLM(CustomLLM):
         )
         return spec
 
-    def _run(self, spec: ModelSpec, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+    def _run(
+        self, spec: ModelSpec, ctx: RequestContext, stack: AsyncExitStack
+    ) -> AsyncGenerator[RunEvent, None]:
         fmt = ctx.options.response_format
         if fmt is None:
-            return self._runner_for(spec, ctx).run(ctx)
+            return self._borrow(self._runner_for(spec, ctx), stack).run(ctx)
         # the answer must be JSON: the model is told so, and the answer checked
         asked = replace(
             ctx, messages=[{"role": "system", "content": instruction(fmt)}, *ctx.messages]
         )
-        runner = self._runner_for(spec, asked)
+        runner = self._borrow(self._runner_for(spec, asked), stack)
         provider = getattr(runner, "provider", None)
         if isinstance(provider, BaseLLMProvider):
             return json_answer(runner.run(asked), fmt, provider)
@@ -217,7 +219,7 @@ class LiteAgentLLM(CustomLLM):
                     self.locks.hold(turn_key(spec.name, ctx.session_key))
                 )
                 ctx = self._without_credentials(spec, ctx)
-                run = self._run(spec, ctx)
+                run = self._run(spec, ctx, stack)
             # closed at once when the client goes away, so the run learns it and saves itself
             events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
             async for event in events:
@@ -248,12 +250,57 @@ class LiteAgentLLM(CustomLLM):
         return replace(ctx, messages=messages)
 
     def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
+        if self._in_use.get(id(runner)):
+            self._retired[id(runner)] = runner  # closed when its last request is done
+            return
+        self._schedule_close(runner)
+
+    def _schedule_close(self, runner: Runner) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(runner.aclose())
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        task = loop.create_task(self._close_runner(runner))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_runner(runner: Runner) -> None:
+        try:
+            await runner.aclose()
+        except Exception as exc:  # noqa: BLE001 - a failed close must not hurt any request
+            logger.warning(
+                "runner_close_failed", runner=type(runner).__name__, error=redact_text(str(exc))
+            )
+
+    def _borrow(self, runner: Runner, stack: AsyncExitStack) -> Runner:
+        """Count ``runner`` as in use until ``stack`` closes (the request is done with it)."""
+        key = id(runner)
+        self._in_use[key] = self._in_use.get(key, 0) + 1
+
+        async def give_back() -> None:
+            left = self._in_use[key] - 1
+            if left:
+                self._in_use[key] = left
+                return
+            del self._in_use[key]
+            retired = self._retired.pop(key, None)
+            if retired is not None:
+                await self._close_runner(retired)
+
+        stack.push_async_callback(give_back)
+        return runner
+
+    async def aclose(self) -> None:
+        """At shutdown: close every cached runner (waiting for closes already under way), then
+        the database connection pools."""
+        self.cache.clear()
+        for runner in list(self._retired.values()):
+            await self._close_runner(runner)
+        self._retired.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        await dispose_databases()
 
     # ----------------------------------------------------------------- async (proxy path)
     async def acompletion(  # type: ignore[override]
@@ -265,34 +312,27 @@ class LiteAgentLLM(CustomLLM):
             ctx = self._context(model, messages, kwargs, stream=False)
             text: list[str] = []
             reasoning: list[str] = []
-            usage = Usage()
-            finish = "stop"
-            provenance: dict[str, Any] = {}
             tool_calls: list[ChatCompletionMessageToolCall] = []
-            writer = ContentWriter()
+            translator = EventTranslator()
             async for event in self._events(ctx):
-                if isinstance(event, TextDelta):
-                    text.append(writer.text(event.text))
-                elif isinstance(event, ToolStep):
-                    text.append(writer.tool(event))
-                elif isinstance(event, ReasoningDelta):
-                    if not writer.reasoning(event.text):
-                        reasoning.append(event.text)
-                elif isinstance(event, UsageReport):
-                    usage = usage + event.usage
-                elif isinstance(event, ClientToolCalls):
-                    tool_calls += [
-                        ChatCompletionMessageToolCall(
-                            id=c.id,
-                            type="function",
-                            function=Function(name=c.name, arguments=c.arguments),
-                        )
-                        for c in event.calls
-                    ]
-                elif isinstance(event, RunFinished):
-                    finish = event.finish_reason
-                    provenance = event.metadata.get("liteagent") or {}
-            text.append(writer.flush())
+                for piece in translator.feed(event):
+                    if piece.kind == "text":
+                        text.append(piece.text)
+                    elif piece.kind == "reasoning":
+                        reasoning.append(piece.text)
+                    elif piece.kind == "tool_calls":
+                        tool_calls += [
+                            ChatCompletionMessageToolCall(
+                                id=c.id,
+                                type="function",
+                                function=Function(name=c.name, arguments=c.arguments),
+                            )
+                            for c in piece.calls
+                        ]
+                    # status lines and sources belong to streams only
+            text += [p.text for p in translator.flush()]
+            outcome = translator.outcome
+            usage, finish, provenance = outcome.usage, outcome.finish, outcome.provenance
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
             raise self._fail(exc, model, ctx, started) from None
         response: ModelResponse = kwargs.get("model_response") or ModelResponse()
@@ -336,39 +376,20 @@ class LiteAgentLLM(CustomLLM):
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
             self._spec(ctx)  # an unknown model (404) or an unusable option (400), before any chunk
-            writer = ContentWriter()
+            translator = EventTranslator()
             # A first chunk at once: the client sees that work started, and the proxy starts
             # serving the stream, so a client that goes away (Open WebUI's Stop) is noticed
             # and cancels the run even before the model's first token.
             yield event_chunk(status_event(WORKING, done=False))
-            working = True
             events = self._events(ctx)
             async for event in events:
-                if isinstance(event, TextDelta):
-                    yield text_chunk(writer.text(event.text))
-                elif isinstance(event, ToolStep):
-                    yield text_chunk(writer.tool(event))
-                elif isinstance(event, ReasoningDelta):
-                    if not writer.reasoning(event.text):
-                        yield reasoning_chunk(event.text, response_id=response_id, model=ctx.model)
-                elif isinstance(event, StatusUpdate):
-                    working = False  # the run reports its own progress from here on
-                    yield event_chunk(status_event(event.description, event.done))
-                elif isinstance(event, SourcesEvent):
-                    for source in event.sources:
-                        yield event_chunk(source)
-                elif isinstance(event, UsageReport):
-                    usage = usage + event.usage
-                elif isinstance(event, ClientToolCalls):
-                    if pending := writer.flush():
-                        yield text_chunk(pending)
-                    yield tool_calls_chunk(event.calls, response_id=response_id, model=ctx.model)
-                elif isinstance(event, RunFinished):
-                    finish = event.finish_reason
-                    provenance = event.metadata.get("liteagent") or {}
-            if pending := writer.flush():
-                yield text_chunk(pending)
-            if working:  # nothing else reported progress: close the first status, out of view
+                for piece in translator.feed(event):
+                    yield _stream_chunk(piece, response_id=response_id, model=ctx.model)
+            for piece in translator.flush():
+                yield text_chunk(piece.text)
+            outcome = translator.outcome
+            usage, finish, provenance = outcome.usage, outcome.finish, outcome.provenance
+            if not outcome.reported_progress:  # close the first status, out of view
                 yield event_chunk(status_event(WORKING, done=True, hidden=True))
         except (asyncio.CancelledError, GeneratorExit):
             logger.info("request_cancelled", model=model, user=ctx.user_key if ctx else None)
@@ -483,3 +504,16 @@ def create_handler(
         registration="scheduled" if scheduled else "not in a proxy",
     )
     return handler
+
+
+def _stream_chunk(piece: Piece, *, response_id: str, model: str) -> StreamItem:
+    """The chunk that carries one piece of a streamed answer."""
+    if piece.kind == "reasoning":
+        return reasoning_chunk(piece.text, response_id=response_id, model=model)
+    if piece.kind == "status" and piece.status is not None:
+        return event_chunk(status_event(piece.status.description, piece.status.done))
+    if piece.kind == "source" and piece.source is not None:
+        return event_chunk(piece.source)
+    if piece.kind == "tool_calls":
+        return tool_calls_chunk(piece.calls, response_id=response_id, model=model)
+    return text_chunk(piece.text)

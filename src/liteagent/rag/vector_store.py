@@ -18,7 +18,6 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -278,13 +277,5 @@ class InMemoryVectorStore(VectorStore):
 vector_store_registry: ProviderRegistry[VectorStore] = ProviderRegistry(
     "vector store", entry_point_group="liteagent.vector_stores"
 )
+"""In-memory here; ``pgvector`` is an entry point of the ``liteagent.vector_stores`` group."""
 vector_store_registry.register("memory")(InMemoryVectorStore)
-
-
-def _pgvector(**kwargs: Any) -> VectorStore:
-    from liteagent.rag.pgvector import PgVectorStore
-
-    return PgVectorStore(**kwargs)
-
-
-vector_store_registry.register_factory("pgvector", _pgvector, "PostgreSQL + pgvector (HNSW)")

@@ -34,24 +34,21 @@ from liteagent.agents import (
     AgentStatus,
     AgentStep,
     HumanRequestType,
-    MemoryStrategy,
-    SlidingWindowMemory,
     StepType,
     SummaryMemory,
-    TokenWindowMemory,
     Tool,
     ToolCall,
     ToolDefinition,
 )
-from liteagent.agents.builtin_tools import ToolContext, build_tool
+from liteagent.agents.builtin_tools import ToolContext
 from liteagent.agents.llm_client import LLMEvent, ProviderLLMClient
 from liteagent.agents.memory import summarizer_for
-from liteagent.agents.tools import FunctionTool
+from liteagent.agents.run_store import RunStore, StoredRun
 from liteagent.agents.twelve_factor_agent import EXTERNAL_TOOL_CALLS, ToolChoice
 from liteagent.catalog import AgentSpec
+from liteagent.catalog.assembly import build_memory, build_tools
 from liteagent.config import Settings
-from liteagent.llm import BaseLLMProvider, ChatOptions, create_llm
-from liteagent.llm import ToolCall as LLMToolCall
+from liteagent.llm import BaseLLMProvider, ChatOptions, LLMToolCall, create_llm
 from liteagent.log import get_logger
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import (
@@ -72,9 +69,8 @@ from liteagent.proxy.runners.agent_chat import (
     is_reply_word,
     parse_reply,
 )
-from liteagent.proxy.runners.base import register_runner
 from liteagent.runtime.session_lock import finish_turn_with, turn_key
-from liteagent.storage import NoteRepository, RunStore, StaleRunError, StoredRun, get_database
+from liteagent.storage import NoteRepository, StaleRunError, get_database
 
 logger = get_logger(__name__)
 
@@ -168,44 +164,6 @@ def _client_steps(exchange: list[dict[str, Any]], state: AgentState) -> AgentSta
     return s
 
 
-def build_memory(spec: AgentSpec, client: ProviderLLMClient) -> MemoryStrategy | None:
-    memory = spec.memory
-    if memory.strategy == "sliding_window":
-        return SlidingWindowMemory(memory.window_size)
-    if memory.strategy == "token_window":
-        return TokenWindowMemory(memory.max_tokens, model=client.provider.model_name)
-    if memory.strategy == "summary":
-        return SummaryMemory(summarizer_for(client), keep_last=memory.keep_last)
-    return None
-
-
-def build_tools(spec: AgentSpec, context: ToolContext) -> list[Tool]:
-    """The entry's tools for one user, with the entry's approval and timeout overrides."""
-    tools: list[Tool] = []
-    for item in spec.tools:
-        built = build_tool(item.name, context)
-        if item.requires_approval is not None or item.timeout is not None:
-            if isinstance(built, FunctionTool):
-                built = FunctionTool(
-                    built.func,
-                    name=built.name,
-                    description=built.description,
-                    requires_human_approval=(
-                        built.requires_human_approval
-                        if item.requires_approval is None
-                        else item.requires_approval
-                    ),
-                    timeout_seconds=item.timeout or built.timeout_seconds,
-                )
-            else:
-                if item.requires_approval is not None:
-                    built.requires_human_approval = item.requires_approval
-                if item.timeout is not None:
-                    built.timeout_seconds = item.timeout
-        tools.append(built)
-    return tools
-
-
 def _had_approval(state: AgentState) -> bool:
     return any(
         step.step_type == StepType.HUMAN_RESPONSE
@@ -230,7 +188,7 @@ def _pending_calls(state: AgentState) -> str:
     return ", ".join(f"`{n}`" for n in names) or "a question to you"
 
 
-class AgentRunner:
+class AgentChatRunner:
     """Runs one catalog agent for one user (built once, cached, shared by that user's chats)."""
 
     def __init__(
@@ -305,7 +263,7 @@ class _Session:
 
     def __init__(
         self,
-        runner: AgentRunner,
+        runner: AgentChatRunner,
         ctx: RequestContext,
         turn: ChatTurn,
         agent: Agent,
@@ -755,8 +713,7 @@ class _Session:
         return True
 
 
-@register_runner("agent")
-def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentRunner:
+def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentChatRunner:
     """Build the runner for an ``agent`` entry for the request's user and options."""
     store: RunStore | None = None
     notes: NoteRepository | None = None
@@ -765,7 +722,7 @@ def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings)
         store = RunStore(database)
         notes = NoteRepository(database)
     tools = build_tools(spec, ToolContext(owner=ctx.user_key, notes=notes))
-    return AgentRunner(
+    return AgentChatRunner(
         spec,
         create_llm(spec.model, settings=settings),
         request_options(spec, ctx),
@@ -776,10 +733,8 @@ def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings)
 
 
 __all__ = [
-    "AgentRunner",
+    "AgentChatRunner",
     "build_agent_runner",
-    "build_memory",
-    "build_tools",
     "client_tools",
     "request_options",
 ]

@@ -1,4 +1,9 @@
-"""The runner protocol and the registry that maps a catalog kind to its runner builder."""
+"""The runner protocol and the registry that maps a catalog kind to its runner builder.
+
+Runners register like every other plugin (``liteagent.registry.ProviderRegistry``): the built-in
+kinds are entry points of LiteAgent's own distribution (group ``liteagent.runners``), and a
+third-party package adds a kind the same way, with a builder ``build(spec, ctx, settings)``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from liteagent.config import Settings
 from liteagent.errors import ConfigurationError
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import RunEvent
+from liteagent.registry import ProviderRegistry
 
 
 class Runner(Protocol):
@@ -24,14 +30,18 @@ class Runner(Protocol):
 
 
 RunnerBuilder = Callable[[Any, RequestContext, Settings], Runner]
-_builders: dict[str, RunnerBuilder] = {}
+
+runner_registry: ProviderRegistry[Runner] = ProviderRegistry(
+    "runner", entry_point_group="liteagent.runners"
+)
+"""Catalog kind → runner builder (``build(spec, ctx, settings) -> Runner``)."""
 
 
 def register_runner(kind: str) -> Callable[[RunnerBuilder], RunnerBuilder]:
     """Decorator: ``@register_runner("agent")`` on ``build(spec, ctx, settings) -> Runner``."""
 
     def decorator(builder: RunnerBuilder) -> RunnerBuilder:
-        _builders[kind] = builder
+        runner_registry.register_factory(kind, builder, (builder.__doc__ or "").strip())
         return builder
 
     return decorator
@@ -39,10 +49,6 @@ def register_runner(kind: str) -> Callable[[RunnerBuilder], RunnerBuilder]:
 
 def build_runner(spec: Any, ctx: RequestContext, settings: Settings) -> Runner:
     """Build the runner for a catalog spec, chosen by its ``kind``."""
-    try:
-        builder = _builders[spec.kind]
-    except KeyError:
-        raise ConfigurationError(
-            f"No runner is registered for catalog kind '{spec.kind}'."
-        ) from None
-    return builder(spec, ctx, settings)
+    if not runner_registry.has(spec.kind):
+        raise ConfigurationError(f"No runner is registered for catalog kind '{spec.kind}'.")
+    return runner_registry.get(spec.kind, spec=spec, ctx=ctx, settings=settings)

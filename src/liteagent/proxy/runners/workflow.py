@@ -31,6 +31,7 @@ from typing import Any
 from liteagent.agents.builtin_tools import ToolContext
 from liteagent.agents.tools import Tool
 from liteagent.catalog import AgentSpec
+from liteagent.catalog.assembly import build_tools
 from liteagent.catalog.specs import WorkflowSpec
 from liteagent.config import Settings
 from liteagent.log import get_logger
@@ -45,22 +46,14 @@ from liteagent.proxy.events import (
     ToolStep,
     UsageReport,
 )
-from liteagent.proxy.runners.agent import build_tools
 from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint
-from liteagent.proxy.runners.base import register_runner
 from liteagent.proxy.runners.workflow_render import (
     node_block,
     node_label,
     question_text,
     result_text,
 )
-from liteagent.storage import (
-    NoteRepository,
-    StaleRunError,
-    StoredWorkflowRun,
-    WorkflowRunStore,
-    get_database,
-)
+from liteagent.storage import NoteRepository, StaleRunError, get_database
 from liteagent.workflows import (
     HumanResponseError,
     NodeType,
@@ -70,6 +63,7 @@ from liteagent.workflows import (
     WorkflowStatus,
 )
 from liteagent.workflows.agent_node import AgentNodeEvent, AgentNodeRunner
+from liteagent.workflows.run_store import StoredWorkflowRun, WorkflowRunStore
 
 __all__ = ["WorkflowRunner", "build_workflow_runner", "definition_hash"]
 
@@ -569,11 +563,8 @@ class _Session:
                 await self.store.save(record, expected_version=record.version)
             else:
                 await self.store.put(record)
-        except StaleRunError:
-            logger.warning(
-                "workflow_run_overwritten", workflow=self.name, execution=state.execution_id
-            )
-            await self.store.put(record)
+        except StaleRunError:  # the stored run moved on meanwhile: never overwritten
+            logger.warning("workflow_run_stale", workflow=self.name, execution=state.execution_id)
 
 
 def _tools_for(ctx: RequestContext, notes: NoteRepository) -> Any:
@@ -583,7 +574,6 @@ def _tools_for(ctx: RequestContext, notes: NoteRepository) -> Any:
     return build
 
 
-@register_runner("workflow")
 def build_workflow_runner(
     spec: WorkflowSpec, ctx: RequestContext, settings: Settings
 ) -> WorkflowRunner:
