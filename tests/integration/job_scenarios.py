@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from liteagent.agents.run_store import RunStore, StoredRun
 from liteagent.agents.state import AgentState
 from liteagent.agents.types import AgentStep, StepType
 from liteagent.storage.database import Database
-from liteagent.storage.repositories import RunStore, StoredRun
 from liteagent.tasks import Job, JobStatus, backoff_delay
 from liteagent.tasks.definitions import get_job
 from tests.integration.jobs_support import WEBHOOK_SECRET, WebhookReceiver
