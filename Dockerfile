@@ -87,6 +87,7 @@ COPY --from=builder --chown=liteagent:liteagent /app/.prisma /app/.prisma
 # the README and docs/ that the demo `docs` RAG agent ingests.
 COPY --chown=liteagent:liteagent custom_handler.py proxy_config.yaml liteagent.yaml README.md ./
 COPY --chown=liteagent:liteagent docs ./docs
+COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 
 USER 10001:10001
 VOLUME ["/data"]
@@ -95,4 +96,6 @@ EXPOSE 8890
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/liveliness' % os.environ.get('LITEAGENT_PORT', '8890'), timeout=4)"]
 
+# Migrates LiteAgent's database, then runs the command.
+ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["liteagent", "serve"]

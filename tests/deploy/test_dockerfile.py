@@ -198,3 +198,54 @@ def test_docs_knowledge_base_sources_are_in_the_image() -> None:
                 continue
             top = source.split("/")[0]
             assert re.search(rf"COPY[^\n]*\s{re.escape(top)}(\s|/)", text), source
+
+
+def _run_entrypoint(tmp_path: Path, database_url: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "PYTHONPATH": str(ROOT / "src"),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITEAGENT_DATABASE_URL": database_url,
+        "LOG_FORMAT": "text",
+    }
+    return subprocess.run(
+        ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), "python", "-c", "print('started')"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_entrypoint_migrates_then_runs_the_command(
+    stages: dict[str, list[Instruction]], tmp_path: Path
+) -> None:
+    runtime = stages["runtime"]
+    (entrypoint,) = _values(runtime, "ENTRYPOINT")
+    assert json.loads(entrypoint) == ["docker-entrypoint.sh"]
+    assert any(c.endswith("/usr/local/bin/docker-entrypoint.sh") for c in _values(runtime, "COPY"))
+    assert (ROOT / "deploy" / "docker-entrypoint.sh").stat().st_mode & 0o111
+    done = _run_entrypoint(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'liteagent.db'}")
+    assert done.returncode == 0, done.stderr
+    assert "at revision" in done.stdout and done.stdout.rstrip().endswith("started")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "liteagent.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert {"alembic_version", "liteagent_agent_runs"} <= tables
+
+
+def test_entrypoint_stops_when_the_database_is_out_of_reach(tmp_path: Path) -> None:
+    from tests.servers.http import free_port
+
+    url = f"postgresql+psycopg://liteagent:pw-not-shown@127.0.0.1:{free_port()}/liteagent"
+    done = _run_entrypoint(tmp_path, url)
+    assert done.returncode != 0
+    assert "started" not in done.stdout  # the command never ran
+    assert "cannot reach the database" in done.stderr
+    assert "pw-not-shown" not in done.stderr + done.stdout
