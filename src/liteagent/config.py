@@ -198,12 +198,14 @@ class Settings(BaseSettings):
     jobs_backend: Literal["auto", "inprocess", "celery"] = Field(
         "auto", validation_alias=_env("LITEAGENT_JOBS_BACKEND")
     )
+    # Celery's broker: LITEAGENT_CELERY_BROKER_URL, else the shared Redis (REDIS_URL, with
+    # REDIS_SSL; REDIS_MODE must be standalone for Celery's Redis transport).
     celery_broker_url: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices(
-            "LITEAGENT_CELERY_BROKER_URL", "liteagent_celery_broker_url", "REDIS_URL", "redis_url"
-        ),
+        None, validation_alias=_env("LITEAGENT_CELERY_BROKER_URL")
     )
+    jobs_redis_url: SecretStr | None = Field(None, validation_alias=_env("REDIS_URL"))
+    jobs_redis_mode: str = Field("standalone", validation_alias=_env("REDIS_MODE"))
+    jobs_redis_ssl: bool = Field(False, validation_alias=_env("REDIS_SSL"))
     celery_visibility_timeout: float = Field(
         3600.0, gt=0, validation_alias=_env("LITEAGENT_CELERY_VISIBILITY_TIMEOUT")
     )
@@ -229,7 +231,11 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(10.0, gt=0, validation_alias=_env("LITEAGENT_WEBHOOK_TIMEOUT"))
 
     @field_validator(
-        "celery_broker_url", "webhook_secret", "knowledge_retention_days", mode="before"
+        "celery_broker_url",
+        "jobs_redis_url",
+        "webhook_secret",
+        "knowledge_retention_days",
+        mode="before",
     )
     @classmethod
     def _blank_job_setting_is_none(cls, value: object) -> object:

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from liteagent.config import Settings
+from liteagent.tasks.celery_app import broker_url
 from tests.deploy.support import (
     ROOT,
     InterpolationError,
@@ -49,7 +50,7 @@ CONTAINER_SETTINGS = (
     "database_url",
     "pgvector_url",
     "knowledge_dir",
-    "celery_broker_url",
+    "jobs_redis_url",
     "jobs_backend",
     "ollama_base_url",
 )
@@ -231,8 +232,7 @@ def test_environment_matches_what_the_code_reads(compose: dict[str, Any]) -> Non
         assert settings.database_url.endswith("@postgres:5432/liteagent")
         assert settings.pgvector_url is not None
         assert settings.pgvector_url.get_secret_value().startswith("postgresql://")
-        assert settings.celery_broker_url is not None
-        assert settings.celery_broker_url.get_secret_value().endswith("@valkey:6379/0")
+        assert broker_url(settings) == f"redis://:{env_example()['REDIS_PASSWORD']}@valkey:6379/0"
         assert settings.jobs_backend == "celery"
         assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     for name in PROXY_SERVICES:

@@ -90,7 +90,7 @@ def test_blank_job_settings_are_unset() -> None:
         LITEAGENT_KNOWLEDGE_RETENTION_DAYS="",
     )
     assert settings.webhook_secret is None
-    assert settings.celery_broker_url is None
+    assert settings.jobs_redis_url is None
     assert settings.knowledge_retention_days is None
 
 
@@ -117,3 +117,24 @@ def test_celery_app_over_tls_verifies_the_certificate() -> None:
     assert app.conf.broker_use_ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     options = app.conf.broker_transport_options
     assert options["visibility_timeout"] == 3600 and options["unacked_restore_throttle"] == 1
+
+
+def test_broker_url_follows_the_shared_redis_settings() -> None:
+    from liteagent.tasks.celery_app import broker_url
+
+    def url(**env: str) -> str | None:
+        return broker_url(Settings(_env_file=None, **env))  # type: ignore[arg-type]
+
+    assert url() is None
+    assert url(REDIS_URL="redis://r:6379/0") == "redis://r:6379/0"
+    assert url(REDIS_URL="redis://r:6379/0", REDIS_SSL="true") == "rediss://r:6379/0"
+    own = url(REDIS_URL="redis://r:6379/0", LITEAGENT_CELERY_BROKER_URL="redis://c:6379/2")
+    assert own == "redis://c:6379/2"
+    with pytest.raises(ConfigurationError, match="REDIS_MODE=cluster"):
+        url(REDIS_URL="redis://r:6379/0", REDIS_MODE="cluster")
+    clustered = url(
+        REDIS_URL="redis://r:6379/0",
+        REDIS_MODE="cluster",
+        LITEAGENT_CELERY_BROKER_URL="redis://c/0",
+    )
+    assert clustered == "redis://c/0"

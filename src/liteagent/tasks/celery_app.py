@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from liteagent.config import Settings
 
-__all__ = ["JobFailedError", "create_celery_app"]
+__all__ = ["JobFailedError", "broker_url", "create_celery_app"]
 
 ensure_offline_cost_map()
 
@@ -109,6 +109,30 @@ def _register(app: Celery, definition: JobDefinition) -> None:
     )(run)
 
 
+def broker_url(settings: Settings) -> str | None:
+    """Celery's broker URL: ``LITEAGENT_CELERY_BROKER_URL``, else ``REDIS_URL`` (``rediss://``
+    when ``REDIS_SSL`` is true); ``None`` when neither is set.
+
+    Raises:
+        ConfigurationError: ``REDIS_MODE`` is not standalone and no broker URL of its own is set
+            (Celery's Redis transport speaks to one server).
+    """
+    if settings.celery_broker_url is not None:
+        return settings.celery_broker_url.get_secret_value()
+    if settings.jobs_redis_url is None:
+        return None
+    mode = settings.jobs_redis_mode.strip().lower() or "standalone"
+    if mode != "standalone":
+        raise ConfigurationError(
+            f"REDIS_MODE={mode}: Celery's Redis broker needs one standalone server; set "
+            "LITEAGENT_CELERY_BROKER_URL to it."
+        )
+    url = settings.jobs_redis_url.get_secret_value()
+    if settings.jobs_redis_ssl and url.startswith("redis://"):
+        url = "rediss://" + url.removeprefix("redis://")
+    return url
+
+
 def create_celery_app(settings: Settings | None = None) -> Celery:
     """A Celery app for ``settings`` (default: the environment) with every job registered.
 
@@ -123,12 +147,12 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
             "(liteagent[celery])."
         ) from None
     settings = settings or get_settings()
-    if settings.celery_broker_url is None:
+    broker = broker_url(settings)
+    if broker is None:
         raise ConfigurationError(
             "Celery workers need a broker: set REDIS_URL (or LITEAGENT_CELERY_BROKER_URL), e.g. "
             "redis://localhost:6379/0."
         )
-    broker = settings.celery_broker_url.get_secret_value()
     visibility = settings.celery_visibility_timeout
     app = Celery("liteagent", broker=broker, set_as_current=False)
     app.conf.update(
