@@ -1,0 +1,306 @@
+"""The shared Redis connection (standalone, Sentinel or Cluster, optionally TLS) and its fallback.
+
+Redis is optional. With ``REDIS_URL`` unset every runtime service keeps its state in this
+process (the zero-setup default). With it set, ``RedisClientWrapper`` builds one
+``redis.asyncio`` client on first use (never at import time) in the mode ``REDIS_MODE`` names:
+
+- ``standalone``: ``REDIS_URL`` is the server (``redis://`` or ``rediss://`` for TLS).
+- ``sentinel``: ``REDIS_URL`` (or each ``REDIS_CLUSTER_NODES`` entry) is a Sentinel; the master
+  is ``REDIS_SENTINEL_MASTER``. Password and database of ``REDIS_URL`` apply to the master.
+- ``cluster``: ``REDIS_CLUSTER_NODES`` (``host:port,…``; default: the host of ``REDIS_URL``)
+  are the start-up nodes.
+
+``REDIS_SSL=true`` (or a ``rediss://`` URL) turns TLS on; ``REDIS_SSL_CA_CERTS`` names a CA
+bundle for a private CA.
+
+When Redis stops answering, ``redis_fallback`` methods run their in-process twin instead: one
+``redis_unavailable`` warning is logged, ``available`` turns false (health says DEGRADED), and
+every ``retry_interval`` seconds one operation tries Redis again; the first that succeeds (or a
+health probe's ``PING``) logs ``redis_reconnected`` and Redis is used again.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from urllib.parse import urlsplit
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.sentinel import Sentinel
+
+from liteagent.log import get_logger
+
+if TYPE_CHECKING:
+    from liteagent.config import Settings
+
+__all__ = [
+    "REDIS_ERRORS",
+    "RedisClientWrapper",
+    "RedisNotConfiguredError",
+    "ensure_redis",
+    "get_redis",
+    "redis_client",
+    "redis_fallback",
+]
+
+logger = get_logger(__name__)
+
+AnyRedis = Redis | RedisCluster
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ClusterError,
+    redis_errors.RedisClusterException,
+    redis_errors.ReadOnlyError,
+    redis_errors.BusyLoadingError,
+    OSError,
+)
+"""Errors that mean "Redis is not reachable just now" (not "this command was wrong")."""
+
+
+class RedisNotConfiguredError(RuntimeError):
+    """``get_redis()`` was called without ``REDIS_URL``."""
+
+
+def _host_port(value: str, default_port: int = 6379) -> tuple[str, int]:
+    host, _, port = value.strip().rpartition(":")
+    if not host:
+        return value.strip(), default_port
+    return host.strip("[]"), int(port)
+
+
+class RedisClientWrapper:
+    """One lazily created Redis client plus its availability state.
+
+    Args:
+        settings: Where ``REDIS_*`` come from (default: ``get_settings()`` on first use).
+        retry_interval: Seconds between attempts to use Redis again after it failed.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, retry_interval: float = 1.0) -> None:
+        self._settings = settings
+        self.retry_interval = retry_interval
+        self._client: AnyRedis | None = None
+        self._pubsub_client: Redis | None = None
+        self.available = True
+        self._last_attempt = 0.0
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from liteagent.config import get_settings
+
+            self._settings = get_settings()
+        return self._settings
+
+    @property
+    def url(self) -> str | None:
+        value = self.settings.redis_url
+        return value.get_secret_value() if value is not None else None
+
+    @property
+    def configured(self) -> bool:
+        """Whether ``REDIS_URL`` is set (else every service stays in-process)."""
+        return bool(self.url)
+
+    @property
+    def mode(self) -> str:
+        return self.settings.redis_mode
+
+    def _ssl_kwargs(self) -> dict[str, Any]:
+        url = self.url or ""
+        if not (self.settings.redis_ssl or url.startswith("rediss://")):
+            return {}
+        kwargs: dict[str, Any] = {"ssl": True, "ssl_cert_reqs": "required"}
+        if self.settings.redis_ssl_ca_certs is not None:
+            kwargs["ssl_ca_certs"] = str(self.settings.redis_ssl_ca_certs)
+        return kwargs
+
+    def _get_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context connections use (``None`` without TLS)."""
+        kwargs = self._ssl_kwargs()
+        if not kwargs:
+            return None
+        return ssl.create_default_context(cafile=kwargs.get("ssl_ca_certs"))
+
+    def _url_parts(self) -> tuple[str, int, str | None, str | None, int]:
+        parts = urlsplit(self.url or "")
+        db = int(parts.path.lstrip("/") or 0) if parts.path.lstrip("/").isdigit() else 0
+        return parts.hostname or "127.0.0.1", parts.port or 6379, parts.username, parts.password, db
+
+    def _nodes(self) -> list[tuple[str, int]]:
+        listed = [n for n in self.settings.redis_cluster_nodes if n.strip()]
+        if listed:
+            return [_host_port(n) for n in listed]
+        host, port, *_ = self._url_parts()
+        return [(host, port)]
+
+    # ------------------------------------------------------------------ clients
+    def _create_standalone_client(self) -> Redis:
+        url = self.url or ""
+        if self.settings.redis_ssl and url.startswith("redis://"):
+            url = "rediss://" + url.removeprefix("redis://")
+        extra = {k: v for k, v in self._ssl_kwargs().items() if k != "ssl"}
+        return Redis.from_url(url, **extra)
+
+    def _create_sentinel_client(self) -> Redis:
+        _, _, username, password, db = self._url_parts()
+        sentinel = Sentinel(
+            self._nodes(),
+            socket_timeout=5.0,
+            username=username,
+            password=password,
+            db=db,
+            **self._ssl_kwargs(),
+        )
+        return sentinel.master_for(self.settings.redis_sentinel_master)
+
+    def _create_cluster_client(self) -> RedisCluster:
+        _, _, username, password, _ = self._url_parts()
+        nodes = [ClusterNode(host, port) for host, port in self._nodes()]
+        return RedisCluster(
+            startup_nodes=nodes, username=username, password=password, **self._ssl_kwargs()
+        )
+
+    def initialize(self) -> None:
+        """Build the client for ``REDIS_MODE`` (no I/O yet; connections open on first use)."""
+        if self._client is not None:
+            return
+        if not self.configured:
+            raise RedisNotConfiguredError("REDIS_URL is not set: Redis is not in use.")
+        if self.mode == "sentinel":
+            self._client = self._create_sentinel_client()
+        elif self.mode == "cluster":
+            self._client = self._create_cluster_client()
+        else:
+            self._client = self._create_standalone_client()
+        logger.info("redis_client_created", mode=self.mode, nodes=len(self._nodes()))
+
+    @property
+    def client(self) -> AnyRedis:
+        """The client (created on first access)."""
+        if self._client is None:
+            self.initialize()
+        assert self._client is not None
+        return self._client
+
+    def pubsub_client(self) -> Redis:
+        """A client for SUBSCRIBE (in cluster mode: one node; PUBLISH reaches every node)."""
+        if self.mode != "cluster":
+            client = self.client
+            assert isinstance(client, Redis)
+            return client
+        if self._pubsub_client is None:
+            host, port = self._nodes()[0]
+            _, _, username, password, _ = self._url_parts()
+            self._pubsub_client = Redis(
+                host=host, port=port, username=username, password=password, **self._ssl_kwargs()
+            )
+        return self._pubsub_client
+
+    # ------------------------------------------------------------------ availability
+    def should_try(self) -> bool:
+        """Whether an operation should go to Redis now (up, or due for another attempt)."""
+        if self.available:
+            return True
+        now = time.monotonic()
+        if now - self._last_attempt >= self.retry_interval:
+            self._last_attempt = now
+            return True
+        return False
+
+    def mark_failed(self, exc: BaseException) -> None:
+        """Record that Redis did not answer; warn once per outage."""
+        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        self._last_attempt = time.monotonic()
+        if self.available:
+            self.available = False
+            logger.warning(
+                "redis_unavailable",
+                mode=self.mode,
+                error=self.last_error,
+                fallback="in-process backends",
+            )
+
+    def mark_ok(self) -> None:
+        """Record that Redis answered (logs ``redis_reconnected`` after an outage)."""
+        if not self.available:
+            self.available = True
+            logger.info("redis_reconnected", mode=self.mode)
+
+    async def ping(self) -> bool:
+        """``PING`` Redis; updates ``available``. False when unreachable or not configured."""
+        if not self.configured:
+            return False
+        try:
+            await self.client.ping()
+        except REDIS_ERRORS as exc:
+            self.mark_failed(exc)
+            return False
+        self.mark_ok()
+        return True
+
+    async def close(self) -> None:
+        """Close the connections (a later use opens new ones)."""
+        for client in (self._client, self._pubsub_client):
+            if client is not None:
+                await client.aclose()
+        self._client = None
+        self._pubsub_client = None
+
+
+class _UsesRedis(Protocol):
+    redis: RedisClientWrapper
+
+
+def redis_fallback(default: Any = None) -> Callable[[F], F]:
+    """Method decorator: run on Redis; if Redis is unreachable, run the in-process twin.
+
+    The decorated method's object has ``redis`` (a ``RedisClientWrapper``) and may have
+    ``local``: an in-process backend with a method of the same name, which runs instead while
+    Redis is down. Without ``local`` the method returns ``default`` instead.
+    """
+
+    def decorator(func: F) -> F:
+        @functools.wraps(func)
+        async def wrapper(self: _UsesRedis, *args: Any, **kwargs: Any) -> Any:
+            redis = self.redis
+            if redis.should_try():
+                try:
+                    result = await func(self, *args, **kwargs)
+                except REDIS_ERRORS as exc:
+                    redis.mark_failed(exc)
+                else:
+                    redis.mark_ok()
+                    return result
+            local = getattr(self, "local", None)
+            if local is not None:
+                return await getattr(local, func.__name__)(*args, **kwargs)
+            return default
+
+        return cast(F, wrapper)
+
+    return decorator
+
+
+redis_client = RedisClientWrapper()
+"""The process-wide wrapper (reads Settings and connects on first use)."""
+
+
+def ensure_redis() -> bool:
+    """Whether Redis is configured and currently believed reachable."""
+    return redis_client.configured and redis_client.available
+
+
+def get_redis() -> AnyRedis:
+    """The process-wide client. Raises ``RedisNotConfiguredError`` without ``REDIS_URL``."""
+    return redis_client.client
