@@ -44,6 +44,7 @@ __all__ = [
     "RedisNotConfiguredError",
     "ensure_redis",
     "get_redis",
+    "in_use",
     "redis_client",
     "redis_fallback",
 ]
@@ -154,7 +155,7 @@ class RedisClientWrapper:
 
     def _create_sentinel_client(self) -> Redis:
         _, _, username, password, db = self._url_parts()
-        sentinel = Sentinel(
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
             self._nodes(),
             socket_timeout=5.0,
             username=username,
@@ -162,7 +163,8 @@ class RedisClientWrapper:
             db=db,
             **self._ssl_kwargs(),
         )
-        return sentinel.master_for(self.settings.redis_sentinel_master)
+        master: Redis = sentinel.master_for(self.settings.redis_sentinel_master)
+        return master
 
     def _create_cluster_client(self) -> RedisCluster:
         _, _, username, password, _ = self._url_parts()
@@ -259,22 +261,27 @@ class RedisClientWrapper:
 
 
 class _UsesRedis(Protocol):
-    redis: RedisClientWrapper
+    redis: RedisClientWrapper | None
+
+
+def in_use(redis: RedisClientWrapper | None) -> bool:
+    """Whether ``redis`` is configured (``REDIS_URL`` set)."""
+    return redis is not None and redis.configured
 
 
 def redis_fallback(default: Any = None) -> Callable[[F], F]:
     """Method decorator: run on Redis; if Redis is unreachable, run the in-process twin.
 
-    The decorated method's object has ``redis`` (a ``RedisClientWrapper``) and may have
-    ``local``: an in-process backend with a method of the same name, which runs instead while
-    Redis is down. Without ``local`` the method returns ``default`` instead.
+    The decorated method's object has ``redis`` (a ``RedisClientWrapper``, or ``None``) and may
+    have ``local``: an in-process backend with a method of the same name, which runs instead
+    while Redis is down or not configured. Without ``local`` the method returns ``default``.
     """
 
     def decorator(func: F) -> F:
         @functools.wraps(func)
         async def wrapper(self: _UsesRedis, *args: Any, **kwargs: Any) -> Any:
             redis = self.redis
-            if redis.should_try():
+            if redis is not None and redis.configured and redis.should_try():
                 try:
                     result = await func(self, *args, **kwargs)
                 except REDIS_ERRORS as exc:
