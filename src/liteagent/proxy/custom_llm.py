@@ -70,12 +70,15 @@ from liteagent.proxy.runners import Runner, build_runner
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
+from liteagent.runtime.endpoints import attach_to_proxy
+from liteagent.runtime.services import RuntimeServices
 from liteagent.runtime.session_lock import SessionLocks, turn_key
 
 if TYPE_CHECKING:
     from liteagent.toolkits.interception import ToolkitGate
 
 logger = get_logger(__name__)
+_background: set[asyncio.Future[None]] = set()
 
 StreamItem = GenericStreamingChunk | ModelResponseStream
 WORKING = "Working…"
@@ -134,7 +137,12 @@ class LiteAgentLLM(CustomLLM):
             self.settings.agent_cache_size, on_evict=self._close_evicted
         )
         self.tasks = TaskAnswerer(self.settings)
-        self.locks = SessionLocks()
+        # Redis-backed when REDIS_URL is set (shared by replicas), else in-process
+        self.runtime = RuntimeServices.from_settings(self.settings, database_ping=self._ping_db)
+        if self.runtime.shared:
+            self.runtime.install()
+        self.runtime.invalidation.on(self._invalidated_elsewhere)
+        self.locks = SessionLocks(self.runtime.lock_backend)
         self._recognisers: ToolkitGate | None = None
         self.limits = RequestLimits.from_settings(self.settings)
         self._portal: BlockingPortal | None = None
@@ -146,8 +154,32 @@ class LiteAgentLLM(CustomLLM):
             get_toolkit_service(self.settings).storage.subscribe(self._credentials_changed)
 
     def _credentials_changed(self, user_key: str) -> None:
+        self._credentials_changed_locally(user_key)
+        if self.runtime.shared:  # and on every other replica
+            publish = self.runtime.invalidation.publish("user_agents", user_key)
+            try:
+                task = asyncio.get_running_loop().create_task(publish)
+            except RuntimeError:
+                publish.close()
+                return
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    def _invalidated_elsewhere(self, kind: str, key: str) -> None:
+        if kind == "user_agents":
+            self._credentials_changed_locally(key)
+
+    def _credentials_changed_locally(self, user_key: str) -> None:
         dropped = self.cache.invalidate_user(user_key)
         logger.info("agent_cache_invalidated", user=user_key, dropped=dropped)
+
+    async def _ping_db(self) -> None:
+        from sqlalchemy import text
+
+        from liteagent.storage import get_database
+
+        async with get_database(self.settings.database_url).engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     # ----------------------------------------------------------------- the run loop
     def _runner_for(self, spec: ModelSpec, ctx: RequestContext) -> Runner:
@@ -206,6 +238,7 @@ class LiteAgentLLM(CustomLLM):
         spec = self._spec(ctx)
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
+        await self.runtime.start()  # once: listen for other replicas' invalidations
         async with AsyncExitStack() as stack:
             if ctx.is_task_request:
                 # Open WebUI's background tasks never build or reach a runner, nor wait for
@@ -473,6 +506,7 @@ def create_handler(
     configure_logging(settings.log_level, settings.log_format)
     check_encryption_key(settings)
     handler = LiteAgentLLM(settings=settings, catalog=catalog)
+    attach_to_proxy(handler.runtime)  # /liteagent/health, /liteagent/metrics
     scheduled = schedule_registration(list(handler.catalog))
     schedule_knowledge_ingestion(list(handler.catalog), settings)
     logger.info(

@@ -158,8 +158,9 @@ class RuntimeServices:
         )
 
     async def start(self) -> None:
-        """Start listening for invalidations from other replicas (idempotent)."""
-        if self._started:
+        """Start listening for invalidations from other replicas (idempotent; nothing to do
+        without Redis)."""
+        if self._started or not self.shared:
             return
         self._started = True
         await self.invalidation.start()
