@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
@@ -122,14 +122,13 @@ class SlidingWindowRateLimiter:
         self.max_requests = max_requests
         self.window_seconds = window_seconds
         self._redis = redis
+        options: dict[str, Any] = {}
         if redis is not None and storage is None:
-            from liteagent.runtime.redis_backends import limits_storage_uri
+            from liteagent.runtime.redis_backends import limits_storage_options, limits_storage_uri
 
             storage = limits_storage_uri(redis)
+            options = limits_storage_options(redis)
         if isinstance(storage, str):
-            options = {"implementation": "redispy"} if "redis" in storage.split("://")[0] else {}
-            if redis is not None:
-                options.update(redis._ssl_kwargs() if redis.mode != "standalone" else {})
             resolved = storage_from_string(storage, **options)
             if not isinstance(resolved, Storage):
                 raise ValueError(f"rate limit storage '{storage}' is not an async storage")

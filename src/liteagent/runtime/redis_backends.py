@@ -47,6 +47,7 @@ __all__ = [
     "RedisCircuitBackend",
     "RedisConcurrencyBackend",
     "RedisLockBackend",
+    "limits_storage_options",
     "limits_storage_uri",
 ]
 
@@ -292,11 +293,23 @@ def limits_storage_uri(redis: RedisClientWrapper) -> str:
     if redis.mode == "standalone":
         rest = url.split("://", 1)[1]
         return f"async+{'rediss' if tls else 'redis'}://{rest}"
-    _, _, username, password, db = redis._url_parts()
+    _, _, username, password, _ = redis._url_parts()
     auth = ""
     if password:
         auth = f"{quote(username or '', safe='')}:{quote(password, safe='')}@"
     nodes = ",".join(f"{host}:{port}" for host, port in redis._nodes())
     if redis.mode == "sentinel":
-        return f"async+redis+sentinel://{auth}{nodes}/{settings.redis_sentinel_master}/{db}"
+        return f"async+redis+sentinel://{auth}{nodes}/{settings.redis_sentinel_master}"
     return f"async+redis+cluster://{auth}{nodes}"
+
+
+def limits_storage_options(redis: RedisClientWrapper) -> dict[str, Any]:
+    """Keyword options for ``limits.storage.storage_from_string`` with that URI."""
+    options: dict[str, Any] = {"implementation": "redispy"}
+    if redis.mode == "standalone":
+        return options
+    options.update(redis._ssl_kwargs())
+    if redis.mode == "sentinel":
+        options["db"] = redis._url_parts()[4]
+        options["use_replicas"] = False  # a window read from a lagging replica undercounts
+    return options

@@ -16,6 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from limits.aio.storage import MemoryStorage
+
 from liteagent.config import Settings
 from liteagent.runtime.cache_manager import InvalidationBus
 from liteagent.runtime.circuit_breaker import (
@@ -83,6 +85,7 @@ class RuntimeServices:
         self.concurrency_backend: ConcurrencyBackend = (
             RedisConcurrencyBackend(self.redis) if shared else InMemoryConcurrencyBackend()
         )
+        self.window_storage = MemoryStorage()  # in-process windows, shared by its limiters
         self.lock_backend: LockBackend = (
             RedisLockBackend(self.redis) if shared else InProcessLockBackend()
         )
@@ -126,6 +129,7 @@ class RuntimeServices:
             max_requests,
             window_seconds,
             max_concurrent,
+            storage=None if self.shared else self.window_storage,
             concurrency_backend=self.concurrency_backend,
             redis=self.redis if self.shared else None,
         )

