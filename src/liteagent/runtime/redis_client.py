@@ -31,7 +31,9 @@ from urllib.parse import urlsplit
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
 
 from liteagent.log import get_logger
 
@@ -117,6 +119,17 @@ class RedisClientWrapper:
     def mode(self) -> str:
         return self.settings.redis_mode
 
+    def _connection_kwargs(self) -> dict[str, Any]:
+        """Timeouts, and one retry on a fresh connection: a pooled connection that died with
+        a restarted server is replaced instead of failing the operation."""
+        return {
+            "socket_connect_timeout": 2.0,
+            "socket_timeout": 5.0,
+            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+            "retry_on_error": [redis_errors.ConnectionError, redis_errors.TimeoutError],
+            **self._ssl_kwargs(),
+        }
+
     def _ssl_kwargs(self) -> dict[str, Any]:
         url = self.url or ""
         if not (self.settings.redis_ssl or url.startswith("rediss://")):
@@ -150,18 +163,18 @@ class RedisClientWrapper:
         url = self.url or ""
         if self.settings.redis_ssl and url.startswith("redis://"):
             url = "rediss://" + url.removeprefix("redis://")
-        extra = {k: v for k, v in self._ssl_kwargs().items() if k != "ssl"}
+        extra = {k: v for k, v in self._connection_kwargs().items() if k != "ssl"}
         return Redis.from_url(url, **extra)
 
     def _create_sentinel_client(self) -> Redis:
         _, _, username, password, db = self._url_parts()
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             self._nodes(),
-            socket_timeout=5.0,
+            sentinel_kwargs={"socket_timeout": 2.0, "socket_connect_timeout": 2.0},
             username=username,
             password=password,
             db=db,
-            **self._ssl_kwargs(),
+            **self._connection_kwargs(),
         )
         master: Redis = sentinel.master_for(self.settings.redis_sentinel_master)
         return master
@@ -170,7 +183,12 @@ class RedisClientWrapper:
         _, _, username, password, _ = self._url_parts()
         nodes = [ClusterNode(host, port) for host, port in self._nodes()]
         return RedisCluster(
-            startup_nodes=nodes, username=username, password=password, **self._ssl_kwargs()
+            startup_nodes=nodes,
+            username=username,
+            password=password,
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
+            **self._ssl_kwargs(),
         )
 
     def initialize(self) -> None:
@@ -205,7 +223,11 @@ class RedisClientWrapper:
             host, port = self._nodes()[0]
             _, _, username, password, _ = self._url_parts()
             self._pubsub_client = Redis(
-                host=host, port=port, username=username, password=password, **self._ssl_kwargs()
+                host=host,
+                port=port,
+                username=username,
+                password=password,
+                **self._connection_kwargs(),
             )
         return self._pubsub_client
 
