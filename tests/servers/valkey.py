@@ -105,8 +105,10 @@ def start_sentinel(master_name: str = "mymaster") -> Iterator[SentinelSetup]:
     try:
         client = redis.Redis(host="127.0.0.1", port=port)
         wait_for(
-            lambda: client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name)
-            is not None,
+            lambda: (
+                client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name)
+                is not None
+            ),
             what="sentinel knows the master",
         )
         client.close()

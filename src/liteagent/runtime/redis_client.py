@@ -26,7 +26,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
@@ -149,7 +149,9 @@ class RedisClientWrapper:
     def _url_parts(self) -> tuple[str, int, str | None, str | None, int]:
         parts = urlsplit(self.url or "")
         db = int(parts.path.lstrip("/") or 0) if parts.path.lstrip("/").isdigit() else 0
-        return parts.hostname or "127.0.0.1", parts.port or 6379, parts.username, parts.password, db
+        user = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        return parts.hostname or "127.0.0.1", parts.port or 6379, user, password, db
 
     def _nodes(self) -> list[tuple[str, int]]:
         listed = [n for n in self.settings.redis_cluster_nodes if n.strip()]

@@ -15,7 +15,6 @@ from tests.servers.valkey import free_port, start_cluster, start_sentinel
 pytestmark = pytest.mark.integration
 
 
-
 @pytest.fixture(scope="session")
 def valkey_standalone() -> Iterator[ValkeyServer]:
     with ValkeyServer() as server:
