@@ -122,6 +122,8 @@ def test_health_metrics_and_valkey_killed_then_back(
     assert metrics.status_code == 200 and "# TYPE liteagent_runs_started_total counter" in (
         metrics.text
     )
+    # replica 1 answered alice's configure and revoke turns in the first test
+    assert 'liteagent_runs_completed_total{model="liteagent/release-manager"} 2.0' in metrics.text
 
     valkey.terminate()  # SIGKILL
     try:

@@ -239,27 +239,42 @@ class LiteAgentLLM(CustomLLM):
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
         await self.runtime.start()  # once: listen for other replicas' invalidations
-        async with AsyncExitStack() as stack:
-            if ctx.is_task_request:
-                # Open WebUI's background tasks never build or reach a runner, nor wait for
-                # the chat's turn: they touch no stored state (liteagent.proxy.tasks)
-                run = self.tasks.answer(spec, ctx)
-            else:
-                # one turn at a time per chat: a concurrent request of it waits for this one
-                await stack.enter_async_context(
-                    self.locks.hold(turn_key(spec.name, ctx.session_key))
-                )
-                ctx = self._without_credentials(spec, ctx)
-                run = self._run(spec, ctx)
-            # closed at once when the client goes away, so the run learns it and saves itself
-            events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
-            async for event in events:
-                if isinstance(event, RunFinished):
-                    # Which model answered (after any fallback), how many calls, what they
-                    # cost: metadata["liteagent"].
-                    summary = summarize_calls(calls, event.metadata.get("model"), price=price)
-                    event = replace(event, metadata={**event.metadata, "liteagent": summary})
-                yield event
+        metrics, model = self.runtime.metrics, spec.model_name
+        started, outcome = time.monotonic(), "failed"
+        if not ctx.is_task_request:
+            metrics.run_started(model)
+        try:
+            async with AsyncExitStack() as stack:
+                if ctx.is_task_request:
+                    # Open WebUI's background tasks never build or reach a runner, nor wait for
+                    # the chat's turn: they touch no stored state (liteagent.proxy.tasks)
+                    run = self.tasks.answer(spec, ctx)
+                else:
+                    # one turn at a time per chat: a concurrent request of it waits for this one
+                    await stack.enter_async_context(
+                        self.locks.hold(turn_key(spec.name, ctx.session_key))
+                    )
+                    metrics.record_histogram(
+                        "queue_wait_seconds", time.monotonic() - started, {"model": model}
+                    )
+                    ctx = self._without_credentials(spec, ctx)
+                    run = self._run(spec, ctx)
+                # closed at once when the client goes away, so the run learns it and saves itself
+                events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
+                async for event in events:
+                    if isinstance(event, RunFinished):
+                        # Which model answered (after any fallback), how many calls, what they
+                        # cost: metadata["liteagent"].
+                        summary = summarize_calls(calls, event.metadata.get("model"), price=price)
+                        event = replace(event, metadata={**event.metadata, "liteagent": summary})
+                    yield event
+            outcome = "completed"
+        except (GeneratorExit, asyncio.CancelledError):
+            outcome = "cancelled"
+            raise
+        finally:
+            if not ctx.is_task_request:
+                metrics.run_finished(model, outcome, time.monotonic() - started)
 
     def _without_credentials(self, spec: ModelSpec, ctx: RequestContext) -> RequestContext:
         """Credentials pasted into a chat (tokens of any known toolkit: ``glpat-…``,
