@@ -71,9 +71,11 @@ def replicas(
         "LITEAGENT_OUTBOUND_ALLOW_HOSTS": "127.0.0.1",
         "REDIS_URL": f"redis://127.0.0.1:{valkey.port}/0",
     }
-    with run_proxy(project, env, wait_for="liteagent/release-manager") as one:
-        with run_proxy(project, env, wait_for="liteagent/release-manager") as two:
-            yield one, two
+    with (
+        run_proxy(project, env, wait_for="liteagent/release-manager") as one,
+        run_proxy(project, env, wait_for="liteagent/release-manager") as two,
+    ):
+        yield one, two
 
 
 def _health(proxy: Proxy) -> httpx.Response:
