@@ -21,9 +21,11 @@ health probe's ``PING``) logs ``redis_reconnected`` and Redis is used again.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from urllib.parse import unquote, urlsplit
@@ -68,6 +70,20 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (
 """Errors that mean "Redis is not reachable just now" (not "this command was wrong")."""
 
 
+class _NoLoop:
+    """Stands for "no running event loop" as a client key."""
+
+
+_NO_LOOP = _NoLoop()
+
+
+def _loop_key() -> object:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return _NO_LOOP
+
+
 class RedisNotConfiguredError(RuntimeError):
     """``get_redis()`` was called without ``REDIS_URL``."""
 
@@ -90,8 +106,10 @@ class RedisClientWrapper:
     def __init__(self, settings: Settings | None = None, *, retry_interval: float = 1.0) -> None:
         self._settings = settings
         self.retry_interval = retry_interval
-        self._client: AnyRedis | None = None
-        self._pubsub_client: Redis | None = None
+        # one client per event loop: redis.asyncio connections belong to the loop that made them
+        # (the proxy's loop, and the private loop of LiteLLM's sync entry points)
+        self._clients: weakref.WeakKeyDictionary[object, AnyRedis] = weakref.WeakKeyDictionary()
+        self._pubsub_clients: weakref.WeakKeyDictionary[object, Redis] = weakref.WeakKeyDictionary()
         self.available = True
         self._last_attempt = 0.0
         self.last_error: str | None = None
@@ -195,43 +213,47 @@ class RedisClientWrapper:
 
     def initialize(self) -> None:
         """Build the client for ``REDIS_MODE`` (no I/O yet; connections open on first use)."""
-        if self._client is not None:
-            return
         if not self.configured:
             raise RedisNotConfiguredError("REDIS_URL is not set: Redis is not in use.")
+        key = _loop_key()
+        if key in self._clients:
+            return
         if self.mode == "sentinel":
-            self._client = self._create_sentinel_client()
+            self._clients[key] = self._create_sentinel_client()
         elif self.mode == "cluster":
-            self._client = self._create_cluster_client()
+            self._clients[key] = self._create_cluster_client()
         else:
-            self._client = self._create_standalone_client()
+            self._clients[key] = self._create_standalone_client()
         logger.info("redis_client_created", mode=self.mode, nodes=len(self._nodes()))
 
     @property
     def client(self) -> AnyRedis:
-        """The client (created on first access)."""
-        if self._client is None:
+        """The client of the running event loop (created on first access)."""
+        client = self._clients.get(_loop_key())
+        if client is None:
             self.initialize()
-        assert self._client is not None
-        return self._client
+            client = self._clients[_loop_key()]
+        return client
 
     def pubsub_client(self) -> Redis:
         """A client for SUBSCRIBE (in cluster mode: one node; PUBLISH reaches every node)."""
         if self.mode != "cluster":
-            client = self.client
-            assert isinstance(client, Redis)
-            return client
-        if self._pubsub_client is None:
+            main = self.client
+            assert isinstance(main, Redis)
+            return main
+        key = _loop_key()
+        client = self._pubsub_clients.get(key)
+        if client is None:
             host, port = self._nodes()[0]
             _, _, username, password, _ = self._url_parts()
-            self._pubsub_client = Redis(
+            client = self._pubsub_clients[key] = Redis(
                 host=host,
                 port=port,
                 username=username,
                 password=password,
                 **self._connection_kwargs(),
             )
-        return self._pubsub_client
+        return client
 
     # ------------------------------------------------------------------ availability
     def should_try(self) -> bool:
@@ -276,12 +298,12 @@ class RedisClientWrapper:
         return True
 
     async def close(self) -> None:
-        """Close the connections (a later use opens new ones)."""
-        for client in (self._client, self._pubsub_client):
+        """Close this event loop's connections (a later use opens new ones)."""
+        key = _loop_key()
+        for clients in (self._clients, self._pubsub_clients):
+            client = clients.pop(key, None)
             if client is not None:
                 await client.aclose()
-        self._client = None
-        self._pubsub_client = None
 
 
 class _UsesRedis(Protocol):

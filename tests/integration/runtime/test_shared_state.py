@@ -244,3 +244,19 @@ async def test_a_held_turn_lock_is_renewed_beyond_its_lease(
         taken = b.redis.client.lock(holder.key(key), timeout=5)  # still held: b cannot take it
         assert not await taken.acquire(blocking=False)
     assert not await a.redis.client.exists(holder.key(key))  # released at the end
+
+
+async def test_one_wrapper_serves_two_event_loops(redis_replicas: ServicesFactory) -> None:
+    """LiteLLM's sync entry points run the handler on a private loop beside the proxy's."""
+    services = redis_replicas()
+    task_id = f"run-{_name()}"
+    await services.tasks.start_task(task_id, "liteagent/helper", "alice")
+
+    async def from_another_loop() -> bool:
+        try:
+            return await services.tasks.set_stop_flag(task_id, "alice")
+        finally:
+            await services.redis.close()  # this loop's connections
+
+    assert await asyncio.to_thread(asyncio.run, from_another_loop())
+    assert await services.tasks.is_stopped(task_id)
