@@ -5,6 +5,7 @@
 - ``liteagent hello``: send one chat request to a running proxy.
 - ``liteagent ingest``: ingest sources into a named knowledge base (``liteagent.rag``).
 - ``liteagent db upgrade|current``: migrate LiteAgent's database (``liteagent.storage``).
+- ``liteagent jobs``: run background jobs and see their status (``liteagent.tasks``).
 """
 
 from __future__ import annotations
@@ -155,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     from liteagent.storage.db_cli import add_db_command
 
     add_db_command(sub, settings.database_url)
+
+    from liteagent.tasks.cli import add_jobs_command
+
+    add_jobs_command(sub)
     return parser
 
 

@@ -206,6 +206,48 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field("json", validation_alias=_env("LOG_FORMAT"))
 
+    # Background jobs (liteagent.tasks): Celery workers on the Redis broker, or in-process
+    # asyncio jobs (the embedded default). auto = Celery when a broker URL is set.
+    jobs_backend: Literal["auto", "inprocess", "celery"] = Field(
+        "auto", validation_alias=_env("LITEAGENT_JOBS_BACKEND")
+    )
+    celery_broker_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "LITEAGENT_CELERY_BROKER_URL", "liteagent_celery_broker_url", "REDIS_URL", "redis_url"
+        ),
+    )
+    celery_visibility_timeout: float = Field(
+        3600.0, gt=0, validation_alias=_env("LITEAGENT_CELERY_VISIBILITY_TIMEOUT")
+    )
+    job_max_retries: int = Field(3, ge=0, le=50, validation_alias=_env("LITEAGENT_JOB_MAX_RETRIES"))
+    job_retry_backoff: float = Field(
+        30.0, ge=0, validation_alias=_env("LITEAGENT_JOB_RETRY_BACKOFF")
+    )
+    job_retry_backoff_max: float = Field(
+        600.0, ge=0, validation_alias=_env("LITEAGENT_JOB_RETRY_BACKOFF_MAX")
+    )
+    datasource_refresh_interval: float = Field(
+        3600.0, ge=0, validation_alias=_env("LITEAGENT_DATASOURCE_REFRESH_INTERVAL")
+    )
+    knowledge_retention_days: float | None = Field(
+        None, gt=0, validation_alias=_env("LITEAGENT_KNOWLEDGE_RETENTION_DAYS")
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("LITEAGENT_WEBHOOK_SECRET")
+    )
+    webhook_max_retries: int = Field(
+        5, ge=0, le=50, validation_alias=_env("LITEAGENT_WEBHOOK_MAX_RETRIES")
+    )
+    webhook_timeout: float = Field(10.0, gt=0, validation_alias=_env("LITEAGENT_WEBHOOK_TIMEOUT"))
+
+    @field_validator(
+        "celery_broker_url", "webhook_secret", "knowledge_retention_days", mode="before"
+    )
+    @classmethod
+    def _blank_job_setting_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
