@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from liteagent.catalog import AgentSpec, Catalog
     from liteagent.catalog.providers import ModelChainSpec, ProviderEntry
     from liteagent.llm import BaseLLMProvider, ChatOptions
+    from liteagent.mcp import McpToolsets
     from liteagent.workflows.state import WorkflowState
     from liteagent.workflows.types import NodeDefinition
 
@@ -156,6 +157,8 @@ class AgentNodeRunner:
         tools_for: Builds a catalog agent's tools (default: as the proxy's agent kind does, for
             an anonymous owner, with notes in ``LITEAGENT_DATABASE_URL``).
         on_event: Receives model deltas, usage and tool calls as they happen.
+        mcp: The user's MCP sessions, for catalog agents with ``mcp_servers`` (closed with
+            this runner).
     """
 
     def __init__(
@@ -170,8 +173,10 @@ class AgentNodeRunner:
         max_tokens: int | None = None,
         tools_for: Callable[[AgentSpec], list[Tool]] | None = None,
         on_event: Callable[[AgentNodeEvent], None] | None = None,
+        mcp: McpToolsets | None = None,
     ) -> None:
         self.agents = dict(agents or {})
+        self.mcp = mcp
         self.model = model
         self.node_models = dict(node_models or {})
         self.providers = providers
@@ -205,6 +210,8 @@ class AgentNodeRunner:
 
     async def aclose(self) -> None:
         """Close the model clients this runner built."""
+        if self.mcp is not None:
+            await self.mcp.aclose()
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.aclose()
@@ -223,6 +230,9 @@ class AgentNodeRunner:
             if p and p.strip()
         )
         tools = self._tools(spec)
+        if self.mcp is not None:  # (calls that need approval are left out, as built-in ones)
+            mcp_tools = await self.mcp.tools_for(spec)
+            tools += [t for t in mcp_tools if not t.requires_human_approval]
         history = _history(cfg, state)
         agent = Agent(
             AgentConfig(
