@@ -236,7 +236,7 @@ async def test_server_urls_go_through_the_outbound_policy(http_url: str) -> None
     toolsets = McpToolsets(Settings(), "alice")  # 127.0.0.1 not in LITEAGENT_OUTBOUND_ALLOW_HOSTS
     try:
         [tool] = await toolsets.tools_for(spec)
-        with pytest.raises(McpUnavailableError, match="intranet.*loopback"):
+        with pytest.raises(McpUnavailableError, match=r"intranet.*loopback"):
             await tool.execute(a=1, b=2)
     finally:
         await toolsets.aclose()
