@@ -202,6 +202,11 @@ class LiteAgentLLM(CustomLLM):
         repair = create_llm(spec.model, settings=self.settings)  # a workflow: the entry's model
         return json_answer(runner.run(asked), fmt, repair, owned=True)
 
+    def events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+        """The run's events for ``ctx``, on the same path as a chat request (per-chat turn
+        lock, credential scrubbing, cached runner, run store); used by the A2A server."""
+        return self._events(ctx)
+
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         spec = self._spec(ctx)
         calls: list[LLMCall] = []
