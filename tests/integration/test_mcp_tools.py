@@ -5,6 +5,8 @@ tests, used by a catalog agent through the handler's agent path (tool blocks, ap
 from __future__ import annotations
 
 import html
+import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -240,3 +242,64 @@ async def test_server_urls_go_through_the_outbound_policy(http_url: str) -> None
             await tool.execute(a=1, b=2)
     finally:
         await toolsets.aclose()
+
+
+async def test_workflow_agent_nodes_call_mcp_tools(
+    tmp_path: Path, server: dict[str, Any], call_log: Path
+) -> None:
+    path = tmp_path / "node-script.yaml"
+    path.write_text(yaml.safe_dump([call("delete_item", item="old-logs"), "Removed old-logs."]))
+    cleaner = {
+        "system_prompt": "You clean up.",
+        "model": f"scripted/{path}",
+        "mcp_servers": [{**server, "tools": ["delete_item"]}],
+    }
+    workflow = {
+        "kind": "workflow",
+        "nodes": {
+            "start": {"type": "start"},
+            "clean": {
+                "type": "agent",
+                "agent_id": "cleaner",
+                "input_variable": "input",
+                "output_variable": "answer",
+            },
+            "end": {"type": "end", "output_variable": "answer"},
+        },
+        "edges": [{"from": "start", "to": "clean"}, {"from": "clean", "to": "end"}],
+    }
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/liteagent.db",
+        outbound_allow_hosts=("127.0.0.1",),
+    )
+    handler = LiteAgentLLM(
+        settings=settings,
+        catalog=parse_catalog({"models": {"cleaner": cleaner, "cleanup": workflow}}),
+    )
+    response = await handler.acompletion(
+        "cleanup",
+        [{"role": "user", "content": "Remove the old logs"}],
+        model_response=ModelResponse(),
+        optional_params={},
+        litellm_params={"metadata": {"user_api_key_user_id": "k"}},
+    )
+    for runner in list(handler.cache._lru.values()):
+        await runner.aclose()
+    assert response.choices[0].message.content.rstrip().endswith("Removed old-logs.")
+    assert mcp_wire.calls(call_log) == ["old-logs"]
+
+
+async def test_one_session_per_user_and_server_closed_with_the_runner(
+    tmp_path: Path, call_log: Path
+) -> None:
+    """Two turns reuse the user's session (one server process); closing the runner ends it."""
+    script = [call("server_pid"), "First.", call("server_pid"), "Second."]
+    chat = Chat(tmp_path, [stdio_server(call_log, tools=["server_pid"])], script)
+    first = blocks(await chat.say("Which process?"))[0]["result"]
+    second = blocks(await chat.say("And now?"))[0]["result"]
+    assert first == second
+    pid = int(json.loads(first))
+    os.kill(pid, 0)  # the server process is alive while the runner holds its session
+    await chat.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
