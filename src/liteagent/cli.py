@@ -166,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     a2a.add_argument("--host", default=settings.host, help="default: LITEAGENT_HOST")
     a2a.add_argument("--port", type=int, default=4100)
     a2a.add_argument(
-        "--public-url", default=None, help="the URL callers reach this server at (for the cards)"
+        "--public-url",
+        default=None,
+        help="the URL callers reach this server at, for the cards (default: the request's)",
     )
     a2a.set_defaults(func=cmd_a2a)
 

@@ -21,7 +21,7 @@ from a2a.client import A2ACardResolver, ClientConfig, create_client
 from a2a.helpers import get_message_text
 from a2a.types import Message, Part, Role, SendMessageRequest, TaskState
 
-from tests.e2e.proxy import BIN, MASTER_KEY, make_project
+from tests.e2e.proxy import BIN, MASTER_KEY, make_project, run_proxy
 from tests.servers.http import free_port, serve_app
 from tests.servers.openai_wire import OpenAIWireServer
 
@@ -148,3 +148,34 @@ async def test_the_standalone_server_serves_cards_and_answers(
     sent = upstream.requests[-1]["body"]["messages"]
     assert sent[0]["role"] == "system" and "You greet people." in sent[0]["content"]
     assert sent[-1] == {"role": "user", "content": "Hi again"}
+
+
+def test_the_proxy_serves_the_same_agents_authenticated_by_litellm(tmp_path: Path) -> None:
+    """Inside the LiteLLM proxy the agents are mounted under /liteagent/a2a and LiteLLM itself
+    checks the keys."""
+    import asyncio
+
+    upstream = OpenAIWireServer()
+    with serve_app(upstream.app) as upstream_url:
+        project = make_project(tmp_path, CATALOG)
+        env = {
+            "OPENAI_API_KEY": "sk-upstream-0123456789abcdef",
+            "OPENAI_BASE_URL": f"{upstream_url}/v1",
+            "LITEAGENT_DATABASE_URL": f"sqlite+aiosqlite:///{project}/agent.db",
+        }
+        with run_proxy(project, env, wait_for="liteagent/greeter") as proxy:
+            base = f"{proxy.base_url}/liteagent/a2a"
+            card = httpx.get(f"{base}/greeter/.well-known/agent-card.json", timeout=30).json()
+            refused = httpx.post(
+                f"{base}/greeter",
+                json={"jsonrpc": "2.0", "id": 1, "method": "SendMessage"},
+                headers={"Authorization": "Bearer sk-not-a-litellm-key"},
+                timeout=30,
+            )
+            upstream.reply_text("Hello through the proxy.")
+            state, text, streamed = asyncio.run(_ask(f"{base}/greeter", "Hi", streaming=True))
+    assert card["name"] == "greeter"
+    assert card["supportedInterfaces"][0]["url"].endswith("/liteagent/a2a/greeter")
+    assert refused.status_code == 401
+    assert state == TaskState.TASK_STATE_COMPLETED
+    assert text == streamed.strip() == "Hello through the proxy."

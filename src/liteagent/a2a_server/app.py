@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.server.routes import create_jsonrpc_routes
 from a2a.server.tasks import InMemoryTaskStore
 from starlette.applications import Starlette
 from starlette.authentication import SimpleUser
@@ -43,8 +45,8 @@ __all__ = [
 
 logger = get_logger(__name__)
 
-Authenticator = Callable[[str, Headers], Awaitable[A2AIdentity | None]]
-"""``(bearer token, request headers) -> identity``, ``None`` when the key is not accepted."""
+Authenticator = Callable[[str, Headers, str | None], Awaitable[A2AIdentity | None]]
+"""``(bearer token, request headers, model asked for) -> identity``; ``None``: refused."""
 
 GATEWAY_USER_HEADER = "x-litellm-user-id"
 CARD_PATH = ".well-known/agent-card.json"
@@ -62,7 +64,7 @@ def master_key_authenticator(master_key: str) -> Authenticator:
     """
     expected = master_key.encode()
 
-    async def authenticate(token: str, headers: Headers) -> A2AIdentity | None:
+    async def authenticate(token: str, headers: Headers, model: str | None) -> A2AIdentity | None:
         if not expected or not hmac.compare_digest(token.encode(), expected):
             return None
         end_user = (headers.get(GATEWAY_USER_HEADER) or "").strip() or None
@@ -74,6 +76,16 @@ def master_key_authenticator(master_key: str) -> Authenticator:
 def _unauthorized(message: str) -> JSONResponse:
     body = {"error": {"message": message, "type": "authentication_error", "code": "401"}}
     return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _model(scope: Scope) -> str | None:
+    """The entry a request is for: ``liteagent/<first path segment below the app>``."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    name = path.strip("/").split("/", 1)[0]
+    return f"liteagent/{name}" if name else None
 
 
 class _BearerAuth:
@@ -91,7 +103,7 @@ class _BearerAuth:
         scheme, _, token = (headers.get("authorization") or "").partition(" ")
         identity = None
         if scheme.lower() == "bearer" and token.strip():
-            identity = await self.authenticate(token.strip(), headers)
+            identity = await self.authenticate(token.strip(), headers, _model(scope))
         if identity is None:
             logger.info("a2a_request_refused", path=scope.get("path"))
             message = (
@@ -106,35 +118,53 @@ class _BearerAuth:
         await self.app(scope, receive, send)
 
 
+def _card_route(spec: Any, public_url: str | None) -> Route:
+    """The entry's card; its URL is ``public_url``'s, else the one the request came to."""
+
+    path = f"/{spec.name}/{CARD_PATH}"
+
+    async def card(request: Request) -> JSONResponse:
+        base = public_url or _base_url(request, path)
+        return JSONResponse(agent_card_to_dict(agent_card(spec, f"{base}/{spec.name}")))
+
+    return Route(path, card, methods=["GET"])
+
+
+def _base_url(request: Request, route: str) -> str:
+    """The URL this app was reached at (wherever it is mounted): the request's, less ``route``."""
+    url = str(request.url.replace(query="", fragment=""))
+    return url[: -len(route)] if url.endswith(route) else url.rstrip("/")
+
+
 def build_a2a_app(
-    handler: LiteAgentLLM, *, public_url: str, authenticate: Authenticator
+    handler: LiteAgentLLM, *, public_url: str | None, authenticate: Authenticator
 ) -> Starlette:
     """The A2A app for every entry of ``handler``'s catalog.
 
     Args:
         handler: The handler that runs the turns (its catalog, runners and run store).
         public_url: Where this app is reachable by callers (the cards carry
-            ``<public_url>/<name>``), without a trailing slash.
+            ``<public_url>/<name>``); ``None``: the address each card request came to.
         authenticate: Decides who a bearer key belongs to.
     """
-    base = public_url.rstrip("/")
+    base = public_url.rstrip("/") if public_url else None
     routes: list[BaseRoute] = []
-    index: list[dict[str, str]] = []
+    names: list[str] = []
     for spec in handler.catalog:
-        url = f"{base}/{spec.name}"
-        card = agent_card(spec, url)
         store = InMemoryTaskStore()
         requests = DefaultRequestHandler(
             agent_executor=LiteAgentExecutor(handler, spec.model_name, store),
             task_store=store,
-            agent_card=card,
+            agent_card=agent_card(spec, f"{base or ''}/{spec.name}"),
         )
-        routes += create_agent_card_routes(card, card_url=f"/{spec.name}/{CARD_PATH}")
+        routes.append(_card_route(spec, base))
         routes += create_jsonrpc_routes(requests, rpc_url=f"/{spec.name}", enable_v0_3_compat=True)
-        index.append({"name": spec.name, "model": spec.model_name, "card": f"{url}/{CARD_PATH}"})
+        names.append(spec.name)
 
-    async def list_agents(_: Request) -> JSONResponse:
-        return JSONResponse({"agents": index})
+    async def list_agents(request: Request) -> JSONResponse:
+        root = base or _base_url(request, "/")
+        agents = [{"name": n, "card": f"{root}/{n}/{CARD_PATH}"} for n in names]
+        return JSONResponse({"agents": agents})
 
     routes.append(Route("/", list_agents, methods=["GET"]))
     app = Starlette(routes=routes)

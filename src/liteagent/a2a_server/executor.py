@@ -16,6 +16,7 @@ approval or an answer) or ``failed``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from a2a.helpers import get_message_text, new_task_from_user_message, new_text_message
@@ -49,14 +50,23 @@ class A2AIdentity(AuthCredentials):
     """Who is calling, as the server's authentication established it.
 
     Args:
-        principal: The key's owner, named as the proxy names it (the LiteLLM user id).
+        principal: The key's owner, named as the proxy names it (the LiteLLM user id,
+            ``team:<id>``, ``key:<hash>``).
         end_user: The person behind a gateway (LiteLLM's ``x-litellm-user-id``), if any.
+        metadata: LiteLLM's key metadata (``user_api_key_user_id``, ``…_team_id``,
+            ``…_hash``) the chat path reads identity from (default: the principal as user id).
     """
 
-    def __init__(self, principal: str, end_user: str | None = None) -> None:
+    def __init__(
+        self,
+        principal: str,
+        end_user: str | None = None,
+        metadata: Mapping[str, str | None] | None = None,
+    ) -> None:
         super().__init__(["authenticated"])
         self.principal = principal
         self.end_user = end_user
+        self.metadata = dict(metadata or {"user_api_key_user_id": principal})
 
     @property
     def user_key(self) -> str:
@@ -106,7 +116,7 @@ class LiteAgentExecutor(AgentExecutor):
             messages=[*history, {"role": "user", "content": get_message_text(message)}],
             litellm_params={
                 "metadata": {
-                    "user_api_key_user_id": identity.principal,
+                    **identity.metadata,
                     "headers": {"x-openwebui-chat-id": chat_id_for(task.context_id)},
                 },
                 "proxy_server_request": {"body": {"user": identity.end_user}},

@@ -479,6 +479,9 @@ def create_handler(
     check_encryption_key(settings)
     handler = LiteAgentLLM(settings=settings, catalog=catalog)
     scheduled = schedule_registration(list(handler.catalog))
+    from liteagent.a2a_server import mount_on_proxy  # the A2A agents (docs/a2a.md)
+
+    mount_on_proxy(handler)
     schedule_knowledge_ingestion(list(handler.catalog), settings)
     logger.info(
         "liteagent_handler_ready",
