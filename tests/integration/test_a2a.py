@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def script(tmp: Path, name: str, items: list[Any]) -> str:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, LiteAgentLLM]]:
+def served(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None]]]:
     triage = copy.deepcopy(
         yaml.safe_load((ROOT / "liteagent.yaml").read_text())["models"]["triage"]
     )
@@ -66,20 +66,28 @@ def served(tmp_path: Path) -> Iterator[tuple[str, LiteAgentLLM]]:
             "triage": triage,
         }
     }
-    handler = LiteAgentLLM(
-        settings=Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/liteagent.db"),
-        catalog=parse_catalog(catalog),
-    )
-    holder: dict[str, str] = {}
+
+    def new_handler() -> LiteAgentLLM:
+        return LiteAgentLLM(
+            settings=Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/liteagent.db"),
+            catalog=parse_catalog(catalog),
+        )
+
+    holder: dict[str, Any] = {}
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        await holder["app"](scope, receive, send)  # type: ignore[operator]
+        await holder["app"](scope, receive, send)
 
     with serve_app(app) as url:
-        holder["app"] = build_a2a_app(  # type: ignore[assignment]
-            handler, public_url=url, authenticate=master_key_authenticator(KEY)
-        )
-        yield url, handler
+
+        def restart() -> None:
+            """A new process on the same database: nothing of the old one in memory."""
+            holder["app"] = build_a2a_app(
+                new_handler(), public_url=url, authenticate=master_key_authenticator(KEY)
+            )
+
+        restart()
+        yield url, restart
 
 
 class Peer:
@@ -181,12 +189,16 @@ async def test_an_agent_answers_without_and_with_streaming(served: tuple[str, An
     assert final_text(events) == "Streamed hi."
 
 
-@pytest.mark.parametrize(("streaming", "same_task"), [(False, True), (True, True), (True, False)])
+@pytest.mark.parametrize(
+    ("streaming", "same_task", "restart_between"),
+    [(False, True, False), (True, True, False), (True, False, False), (False, True, True)],
+)
 async def test_a_workflow_waits_for_its_human_step_and_resumes_on_the_next_message(
-    served: tuple[str, Any], streaming: bool, same_task: bool
+    served: tuple[str, Any], streaming: bool, same_task: bool, restart_between: bool
 ) -> None:
     """The answer continues the waiting task (as A2A prescribes) or, from a peer that only
-    keeps the context, comes as a new task of the same context: either resumes the run."""
+    keeps the context, comes as a new task of the same context; in the same process or after a
+    restart (tasks and runs are in the database): each resumes the run."""
     url, _ = served
     peer = Peer(url, "triage", streaming=streaming)
     events = await peer.send("Hello, I need help with my account")
@@ -195,6 +207,8 @@ async def test_a_workflow_waits_for_its_human_step_and_resumes_on_the_next_messa
     assert peer.task_id is not None
     if not same_task:
         peer.task_id = None
+    if restart_between:
+        served[1]()
 
     events = await peer.send("technical")
     assert final_state(events) == TaskState.TASK_STATE_COMPLETED

@@ -15,14 +15,16 @@ decides who the key belongs to (``master_key_authenticator`` for the standalone
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from a2a.server.models import TaskModel, create_task_model
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes import create_jsonrpc_routes
-from a2a.server.tasks import InMemoryTaskStore
+from a2a.server.tasks import DatabaseTaskStore
 from starlette.applications import Starlette
 from starlette.authentication import SimpleUser
 from starlette.datastructures import Headers
@@ -35,6 +37,7 @@ from liteagent.a2a_server.card import agent_card
 from liteagent.a2a_server.executor import A2AIdentity, LiteAgentExecutor
 from liteagent.log import get_logger
 from liteagent.proxy import LiteAgentLLM
+from liteagent.storage import get_database
 
 __all__ = [
     "GATEWAY_USER_HEADER",
@@ -50,6 +53,7 @@ Authenticator = Callable[[str, Headers, str | None], Awaitable[A2AIdentity | Non
 
 GATEWAY_USER_HEADER = "x-litellm-user-id"
 CARD_PATH = ".well-known/agent-card.json"
+TASK_TABLE = "liteagent_a2a_tasks"
 # The LiteLLM proxy names the master key's owner so (LITELLM_PROXY_ADMIN_NAME): runs started by
 # chat and over A2A with the master key belong to the same user.
 MASTER_KEY_PRINCIPAL = "default_user_id"
@@ -114,8 +118,24 @@ class _BearerAuth:
             await _unauthorized(message)(scope, receive, send)
             return
         scope["auth"] = identity
-        scope["user"] = SimpleUser(identity.user_key)
+        # the A2A task owner: tasks are kept apart per entry and per user
+        scope["user"] = SimpleUser(f"{_model(scope)}|{identity.user_key}")
         await self.app(scope, receive, send)
+
+
+@functools.cache
+def _task_model() -> type[TaskModel]:
+    model: type[TaskModel] = create_task_model(TASK_TABLE)  # once: it joins shared metadata
+    return model
+
+
+def task_store(database_url: str) -> DatabaseTaskStore:
+    """The A2A tasks of every entry and user, in ``liteagent_a2a_tasks`` of LiteAgent's
+    database (created on first use), so a context's turns outlive the process and are shared by
+    replicas. Each task belongs to one entry and user (the owner the authentication sets)."""
+    store = DatabaseTaskStore(get_database(database_url).engine)
+    store.task_model = _task_model()
+    return store
 
 
 def _card_route(spec: Any, public_url: str | None) -> Route:
@@ -150,8 +170,8 @@ def build_a2a_app(
     base = public_url.rstrip("/") if public_url else None
     routes: list[BaseRoute] = []
     names: list[str] = []
+    store = task_store(handler.settings.database_url)
     for spec in handler.catalog:
-        store = InMemoryTaskStore()
         requests = DefaultRequestHandler(
             agent_executor=LiteAgentExecutor(handler, spec.model_name, store),
             task_store=store,
