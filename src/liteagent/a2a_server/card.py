@@ -16,6 +16,8 @@ from a2a.types import (
     StringList,
 )
 
+from liteagent.mcp.toolset import exposed_name
+
 __all__ = ["PROTOCOL_VERSION", "agent_card", "skills_of"]
 
 PROTOCOL_VERSION = "1.0"
@@ -61,8 +63,8 @@ def skills_of(spec: Any) -> list[AgentSkill]:
             for name in allowed:
                 skills.append(
                     AgentSkill(
-                        id=f"{server.prefix}{name}",
-                        name=f"{server.prefix}{name}",
+                        id=exposed_name(server, name),
+                        name=exposed_name(server, name),
                         description=f"{name} (MCP server '{server.name}')",
                         tags=["tool", "mcp"],
                     )

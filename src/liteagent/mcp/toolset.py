@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -306,6 +307,15 @@ class McpToolsets:
             logger.info("mcp_session_closed", server=name, user=self.user_key)
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def exposed_name(server: McpServerSpec, remote_name: str) -> str:
+    """The name the model sees: prefix plus the server's name, with characters function names
+    may not hold replaced by ``_``, at most 64 characters."""
+    return _UNSAFE.sub("_", f"{server.prefix}{remote_name}")[:64]
+
+
 def _reason(exc: BaseException) -> str:
     """What went wrong, in one line and without internals (exception groups unwrapped)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -340,7 +350,7 @@ class McpTool(Tool):
         schema = dict(parameters)
         schema.setdefault("type", "object")
         self._definition = ToolDefinition(
-            name=f"{server.prefix}{remote_name}",
+            name=exposed_name(server, remote_name),
             description=description,
             parameters=schema,
             handler=self.execute,
@@ -350,6 +360,15 @@ class McpTool(Tool):
 
     def get_definition(self) -> ToolDefinition:
         return self._definition
+
+    def validate_arguments(self, arguments: Mapping[str, Any]) -> str | None:
+        """As for any tool; a schema the validator cannot read is left to the server to check."""
+        import jsonschema
+
+        try:
+            return super().validate_arguments(arguments)
+        except jsonschema.SchemaError:
+            return None
 
     async def execute(self, **kwargs: Any) -> str:
         return await self.toolsets.call(self.server, self.remote_name, kwargs)
