@@ -303,3 +303,18 @@ async def test_one_session_per_user_and_server_closed_with_the_runner(
     await chat.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+async def test_a_server_that_dies_mid_call_is_a_tool_error_and_is_restarted(
+    tmp_path: Path, call_log: Path
+) -> None:
+    script = [call("server_pid"), call("crash"), call("server_pid"), "Recovered."]
+    chat = Chat(tmp_path, [stdio_server(call_log, tools=["server_pid", "crash"])], script)
+    try:
+        answer = await chat.say("Crash it")
+    finally:
+        await chat.close()
+    before, crashed, after = blocks(answer)
+    assert "MCP server 'local' went away" in crashed["result"]
+    assert json.loads(before["result"]) != json.loads(after["result"])  # a new server process
+    assert answer.endswith("Recovered.")

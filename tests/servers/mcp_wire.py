@@ -6,7 +6,7 @@
 - ``fail(reason)``: raises, so the call ends with ``isError``;
 - ``hang()``: never answers (for timeouts);
 - ``delete_item(item)``: appends ``item`` to the call log (one line per call), for approvals;
-- ``server_pid()``: the server process's id;
+- ``server_pid()``: the server process's id; ``crash()``: the process exits mid-call;
 - ``whoami()``: the user the caller's token belongs to (``TOKENS``); an unknown or missing token
   is an error. Over HTTP the token comes from the ``Authorization: Bearer`` header, over stdio
   from the ``MCP_TEST_TOKEN`` environment variable.
@@ -60,6 +60,10 @@ def build_server(log: Path) -> MCPServer:
         with log.open("a") as fh:
             fh.write(item + "\n")
         return f"deleted {item}"
+
+    @server.tool(description="Ends the server process in the middle of the call.")
+    def crash() -> str:
+        os._exit(1)
 
     @server.tool(description="The server's process id.")
     def server_pid() -> str:

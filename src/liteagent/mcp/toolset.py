@@ -98,9 +98,8 @@ class _Session:
     async def _own(self, target: Any) -> None:
         assert self._ready is not None
         try:
-            async with Client(
-                target, client_info=CLIENT_INFO, read_timeout_seconds=self.server.timeout
-            ) as client:
+            # (each call's time limit is the agent engine's: the tool's ``timeout_seconds``)
+            async with Client(target, client_info=CLIENT_INFO) as client:
                 listed = await client.list_tools()
                 tools = list(listed.tools)
                 while listed.next_cursor:
@@ -113,6 +112,8 @@ class _Session:
         except BaseException as exc:
             if self._ready is not None and not self._ready.done():
                 self._ready.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
+            elif not self._closing.is_set():
+                logger.warning("mcp_session_lost", server=self.server.name, error=_reason(exc))
             if not isinstance(exc, Exception):
                 raise
         finally:
