@@ -93,14 +93,17 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None]]]:
 class Peer:
     """An A2A caller with the SDK's client, keeping its context like a real peer would."""
 
-    def __init__(self, url: str, name: str, *, streaming: bool) -> None:
+    def __init__(
+        self, url: str, name: str, *, streaming: bool, headers: dict[str, str] | None = None
+    ) -> None:
         self.url = f"{url}/{name}"
         self.streaming = streaming
+        self.headers = {"Authorization": f"Bearer {KEY}", **(headers or {})}
         self.context_id = str(uuid.uuid4())
         self.task_id: str | None = None
 
     async def send(self, text: str) -> list[StreamResponse]:
-        http = httpx.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+        http = httpx.AsyncClient(headers=self.headers, timeout=60)
         config = ClientConfig(streaming=self.streaming, httpx_client=http)
         client = await create_client(self.url, client_config=config)
         message = Message(
@@ -270,3 +273,25 @@ async def test_requests_need_the_key(served: tuple[str, Any]) -> None:
     assert right.status_code == 200
     result = right.json()["result"]  # the v0.3 method name answers in the v0.3 shape
     assert result["status"]["state"] == "completed"
+
+
+async def test_people_behind_a_gateway_have_their_own_runs(
+    served: tuple[str, Any], tmp_path: Path
+) -> None:
+    """A gateway names the person it calls for (``x-litellm-user-id``): another person's
+    "approve", even in the same context, does not answer the first one's approval."""
+    url, _ = served
+    notes = NoteRepository(get_database(f"sqlite+aiosqlite:///{tmp_path}/liteagent.db"))
+    alice = Peer(url, "notes", streaming=False, headers={"x-litellm-user-id": "alice"})
+    events = await alice.send("Save a note saying hello")
+    assert final_state(events) == TaskState.TASK_STATE_INPUT_REQUIRED
+
+    mallory = Peer(url, "notes", streaming=False, headers={"x-litellm-user-id": "mallory"})
+    mallory.context_id = alice.context_id
+    events = await mallory.send("approve")
+    assert "Nothing is waiting for your approval" in final_text(events)
+    assert await notes.list(owner="default_user_id/alice") == []
+
+    events = await alice.send("approve")
+    assert final_state(events) == TaskState.TASK_STATE_COMPLETED
+    assert [n.title for n in await notes.list(owner="default_user_id/alice")] == ["a2a"]

@@ -197,13 +197,21 @@ async def test_an_approval_gated_tool_pauses_and_runs_exactly_once(
         await chat.close()
 
 
+@pytest.mark.parametrize("transport", ["http", "stdio"])
 async def test_each_user_sends_only_their_own_token(
-    tmp_path: Path, http_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, http_url: str, call_log: Path, transport: str
 ) -> None:
+    """Over HTTP the token is the Authorization header; over stdio each user's server process
+    gets it in its environment. The server says whose token it got."""
     from liteagent.toolkits.service import ToolkitService, use_toolkit_service
 
     storage = TokenStorage(MemoryCredentialBackend(), EncryptionService(Fernet.generate_key()))
-    server = {"name": "private", "url": http_url, "tools": ["whoami"], "token_toolkit": "gitlab"}
+    where: dict[str, Any] = (
+        {"url": http_url}
+        if transport == "http"
+        else {**stdio_server(call_log), "token_env": "MCP_TEST_TOKEN"}
+    )
+    server = {**where, "name": "private", "tools": ["whoami"], "token_toolkit": "gitlab"}
     answers: dict[str, str] = {}
     for user, token in (("alice", "tok-alice-123"), ("bob", "tok-bob-456"), ("carol", None)):
         chat = Chat(tmp_path, [server], [call("whoami"), "Answered."], user=user)
