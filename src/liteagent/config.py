@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # `liteagent serve`
     host: str = Field("127.0.0.1", validation_alias=_env("LITEAGENT_HOST"))
     port: int = Field(8890, ge=1, le=65535, validation_alias=_env("LITEAGENT_PORT"))
+    a2a_public_url: str | None = Field(
+        None, validation_alias=_env("LITEAGENT_A2A_PUBLIC_URL")
+    )  # where callers reach the proxy's A2A agents (docs/a2a.md)
 
     # Catalog and models
     catalog_path: Path = Field(Path("liteagent.yaml"), validation_alias=_env("LITEAGENT_CATALOG"))

@@ -236,6 +236,11 @@ class LiteAgentLLM(CustomLLM):
         repair = create_llm(spec.model, settings=self.settings)  # a workflow: the entry's model
         return json_answer(runner.run(asked), fmt, repair, owned=True)
 
+    def events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+        """The run's events for ``ctx``, on the same path as a chat request (per-chat turn
+        lock, credential scrubbing, cached runner, run store); used by the A2A server."""
+        return self._events(ctx)
+
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         spec = self._spec(ctx)
         calls: list[LLMCall] = []
@@ -545,6 +550,9 @@ def create_handler(
     handler = LiteAgentLLM(settings=settings, catalog=catalog)
     attach_to_proxy(handler.runtime)  # /liteagent/health, /liteagent/metrics
     scheduled = schedule_registration(list(handler.catalog))
+    from liteagent.a2a_server import mount_on_proxy  # the A2A agents (docs/a2a.md)
+
+    mount_on_proxy(handler)
     schedule_knowledge_ingestion(list(handler.catalog), settings)
     logger.info(
         "liteagent_handler_ready",

@@ -50,6 +50,7 @@ from liteagent.catalog.assembly import build_memory, build_tools
 from liteagent.config import Settings
 from liteagent.llm import BaseLLMProvider, ChatOptions, LLMToolCall, create_llm
 from liteagent.log import get_logger
+from liteagent.mcp import McpToolsets
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import (
     ClientToolCalls,
@@ -200,8 +201,10 @@ class AgentChatRunner:
         *,
         tools: list[Tool] | None = None,
         store: RunStore | None = None,
+        mcp: McpToolsets | None = None,
     ) -> None:
         self.spec = spec
+        self.mcp = mcp  # the user's MCP sessions (liteagent.mcp), closed with the runner
         self.provider = provider
         self.options = options
         self.store = store
@@ -219,6 +222,8 @@ class AgentChatRunner:
         )
 
     async def aclose(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.aclose()
         await self.provider.aclose()
 
     # ------------------------------------------------------------------ entry point
@@ -242,9 +247,11 @@ class AgentChatRunner:
                 )
             )
             memory = memory.with_summarizer(summarizer_for(usage_only))
+        mcp_tools = await self.mcp.tools_for(self.spec) if self.mcp is not None else []
         agent = Agent(
             dataclasses.replace(
                 self.config,
+                tools=[*self.config.tools, *mcp_tools],
                 purpose=purpose,
                 llm_client=client.with_events(queue.put_nowait),
                 memory=memory,
@@ -678,7 +685,7 @@ def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings)
     """Build the runner for an ``agent`` entry for the request's user and options."""
     store: RunStore | None = None
     notes: NoteRepository | None = None
-    if spec.tools or spec.ask_human:
+    if spec.tools or spec.ask_human or spec.mcp_servers:
         database = get_database(settings.database_url)
         store = RunStore(database)
         notes = NoteRepository(database)
@@ -690,6 +697,7 @@ def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings)
         settings,
         tools=tools,
         store=store,
+        mcp=McpToolsets(settings, ctx.user_key) if spec.mcp_servers else None,
     )
 
 

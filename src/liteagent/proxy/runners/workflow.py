@@ -35,6 +35,7 @@ from liteagent.catalog.assembly import build_tools
 from liteagent.catalog.specs import WorkflowSpec
 from liteagent.config import Settings
 from liteagent.log import get_logger
+from liteagent.mcp import McpToolsets
 from liteagent.proxy.chunks import tool_block
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import (
@@ -549,6 +550,9 @@ def build_workflow_runner(
         temperature=ctx.temperature if ctx.temperature is not None else spec.temperature,
         max_tokens=ctx.max_tokens if ctx.max_tokens is not None else spec.max_tokens,
         tools_for=_tools_for(ctx, NoteRepository(database)),
+        mcp=McpToolsets(settings, ctx.user_key)
+        if any(a.mcp_servers for a in spec.agents.values())
+        else None,
     )
     store = WorkflowRunStore(database) if has_human else None
     return WorkflowRunner(spec, settings, nodes=nodes, store=store)
