@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # `liteagent serve`
     host: str = Field("127.0.0.1", validation_alias=_env("LITEAGENT_HOST"))
     port: int = Field(8890, ge=1, le=65535, validation_alias=_env("LITEAGENT_PORT"))
+    a2a_public_url: str | None = Field(
+        None, validation_alias=_env("LITEAGENT_A2A_PUBLIC_URL")
+    )  # where callers reach the proxy's A2A agents (docs/a2a.md)
 
     # Catalog and models
     catalog_path: Path = Field(Path("liteagent.yaml"), validation_alias=_env("LITEAGENT_CATALOG"))
@@ -62,6 +65,19 @@ class Settings(BaseSettings):
     # the proxy refuses to start when it holds anything else.
     database_url: str = Field(
         "sqlite+aiosqlite:///./liteagent.db", validation_alias=_env("LITEAGENT_DATABASE_URL")
+    )
+
+    # Redis (shared state of several replicas; docs in .env.example). Unset REDIS_URL: every
+    # runtime service (locks, limits, breakers, caches, pub/sub) stays in this process.
+    redis_url: SecretStr | None = Field(None, validation_alias=_env("REDIS_URL"))
+    redis_mode: Literal["standalone", "sentinel", "cluster"] = Field(
+        "standalone", validation_alias=_env("REDIS_MODE")
+    )
+    redis_ssl: bool = Field(False, validation_alias=_env("REDIS_SSL"))
+    redis_ssl_ca_certs: Path | None = Field(None, validation_alias=_env("REDIS_SSL_CA_CERTS"))
+    redis_sentinel_master: str = Field("mymaster", validation_alias=_env("REDIS_SENTINEL_MASTER"))
+    redis_cluster_nodes: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("REDIS_CLUSTER_NODES")
     )
 
     # Agent execution
@@ -255,6 +271,18 @@ class Settings(BaseSettings):
             return parse_allow_hosts(str(v) for v in value)
         return value
 
+    @field_validator("redis_cluster_nodes", mode="before")
+    @classmethod
+    def _redis_nodes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(n.strip() for n in value.split(",") if n.strip())
+        return value
+
+    @field_validator("redis_mode", mode="before")
+    @classmethod
+    def _redis_mode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("openwebui_jwt_secret", "forward_user_info_header_jwt_secret", mode="before")
     @classmethod
     def _stripped_secret(cls, value: object) -> object:
@@ -280,6 +308,8 @@ class Settings(BaseSettings):
         "google_client_id",
         "pgvector_url",
         "gitlab_token",
+        "redis_url",
+        "redis_ssl_ca_certs",
         mode="before",
     )
     @classmethod

@@ -26,6 +26,24 @@ def test_the_layer_contracts_hold() -> None:
     assert "0 broken" in result.stdout or "broken" not in result.stdout.lower(), result.stdout
 
 
+def test_every_module_has_a_layer() -> None:
+    """A new top-level package or module is placed in a layer (pyproject.toml) before it lands."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    [layers] = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    placed = {
+        name.strip() for layer in layers["layers"] for name in layer.replace("|", ":").split(":")
+    }
+    package = ROOT / "src" / "liteagent"
+    modules = {
+        f"liteagent.{p.stem if p.is_file() else p.name}"
+        for p in package.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()
+    }
+    assert modules - placed == set()
+
+
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     """Strongly connected sets of modules (Tarjan), larger than one module."""
     modules = sorted(graph.modules)

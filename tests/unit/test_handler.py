@@ -167,3 +167,24 @@ def test_litellm_library_sync_and_stream(tmp_path: Path) -> None:
     finally:
         litellm.custom_provider_map = previous
         handler.close()
+
+
+async def test_runs_are_counted_by_outcome(tmp_path: Path) -> None:
+    from liteagent.runtime.metrics import metrics
+
+    handler = make_handler(tmp_path, ["Hello", "Hello again"])
+    labels = {"model": "liteagent/bot"}
+    started = metrics.get_counter("runs_started", labels)
+    completed = metrics.get_counter("runs_completed", labels)
+    cancelled = metrics.get_counter("runs_cancelled", labels)
+    await handler.acompletion("bot", [{"role": "user", "content": "hi"}], **call_kwargs())
+    stream = handler.astreaming(
+        "liteagent/bot", [{"role": "user", "content": "hi"}], **call_kwargs("u2")
+    )
+    async for chunk in stream:
+        if isinstance(chunk, dict) and chunk["text"]:
+            break
+    await stream.aclose()  # the client went away mid-answer
+    assert metrics.get_counter("runs_started", labels) == started + 2
+    assert metrics.get_counter("runs_completed", labels) == completed + 1
+    assert metrics.get_counter("runs_cancelled", labels) == cancelled + 1

@@ -43,7 +43,7 @@ from liteagent.runtime.circuit_breaker import (
     CircuitBreakerRegistry,
     circuit_breakers,
 )
-from liteagent.runtime.rate_limiter import CombinedRateLimiter, rate_limiters
+from liteagent.runtime.rate_limiter import rate_limiters
 from liteagent.runtime.retry import RetryConfig
 
 llm_registry: ProviderRegistry[BaseLLMProvider] = ProviderRegistry(
@@ -169,7 +169,7 @@ def _model_config(
     if limit is not None and (limit.requests_per_minute or limit.max_concurrent):
         limiter = rate_limiters.get_or_create(
             f"{breaker_name}|{limit.requests_per_minute}|{limit.max_concurrent}",
-            lambda: CombinedRateLimiter(limit.requests_per_minute, 60, limit.max_concurrent),
+            lambda: rate_limiters.create(limit.requests_per_minute, 60, limit.max_concurrent),
         )
     return ModelConfig(
         name=target.model,

@@ -64,6 +64,8 @@ from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.redaction import redact_text
+from liteagent.runtime.endpoints import attach_to_proxy
+from liteagent.runtime.services import RuntimeServices
 from liteagent.runtime.session_lock import SessionLocks, turn_key
 from liteagent.storage import dispose_databases
 
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     from liteagent.toolkits.interception import ToolkitGate
 
 logger = get_logger(__name__)
+_background: set[asyncio.Future[None]] = set()
 
 StreamItem = GenericStreamingChunk | ModelResponseStream
 WORKING = "Working…"
@@ -129,7 +132,12 @@ class LiteAgentLLM(CustomLLM):
             self.settings.agent_cache_size, on_evict=self._close_evicted
         )
         self.tasks = TaskAnswerer(self.settings)
-        self.locks = SessionLocks()
+        # Redis-backed when REDIS_URL is set (shared by replicas), else in-process
+        self.runtime = RuntimeServices.from_settings(self.settings, database_ping=self._ping_db)
+        if self.runtime.shared:
+            self.runtime.install()
+        self.runtime.invalidation.on(self._invalidated_elsewhere)
+        self.locks = SessionLocks(self.runtime.lock_backend)
         self._recognisers: ToolkitGate | None = None
         self.limits = RequestLimits.from_settings(self.settings)
         # Runners a request is using right now (by id): an evicted runner is closed only when
@@ -146,8 +154,32 @@ class LiteAgentLLM(CustomLLM):
             get_toolkit_service(self.settings).storage.subscribe(self._credentials_changed)
 
     def _credentials_changed(self, user_key: str) -> None:
+        self._credentials_changed_locally(user_key)
+        if self.runtime.shared:  # and on every other replica
+            publish = self.runtime.invalidation.publish("user_agents", user_key)
+            try:
+                task = asyncio.get_running_loop().create_task(publish)
+            except RuntimeError:
+                publish.close()
+                return
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    def _invalidated_elsewhere(self, kind: str, key: str) -> None:
+        if kind == "user_agents":
+            self._credentials_changed_locally(key)
+
+    def _credentials_changed_locally(self, user_key: str) -> None:
         dropped = self.cache.invalidate_user(user_key)
         logger.info("agent_cache_invalidated", user=user_key, dropped=dropped)
+
+    async def _ping_db(self) -> None:
+        from sqlalchemy import text
+
+        from liteagent.storage import get_database
+
+        async with get_database(self.settings.database_url).engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     # ----------------------------------------------------------------- the run loop
     def _runner_for(self, spec: ModelSpec, ctx: RequestContext) -> Runner:
@@ -204,31 +236,52 @@ class LiteAgentLLM(CustomLLM):
         repair = create_llm(spec.model, settings=self.settings)  # a workflow: the entry's model
         return json_answer(runner.run(asked), fmt, repair, owned=True)
 
+    def events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+        """The run's events for ``ctx``, on the same path as a chat request (per-chat turn
+        lock, credential scrubbing, cached runner, run store); used by the A2A server."""
+        return self._events(ctx)
+
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         spec = self._spec(ctx)
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
-        async with AsyncExitStack() as stack:
-            if ctx.is_task_request:
-                # Open WebUI's background tasks never build or reach a runner, nor wait for
-                # the chat's turn: they touch no stored state (liteagent.proxy.tasks)
-                run = self.tasks.answer(spec, ctx)
-            else:
-                # one turn at a time per chat: a concurrent request of it waits for this one
-                await stack.enter_async_context(
-                    self.locks.hold(turn_key(spec.name, ctx.session_key))
-                )
-                ctx = self._without_credentials(spec, ctx)
-                run = self._run(spec, ctx, stack)
-            # closed at once when the client goes away, so the run learns it and saves itself
-            events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
-            async for event in events:
-                if isinstance(event, RunFinished):
-                    # Which model answered (after any fallback), how many calls, what they
-                    # cost: metadata["liteagent"].
-                    summary = summarize_calls(calls, event.metadata.get("model"), price=price)
-                    event = replace(event, metadata={**event.metadata, "liteagent": summary})
-                yield event
+        await self.runtime.start()  # once: listen for other replicas' invalidations
+        metrics, model = self.runtime.metrics, spec.model_name
+        started, outcome = time.monotonic(), "failed"
+        if not ctx.is_task_request:
+            metrics.run_started(model)
+        try:
+            async with AsyncExitStack() as stack:
+                if ctx.is_task_request:
+                    # Open WebUI's background tasks never build or reach a runner, nor wait for
+                    # the chat's turn: they touch no stored state (liteagent.proxy.tasks)
+                    run = self.tasks.answer(spec, ctx)
+                else:
+                    # one turn at a time per chat: a concurrent request of it waits for this one
+                    await stack.enter_async_context(
+                        self.locks.hold(turn_key(spec.name, ctx.session_key))
+                    )
+                    metrics.record_histogram(
+                        "queue_wait_seconds", time.monotonic() - started, {"model": model}
+                    )
+                    ctx = self._without_credentials(spec, ctx)
+                    run = self._run(spec, ctx, stack)
+                # closed at once when the client goes away, so the run learns it and saves itself
+                events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
+                async for event in events:
+                    if isinstance(event, RunFinished):
+                        # Which model answered (after any fallback), how many calls, what they
+                        # cost: metadata["liteagent"].
+                        summary = summarize_calls(calls, event.metadata.get("model"), price=price)
+                        event = replace(event, metadata={**event.metadata, "liteagent": summary})
+                    yield event
+            outcome = "completed"
+        except (GeneratorExit, asyncio.CancelledError):
+            outcome = "cancelled"
+            raise
+        finally:
+            if not ctx.is_task_request:
+                metrics.run_finished(model, outcome, time.monotonic() - started)
 
     def _without_credentials(self, spec: ModelSpec, ctx: RequestContext) -> RequestContext:
         """Credentials pasted into a chat (tokens of any known toolkit: ``glpat-…``,
@@ -292,14 +345,15 @@ class LiteAgentLLM(CustomLLM):
         return runner
 
     async def aclose(self) -> None:
-        """At shutdown: close every cached runner (waiting for closes already under way), then
-        the database connection pools."""
+        """At shutdown: close every cached runner (waiting for closes already under way), the
+        runtime services (Redis connections, listeners), then the database connection pools."""
         self.cache.clear()
         for runner in list(self._retired.values()):
             await self._close_runner(runner)
         self._retired.clear()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.runtime.aclose()
         await dispose_databases()
 
     # ----------------------------------------------------------------- async (proxy path)
@@ -494,7 +548,11 @@ def create_handler(
     configure_logging(settings.log_level, settings.log_format)
     check_encryption_key(settings)
     handler = LiteAgentLLM(settings=settings, catalog=catalog)
+    attach_to_proxy(handler.runtime)  # /liteagent/health, /liteagent/metrics
     scheduled = schedule_registration(list(handler.catalog))
+    from liteagent.a2a_server import mount_on_proxy  # the A2A agents (docs/a2a.md)
+
+    mount_on_proxy(handler)
     schedule_knowledge_ingestion(list(handler.catalog), settings)
     logger.info(
         "liteagent_handler_ready",

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from liteagent.agents.llm_client import LLMEvent
     from liteagent.llm import BaseLLMProvider, ChatOptions
     from liteagent.llm.provider_specs import ModelChainSpec, ProviderEntry
+    from liteagent.mcp import McpToolsets
     from liteagent.workflows.state import WorkflowState
     from liteagent.workflows.types import NodeDefinition
 
@@ -200,6 +201,8 @@ class AgentNodeRunner:
         tools_for: Builds a named agent's tools. Without it, a named agent that has tools
             cannot run in a node (a clear ``WorkflowExecutionError`` says so).
         on_event: Receives model deltas, usage and tool calls as they happen.
+        mcp: The user's MCP sessions, for catalog agents with ``mcp_servers`` (closed with
+            this runner).
     """
 
     def __init__(
@@ -214,8 +217,10 @@ class AgentNodeRunner:
         max_tokens: int | None = None,
         tools_for: Callable[[AgentProfile], list[Tool]] | None = None,
         on_event: Callable[[AgentNodeEvent], None] | None = None,
+        mcp: McpToolsets | None = None,
     ) -> None:
         self.agents = dict(agents or {})
+        self.mcp = mcp
         self.model = model
         self.node_models = dict(node_models or {})
         self.providers = providers
@@ -251,6 +256,8 @@ class AgentNodeRunner:
 
     async def aclose(self) -> None:
         """Close the model clients this runner built."""
+        if self.mcp is not None:
+            await self.mcp.aclose()
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.aclose()
@@ -269,6 +276,9 @@ class AgentNodeRunner:
             if p and p.strip()
         )
         tools = self._tools(spec)
+        if self.mcp is not None:  # (calls that need approval are left out, as built-in ones)
+            mcp_tools = await self.mcp.tools_for(spec)
+            tools += [t for t in mcp_tools if not t.requires_human_approval]
         history = _history(cfg, state)
         agent = Agent(
             AgentConfig(

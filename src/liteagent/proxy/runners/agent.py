@@ -50,6 +50,7 @@ from liteagent.catalog.assembly import build_memory, build_tools
 from liteagent.config import Settings
 from liteagent.llm import BaseLLMProvider, ChatOptions, LLMToolCall, create_llm
 from liteagent.log import get_logger
+from liteagent.mcp import McpToolsets
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import (
     ClientToolCalls,
@@ -57,7 +58,6 @@ from liteagent.proxy.events import (
     RunEvent,
     RunFinished,
     StatusUpdate,
-    TextDelta,
     ToolStep,
     UsageReport,
 )
@@ -69,6 +69,7 @@ from liteagent.proxy.runners.agent_chat import (
     is_reply_word,
     parse_reply,
 )
+from liteagent.proxy.runners.chat_session import ChatSession
 from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import NoteRepository, StaleRunError, get_database
 
@@ -200,8 +201,10 @@ class AgentChatRunner:
         *,
         tools: list[Tool] | None = None,
         store: RunStore | None = None,
+        mcp: McpToolsets | None = None,
     ) -> None:
         self.spec = spec
+        self.mcp = mcp  # the user's MCP sessions (liteagent.mcp), closed with the runner
         self.provider = provider
         self.options = options
         self.store = store
@@ -219,6 +222,8 @@ class AgentChatRunner:
         )
 
     async def aclose(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.aclose()
         await self.provider.aclose()
 
     # ------------------------------------------------------------------ entry point
@@ -242,9 +247,11 @@ class AgentChatRunner:
                 )
             )
             memory = memory.with_summarizer(summarizer_for(usage_only))
+        mcp_tools = await self.mcp.tools_for(self.spec) if self.mcp is not None else []
         agent = Agent(
             dataclasses.replace(
                 self.config,
+                tools=[*self.config.tools, *mcp_tools],
                 purpose=purpose,
                 llm_client=client.with_events(queue.put_nowait),
                 memory=memory,
@@ -258,7 +265,7 @@ class AgentChatRunner:
                 yield event
 
 
-class _Session:
+class _Session(ChatSession[StoredRun]):
     """One request's work on one conversation."""
 
     def __init__(
@@ -269,20 +276,13 @@ class _Session:
         agent: Agent,
         queue: asyncio.Queue[LLMEvent],
     ) -> None:
+        # the client ran its tools: its messages hold the whole conversation, and a stored run
+        # of this chat is not touched
+        store = None if turn.tool_exchange else runner.store
+        super().__init__(ctx, turn, store, runner.spec.name, "agent_run")
         self.runner = runner
-        self.store = runner.store
-        self.ctx = ctx
-        self.turn = turn
         self.agent = agent
         self.queue = queue
-        self.key = ctx.session_key
-        self.name = runner.spec.name
-        if turn.tool_exchange:
-            # the client ran its tools: its messages hold the whole conversation, and a stored
-            # run of this chat is not touched
-            self.store = None
-        self.emitted: list[str] = []
-        self.stored: StoredRun | None = None
         self.persist = False
         self.displaced: AgentState | None = None
         self.run_id: str | None = None
@@ -291,15 +291,6 @@ class _Session:
         self.claimed: tuple[AgentState, str | None] | None = None
         self.running_tools: asyncio.Future[AgentState] | None = None
         self.tools_started = False
-
-    def _text(self, text: str) -> TextDelta:
-        self.emitted.append(text)
-        return TextDelta(text)
-
-    def _say(self, text: str) -> TextDelta:
-        sofar = "".join(self.emitted)
-        sep = "" if not sofar.strip() else ("\n\n" if not sofar.endswith("\n\n") else "")
-        return self._text(sep + text)
 
     # ------------------------------------------------------------------ decide
     async def run(self) -> AsyncGenerator[RunEvent, None]:
@@ -380,12 +371,6 @@ class _Session:
         async with aclosing(self._drive(state)) as events:
             async for event in events:
                 yield event
-
-    async def _load(self) -> StoredRun | None:
-        if self.store is None:
-            return None
-        self.stored = await self.store.load(session_key=self.key, agent=self.name)
-        return self.stored
 
     async def _supersede(self, record: StoredRun) -> None:
         """Close a waiting run whose question is being regenerated."""
@@ -688,36 +673,19 @@ class _Session:
         compare-and-set. ``False`` when the stored run moved on meanwhile (never overwritten)."""
         if self.store is None or not self.persist:
             return True
-        record = self.stored
-        if record is None or record.state.run_id != state.run_id:
-            record = StoredRun(session_key=self.key, agent=self.name, state=state)
-            self.stored = record
+        record = self._record_for(
+            state.run_id, lambda: StoredRun(session_key=self.key, agent=self.name, state=state)
+        )
         record.state = state
-        if final:
-            reply = {"role": "assistant", "content": "".join(self.emitted)}
-            conversation = [*self.turn.with_message(), reply]
-            if state.status == AgentStatus.WAITING_HUMAN:
-                record.paused_fingerprint = fingerprint(conversation)
-                record.final_fingerprint = None
-            else:
-                record.paused_fingerprint = None
-                record.final_fingerprint = fingerprint(conversation)
-        try:
-            if record.version:
-                await self.store.save(record, expected_version=record.version)
-            else:
-                await self.store.put(record)
-        except StaleRunError:
-            logger.warning("agent_run_stale", agent=self.name, run_id=state.run_id)
-            return False
-        return True
+        waiting = state.status == AgentStatus.WAITING_HUMAN
+        return await self._write(record, final=final, waiting=waiting)
 
 
 def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentChatRunner:
     """Build the runner for an ``agent`` entry for the request's user and options."""
     store: RunStore | None = None
     notes: NoteRepository | None = None
-    if spec.tools or spec.ask_human:
+    if spec.tools or spec.ask_human or spec.mcp_servers:
         database = get_database(settings.database_url)
         store = RunStore(database)
         notes = NoteRepository(database)
@@ -729,6 +697,7 @@ def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings)
         settings,
         tools=tools,
         store=store,
+        mcp=McpToolsets(settings, ctx.user_key) if spec.mcp_servers else None,
     )
 
 
