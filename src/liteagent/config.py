@@ -214,14 +214,11 @@ class Settings(BaseSettings):
     jobs_backend: Literal["auto", "inprocess", "celery"] = Field(
         "auto", validation_alias=_env("LITEAGENT_JOBS_BACKEND")
     )
-    # Celery's broker: LITEAGENT_CELERY_BROKER_URL, else the shared Redis (REDIS_URL, with
+    # Celery's broker: LITEAGENT_CELERY_BROKER_URL, else the shared Redis (redis_url above, with
     # REDIS_SSL; REDIS_MODE must be standalone for Celery's Redis transport).
     celery_broker_url: SecretStr | None = Field(
         None, validation_alias=_env("LITEAGENT_CELERY_BROKER_URL")
     )
-    jobs_redis_url: SecretStr | None = Field(None, validation_alias=_env("REDIS_URL"))
-    jobs_redis_mode: str = Field("standalone", validation_alias=_env("REDIS_MODE"))
-    jobs_redis_ssl: bool = Field(False, validation_alias=_env("REDIS_SSL"))
     celery_visibility_timeout: float = Field(
         3600.0, gt=0, validation_alias=_env("LITEAGENT_CELERY_VISIBILITY_TIMEOUT")
     )
@@ -248,7 +245,6 @@ class Settings(BaseSettings):
 
     @field_validator(
         "celery_broker_url",
-        "jobs_redis_url",
         "webhook_secret",
         "knowledge_retention_days",
         mode="before",

@@ -50,7 +50,7 @@ CONTAINER_SETTINGS = (
     "database_url",
     "pgvector_url",
     "knowledge_dir",
-    "jobs_redis_url",
+    "redis_url",
     "jobs_backend",
     "ollama_base_url",
 )

@@ -90,7 +90,7 @@ def test_blank_job_settings_are_unset() -> None:
         LITEAGENT_KNOWLEDGE_RETENTION_DAYS="",
     )
     assert settings.webhook_secret is None
-    assert settings.jobs_redis_url is None
+    assert settings.redis_url is None
     assert settings.knowledge_retention_days is None
 
 

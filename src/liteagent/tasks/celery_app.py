@@ -119,16 +119,15 @@ def broker_url(settings: Settings) -> str | None:
     """
     if settings.celery_broker_url is not None:
         return settings.celery_broker_url.get_secret_value()
-    if settings.jobs_redis_url is None:
+    if settings.redis_url is None:
         return None
-    mode = settings.jobs_redis_mode.strip().lower() or "standalone"
-    if mode != "standalone":
+    if settings.redis_mode != "standalone":
         raise ConfigurationError(
-            f"REDIS_MODE={mode}: Celery's Redis broker needs one standalone server; set "
-            "LITEAGENT_CELERY_BROKER_URL to it."
+            f"REDIS_MODE={settings.redis_mode}: Celery's Redis broker needs one standalone "
+            "server; set LITEAGENT_CELERY_BROKER_URL to it."
         )
-    url = settings.jobs_redis_url.get_secret_value()
-    if settings.jobs_redis_ssl and url.startswith("redis://"):
+    url = settings.redis_url.get_secret_value()
+    if settings.redis_ssl and url.startswith("redis://"):
         url = "rediss://" + url.removeprefix("redis://")
     return url
 
@@ -182,7 +181,10 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
         },
     )
     if broker.startswith("rediss://"):
-        app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        tls: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        if settings.redis_ssl_ca_certs is not None:
+            tls["ssl_ca_certs"] = str(settings.redis_ssl_ca_certs)
+        app.conf.broker_use_ssl = tls
     for definition in JOBS.values():
         _register(app, definition)
     return app

@@ -196,7 +196,7 @@ def celery_selected(settings: Settings) -> bool:
     """Whether jobs go to Celery under these settings."""
     if settings.jobs_backend == "inprocess":
         return False
-    configured = settings.celery_broker_url is not None or settings.jobs_redis_url is not None
+    configured = settings.celery_broker_url is not None or settings.redis_url is not None
     installed = importlib.util.find_spec("celery") is not None
     if settings.jobs_backend == "celery":
         if not configured:
