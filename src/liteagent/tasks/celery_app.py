@@ -106,6 +106,8 @@ def _register(app: Celery, definition: JobDefinition) -> None:
         reject_on_worker_lost=True,
         max_retries=None,
         ignore_result=True,
+        # Each app keeps its own tasks (tests and tools may build more than one app).
+        shared=False,
     )(run)
 
 
