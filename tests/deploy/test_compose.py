@@ -97,6 +97,13 @@ def test_env_example_is_complete_for_compose() -> None:
             load_compose({k: v for k, v in example.items() if k != name})
 
 
+def test_every_setting_is_documented_in_env_example() -> None:
+    # .env is what compose hands the containers: every variable Settings reads is explained.
+    text = (ROOT / ".env.example").read_text()
+    undocumented = sorted(v for v in settings_variables() if not re.search(rf"\b{v}\b", text))
+    assert undocumented == []
+
+
 def test_no_secret_is_written_in_compose() -> None:
     raw = yaml.safe_load((ROOT / "compose.yaml").read_text())
     secretish = re.compile(r"(PASSWORD|SECRET|_KEY|TOKEN)$")
