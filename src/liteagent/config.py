@@ -214,11 +214,9 @@ class Settings(BaseSettings):
     jobs_backend: Literal["auto", "inprocess", "celery"] = Field(
         "auto", validation_alias=_env("LITEAGENT_JOBS_BACKEND")
     )
+    # default: REDIS_URL (set after validation: one variable feeds one field)
     celery_broker_url: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices(
-            "LITEAGENT_CELERY_BROKER_URL", "liteagent_celery_broker_url", "REDIS_URL", "redis_url"
-        ),
+        None, validation_alias=_env("LITEAGENT_CELERY_BROKER_URL")
     )
     celery_visibility_timeout: float = Field(
         3600.0, gt=0, validation_alias=_env("LITEAGENT_CELERY_VISIBILITY_TIMEOUT")
@@ -314,6 +312,8 @@ class Settings(BaseSettings):
     def _openwebui_secret_fallback(self) -> Settings:
         if self.openwebui_jwt_secret is None:
             self.openwebui_jwt_secret = self.forward_user_info_header_jwt_secret
+        if self.celery_broker_url is None:
+            self.celery_broker_url = self.redis_url
         return self
 
     def resolved_default_model(self) -> str:

@@ -49,7 +49,7 @@ CONTAINER_SETTINGS = (
     "database_url",
     "pgvector_url",
     "knowledge_dir",
-    "celery_broker_url",
+    "redis_url",  # also the Celery broker (LITEAGENT_CELERY_BROKER_URL defaults to it)
     "jobs_backend",
     "ollama_base_url",
 )
