@@ -755,7 +755,8 @@ class _Session:
         return True
 
 
-@register_runner("agent")
+# Only an agent's tools know its user (notes, toolkits): without tools it is shared by all.
+@register_runner("agent", per_user=lambda spec: bool(spec.tools))
 def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentRunner:
     """Build the runner for an ``agent`` entry for the request's user and options."""
     store: RunStore | None = None

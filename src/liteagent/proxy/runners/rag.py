@@ -213,7 +213,7 @@ def answer_mode(spec: RagSpec, settings: Settings) -> Literal["generate", "extra
     return "extractive" if bundled else "generate"
 
 
-@register_runner("rag")
+@register_runner("rag", per_user=lambda spec: False)  # holds no user state
 def build_rag_runner(spec: RagSpec, ctx: RequestContext, settings: Settings) -> RagRunner:
     """Build the runner for a ``rag`` entry with the request's generation options."""
     options = chat_options(ctx.options, temperature=spec.temperature, max_tokens=spec.max_tokens)
