@@ -55,6 +55,7 @@ DEFAULT_RRF_K = 5
 _INLINE_ROWS = 5000
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[A-Za-z0-9_]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _STOPWORDS = frozenset(
     {
@@ -133,7 +134,12 @@ def tokenize(text: str) -> list[str]:
     """Lower-cased words and numbers without English stop words; ``camelCase`` and
     ``snake_case`` identifiers also yield their parts."""
     tokens: list[str] = []
-    for raw in re.findall(r"[A-Za-z0-9_]+", text):
+    for raw in _WORD.findall(text):
+        if "_" not in raw and (raw.islower() or raw.isdigit()):
+            # a plain lower-case word or number has no parts: the common case, kept fast
+            if raw not in _STOPWORDS:
+                tokens.append(raw)
+            continue
         lowered = raw.lower()
         parts = _TOKEN.findall(_CAMEL.sub(" ", raw).lower())
         if lowered not in _STOPWORDS:

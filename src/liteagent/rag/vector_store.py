@@ -31,8 +31,9 @@ from liteagent.registry import ProviderRegistry
 
 __all__ = ["InMemoryVectorStore", "VectorStore", "vector_store_registry"]
 
-# Stores larger than this are searched in a worker thread, off the event loop.
-_INLINE_ROWS = 5000
+# Searches that multiply more floats than this (about 42k rows of 384) run in a worker thread,
+# off the event loop; smaller ones take less than the thread hand-off would.
+_INLINE_FLOATS = 16_000_000
 
 
 class VectorStore(ABC):
@@ -307,7 +308,7 @@ class InMemoryVectorStore(VectorStore):
         _check_query(query_embedding, self.embedding_dimension, limit)
         query = np.asarray(query_embedding, dtype=np.float32)
         async with self._lock:
-            if len(self._ids) > _INLINE_ROWS:  # a large product runs off the event loop
+            if len(self._ids) * self.embedding_dimension > _INLINE_FLOATS:
                 return await asyncio.to_thread(self._search, query, limit, filter)
             return self._search(query, limit, filter)
 
