@@ -27,20 +27,18 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
-import httpx
-import psutil
-import yaml
-from _report import bar_chart, percentiles, write
-
-from tests.e2e.proxy import MASTER_KEY, Proxy, make_project, run_proxy
-from tests.servers.http import free_port
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+import yaml  # noqa: E402
+from _report import bar_chart, percentiles, write  # noqa: E402
+from tests.e2e.proxy import MASTER_KEY, Proxy, make_project, run_proxy  # noqa: E402
+from tests.servers.http import free_port  # noqa: E402
 
 CONCURRENCY = 32
 
 
 def _upstream(port: int) -> None:
     import uvicorn
-
     from tests.servers.openai_wire import OpenAIWireServer
 
     server = OpenAIWireServer()
@@ -109,7 +107,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--users", type=int, default=1000)
     args, _ = parser.parse_known_args()
-    import tempfile
 
     port = free_port()
     upstream = multiprocessing.get_context("spawn").Process(
