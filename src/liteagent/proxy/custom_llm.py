@@ -42,7 +42,7 @@ from liteagent.llm.provenance import (
     summarize_calls,
 )
 from liteagent.log import get_logger
-from liteagent.proxy.cache import AgentCache, AgentCacheKey
+from liteagent.proxy.cache import SHARED, AgentCache, AgentCacheKey
 from liteagent.proxy.chunks import (
     event_chunk,
     final_chunk,
@@ -58,7 +58,7 @@ from liteagent.proxy.events import (
     RunFinished,
 )
 from liteagent.proxy.request_options import check_for_entry
-from liteagent.proxy.runners import Runner, build_runner
+from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.redaction import redact_text
@@ -180,7 +180,9 @@ class LiteAgentLLM(CustomLLM):
 
     # ----------------------------------------------------------------- the run loop
     def _runner_for(self, spec: ModelSpec, ctx: RequestContext) -> Runner:
-        key = AgentCacheKey(spec.name, ctx.temperature, ctx.max_tokens, ctx.user_key)
+        # a runner that holds nothing of its user is built once for everyone
+        user = ctx.user_key if runner_is_per_user(spec) else SHARED
+        key = AgentCacheKey(spec.name, ctx.temperature, ctx.max_tokens, user)
         runner, hit = self.cache.get_or_build(key, lambda: build_runner(spec, ctx, self.settings))
         logger.info(
             "agent_cache_hit" if hit else "agent_built",
