@@ -118,7 +118,7 @@ def cmd_a2a(args: argparse.Namespace) -> int:
     import uvicorn
 
     from liteagent.a2a_server import build_a2a_app, master_key_authenticator
-    from liteagent.proxy import create_handler
+    from liteagent.server import create_handler
 
     handler = create_handler()
     public_url = (args.public_url or f"http://{args.host}:{args.port}").rstrip("/")

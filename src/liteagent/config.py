@@ -214,8 +214,8 @@ class Settings(BaseSettings):
     jobs_backend: Literal["auto", "inprocess", "celery"] = Field(
         "auto", validation_alias=_env("LITEAGENT_JOBS_BACKEND")
     )
-    # Celery's broker: LITEAGENT_CELERY_BROKER_URL, else the shared Redis (redis_url above, with
-    # REDIS_SSL; REDIS_MODE must be standalone for Celery's Redis transport).
+    # Celery's broker; default: REDIS_URL (set after validation: one variable feeds one field;
+    # liteagent.tasks.celery_app.broker_url applies REDIS_SSL and REDIS_MODE to it).
     celery_broker_url: SecretStr | None = Field(
         None, validation_alias=_env("LITEAGENT_CELERY_BROKER_URL")
     )
@@ -316,6 +316,8 @@ class Settings(BaseSettings):
     def _openwebui_secret_fallback(self) -> Settings:
         if self.openwebui_jwt_secret is None:
             self.openwebui_jwt_secret = self.forward_user_info_header_jwt_secret
+        if self.celery_broker_url is None:
+            self.celery_broker_url = self.redis_url
         return self
 
     def resolved_default_model(self) -> str:

@@ -50,7 +50,7 @@ CONTAINER_SETTINGS = (
     "database_url",
     "pgvector_url",
     "knowledge_dir",
-    "redis_url",
+    "redis_url",  # also the Celery broker (LITEAGENT_CELERY_BROKER_URL defaults to it)
     "jobs_backend",
     "ollama_base_url",
 )

@@ -37,6 +37,7 @@ from liteagent.llm.base import (
     Usage,
     as_messages,
 )
+from liteagent.llm.http_clients import new_anthropic_http_client, shared_anthropic_http_client
 from liteagent.llm.http_errors import (
     broken_stream_error,
     connection_error,
@@ -222,8 +223,11 @@ class AnthropicProvider(BaseLLMProvider):
             )
         super().__init__(api_key, model_name, base_url)
         self.default_max_tokens = default_max_tokens
+        shared = shared_anthropic_http_client()
+        self._owns_http_client = shared is None
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
+            http_client=shared or new_anthropic_http_client(),
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
@@ -349,4 +353,5 @@ class AnthropicProvider(BaseLLMProvider):
         )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._owns_http_client:  # the event loop's shared client stays open
+            await self._client.close()

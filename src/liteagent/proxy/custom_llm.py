@@ -42,7 +42,7 @@ from liteagent.llm.provenance import (
     summarize_calls,
 )
 from liteagent.log import get_logger
-from liteagent.proxy.cache import AgentCache, AgentCacheKey
+from liteagent.proxy.cache import SHARED, AgentCache, AgentCacheKey
 from liteagent.proxy.chunks import (
     event_chunk,
     final_chunk,
@@ -57,14 +57,11 @@ from liteagent.proxy.events import (
     RunEvent,
     RunFinished,
 )
-from liteagent.proxy.registration import schedule_registration
 from liteagent.proxy.request_options import check_for_entry
-from liteagent.proxy.runners import Runner, build_runner
-from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
+from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.redaction import redact_text
-from liteagent.runtime.endpoints import attach_to_proxy
 from liteagent.runtime.services import RuntimeServices
 from liteagent.runtime.session_lock import SessionLocks, turn_key
 from liteagent.storage import dispose_databases
@@ -183,7 +180,9 @@ class LiteAgentLLM(CustomLLM):
 
     # ----------------------------------------------------------------- the run loop
     def _runner_for(self, spec: ModelSpec, ctx: RequestContext) -> Runner:
-        key = AgentCacheKey(spec.name, ctx.temperature, ctx.max_tokens, ctx.user_key)
+        # a runner that holds nothing of its user is built once for everyone
+        user = ctx.user_key if runner_is_per_user(spec) else SHARED
+        key = AgentCacheKey(spec.name, ctx.temperature, ctx.max_tokens, user)
         runner, hit = self.cache.get_or_build(key, lambda: build_runner(spec, ctx, self.settings))
         logger.info(
             "agent_cache_hit" if hit else "agent_built",
@@ -535,33 +534,6 @@ class LiteAgentLLM(CustomLLM):
             self._portal_cm.__exit__(None, None, None)
             self._portal_cm = None
             self._portal = None
-
-
-def create_handler(
-    settings: Settings | None = None, catalog: Catalog | None = None
-) -> LiteAgentLLM:
-    """Build the handler and, inside a running proxy, register the catalog's models."""
-    from liteagent.log import configure_logging
-    from liteagent.security import check_encryption_key
-
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    check_encryption_key(settings)
-    handler = LiteAgentLLM(settings=settings, catalog=catalog)
-    attach_to_proxy(handler.runtime)  # /liteagent/health, /liteagent/metrics
-    scheduled = schedule_registration(list(handler.catalog))
-    from liteagent.a2a_server import mount_on_proxy  # the A2A agents (docs/a2a.md)
-
-    mount_on_proxy(handler)
-    schedule_knowledge_ingestion(list(handler.catalog), settings)
-    logger.info(
-        "liteagent_handler_ready",
-        catalog=handler.catalog.source,
-        models=handler.catalog.model_names(),
-        default_model=settings.resolved_default_model(),
-        registration="scheduled" if scheduled else "not in a proxy",
-    )
-    return handler
 
 
 def _stream_chunk(piece: Piece, *, response_id: str, model: str) -> StreamItem:

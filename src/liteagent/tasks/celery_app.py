@@ -119,10 +119,12 @@ def broker_url(settings: Settings) -> str | None:
         ConfigurationError: ``REDIS_MODE`` is not standalone and no broker URL of its own is set
             (Celery's Redis transport speaks to one server).
     """
-    if settings.celery_broker_url is not None:
-        return settings.celery_broker_url.get_secret_value()
-    if settings.redis_url is None:
+    if settings.celery_broker_url is None:
         return None
+    own = settings.celery_broker_url.get_secret_value()
+    if settings.redis_url is None or own != settings.redis_url.get_secret_value():
+        return own  # LITEAGENT_CELERY_BROKER_URL, used as given
+    # The shared Redis (Settings fill the broker from REDIS_URL): its mode and TLS apply.
     if settings.redis_mode != "standalone":
         raise ConfigurationError(
             f"REDIS_MODE={settings.redis_mode}: Celery's Redis broker needs one standalone "

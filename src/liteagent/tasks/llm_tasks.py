@@ -44,7 +44,7 @@ async def process_chat_async(
     import litellm
 
     from liteagent.catalog import load_catalog
-    from liteagent.proxy.custom_llm import create_handler
+    from liteagent.server import create_handler
 
     catalog = load_catalog(settings.catalog_path)
     if agent_id not in catalog.entries:

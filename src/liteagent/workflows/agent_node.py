@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from liteagent.llm import BaseLLMProvider, ChatOptions
     from liteagent.llm.provider_specs import ModelChainSpec, ProviderEntry
     from liteagent.mcp import McpToolsets
+    from liteagent.mcp.specs import McpServerSpec
     from liteagent.workflows.state import WorkflowState
     from liteagent.workflows.types import NodeDefinition
 
@@ -86,6 +87,8 @@ class AgentProfile(Protocol):
     def max_execution_time(self) -> float | None: ...
     @property
     def tool_choice(self) -> str: ...
+    @property
+    def mcp_servers(self) -> tuple[McpServerSpec, ...]: ...
 
 
 class AgentDirectory(Protocol):

@@ -4,6 +4,20 @@ The built-in kinds (agent, rag, workflow, agno) are entry points of the ``liteag
 group, loaded when a kind is first asked for, exactly as a plugin's kind would be.
 """
 
-from liteagent.proxy.runners.base import Runner, build_runner, register_runner, runner_registry
+from liteagent.proxy.runners.base import (
+    Runner,
+    build_runner,
+    register_runner,
+    runner_is_per_user,
+    runner_registry,
+    user_scoped,
+)
 
-__all__ = ["Runner", "build_runner", "register_runner", "runner_registry"]
+__all__ = [
+    "Runner",
+    "build_runner",
+    "register_runner",
+    "runner_is_per_user",
+    "runner_registry",
+    "user_scoped",
+]

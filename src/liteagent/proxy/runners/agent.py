@@ -69,6 +69,7 @@ from liteagent.proxy.runners.agent_chat import (
     is_reply_word,
     parse_reply,
 )
+from liteagent.proxy.runners.base import user_scoped
 from liteagent.proxy.runners.chat_session import ChatSession
 from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import NoteRepository, StaleRunError, get_database
@@ -681,6 +682,8 @@ class _Session(ChatSession[StoredRun]):
         return await self._write(record, final=final, waiting=waiting)
 
 
+# Only an agent's tools know its user (notes, toolkits): without tools it is shared by all.
+@user_scoped(lambda spec: bool(spec.tools))
 def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentChatRunner:
     """Build the runner for an ``agent`` entry for the request's user and options."""
     store: RunStore | None = None

@@ -36,15 +36,46 @@ runner_registry: ProviderRegistry[Runner] = ProviderRegistry(
 )
 """Catalog kind → runner builder (``build(spec, ctx, settings) -> Runner``)."""
 
+_PER_USER = "liteagent_per_user"
 
-def register_runner(kind: str) -> Callable[[RunnerBuilder], RunnerBuilder]:
-    """Decorator: ``@register_runner("agent")`` on ``build(spec, ctx, settings) -> Runner``."""
+
+def user_scoped(check: Callable[[Any], bool]) -> Callable[[RunnerBuilder], RunnerBuilder]:
+    """Mark a builder with whether a spec's runner holds state of the request's user (their
+    tools, credentials). A runner that does not is built once and shared by every user;
+    unmarked builders are built per user."""
+
+    def mark(builder: RunnerBuilder) -> RunnerBuilder:
+        setattr(builder, _PER_USER, check)
+        return builder
+
+    return mark
+
+
+def register_runner(
+    kind: str, *, per_user: Callable[[Any], bool] | None = None
+) -> Callable[[RunnerBuilder], RunnerBuilder]:
+    """Decorator: ``@register_runner("agent")`` on ``build(spec, ctx, settings) -> Runner``,
+    for kinds registered in code rather than as an entry point.
+
+    Args:
+        kind: The catalog kind.
+        per_user: See ``user_scoped`` (default: every runner is per user).
+    """
 
     def decorator(builder: RunnerBuilder) -> RunnerBuilder:
+        if per_user is not None:
+            user_scoped(per_user)(builder)
         runner_registry.register_factory(kind, builder, (builder.__doc__ or "").strip())
         return builder
 
     return decorator
+
+
+def runner_is_per_user(spec: Any) -> bool:
+    """Whether the runner of ``spec`` must be built for each user (see ``user_scoped``)."""
+    builder = runner_registry.get_factory(spec.kind) if runner_registry.has(spec.kind) else None
+    check = getattr(builder, _PER_USER, None)
+    return True if check is None else bool(check(spec))
 
 
 def build_runner(spec: Any, ctx: RequestContext, settings: Settings) -> Runner:
