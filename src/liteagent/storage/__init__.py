@@ -5,7 +5,8 @@
 - ``migrate``: Alembic revisions applied at start-up under a lock (``liteagent db upgrade``);
 - ``runs``: the one compare-and-set run store, bound to agent runs (``RunStore``) and workflow
   runs (``WorkflowRunStore``);
-- ``credentials`` / ``repositories``: toolkit credentials and notes.
+- ``credentials`` / ``repositories``: toolkit credentials and notes;
+- ``locks``: ``AdvisoryLocks``, named locks shared by the replicas of one PostgreSQL.
 """
 
 from liteagent.storage.base import Base
@@ -16,6 +17,7 @@ from liteagent.storage.database import (
     get_database,
     init_db,
 )
+from liteagent.storage.locks import AdvisoryLocks
 from liteagent.storage.repositories import (
     Note,
     NoteRepository,
@@ -32,6 +34,7 @@ from liteagent.storage.workflow_runs import (
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "AdvisoryLocks",
     "Base",
     "CredentialRepository",
     "Database",
