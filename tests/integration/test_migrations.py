@@ -112,6 +112,9 @@ def test_replica_processes_starting_at_once(url: str) -> None:
     finally:
         for process in processes:
             process.join(timeout=60)
+            if process.is_alive():  # a hung replica fails the test below, and is not left over
+                process.kill()
+                process.join()
     assert all(process.exitcode == 0 for process in processes)
     newest = head()
     assert sorted(outcomes, key=str) == sorted(
