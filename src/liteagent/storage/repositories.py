@@ -7,7 +7,7 @@ Agent runs (``RunStore``) are the compare-and-set store of ``liteagent.storage.r
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from liteagent.agents.state import AgentState
 from liteagent.storage.base import utcnow
 from liteagent.storage.database import Database
 from liteagent.storage.models import AgentRunRecord, NoteRecord
-from liteagent.storage.runs import RunKind, StaleRunError, VersionedRunStore
+from liteagent.storage.runs import RunFields, RunKind, StaleRunError, VersionedRunStore
 
 __all__ = ["Note", "NoteRepository", "RunStore", "StaleRunError", "StoredRun", "run_record_id"]
 
@@ -27,17 +27,12 @@ def run_record_id(session_key: str, agent: str) -> str:
 
 
 @dataclass
-class StoredRun:
+class StoredRun(RunFields):
     """A run as stored: its state plus the conversation fingerprints and the row version."""
 
     session_key: str
     agent: str
     state: AgentState
-    version: int = 0
-    paused_fingerprint: str | None = None
-    answer_fingerprint: str | None = None
-    final_fingerprint: str | None = None
-    updated_at: datetime = field(default_factory=utcnow)
 
     @property
     def owner(self) -> str:
