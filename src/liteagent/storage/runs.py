@@ -26,7 +26,6 @@ from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Executable, Table, select, update
-from sqlalchemy.exc import IntegrityError
 
 from liteagent.log import get_logger
 from liteagent.storage.base import utcnow
@@ -204,30 +203,27 @@ class VersionedRunStore(Generic[StateT, RunT]):
         table = self.kind.table
         key = self.kind.record_id(run.session_key, run.owner)
         now = utcnow()
-        try:
-            async with self.database.session() as session:
-                statement: Executable
-                if expected_version is None:
-                    statement = (
-                        upsert(table, self.database.dialect)
-                        .values(**self._insert_values(key, run, now))
-                        .on_conflict_do_nothing(index_elements=[table.c.id])
-                        .returning(table.c.version)
-                    )
-                    new_version = 1
-                else:
-                    statement = (
-                        update(table)
-                        .where(table.c.id == key, table.c.version == expected_version)
-                        .values(version=expected_version + 1, **self._values(run, now))
-                        .returning(table.c.version)
-                    )
-                    new_version = expected_version + 1
-                # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT
-                if (await session.execute(statement)).scalar_one_or_none() is None:
-                    raise StaleRunError(key)
-        except IntegrityError:  # defensive: a unique violation is a lost race, never a crash
-            raise StaleRunError(key) from None
+        async with self.database.session() as session:
+            statement: Executable
+            if expected_version is None:
+                statement = (
+                    upsert(table, self.database.dialect)
+                    .values(**self._insert_values(key, run, now))
+                    .on_conflict_do_nothing(index_elements=[table.c.id])
+                    .returning(table.c.version)
+                )
+                new_version = 1
+            else:
+                statement = (
+                    update(table)
+                    .where(table.c.id == key, table.c.version == expected_version)
+                    .values(version=expected_version + 1, **self._values(run, now))
+                    .returning(table.c.version)
+                )
+                new_version = expected_version + 1
+            # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT
+            if (await session.execute(statement)).scalar_one_or_none() is None:
+                raise StaleRunError(key)
         run.version = new_version
         run.updated_at = now
         return run
