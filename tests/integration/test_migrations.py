@@ -18,8 +18,9 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from liteagent.agents import AgentState
+from liteagent.agents.run_store import RunStore, StoredRun
 from liteagent.cli import main
-from liteagent.storage import Database, RunStore, StoredRun
+from liteagent.storage import Database
 from liteagent.storage.migrate import Migration, current, head, include_name, upgrade
 from liteagent.storage.models import AgentRunRecord, Base
 from tests.servers.pgvector_server import embedded_postgres

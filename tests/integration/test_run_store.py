@@ -15,17 +15,10 @@ from sqlalchemy import func, select, update
 from structlog.testing import capture_logs
 
 from liteagent.agents import AgentState, AgentStatus
-from liteagent.storage import (
-    CredentialRepository,
-    Database,
-    NoteRepository,
-    RunStore,
-    StaleRunError,
-    StoredRun,
-    StoredWorkflowRun,
-    WorkflowRunStore,
-)
+from liteagent.agents.run_store import RunStore, StoredRun
+from liteagent.storage import CredentialRepository, Database, NoteRepository, StaleRunError
 from liteagent.storage.models import AgentRunRecord, ToolkitCredentialRecord
+from liteagent.workflows.run_store import StoredWorkflowRun, WorkflowRunStore
 from liteagent.workflows.state import WorkflowState, WorkflowStatus
 from tests.servers.pgvector_server import embedded_postgres
 from tests.servers.postgres_db import replicas, scratch_database

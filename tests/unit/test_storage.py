@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import update
 
 from liteagent.agents import AgentState, AgentStatus
+from liteagent.agents.run_store import RunStore, StoredRun
 from liteagent.errors import ConfigurationError
-from liteagent.storage import Database, RunStore, StaleRunError, StoredRun
+from liteagent.storage import Database, StaleRunError
 from liteagent.storage.database import parse_url
 from liteagent.storage.models import AgentRunRecord
 

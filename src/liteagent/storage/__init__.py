@@ -3,8 +3,9 @@
 - ``database``: ``Database`` (SQLite via aiosqlite, PostgreSQL via psycopg 3) and
   ``get_database``;
 - ``migrate``: Alembic revisions applied at start-up under a lock (``liteagent db upgrade``);
-- ``runs``: the one compare-and-set run store, bound to agent runs (``RunStore``) and workflow
-  runs (``WorkflowRunStore``);
+- ``runs``: the one compare-and-set run store (``VersionedRunStore``), which the engine binds
+  to its states: ``liteagent.agents.run_store.RunStore`` and
+  ``liteagent.workflows.run_store.WorkflowRunStore``;
 - ``credentials`` / ``repositories``: toolkit credentials and notes;
 - ``locks``: ``AdvisoryLocks``, named locks shared by the replicas of one PostgreSQL.
 """
@@ -14,23 +15,14 @@ from liteagent.storage.credentials import CredentialRepository
 from liteagent.storage.database import (
     DEFAULT_DATABASE_URL,
     Database,
+    dispose_databases,
     get_database,
     init_db,
+    storage_registry,
 )
 from liteagent.storage.locks import AdvisoryLocks
-from liteagent.storage.repositories import (
-    Note,
-    NoteRepository,
-    RunStore,
-    StoredRun,
-    run_record_id,
-)
-from liteagent.storage.runs import StaleRunError, VersionedRunStore
-from liteagent.storage.workflow_runs import (
-    StoredWorkflowRun,
-    WorkflowRunStore,
-    workflow_record_id,
-)
+from liteagent.storage.repositories import Note, NoteRepository
+from liteagent.storage.runs import RunKind, StaleRunError, VersionedRunStore
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -40,14 +32,11 @@ __all__ = [
     "Database",
     "Note",
     "NoteRepository",
-    "RunStore",
+    "RunKind",
     "StaleRunError",
-    "StoredRun",
-    "StoredWorkflowRun",
     "VersionedRunStore",
-    "WorkflowRunStore",
+    "dispose_databases",
     "get_database",
     "init_db",
-    "run_record_id",
-    "workflow_record_id",
+    "storage_registry",
 ]

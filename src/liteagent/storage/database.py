@@ -33,10 +33,20 @@ from sqlalchemy.ext.asyncio import (
 from liteagent.errors import ConfigurationError
 from liteagent.log import get_logger
 from liteagent.redaction import redact_text
+from liteagent.registry import ProviderRegistry
 from liteagent.storage.base import Base
 from liteagent.storage.migrate import upgrade
 
-__all__ = ["DEFAULT_DATABASE_URL", "Base", "Database", "get_database", "init_db", "parse_url"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "Base",
+    "Database",
+    "dispose_databases",
+    "get_database",
+    "init_db",
+    "parse_url",
+    "storage_registry",
+]
 
 logger = get_logger(__name__)
 
@@ -56,19 +66,20 @@ def parse_url(url: str) -> URL:
         parsed = make_url(url)
     except Exception as exc:  # noqa: BLE001 - any parse failure is a configuration error
         raise ConfigurationError(
-            f"DATABASE_URL is not a valid SQLAlchemy URL: {redact_text(str(exc))}"
+            f"LITEAGENT_DATABASE_URL is not a valid SQLAlchemy URL: {redact_text(str(exc))}"
         ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername=_PSYCOPG)
     shown = parsed.render_as_string(hide_password=True)
     if parsed.drivername == "postgresql+asyncpg":
         raise ConfigurationError(
-            f"Cannot use DATABASE_URL ({shown}): asyncpg is not installed; LiteAgent talks to "
-            "PostgreSQL through psycopg 3. Write the same URL with postgresql+psycopg:// instead."
+            f"Cannot use LITEAGENT_DATABASE_URL ({shown}): asyncpg is not installed; LiteAgent "
+            "talks to PostgreSQL through psycopg 3. Write the same URL with "
+            "postgresql+psycopg:// instead."
         )
     if parsed.get_backend_name() not in _SUPPORTED:
         raise ConfigurationError(
-            f"Cannot use DATABASE_URL ({shown}): LiteAgent stores runs in SQLite "
+            f"Cannot use LITEAGENT_DATABASE_URL ({shown}): LiteAgent stores runs in SQLite "
             "(sqlite+aiosqlite://) or PostgreSQL (postgresql+psycopg://)."
         )
     return parsed
@@ -97,9 +108,9 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(parsed, echo=echo, pool_pre_ping=True)
         except Exception as exc:  # noqa: BLE001 - e.g. a sync driver or a missing one
             raise ConfigurationError(
-                f"Cannot use DATABASE_URL ({parsed.render_as_string(hide_password=True)}): "
-                f"{redact_text(str(exc))}. Use an async driver: sqlite+aiosqlite or "
-                "postgresql+psycopg."
+                "Cannot use LITEAGENT_DATABASE_URL "
+                f"({parsed.render_as_string(hide_password=True)}): {redact_text(str(exc))}. "
+                "Use an async driver: sqlite+aiosqlite or postgresql+psycopg."
             ) from None
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -161,6 +172,14 @@ class Database:
         await self.engine.dispose()
 
 
+storage_registry: ProviderRegistry[Database] = ProviderRegistry(
+    "storage backend", entry_point_group="liteagent.storage"
+)
+"""Database backends by SQLAlchemy backend name (``sqlite``, ``postgresql``): ``get(name,
+url=...)`` opens one. Both built-ins are served by ``Database``."""
+storage_registry.register_factory("sqlite", Database, "SQLite via aiosqlite (embedded default)")
+storage_registry.register_factory("postgresql", Database, "PostgreSQL via psycopg 3")
+
 _databases: dict[str, Database] = {}
 
 
@@ -168,8 +187,17 @@ def get_database(url: str = DEFAULT_DATABASE_URL) -> Database:
     """The process's ``Database`` for ``url`` (created on first use)."""
     database = _databases.get(url)
     if database is None:
-        database = _databases[url] = Database(url)
+        backend = parse_url(url).get_backend_name()
+        database = _databases[url] = storage_registry.get(backend, url=url)
     return database
+
+
+async def dispose_databases() -> None:
+    """Close every pooled connection of the process's databases (at shutdown)."""
+    databases = list(_databases.values())
+    _databases.clear()
+    for database in databases:
+        await database.dispose()
 
 
 async def init_db(url: str = DEFAULT_DATABASE_URL) -> None:
