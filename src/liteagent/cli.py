@@ -4,6 +4,8 @@
 - ``liteagent catalog``: validate the catalog and list its models.
 - ``liteagent hello``: send one chat request to a running proxy.
 - ``liteagent ingest``: ingest sources into a named knowledge base (``liteagent.rag``).
+- ``liteagent db upgrade|current``: migrate LiteAgent's database (``liteagent.storage``).
+- ``liteagent jobs``: run background jobs and see their status (``liteagent.tasks``).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"LITELLM_MASTER_KEY is not set: using the development key {DEV_MASTER_KEY!r}.")
     if (status := _check_encryption_key()) != 0:
         return status
+    from liteagent.config import get_settings
+    from liteagent.storage.db_cli import upgrade_before_serving
+
+    upgrade_before_serving(get_settings().database_url)
     litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which(
         "litellm"
     )
@@ -112,7 +118,7 @@ def cmd_a2a(args: argparse.Namespace) -> int:
     import uvicorn
 
     from liteagent.a2a_server import build_a2a_app, master_key_authenticator
-    from liteagent.proxy import create_handler
+    from liteagent.server import create_handler
 
     handler = create_handler()
     public_url = (args.public_url or f"http://{args.host}:{args.port}").rstrip("/")
@@ -182,9 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     hello.add_argument("--api-key", default=None)
     hello.set_defaults(func=cmd_hello)
 
-    from liteagent.rag.ingest_cli import add_ingest_command
+    from liteagent.ingest_cli import add_ingest_command
 
     add_ingest_command(sub)
+
+    from liteagent.storage.db_cli import add_db_command
+
+    add_db_command(sub, settings.database_url)
+
+    from liteagent.tasks.cli import add_jobs_command
+
+    add_jobs_command(sub)
     return parser
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from liteagent.hosts import parse_allow_hosts
+
 LOCAL_DEFAULT_MODEL = "local/smollm2"
 OPENAI_DEFAULT_MODEL = "openai/gpt-4o-mini"
 NVIDIA_HOSTED_BASE_URL = "https://integrate.api.nvidia.com/v1"
@@ -63,6 +65,19 @@ class Settings(BaseSettings):
     # the proxy refuses to start when it holds anything else.
     database_url: str = Field(
         "sqlite+aiosqlite:///./liteagent.db", validation_alias=_env("LITEAGENT_DATABASE_URL")
+    )
+
+    # Redis (shared state of several replicas; docs in .env.example). Unset REDIS_URL: every
+    # runtime service (locks, limits, breakers, caches, pub/sub) stays in this process.
+    redis_url: SecretStr | None = Field(None, validation_alias=_env("REDIS_URL"))
+    redis_mode: Literal["standalone", "sentinel", "cluster"] = Field(
+        "standalone", validation_alias=_env("REDIS_MODE")
+    )
+    redis_ssl: bool = Field(False, validation_alias=_env("REDIS_SSL"))
+    redis_ssl_ca_certs: Path | None = Field(None, validation_alias=_env("REDIS_SSL_CA_CERTS"))
+    redis_sentinel_master: str = Field("mymaster", validation_alias=_env("REDIS_SENTINEL_MASTER"))
+    redis_cluster_nodes: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("REDIS_CLUSTER_NODES")
     )
 
     # Agent execution
@@ -194,6 +209,46 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field("json", validation_alias=_env("LOG_FORMAT"))
 
+    # Background jobs (liteagent.tasks): Celery workers on the Redis broker, or in-process
+    # asyncio jobs (the embedded default). auto = Celery when a broker URL is set.
+    jobs_backend: Literal["auto", "inprocess", "celery"] = Field(
+        "auto", validation_alias=_env("LITEAGENT_JOBS_BACKEND")
+    )
+    # default: REDIS_URL (set after validation: one variable feeds one field)
+    celery_broker_url: SecretStr | None = Field(
+        None, validation_alias=_env("LITEAGENT_CELERY_BROKER_URL")
+    )
+    celery_visibility_timeout: float = Field(
+        3600.0, gt=0, validation_alias=_env("LITEAGENT_CELERY_VISIBILITY_TIMEOUT")
+    )
+    job_max_retries: int = Field(3, ge=0, le=50, validation_alias=_env("LITEAGENT_JOB_MAX_RETRIES"))
+    job_retry_backoff: float = Field(
+        30.0, ge=0, validation_alias=_env("LITEAGENT_JOB_RETRY_BACKOFF")
+    )
+    job_retry_backoff_max: float = Field(
+        600.0, ge=0, validation_alias=_env("LITEAGENT_JOB_RETRY_BACKOFF_MAX")
+    )
+    datasource_refresh_interval: float = Field(
+        3600.0, ge=0, validation_alias=_env("LITEAGENT_DATASOURCE_REFRESH_INTERVAL")
+    )
+    knowledge_retention_days: float | None = Field(
+        None, gt=0, validation_alias=_env("LITEAGENT_KNOWLEDGE_RETENTION_DAYS")
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("LITEAGENT_WEBHOOK_SECRET")
+    )
+    webhook_max_retries: int = Field(
+        5, ge=0, le=50, validation_alias=_env("LITEAGENT_WEBHOOK_MAX_RETRIES")
+    )
+    webhook_timeout: float = Field(10.0, gt=0, validation_alias=_env("LITEAGENT_WEBHOOK_TIMEOUT"))
+
+    @field_validator(
+        "celery_broker_url", "webhook_secret", "knowledge_retention_days", mode="before"
+    )
+    @classmethod
+    def _blank_job_setting_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -202,13 +257,23 @@ class Settings(BaseSettings):
     @field_validator("outbound_allow_hosts", mode="before")
     @classmethod
     def _allow_hosts(cls, value: object) -> object:
-        from liteagent.security.outbound import parse_allow_hosts
-
         if isinstance(value, str):
             return parse_allow_hosts(value.split(","))
         if isinstance(value, (list, tuple, set, frozenset)):
             return parse_allow_hosts(str(v) for v in value)
         return value
+
+    @field_validator("redis_cluster_nodes", mode="before")
+    @classmethod
+    def _redis_nodes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(n.strip() for n in value.split(",") if n.strip())
+        return value
+
+    @field_validator("redis_mode", mode="before")
+    @classmethod
+    def _redis_mode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("openwebui_jwt_secret", "forward_user_info_header_jwt_secret", mode="before")
     @classmethod
@@ -235,6 +300,8 @@ class Settings(BaseSettings):
         "google_client_id",
         "pgvector_url",
         "gitlab_token",
+        "redis_url",
+        "redis_ssl_ca_certs",
         mode="before",
     )
     @classmethod
@@ -245,6 +312,8 @@ class Settings(BaseSettings):
     def _openwebui_secret_fallback(self) -> Settings:
         if self.openwebui_jwt_secret is None:
             self.openwebui_jwt_secret = self.forward_user_info_header_jwt_secret
+        if self.celery_broker_url is None:
+            self.celery_broker_url = self.redis_url
         return self
 
     def resolved_default_model(self) -> str:

@@ -8,8 +8,8 @@ import pytest
 
 from liteagent.a2a_server import agent_card
 from liteagent.catalog import AgentSpec, parse_catalog
-from liteagent.catalog.specs import McpServerSpec
 from liteagent.errors import CatalogError
+from liteagent.mcp.specs import McpServerSpec
 from liteagent.mcp.toolset import exposed_name
 
 

@@ -25,17 +25,17 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from liteagent.catalog.providers import (
-    FallbackTargetSpec,
-    ModelChainSpec,
-    ProviderEntry,
-    ProviderSpec,
-)
 from liteagent.config import Settings, get_settings
 from liteagent.errors import ConfigurationError
 from liteagent.llm.base import BaseLLMProvider
 from liteagent.llm.fallback import ModelConfig, ModelFallbackChain, fallback_chains
 from liteagent.llm.loop_guard import LoopGuard
+from liteagent.llm.provider_specs import (
+    FallbackTargetSpec,
+    ModelChainSpec,
+    ProviderEntry,
+    ProviderSpec,
+)
 from liteagent.llm.resilient import ResilientLLM
 from liteagent.registry import ProviderRegistry
 from liteagent.runtime.circuit_breaker import (
@@ -43,7 +43,7 @@ from liteagent.runtime.circuit_breaker import (
     CircuitBreakerRegistry,
     circuit_breakers,
 )
-from liteagent.runtime.rate_limiter import CombinedRateLimiter, rate_limiters
+from liteagent.runtime.rate_limiter import rate_limiters
 from liteagent.runtime.retry import RetryConfig
 
 llm_registry: ProviderRegistry[BaseLLMProvider] = ProviderRegistry(
@@ -169,7 +169,7 @@ def _model_config(
     if limit is not None and (limit.requests_per_minute or limit.max_concurrent):
         limiter = rate_limiters.get_or_create(
             f"{breaker_name}|{limit.requests_per_minute}|{limit.max_concurrent}",
-            lambda: CombinedRateLimiter(limit.requests_per_minute, 60, limit.max_concurrent),
+            lambda: rate_limiters.create(limit.requests_per_minute, 60, limit.max_concurrent),
         )
     return ModelConfig(
         name=target.model,

@@ -19,7 +19,7 @@ import contextlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
@@ -29,9 +29,9 @@ from mcp_types import CONNECTION_CLOSED
 
 from liteagent.agents.tools import Tool
 from liteagent.agents.types import ToolDefinition
-from liteagent.catalog.specs import AgentSpec, McpServerSpec
 from liteagent.config import Settings
 from liteagent.log import get_logger
+from liteagent.mcp.specs import McpServerSpec
 from liteagent.mcp.transport import policy_http_client
 from liteagent.security.outbound import OutboundPolicy, OutboundURLError
 from liteagent.toolkits.store import TokenStorage
@@ -39,6 +39,14 @@ from liteagent.toolkits.store import TokenStorage
 __all__ = ["McpTool", "McpToolError", "McpToolsets", "McpUnavailableError"]
 
 logger = get_logger(__name__)
+
+
+class HasMcpServers(Protocol):
+    """What ``McpToolsets.tools_for`` reads of an agent (a catalog ``AgentSpec`` has it)."""
+
+    @property
+    def mcp_servers(self) -> tuple[McpServerSpec, ...]: ...
+
 
 CLIENT_INFO = Implementation(name="liteagent", version="1")
 OPEN_SCHEMA: dict[str, Any] = {"type": "object"}
@@ -153,7 +161,7 @@ class McpToolsets:
         self._closed = False
 
     # ------------------------------------------------------------------ tools
-    async def tools_for(self, spec: AgentSpec | None) -> list[Tool]:
+    async def tools_for(self, spec: HasMcpServers | None) -> list[Tool]:
         """The tools ``spec``'s MCP servers offer this user (as the catalog entry filters them).
 
         A server that cannot be reached keeps the tools its allow-list names (their calls then

@@ -1,9 +1,10 @@
 """Sliding-window request limits and concurrency limits, with ``X-RateLimit-*`` header info.
 
 The sliding window is the ``limits`` library's moving-window strategy; its storage is chosen by
-URI (``memory://`` here; ``async+redis://…`` shares the window between replicas). Concurrency
-limits go through ``ConcurrencyBackend``; ``InMemoryConcurrencyBackend`` counts in this process
-and a shared backend implements the same protocol.
+URI (``memory://`` here; ``async+redis://…`` shares the window between replicas, and
+``redis=RedisClientWrapper`` derives that URI and counts in-process while Redis is down).
+Concurrency limits go through ``ConcurrencyBackend``; ``InMemoryConcurrencyBackend`` counts in
+this process and a shared backend implements the same protocol.
 
 A refused request raises ``RateLimitedError`` (HTTP 429) carrying a ``RateLimitInfo`` and the
 matching ``X-RateLimit-*`` / ``Retry-After`` headers. Nothing is queued: callers decide whether
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
@@ -26,6 +27,12 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from liteagent.errors import RateLimitExceededError
+
+if TYPE_CHECKING:
+    from limits.aio.strategies import RateLimiter
+    from limits.util import WindowStats
+
+    from liteagent.runtime.redis_client import RedisClientWrapper
 
 __all__ = [
     "CombinedRateLimiter",
@@ -97,26 +104,84 @@ class SlidingWindowRateLimiter:
         max_requests: Requests allowed per window.
         window_seconds: Length of the sliding window.
         storage: A ``limits`` async storage, or a storage URI (default ``memory://``).
+        redis: Share the window through this Redis (``storage`` defaults to it); while Redis is
+            unreachable the window is counted in this process.
     """
 
     def __init__(
-        self, max_requests: int, window_seconds: int = 60, *, storage: Storage | str | None = None
+        self,
+        max_requests: int,
+        window_seconds: int = 60,
+        *,
+        storage: Storage | str | None = None,
+        redis: RedisClientWrapper | None = None,
     ) -> None:
         if max_requests < 1 or window_seconds < 1:
             raise ValueError("max_requests and window_seconds must be at least 1")
         self.max_requests = max_requests
         self.window_seconds = window_seconds
+        self._redis = redis
+        options: dict[str, Any] = {}
+        if redis is not None and storage is None:
+            from liteagent.runtime.redis_client import limits_storage_options, limits_storage_uri
+
+            storage = limits_storage_uri(redis)
+            options = limits_storage_options(redis)
         if isinstance(storage, str):
-            resolved = storage_from_string(storage)
+            resolved = storage_from_string(storage, **options)
             if not isinstance(resolved, Storage):
                 raise ValueError(f"rate limit storage '{storage}' is not an async storage")
             storage = resolved
         self._storage: Storage = storage or MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self._storage)
+        self._local = MovingWindowRateLimiter(MemoryStorage())
         self._item = RateLimitItemPerSecond(max_requests, window_seconds)
 
+    def _current(self) -> RateLimiter:
+        """The shared limiter, or this process's while Redis is unreachable."""
+        if self._redis is None or self._redis.should_try():
+            return self._limiter
+        return self._local
+
+    async def _hit(self, key: str) -> bool:
+        limiter = self._current()
+        if limiter is self._local:
+            return await limiter.hit(self._item, key)
+        try:
+            allowed = await limiter.hit(self._item, key)
+        except Exception as exc:  # noqa: BLE001 - Redis errors fall back, others are raised
+            self._fell_back(exc)
+            return await self._local.hit(self._item, key)
+        self._shared_ok()
+        return allowed
+
+    async def _stats(self, key: str) -> WindowStats:
+        limiter = self._current()
+        if limiter is self._local:
+            return await limiter.get_window_stats(self._item, key)
+        try:
+            stats = await limiter.get_window_stats(self._item, key)
+        except Exception as exc:  # noqa: BLE001 - Redis errors fall back, others are raised
+            self._fell_back(exc)
+            return await self._local.get_window_stats(self._item, key)
+        self._shared_ok()
+        return stats
+
+    def _fell_back(self, exc: BaseException) -> None:
+        """Count in-process while Redis is unreachable; any other failure is raised."""
+        # imported here: the redis client is loaded only where Redis is configured
+        from liteagent.runtime.redis_client import REDIS_ERRORS
+
+        if self._redis is None or not isinstance(exc, REDIS_ERRORS):
+            raise exc
+        self._redis.mark_failed(exc)
+
+    def _shared_ok(self) -> None:
+        if self._redis is not None:
+            self._redis.mark_ok()
+
     async def _info(self, key: str) -> RateLimitInfo:
-        stats = await self._limiter.get_window_stats(self._item, key)
+        stats = await self._stats(key)
         return RateLimitInfo(
             requests_remaining=stats.remaining,
             reset_at=datetime.fromtimestamp(stats.reset_time, UTC),
@@ -126,7 +191,7 @@ class SlidingWindowRateLimiter:
 
     async def check(self, key: str) -> RateLimitInfo:
         """Count one request for ``key``; raise ``RateLimitedError`` if the window is full."""
-        allowed = await self._limiter.hit(self._item, key)
+        allowed = await self._hit(key)
         info = await self._info(key)
         if not allowed:
             raise RateLimitedError(
@@ -233,6 +298,7 @@ class CombinedRateLimiter:
         max_concurrent: In-flight requests (``None``: no concurrency limit).
         storage: ``limits`` storage or URI for the window.
         concurrency_backend: Backend for the concurrency counts.
+        redis: Share the window through this Redis (see ``SlidingWindowRateLimiter``).
     """
 
     def __init__(
@@ -243,9 +309,10 @@ class CombinedRateLimiter:
         *,
         storage: Storage | str | None = None,
         concurrency_backend: ConcurrencyBackend | None = None,
+        redis: RedisClientWrapper | None = None,
     ) -> None:
         self.window = (
-            SlidingWindowRateLimiter(max_requests, window_seconds, storage=storage)
+            SlidingWindowRateLimiter(max_requests, window_seconds, storage=storage, redis=redis)
             if max_requests
             else None
         )
@@ -297,6 +364,28 @@ class RateLimiterRegistry:
 
     def __init__(self) -> None:
         self._limiters: dict[str, CombinedRateLimiter] = {}
+        self.redis: RedisClientWrapper | None = None
+        self.concurrency: ConcurrencyBackend | None = None
+
+    def use(
+        self, *, redis: RedisClientWrapper | None, concurrency: ConcurrencyBackend | None
+    ) -> None:
+        """Back limiters created from now on with ``redis`` (windows) and ``concurrency``."""
+        self.redis = redis
+        self.concurrency = concurrency
+        self._limiters.clear()
+
+    def create(
+        self, max_requests: int | None, window_seconds: int = 60, max_concurrent: int | None = None
+    ) -> CombinedRateLimiter:
+        """A limiter on this registry's backends (shared across replicas after ``use``)."""
+        return CombinedRateLimiter(
+            max_requests,
+            window_seconds,
+            max_concurrent,
+            concurrency_backend=self.concurrency,
+            redis=self.redis,
+        )
 
     def get_or_create(
         self, name: str, factory: Callable[[], CombinedRateLimiter]

