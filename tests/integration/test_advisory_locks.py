@@ -130,3 +130,40 @@ async def test_a_dead_holder_releases_and_a_cancelled_waiter_leaves_the_queue(
 def test_sqlite_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="need PostgreSQL"):
         AdvisoryLocks(Database(f"sqlite+aiosqlite:///{tmp_path}/x.db"))
+
+
+async def test_replica_turn_locks_wait_for_the_work_a_stopped_turn_left_running(
+    setup: tuple[Database, list[AdvisoryLocks]],
+) -> None:
+    """Two replicas without Redis (``ReplicaLockBackend`` over advisory locks): a turn stopped
+    by its client leaves its tool running; the other replica's turn on the same chat waits for
+    that work, not only for the stopped turn."""
+    from liteagent.runtime.session_lock import ReplicaLockBackend, finish_turn_with
+
+    observer, (first, second, _) = setup
+    one, two = ReplicaLockBackend(first), ReplicaLockBackend(second)
+    tool_done = asyncio.Event()
+    order: list[str] = []
+
+    async def stopped_turn() -> None:
+        async with one.hold("chat"):
+
+            async def tool() -> None:
+                await tool_done.wait()
+                order.append("tool finished")
+
+            finish_turn_with("chat", asyncio.ensure_future(tool()))
+        order.append("stopped turn left")
+
+    async def next_turn() -> None:
+        async with two.hold("chat"):
+            order.append("next turn ran")
+
+    await stopped_turn()
+    waiting = asyncio.create_task(next_turn())
+    await _until_waiting(observer, 1)  # queued in PostgreSQL behind the running tool
+    assert order == ["stopped turn left"]
+    tool_done.set()
+    await asyncio.wait_for(waiting, 30)
+    assert order == ["stopped turn left", "tool finished", "next turn ran"]
+    assert await _advisory(observer, granted=True) == 0
