@@ -60,9 +60,9 @@ class Settings(BaseSettings):
     max_header_chars: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_MAX_HEADER_CHARS"))
     max_messages: int = Field(1_000, ge=1, validation_alias=_env("LITEAGENT_MAX_MESSAGES"))
 
-    # Database (agent run state, notes): any SQLAlchemy async URL. Not DATABASE_URL: inside the
-    # LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for virtual keys and spend), and
-    # the proxy refuses to start when it holds anything else.
+    # Database (runs, credentials, notes): SQLite (aiosqlite) or PostgreSQL (psycopg). Not
+    # DATABASE_URL: inside the LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for
+    # virtual keys and spend), and the proxy refuses to start when it holds anything else.
     database_url: str = Field(
         "sqlite+aiosqlite:///./liteagent.db", validation_alias=_env("LITEAGENT_DATABASE_URL")
     )
