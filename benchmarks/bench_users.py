@@ -141,7 +141,8 @@ def main() -> None:
 LiteLLM proxy worker to an upstream that answers at once; the two models alternate in blocks of
 {BLOCK} requests. Agent builds are counted from the proxy's `agent_built` log events. The
 throughput ratio is agent / plain (1.0 = the plugin costs nothing); the p50 ratio is agent /
-plain latency. Goals (issue 16): with 1000 users, throughput ratio >= 0.9 and RSS within +100 MB of the 1-user phase.
+plain latency. Goals (issue 16): with 1000 users, throughput ratio >= 0.9 and RSS
+within +100 MB of the 1-user phase.
 """
     write("users", "Users through the proxy: liteagent/bot vs a plain model", header, rows, notes)
     bar_chart("users", "throughput ratio (agent / plain)", [f"{r[1]} users" for r in rows],
