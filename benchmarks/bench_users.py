@@ -1,6 +1,6 @@
 """Many users through the proxy: a ``liteagent/*`` agent beside a plain model, side by side.
 
-Run: ``uv run python benchmarks/bench_users.py [--requests 2000] [--users 1000]``.
+Run: ``uv run python benchmarks/bench_users.py [--requests 1000] [--users 1000]``.
 
 Starts a scripted upstream that speaks OpenAI's wire format and answers at once (its own
 process), and the real LiteLLM proxy (``liteagent serve``, one worker) with two models that
@@ -119,7 +119,7 @@ def _builds(proxy: Proxy) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--users", type=int, default=1000)
     args, _ = parser.parse_known_args()
 
