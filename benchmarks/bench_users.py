@@ -9,7 +9,8 @@ same non-streaming requests are sent 32 at a time (the two models alternating in
 first as one user, then spread over ``--users`` distinct users (``X-OpenWebUI-User-Id``, as
 Open WebUI forwards them). Reported:
 requests per second and p50 latency of each model and their ratio, the proxy's memory (RSS,
-psutil) after each phase, and how many agents the plugin built (its ``agent_built`` log events).
+psutil if installed) after each phase, and how many agents the plugin built (its
+``agent_built`` log events).
 Results go to ``benchmarks/results/users.{md,csv}``.
 """
 
@@ -29,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
 import httpx  # noqa: E402
-import psutil  # noqa: E402
 import yaml  # noqa: E402
 from _report import bar_chart, percentiles, write  # noqa: E402
 from tests.e2e.proxy import MASTER_KEY, Proxy, make_project, run_proxy  # noqa: E402
@@ -109,6 +109,13 @@ def _side_by_side(proxy: Proxy, requests: int, users: int) -> dict[str, tuple[fl
 
 
 def _rss_mb(proxy: Proxy) -> float:
+    """The proxy's resident memory with its child processes (psutil if installed, else /proc)."""
+    try:
+        import psutil
+    except ImportError:  # not a dependency: Linux's /proc gives the proxy process alone
+        status = Path(f"/proc/{proxy.process.pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        return int(kb) / 1e3
     proc = psutil.Process(proxy.process.pid)
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 1e6
 
