@@ -58,7 +58,8 @@ def hello(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: each prints ratios measured side by side in one run."""
+    """Benchmarks: each prints ratios measured side by side in one run and writes its table
+    under benchmarks/results/ (docs/benchmarks.md)."""
     from pathlib import Path
 
     for script in sorted(Path("benchmarks").glob("bench_*.py")):

@@ -1,14 +1,16 @@
 """Many users through the proxy: a ``liteagent/*`` agent beside a plain model, side by side.
 
-Run: ``uv run python benchmarks/bench_users.py [--requests 2000] [--users 1000]``.
+Run: ``uv run python benchmarks/bench_users.py [--requests 1000] [--users 1000]``.
 
 Starts a scripted upstream that speaks OpenAI's wire format and answers at once (its own
 process), and the real LiteLLM proxy (``liteagent serve``, one worker) with two models that
 both call it: ``plain`` (a LiteLLM model entry) and ``liteagent/bot`` (a catalog agent). The
-same non-streaming requests are sent 32 at a time, first as one user, then spread over
-``--users`` distinct users (``X-OpenWebUI-User-Id``, as Open WebUI forwards them). Reported:
+same non-streaming requests are sent 32 at a time (the two models alternating in blocks),
+first as one user, then spread over ``--users`` distinct users (``X-OpenWebUI-User-Id``, as
+Open WebUI forwards them). Reported:
 requests per second and p50 latency of each model and their ratio, the proxy's memory (RSS,
-psutil) after each phase, and how many agents the plugin built (its ``agent_built`` log events).
+psutil if installed) after each phase, and how many agents the plugin built (its
+``agent_built`` log events).
 Results go to ``benchmarks/results/users.{md,csv}``.
 """
 
@@ -28,13 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
 import httpx  # noqa: E402
-import psutil  # noqa: E402
 import yaml  # noqa: E402
 from _report import bar_chart, percentiles, write  # noqa: E402
 from tests.e2e.proxy import MASTER_KEY, Proxy, make_project, run_proxy  # noqa: E402
 from tests.servers.http import free_port  # noqa: E402
 
 CONCURRENCY = 32
+BLOCK = 250
 
 
 def _upstream(port: int) -> None:
@@ -63,11 +65,13 @@ def _wait_for(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-async def _load(proxy: Proxy, model: str, requests: int, users: int) -> tuple[float, float]:
-    """(requests per second, p50 ms) of ``requests`` sent 32 at a time over ``users`` users."""
-    samples: list[float] = []
+async def _load(
+    proxy: Proxy, model: str, requests: range, users: int, samples: list[float]
+) -> float:
+    """Send ``requests`` (their numbers pick user and chat) 32 at a time; returns the seconds
+    taken and appends each request's latency (ms) to ``samples``."""
     queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(requests):
+    for i in requests:
         queue.put_nowait(i)
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(base_url=proxy.base_url, limits=limits, timeout=120) as client:
@@ -89,11 +93,29 @@ async def _load(proxy: Proxy, model: str, requests: int, users: int) -> tuple[fl
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        elapsed = time.perf_counter() - started
-    return requests / elapsed, percentiles(samples)[0]
+        return time.perf_counter() - started
+
+
+def _side_by_side(proxy: Proxy, requests: int, users: int) -> dict[str, tuple[float, float]]:
+    """Requests per second and p50 ms of each model; the two alternate in blocks of 250
+    requests, so both see the same load on a shared machine."""
+    seconds = {"plain": 0.0, "liteagent/bot": 0.0}
+    samples: dict[str, list[float]] = {m: [] for m in seconds}
+    for start in range(0, requests, BLOCK):
+        block = range(start, min(start + BLOCK, requests))
+        for model in seconds:
+            seconds[model] += asyncio.run(_load(proxy, model, block, users, samples[model]))
+    return {m: (requests / seconds[m], percentiles(samples[m])[0]) for m in seconds}
 
 
 def _rss_mb(proxy: Proxy) -> float:
+    """The proxy's resident memory with its child processes (psutil if installed, else /proc)."""
+    try:
+        import psutil
+    except ImportError:  # not a dependency: Linux's /proc gives the proxy process alone
+        status = Path(f"/proc/{proxy.process.pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        return int(kb) / 1e3
     proc = psutil.Process(proxy.process.pid)
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 1e6
 
@@ -104,7 +126,7 @@ def _builds(proxy: Proxy) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--users", type=int, default=1000)
     args, _ = parser.parse_known_args()
 
@@ -123,9 +145,11 @@ def main() -> None:
               "p50 ratio", "proxy RSS after (MB)", "agent builds"]  # fmt: skip
     notes = f"""
 {args.requests} non-streaming requests per model and phase, {CONCURRENCY} at a time, through one
-LiteLLM proxy worker to an upstream that answers at once. The throughput ratio is agent / plain
-(1.0 = the plugin costs nothing); the p50 ratio is agent / plain latency. Goals (issue 16): with
-1000 users, throughput ratio >= 0.9 and RSS within +100 MB of the 1-user phase.
+LiteLLM proxy worker to an upstream that answers at once; the two models alternate in blocks of
+{BLOCK} requests. Agent builds are counted from the proxy's `agent_built` log events. The
+throughput ratio is agent / plain (1.0 = the plugin costs nothing); the p50 ratio is agent /
+plain latency. Goals (issue 16): with 1000 users, throughput ratio >= 0.9 and RSS
+within +100 MB of the 1-user phase.
 """
     write("users", "Users through the proxy: liteagent/bot vs a plain model", header, rows, notes)
     bar_chart("users", "throughput ratio (agent / plain)", [f"{r[1]} users" for r in rows],
@@ -157,12 +181,11 @@ def _measure(port: int, requests: int, users: int) -> list[list[Any]]:
         env = {"LITEAGENT_DATABASE_URL": f"sqlite+aiosqlite:///{project}/liteagent.db"}
         rows: list[list[Any]] = []
         with run_proxy(project, env, wait_for="liteagent/bot") as proxy:
-            asyncio.run(_load(proxy, "plain", 200, 1))  # warm both paths
-            asyncio.run(_load(proxy, "liteagent/bot", 200, 1))
+            _side_by_side(proxy, 200, 1)  # warm both paths
             for phase, n in (("one user", 1), (f"{users} users", users)):
                 builds = _builds(proxy)
-                plain = asyncio.run(_load(proxy, "plain", requests, n))
-                agent = asyncio.run(_load(proxy, "liteagent/bot", requests, n))
+                measured = _side_by_side(proxy, requests, n)
+                plain, agent = measured["plain"], measured["liteagent/bot"]
                 rows.append(
                     [phase, n, f"{plain[0]:.1f}", f"{agent[0]:.1f}", f"{agent[0] / plain[0]:.2f}",
                      f"{agent[1] / plain[1]:.2f}", f"{_rss_mb(proxy):.0f}",

@@ -39,6 +39,22 @@ def test_local_embedder_matches_sentence_transformers_reference() -> None:
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 
+def test_local_embedder_bounds_each_forward_pass_by_padded_tokens() -> None:
+    texts = [("retrieval " * n).strip() for n in (1, 3, 300, 40, 2, 120, 250, 5)]
+    bounded = MiniLMEmbedder(batch_size=32, max_batch_tokens=300)
+    _, tokenizer, _ = bounded._loaded()
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    batches = bounded._batches(order, lengths)
+    assert sorted(i for b in batches for i in b) == list(range(len(texts)))
+    for batch in batches:  # a long text alone may exceed the cap; never two together
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 300
+    assert len(batches) > 1
+    # the batching changes how texts are grouped, not their vectors
+    unbounded = MiniLMEmbedder(batch_size=32, max_batch_tokens=10**9).encode(texts)
+    np.testing.assert_allclose(bounded.encode(texts), unbounded, atol=1e-5)
+
+
 async def test_local_embedder_is_the_default_and_ranks_sensibly() -> None:
     emb = create_embedder(settings=Settings())
     assert isinstance(emb, MiniLMEmbedder) and emb.dimension == 384
