@@ -208,6 +208,7 @@ class RedisLockBackend:
         self.lease = lease
         self.poll = poll
         self._background: set[asyncio.Task[None]] = set()
+        self._gates: dict[str, list[Any]] = {}
 
     @staticmethod
     def key(key: str) -> str:
@@ -238,11 +239,32 @@ class RedisLockBackend:
 
     @asynccontextmanager
     async def _hold(self, key: str) -> AsyncIterator[None]:
-        lock = await self._acquire(key)
-        if lock is None:
-            async with self.local.hold(key):
+        # turns of this process queue here first, so only one of them polls Redis at a time
+        async with self._gate(key):
+            lock = await self._acquire(key)
+            if lock is None:
+                async with self.local.hold(key):
+                    yield
+                return
+            async with self._held(key, lock):
                 yield
-            return
+
+    @asynccontextmanager
+    async def _gate(self, key: str) -> AsyncIterator[None]:
+        entry = self._gates.get(key)
+        if entry is None:
+            entry = self._gates[key] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._gates.pop(key, None)
+
+    @asynccontextmanager
+    async def _held(self, key: str, lock: Lock) -> AsyncIterator[None]:
         renewer = asyncio.create_task(self._renew(lock))
         try:
             yield
