@@ -328,9 +328,11 @@ def limits_storage_uri(redis: RedisClientWrapper) -> str:
 def limits_storage_options(redis: RedisClientWrapper) -> dict[str, Any]:
     """Keyword options for ``limits.storage.storage_from_string`` with that URI."""
     options: dict[str, Any] = {"implementation": "redispy"}
-    if redis.mode == "standalone":
+    tls = redis._ssl_kwargs()
+    if redis.mode == "standalone":  # the rediss:// scheme turns TLS on; the CA goes here
+        options.update({k: v for k, v in tls.items() if k != "ssl"})
         return options
-    options.update(redis._ssl_kwargs())
+    options.update(tls)
     if redis.mode == "sentinel":
         options["db"] = redis._url_parts()[4]
         options["use_replicas"] = False  # a window read from a lagging replica undercounts

@@ -10,8 +10,8 @@ process (the zero-setup default). With it set, ``RedisClientWrapper`` builds one
 - ``cluster``: ``REDIS_CLUSTER_NODES`` (``host:port,…``; default: the host of ``REDIS_URL``)
   are the start-up nodes.
 
-``REDIS_SSL=true`` (or a ``rediss://`` URL) turns TLS on; ``REDIS_SSL_CA_CERTS`` names a CA
-bundle for a private CA.
+``REDIS_SSL=true`` (or a ``rediss://`` URL) turns TLS on (to Sentinels, masters and cluster
+nodes alike); ``REDIS_SSL_CA_CERTS`` names a CA bundle for a private CA.
 
 When Redis stops answering, ``redis_fallback`` methods run their in-process twin instead: one
 ``redis_unavailable`` warning is logged, ``available`` turns false (health says DEGRADED), and
@@ -190,7 +190,11 @@ class RedisClientWrapper:
         _, _, username, password, db = self._url_parts()
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             self._nodes(),
-            sentinel_kwargs={"socket_timeout": 2.0, "socket_connect_timeout": 2.0},
+            sentinel_kwargs={
+                "socket_timeout": 2.0,
+                "socket_connect_timeout": 2.0,
+                **self._ssl_kwargs(),  # TLS to the Sentinels as to the master
+            },
             username=username,
             password=password,
             db=db,
