@@ -46,6 +46,7 @@ from liteagent.runtime.circuit_breaker import (
     CircuitState,
     circuit_breakers,
 )
+from liteagent.runtime.metrics import metrics
 from liteagent.runtime.rate_limiter import CombinedRateLimiter, RateLimitedError
 from liteagent.runtime.retry import RetryConfig, is_retryable, retry_with_backoff
 
@@ -337,6 +338,7 @@ class ModelFallbackChain:
         self, model: ModelConfig, exc: BaseException, attempts: list[FallbackAttempt]
     ) -> None:
         reason = self._record(model, exc) or FallbackReason.ERROR
+        metrics.llm_call(model.provider, reason.value)
         if not self._falls_back(exc, reason):
             raise exc
         attempts.append(FallbackAttempt(model.name, reason, _short(exc)))
@@ -478,6 +480,9 @@ class ModelFallbackChain:
     def _provenance(
         self, first: ModelConfig, answered: ModelConfig, attempts: list[FallbackAttempt]
     ) -> Provenance:
+        metrics.llm_call(answered.provider, "ok")
+        if attempts:
+            metrics.llm_fallback(first.provider, answered.provider)
         return Provenance(
             requested_model=first.name,
             model=answered.name,
