@@ -200,19 +200,27 @@ class RedisLockBackend:
         redis: The connection wrapper.
         lease: Seconds a lock lives without renewal (a crashed holder frees it after this).
         poll: Seconds between attempts while another holder has the lock.
+        namespace: What the locks are for (part of the Redis key).
     """
 
-    def __init__(self, redis: RedisClientWrapper, *, lease: float = 30.0, poll: float = 0.05):
+    def __init__(
+        self,
+        redis: RedisClientWrapper,
+        *,
+        lease: float = 30.0,
+        poll: float = 0.05,
+        namespace: str = "turn",
+    ) -> None:
         self.redis = redis
+        self.namespace = namespace
         self.local = InProcessLockBackend()
         self.lease = lease
         self.poll = poll
         self._background: set[asyncio.Task[None]] = set()
         self._gates: dict[str, list[Any]] = {}
 
-    @staticmethod
-    def key(key: str) -> str:
-        return f"{KEY_PREFIX}turn:{key}"
+    def key(self, key: str) -> str:
+        return f"{KEY_PREFIX}{self.namespace}:{key}"
 
     def hold(self, key: str) -> AbstractAsyncContextManager[None]:
         return self._hold(key)
