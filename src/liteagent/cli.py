@@ -4,6 +4,8 @@
 - ``liteagent catalog``: validate the catalog and list its models.
 - ``liteagent hello``: send one chat request to a running proxy.
 - ``liteagent ingest``: ingest sources into a named knowledge base (``liteagent.rag``).
+- ``liteagent db upgrade|current``: migrate LiteAgent's database (``liteagent.storage``).
+- ``liteagent jobs``: run background jobs and see their status (``liteagent.tasks``).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"LITELLM_MASTER_KEY is not set: using the development key {DEV_MASTER_KEY!r}.")
     if (status := _check_encryption_key()) != 0:
         return status
+    from liteagent.config import get_settings
+    from liteagent.storage.db_cli import upgrade_before_serving
+
+    upgrade_before_serving(get_settings().database_url)
     litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which(
         "litellm"
     )
@@ -91,6 +97,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     argv = [litellm, "--config", str(config), "--host", args.host, "--port", str(args.port)]
     print(f"Serving on http://{args.host}:{args.port}/v1 …", flush=True)
     os.execv(litellm, argv)  # noqa: S606 - replaces this process with the proxy
+
+
+def cmd_a2a(args: argparse.Namespace) -> int:
+    """Serve every catalog entry as an A2A agent (docs/a2a.md)."""
+    if (status := _check_catalog()) != 0:
+        return status
+    key = os.environ.get("LITELLM_MASTER_KEY")
+    if not key:
+        if os.environ.get("ENVIRONMENT", "development") != "development":
+            print(
+                "liteagent: LITELLM_MASTER_KEY is not set; refusing to start an open A2A server.",
+                file=sys.stderr,
+            )
+            return 2
+        key = DEV_MASTER_KEY
+        print(f"LITELLM_MASTER_KEY is not set: using the development key {DEV_MASTER_KEY!r}.")
+    if (status := _check_encryption_key()) != 0:
+        return status
+    import uvicorn
+
+    from liteagent.a2a_server import build_a2a_app, master_key_authenticator
+    from liteagent.server import create_handler
+
+    handler = create_handler()
+    public_url = (args.public_url or f"http://{args.host}:{args.port}").rstrip("/")
+    app = build_a2a_app(handler, public_url=public_url, authenticate=master_key_authenticator(key))
+    print(f"A2A agents on {public_url}/<name> (cards: {public_url}/) …", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 def cmd_catalog(_: argparse.Namespace) -> int:
@@ -133,6 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default="proxy_config.yaml")
     serve.set_defaults(func=cmd_serve)
 
+    a2a = sub.add_parser("a2a", help="serve the catalog's entries as A2A agents")
+    a2a.add_argument("--host", default=settings.host, help="default: LITEAGENT_HOST")
+    a2a.add_argument("--port", type=int, default=4100)
+    a2a.add_argument(
+        "--public-url",
+        default=None,
+        help="the URL callers reach this server at, for the cards (default: the request's)",
+    )
+    a2a.set_defaults(func=cmd_a2a)
+
     catalog = sub.add_parser("catalog", help="validate the catalog and list its models")
     catalog.set_defaults(func=cmd_catalog)
 
@@ -143,9 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     hello.add_argument("--api-key", default=None)
     hello.set_defaults(func=cmd_hello)
 
-    from liteagent.rag.ingest_cli import add_ingest_command
+    from liteagent.ingest_cli import add_ingest_command
 
     add_ingest_command(sub)
+
+    from liteagent.storage.db_cli import add_db_command
+
+    add_db_command(sub, settings.database_url)
+
+    from liteagent.tasks.cli import add_jobs_command
+
+    add_jobs_command(sub)
     return parser
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from liteagent.hosts import parse_allow_hosts
+
 LOCAL_DEFAULT_MODEL = "local/smollm2"
 OPENAI_DEFAULT_MODEL = "openai/gpt-4o-mini"
 NVIDIA_HOSTED_BASE_URL = "https://integrate.api.nvidia.com/v1"
@@ -39,6 +41,9 @@ class Settings(BaseSettings):
     # `liteagent serve`
     host: str = Field("127.0.0.1", validation_alias=_env("LITEAGENT_HOST"))
     port: int = Field(8890, ge=1, le=65535, validation_alias=_env("LITEAGENT_PORT"))
+    a2a_public_url: str | None = Field(
+        None, validation_alias=_env("LITEAGENT_A2A_PUBLIC_URL")
+    )  # where callers reach the proxy's A2A agents (docs/a2a.md)
 
     # Catalog and models
     catalog_path: Path = Field(Path("liteagent.yaml"), validation_alias=_env("LITEAGENT_CATALOG"))
@@ -204,6 +209,46 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field("json", validation_alias=_env("LOG_FORMAT"))
 
+    # Background jobs (liteagent.tasks): Celery workers on the Redis broker, or in-process
+    # asyncio jobs (the embedded default). auto = Celery when a broker URL is set.
+    jobs_backend: Literal["auto", "inprocess", "celery"] = Field(
+        "auto", validation_alias=_env("LITEAGENT_JOBS_BACKEND")
+    )
+    # default: REDIS_URL (set after validation: one variable feeds one field)
+    celery_broker_url: SecretStr | None = Field(
+        None, validation_alias=_env("LITEAGENT_CELERY_BROKER_URL")
+    )
+    celery_visibility_timeout: float = Field(
+        3600.0, gt=0, validation_alias=_env("LITEAGENT_CELERY_VISIBILITY_TIMEOUT")
+    )
+    job_max_retries: int = Field(3, ge=0, le=50, validation_alias=_env("LITEAGENT_JOB_MAX_RETRIES"))
+    job_retry_backoff: float = Field(
+        30.0, ge=0, validation_alias=_env("LITEAGENT_JOB_RETRY_BACKOFF")
+    )
+    job_retry_backoff_max: float = Field(
+        600.0, ge=0, validation_alias=_env("LITEAGENT_JOB_RETRY_BACKOFF_MAX")
+    )
+    datasource_refresh_interval: float = Field(
+        3600.0, ge=0, validation_alias=_env("LITEAGENT_DATASOURCE_REFRESH_INTERVAL")
+    )
+    knowledge_retention_days: float | None = Field(
+        None, gt=0, validation_alias=_env("LITEAGENT_KNOWLEDGE_RETENTION_DAYS")
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("LITEAGENT_WEBHOOK_SECRET")
+    )
+    webhook_max_retries: int = Field(
+        5, ge=0, le=50, validation_alias=_env("LITEAGENT_WEBHOOK_MAX_RETRIES")
+    )
+    webhook_timeout: float = Field(10.0, gt=0, validation_alias=_env("LITEAGENT_WEBHOOK_TIMEOUT"))
+
+    @field_validator(
+        "celery_broker_url", "webhook_secret", "knowledge_retention_days", mode="before"
+    )
+    @classmethod
+    def _blank_job_setting_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -212,8 +257,6 @@ class Settings(BaseSettings):
     @field_validator("outbound_allow_hosts", mode="before")
     @classmethod
     def _allow_hosts(cls, value: object) -> object:
-        from liteagent.security.outbound import parse_allow_hosts
-
         if isinstance(value, str):
             return parse_allow_hosts(value.split(","))
         if isinstance(value, (list, tuple, set, frozenset)):
@@ -269,6 +312,8 @@ class Settings(BaseSettings):
     def _openwebui_secret_fallback(self) -> Settings:
         if self.openwebui_jwt_secret is None:
             self.openwebui_jwt_secret = self.forward_user_info_header_jwt_secret
+        if self.celery_broker_url is None:
+            self.celery_broker_url = self.redis_url
         return self
 
     def resolved_default_model(self) -> str:

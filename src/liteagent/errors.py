@@ -5,8 +5,10 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
 
     LiteAgentError (500 internal_error)
     ├── ConfigurationError (500 configuration_error)
-    │   └── CatalogError (500 catalog_error)        malformed liteagent.yaml
+    │   ├── CatalogError (500 catalog_error)        malformed liteagent.yaml
+    │   └── ProviderConfigurationError (400 provider_configuration_error)  a provider's settings
     ├── InvalidRequestError (400 invalid_request_error)
+    │   ├── ValidationError (422 validation_error)  well-formed input that breaks a rule
     │   ├── HeaderTooLargeError (400 header_too_large)  a forwarded header over its limit
     │   └── RequestTooLargeError (413 request_too_large)  messages over the size limit
     ├── AuthenticationError (401 authentication_error)
@@ -23,15 +25,22 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
         ├── LLMUnavailableError (503 upstream_unavailable)
         └── ContextWindowExceededError (400 context_length_exceeded)
 
+``LiteAgentException`` is the seeds' name of the base class (the same class), and
+``to_http_exception()`` turns any of them into FastAPI's ``HTTPException`` with the OpenAI-shaped
+body as its detail.
+
 Messages are written for the person reading the chat: they say what went wrong and what to do,
 and never contain credentials, URLs with secrets, or stack traces.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from liteagent.redaction import redact_text
+
+if TYPE_CHECKING:
+    from fastapi import HTTPException
 
 __all__ = [
     "AgentExecutionError",
@@ -47,12 +56,15 @@ __all__ = [
     "LLMTimeoutError",
     "LLMUnavailableError",
     "LiteAgentError",
+    "LiteAgentException",
     "NotFoundError",
+    "ProviderConfigurationError",
     "ProviderNotFoundError",
     "RateLimitExceededError",
     "RequestTooLargeError",
     "StorageUnavailableError",
     "UserIdentityError",
+    "ValidationError",
 ]
 
 
@@ -77,6 +89,16 @@ class LiteAgentError(Exception):
             }
         }
 
+    def to_http_exception(self) -> HTTPException:
+        """FastAPI's ``HTTPException`` for this error: its status and OpenAI-shaped body."""
+        from fastapi import HTTPException
+
+        return HTTPException(status_code=self.status_code, detail=self.to_dict()["error"])
+
+
+LiteAgentException = LiteAgentError
+"""The seeds' name for ``LiteAgentError`` (the same class)."""
+
 
 class ConfigurationError(LiteAgentError):
     """Settings or files needed at start-up are missing or invalid."""
@@ -90,11 +112,25 @@ class CatalogError(ConfigurationError):
     error_code = "catalog_error"
 
 
+class ProviderConfigurationError(ConfigurationError):
+    """A provider's settings, as a request or the management API gives them, are invalid."""
+
+    status_code = 400
+    error_code = "provider_configuration_error"
+
+
 class InvalidRequestError(LiteAgentError):
     """The request itself is malformed (e.g. empty or invalid ``messages``)."""
 
     status_code = 400
     error_code = "invalid_request_error"
+
+
+class ValidationError(InvalidRequestError):
+    """The input is well formed but breaks a rule (a name in use, a value out of range)."""
+
+    status_code = 422
+    error_code = "validation_error"
 
 
 class RequestTooLargeError(InvalidRequestError):

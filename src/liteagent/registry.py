@@ -124,6 +124,15 @@ class ProviderRegistry(Generic[T]):
         except KeyError:
             raise ProviderNotFoundError(f"Unknown {self.category} '{name}'.") from None
 
+    def get_factory(self, name: str) -> Callable[..., T]:
+        """The registered factory (a builder function, not what it builds)."""
+        if name not in self._factories:
+            self.load_entry_points()
+        try:
+            return self._factories[name]
+        except KeyError:
+            raise ProviderNotFoundError(f"Unknown {self.category} factory '{name}'.") from None
+
     def list_providers(self) -> list[str]:
         self.load_entry_points()
         return sorted({*self._classes, *self._factories, *self._instances})

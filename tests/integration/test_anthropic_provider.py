@@ -13,7 +13,7 @@ from liteagent.errors import (
     LLMRateLimitError,
     LLMUnavailableError,
 )
-from liteagent.llm import ChatOptions, LLMMessage, ToolCall
+from liteagent.llm import ChatOptions, LLMMessage, LLMToolCall
 from liteagent.llm.anthropic_provider import AnthropicProvider
 
 pytestmark = pytest.mark.integration
@@ -142,7 +142,7 @@ async def test_tool_use_round_trip(anthropic_server, stream: bool) -> None:
 async def test_two_tool_results_merge_into_one_user_turn(anthropic_server) -> None:
     server, url = anthropic_server
     server.reply_text("done")
-    calls = (ToolCall("t1", "a", "{}"), ToolCall("t2", "b", json.dumps({"x": 1})))
+    calls = (LLMToolCall("t1", "a", "{}"), LLMToolCall("t2", "b", json.dumps({"x": 1})))
     await provider(url).chat(
         [
             {"role": "user", "content": "go"},

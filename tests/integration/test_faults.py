@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from liteagent.catalog.providers import ModelChainSpec, ProviderSpec, RetrySpec
 from liteagent.config import Settings
 from liteagent.errors import (
     LLMProviderError,
@@ -22,6 +21,7 @@ from liteagent.errors import (
     LLMUnavailableError,
 )
 from liteagent.llm import FallbackReason, create_llm, create_provider
+from liteagent.llm.provider_specs import ModelChainSpec, ProviderSpec, RetrySpec
 from tests.servers.anthropic_wire import AnthropicWireServer
 from tests.servers.http import free_port, serve_app
 from tests.servers.ollama_wire import OllamaWireServer

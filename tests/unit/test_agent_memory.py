@@ -27,8 +27,8 @@ from liteagent.agents import (
     summarizer_for,
 )
 from liteagent.agents.llm_client import ProviderLLMClient
-from liteagent.agents.token_counter import check_context_limit
 from liteagent.llm import ScriptedModel
+from liteagent.llm.token_counter import check_context_limit
 
 
 def chat(n: int) -> list[dict[str, Any]]:

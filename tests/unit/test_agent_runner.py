@@ -13,10 +13,11 @@ import pytest
 import yaml
 from litellm.types.utils import ModelResponse
 
+from liteagent.agents.run_store import RunStore
 from liteagent.catalog import parse_catalog
 from liteagent.config import Settings
 from liteagent.proxy import LiteAgentLLM
-from liteagent.storage import NoteRepository, RunStore, get_database
+from liteagent.storage import NoteRepository, get_database
 
 SAVE = {
     "content": "I will save it.",

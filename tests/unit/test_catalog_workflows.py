@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from liteagent.catalog import load_catalog, parse_catalog
-from liteagent.catalog.providers import ModelChainSpec
 from liteagent.catalog.specs import WorkflowSpec
 from liteagent.errors import CatalogError
+from liteagent.llm.provider_specs import ModelChainSpec
 from liteagent.workflows import NodeType
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -63,8 +63,25 @@ async def test_stream_yields_several_text_chunks_then_usage(tmp_path: Path) -> N
     assert final["is_finished"] and final["usage"]["completion_tokens"] == 4
 
 
-async def test_agents_are_cached_per_user_and_options(tmp_path: Path) -> None:
-    handler = make_handler(tmp_path, ["a", "b", "c"])
+def tool_handler(tmp_path: Path, script: list[Any]) -> LiteAgentLLM:
+    """A bot with a tool: its runner holds its user's tool context, so it is cached per user."""
+    script_file = tmp_path / "script.yaml"
+    script_file.write_text(yaml.safe_dump(script))
+    models = {
+        "bot": {
+            "system_prompt": "You are a test bot.",
+            "model": f"scripted/{script_file}",
+            "tools": ["calculator"],
+        }
+    }
+    settings = Settings(
+        agent_cache_size=4, database_url=f"sqlite+aiosqlite:///{tmp_path}/liteagent.db"
+    )
+    return LiteAgentLLM(settings=settings, catalog=parse_catalog({"models": models}))
+
+
+async def test_agents_with_tools_are_cached_per_user_and_options(tmp_path: Path) -> None:
+    handler = tool_handler(tmp_path, ["a", "b", "c", "d"])
     msgs = [{"role": "user", "content": "hi"}]
     await handler.acompletion("bot", msgs, **call_kwargs(user="alice"))
     await handler.acompletion("bot", msgs, **call_kwargs(user="alice"))
@@ -77,12 +94,27 @@ async def test_agents_are_cached_per_user_and_options(tmp_path: Path) -> None:
 
 
 async def test_cache_is_bounded(tmp_path: Path) -> None:
-    handler = make_handler(tmp_path, ["x"])
+    handler = tool_handler(tmp_path, ["x"] * 6)
     for i in range(6):
         await handler.acompletion(
             "bot", [{"role": "user", "content": "hi"}], **call_kwargs(user=f"user{i}")
         )
     assert len(handler.cache) == 4 and handler.cache.stats.evictions == 2
+
+
+async def test_an_agent_without_tools_is_built_once_for_every_user(tmp_path: Path) -> None:
+    handler = make_handler(tmp_path, ["x"] * 81)  # one model, so one script for everyone
+    msgs = [{"role": "user", "content": "hi"}]
+    runners = []
+    for i in range(40):  # ten times the cache's size, each user twice
+        for _ in range(2):
+            await handler.acompletion("bot", msgs, **call_kwargs(user=f"user{i}"))
+            runners.append(next(iter(handler.cache._lru.values())))
+    assert len({id(r) for r in runners}) == 1
+    assert (handler.cache.stats.misses, handler.cache.stats.evictions) == (1, 0)
+    assert handler.cache.stats.hits == 79
+    await handler.acompletion("bot", msgs, **call_kwargs(user="user1", temperature=0.2))
+    assert len(handler.cache) == 2  # options still make their own runner
 
 
 async def test_history_is_sent_without_rendered_markup(tmp_path: Path) -> None:

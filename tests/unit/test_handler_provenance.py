@@ -15,7 +15,6 @@ import yaml
 from litellm.types.utils import ModelResponse
 
 from liteagent.catalog import parse_catalog
-from liteagent.catalog.providers import ModelChainSpec
 from liteagent.config import Settings
 from liteagent.llm import (
     BaseLLMProvider,
@@ -30,6 +29,7 @@ from liteagent.llm import (
 )
 from liteagent.llm.base import MessageLike
 from liteagent.llm.pricing import CallPricer
+from liteagent.llm.provider_specs import ModelChainSpec
 from liteagent.llm.testing import count_words
 from liteagent.proxy import LiteAgentLLM
 

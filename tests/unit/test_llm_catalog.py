@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from liteagent.catalog import parse_catalog
-from liteagent.catalog.providers import ModelChainSpec, ProviderSpec
 from liteagent.config import Settings
 from liteagent.errors import CatalogError, ConfigurationError
 from liteagent.llm import (
@@ -16,6 +15,7 @@ from liteagent.llm import (
     record_llm_calls,
 )
 from liteagent.llm.provenance import summarize_calls
+from liteagent.llm.provider_specs import ModelChainSpec, ProviderSpec
 
 SETTINGS = Settings(_env_file=None)
 

@@ -164,9 +164,20 @@ def test_secret_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 def handler_with_secret(tmp_path: Path) -> LiteAgentLLM:
     script = tmp_path / "script.yaml"
     script.write_text(yaml.safe_dump(["hello"]))
-    models = {"bot": {"system_prompt": "You are a test bot.", "model": f"scripted/{script}"}}
+    # a tool makes the agent hold its user's tool context: one agent per user
+    models = {
+        "bot": {
+            "system_prompt": "You are a test bot.",
+            "model": f"scripted/{script}",
+            "tools": ["calculator"],
+        }
+    }
     return LiteAgentLLM(
-        settings=Settings(openwebui_jwt_secret=SecretStr(SECRET), agent_cache_size=4),
+        settings=Settings(
+            openwebui_jwt_secret=SecretStr(SECRET),
+            agent_cache_size=4,
+            database_url=f"sqlite+aiosqlite:///{tmp_path}/liteagent.db",
+        ),
         catalog=parse_catalog({"models": models}),
     )
 

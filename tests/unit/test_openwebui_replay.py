@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from liteagent.agents.run_store import RunStore
 from liteagent.catalog import parse_catalog
 from liteagent.config import Settings
 from liteagent.proxy import LiteAgentLLM
-from liteagent.storage import NoteRepository, RunStore, get_database
+from liteagent.storage import NoteRepository, get_database
 from tests.openwebui.markup import rewrite_tags_found
 from tests.openwebui.recorded import Recorded, replay, requests
 

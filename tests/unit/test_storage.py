@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import update
 
 from liteagent.agents import AgentState, AgentStatus
+from liteagent.agents.run_store import RunStore, StoredRun
 from liteagent.errors import ConfigurationError
-from liteagent.storage import Database, RunStore, StaleRunError, StoredRun
+from liteagent.storage import Database, StaleRunError
+from liteagent.storage.database import parse_url
 from liteagent.storage.models import AgentRunRecord
 
 
@@ -52,3 +54,26 @@ def test_bad_urls_are_configuration_errors() -> None:
         Database("::nonsense::")
     with pytest.raises(ConfigurationError, match="async driver"):
         Database("sqlite:///sync-driver.db")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:pw@db:5432/liteagent",
+        "postgres://app:pw@db:5432/liteagent",
+        "postgresql+psycopg://app:pw@db:5432/liteagent",
+    ],
+)
+def test_postgres_urls_use_psycopg(url: str) -> None:
+    parsed = parse_url(url)
+    assert parsed.drivername == "postgresql+psycopg"
+    assert (parsed.host, parsed.port, parsed.database) == ("db", 5432, "liteagent")
+
+
+def test_unsupported_urls_say_what_to_use_without_the_password() -> None:
+    with pytest.raises(ConfigurationError, match=r"postgresql\+psycopg://") as asyncpg:
+        parse_url("postgresql+asyncpg://app:hunter2@db/liteagent")
+    assert "hunter2" not in str(asyncpg.value) and "asyncpg is not installed" in str(asyncpg.value)
+    with pytest.raises(ConfigurationError, match="SQLite") as mysql:
+        parse_url("mysql+aiomysql://app:hunter2@db/liteagent")
+    assert "hunter2" not in str(mysql.value)

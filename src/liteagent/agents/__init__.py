@@ -32,15 +32,6 @@ from liteagent.agents.prompts import (
     agent_prompts,
 )
 from liteagent.agents.state import AgentState
-from liteagent.agents.token_counter import (
-    ModelPricing,
-    TokenCounter,
-    check_context_limit,
-    count_message_tokens,
-    count_tokens,
-    estimate_cost,
-    get_model_pricing,
-)
 from liteagent.agents.tools import (
     FunctionTool,
     ParameterType,
@@ -66,6 +57,15 @@ from liteagent.agents.types import (
     StepType,
     ToolCall,
     ToolDefinition,
+)
+from liteagent.llm.token_counter import (
+    ModelPricing,
+    TokenCounter,
+    check_context_limit,
+    count_message_tokens,
+    count_tokens,
+    estimate_cost,
+    get_model_pricing,
 )
 
 __all__ = [

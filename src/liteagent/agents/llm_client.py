@@ -35,7 +35,7 @@ from liteagent.llm.base import (
     ChatOptions,
     LLMMessage,
     LLMResponse,
-    ToolCall,
+    LLMToolCall,
     Usage,
 )
 
@@ -159,7 +159,7 @@ class ProviderLLMClient(LLMClient):
             return await self.provider.chat(messages, options)
         text: list[str] = []
         reasoning: list[str] = []
-        calls: tuple[ToolCall, ...] = ()
+        calls: tuple[LLMToolCall, ...] = ()
         usage = Usage()
         finish = "stop"
         async for chunk in self.provider.stream(messages, options):

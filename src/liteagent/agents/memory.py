@@ -28,8 +28,8 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from liteagent.agents.token_counter import TokenCounter
 from liteagent.agents.types import utcnow
+from liteagent.llm.token_counter import TokenCounter
 
 __all__ = [
     "ConversationHistory",

@@ -38,7 +38,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any, overload
 
@@ -46,7 +45,13 @@ import docstring_parser
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ArgsKwargs, SchemaValidator, core_schema
 
-from liteagent.agents.types import ToolCall, ToolDefinition, to_json_value
+from liteagent.agents.types import (
+    ParameterType,
+    ToolCall,
+    ToolDefinition,
+    ToolParameter,
+    to_json_value,
+)
 
 __all__ = [
     "FunctionTool",
@@ -65,37 +70,6 @@ __all__ = [
 DEFAULT_TIMEOUT_SECONDS = 60.0
 MAX_ERROR_CHARS = 500
 MAX_RESULT_CHARS = 8000
-
-
-class ParameterType(StrEnum):
-    """JSON schema types of tool parameters."""
-
-    STRING = "string"
-    NUMBER = "number"
-    INTEGER = "integer"
-    BOOLEAN = "boolean"
-    ARRAY = "array"
-    OBJECT = "object"
-
-
-@dataclass
-class ToolParameter:
-    """One parameter, for tools defined by hand rather than from a function."""
-
-    name: str
-    type: ParameterType
-    description: str
-    required: bool = True
-    enum: list[str] | None = None
-
-    def to_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {
-            "type": ParameterType(self.type).value,
-            "description": self.description,
-        }
-        if self.enum:
-            schema["enum"] = list(self.enum)
-        return schema
 
 
 @dataclass

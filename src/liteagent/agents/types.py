@@ -12,10 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from liteagent.agents.tools import ToolParameter
+from typing import Any
 
 JSONValue = Any
 """A value made of dicts with string keys, lists, strings, finite numbers, bools and None."""
@@ -212,6 +209,37 @@ class ToolDefinition:
             "description": self.description,
             "input_schema": self.parameters,
         }
+
+
+class ParameterType(StrEnum):
+    """JSON schema types of tool parameters."""
+
+    STRING = "string"
+    NUMBER = "number"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    ARRAY = "array"
+    OBJECT = "object"
+
+
+@dataclass
+class ToolParameter:
+    """One parameter, for tools defined by hand rather than from a function."""
+
+    name: str
+    type: ParameterType
+    description: str
+    required: bool = True
+    enum: list[str] | None = None
+
+    def to_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": ParameterType(self.type).value,
+            "description": self.description,
+        }
+        if self.enum:
+            schema["enum"] = list(self.enum)
+        return schema
 
 
 def parameters_schema(parameters: Sequence[ToolParameter]) -> dict[str, Any]:

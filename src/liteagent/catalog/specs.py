@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from liteagent.catalog.providers import ModelChainSpec
+from liteagent.llm.provider_specs import ModelChainSpec
+from liteagent.mcp.specs import McpServerSpec
 from liteagent.workflows import (
     NodeType,
     WorkflowDefinition,
@@ -24,6 +25,24 @@ from liteagent.workflows.engine import DEFAULT_MAX_STEPS
 
 MODEL_PREFIX = "liteagent/"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def _names_to_mappings(cls: type, value: object) -> object:
+    """A list may name items by a bare string: ``[calculator]`` = ``[{name: calculator}]``."""
+    if isinstance(value, list | tuple):
+        return tuple({"name": v} if isinstance(v, str) else v for v in value)
+    return value
+
+
+_Named = TypeVar("_Named", bound=BaseModel)
+
+
+def _listed_once(items: tuple[_Named, ...], what: str) -> tuple[_Named, ...]:
+    names = [getattr(item, "name", "") for item in items]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{what} listed twice: {', '.join(dupes)}")
+    return items
 
 
 class BaseSpec(BaseModel):
@@ -119,6 +138,9 @@ class AgentSpec(BaseSpec):
     ask_human: bool = Field(
         False, description="Offer request_human_input so the agent can ask the user questions."
     )
+    mcp_servers: tuple[McpServerSpec, ...] = Field(
+        (), description="MCP servers whose tools the agent may call (docs/mcp.md)."
+    )
     tool_choice: Literal["auto", "required", "none"] = "auto"
     client_tools: Literal["ignore", "offer"] = Field(
         "ignore",
@@ -127,20 +149,19 @@ class AgentSpec(BaseSpec):
         "for the client to run.",
     )
 
-    @field_validator("tools", mode="before")
-    @classmethod
-    def _names_to_specs(cls, value: object) -> object:
-        if isinstance(value, list | tuple):
-            return tuple({"name": v} if isinstance(v, str) else v for v in value)
-        return value
+    _names_to_specs = field_validator("tools", mode="before")(_names_to_mappings)
 
     @field_validator("tools")
     @classmethod
     def _unique(cls, value: tuple[ToolSpec, ...]) -> tuple[ToolSpec, ...]:
-        names = [t.name for t in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"tool(s) listed twice: {', '.join(dupes)}")
+        return _listed_once(value, "tool(s)")
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _unique_servers(cls, value: tuple[McpServerSpec, ...]) -> tuple[McpServerSpec, ...]:
+        names = [s.name for s in value]
+        if len(set(names)) != len(names):
+            raise ValueError("each MCP server needs its own `name`")
         return value
 
 
@@ -296,21 +317,12 @@ class AgnoSpec(BaseSpec):
     )
     markdown: bool = Field(True, description="Ask the model to format answers as markdown.")
 
-    @field_validator("toolkits", mode="before")
-    @classmethod
-    def _names_to_refs(cls, value: object) -> object:
-        if isinstance(value, list | tuple):
-            return tuple({"name": v} if isinstance(v, str) else v for v in value)
-        return value
+    _names_to_refs = field_validator("toolkits", mode="before")(_names_to_mappings)
 
     @field_validator("toolkits")
     @classmethod
     def _unique_toolkits(cls, value: tuple[ToolkitRefSpec, ...]) -> tuple[ToolkitRefSpec, ...]:
-        names = [t.name for t in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"toolkit(s) listed twice: {', '.join(dupes)}")
-        return value
+        return _listed_once(value, "toolkit(s)")
 
 
 ModelSpec = Annotated[AgentSpec | RagSpec | WorkflowSpec | AgnoSpec, Field(discriminator="kind")]

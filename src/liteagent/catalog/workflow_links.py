@@ -12,9 +12,10 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from liteagent.catalog.providers import ModelChainSpec, ProviderEntry
+from liteagent.catalog.model_settings import resolve_model
 from liteagent.catalog.specs import AgentSpec, BaseSpec, ModelSpec, WorkflowSpec
 from liteagent.errors import CatalogError
+from liteagent.llm.provider_specs import ModelChainSpec, ProviderEntry
 from liteagent.workflows import NodeType
 
 __all__ = ["link_workflows"]
@@ -28,8 +29,6 @@ def link_workflows(
     Raises:
         CatalogError: an ``agent_id`` names no catalog agent, or a node's model is unknown.
     """
-    from liteagent.catalog.loader import _resolve_model
-
     linked: dict[str, ModelSpec] = {}
     agent_names = sorted(n for n, s in entries.items() if isinstance(s, AgentSpec))
     for name, spec in entries.items():
@@ -62,7 +61,7 @@ def link_workflows(
                         f"{where}.model: '{model}' must be <provider>/<model> (e.g. "
                         "'local/smollm2') or the name of a fallback chain."
                     ) from None
-                resolved = _resolve_model(probe, providers, where).model  # type: ignore[arg-type]
+                resolved = resolve_model(probe, providers, where).model  # type: ignore[arg-type]
                 if resolved is not None:
                     models[node.id] = resolved
         linked[name] = spec.linked(agents, models)

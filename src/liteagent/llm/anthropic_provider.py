@@ -32,11 +32,12 @@ from liteagent.llm.base import (
     LLMChunk,
     LLMMessage,
     LLMResponse,
+    LLMToolCall,
     MessageLike,
-    ToolCall,
     Usage,
     as_messages,
 )
+from liteagent.llm.http_clients import new_anthropic_http_client, shared_anthropic_http_client
 from liteagent.llm.http_errors import (
     broken_stream_error,
     connection_error,
@@ -72,7 +73,7 @@ _ERROR_TYPE_STATUS = {
 }
 
 
-def _tool_input(call: ToolCall) -> dict[str, Any]:
+def _tool_input(call: LLMToolCall) -> dict[str, Any]:
     try:
         return call.parsed_arguments()
     except ValueError:
@@ -222,8 +223,11 @@ class AnthropicProvider(BaseLLMProvider):
             )
         super().__init__(api_key, model_name, base_url)
         self.default_max_tokens = default_max_tokens
+        shared = shared_anthropic_http_client()
+        self._owns_http_client = shared is None
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
+            http_client=shared or new_anthropic_http_client(),
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
@@ -279,14 +283,14 @@ class AnthropicProvider(BaseLLMProvider):
             raise malformed_error(self.provider_name, self.model_name)
         text: list[str] = []
         thinking: list[str] = []
-        calls: list[ToolCall] = []
+        calls: list[LLMToolCall] = []
         for block in resp.content:
             if block.type == "text":
                 text.append(block.text)
             elif block.type == "thinking":
                 thinking.append(block.thinking)
             elif block.type == "tool_use":
-                calls.append(ToolCall(block.id, block.name, json.dumps(block.input)))
+                calls.append(LLMToolCall(block.id, block.name, json.dumps(block.input)))
         return LLMResponse(
             content="".join(text),
             model=resp.model or self.model_name,
@@ -340,7 +344,7 @@ class AnthropicProvider(BaseLLMProvider):
         if not finished:
             raise broken_stream_error(self.provider_name, self.model_name)
         calls = tuple(
-            ToolCall(t["id"], t["name"], t["json"] or "{}") for _, t in sorted(tools.items())
+            LLMToolCall(t["id"], t["name"], t["json"] or "{}") for _, t in sorted(tools.items())
         )
         yield LLMChunk(
             tool_calls=calls,
@@ -349,4 +353,5 @@ class AnthropicProvider(BaseLLMProvider):
         )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._owns_http_client:  # the event loop's shared client stays open
+            await self._client.close()

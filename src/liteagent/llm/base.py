@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
@@ -34,7 +34,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True)
-class ToolCall:
+class LLMToolCall:
     """A function call proposed by a model. ``arguments`` is the raw JSON string."""
 
     id: str
@@ -64,7 +64,7 @@ class LLMMessage:
 
     role: Role
     content: str | None = None
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[LLMToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
 
@@ -82,7 +82,7 @@ class LLMMessage:
     def from_openai(cls, data: Mapping[str, Any]) -> LLMMessage:
         """Build from an OpenAI-style dict (content may be a list of text parts)."""
         calls = tuple(
-            ToolCall(
+            LLMToolCall(
                 id=str(tc.get("id") or f"call_{i}"),
                 name=str(tc["function"]["name"]),
                 arguments=_as_json_string(tc["function"].get("arguments")),
@@ -130,11 +130,27 @@ def _as_json_string(arguments: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Usage:
-    """Token counts of one or more LLM calls; ``+`` sums them."""
+class Usage(Mapping[str, int]):
+    """Token counts of one or more LLM calls; ``+`` sums them.
+
+    Also a read-only mapping, as the seeds' ``usage`` dict: ``usage["total_tokens"]``,
+    ``usage.get("prompt_tokens")``, ``dict(usage)``.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    def __getitem__(self, key: str) -> int:
+        if key in _USAGE_KEYS:
+            value: int = getattr(self, key)
+            return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_USAGE_KEYS)
+
+    def __len__(self) -> int:
+        return len(_USAGE_KEYS)
 
     @property
     def total_tokens(self) -> int:
@@ -154,6 +170,9 @@ class Usage:
         }
 
 
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
 @dataclass(frozen=True)
 class LLMResponse:
     """A complete model answer."""
@@ -161,7 +180,7 @@ class LLMResponse:
     content: str
     model: str
     usage: Usage = field(default_factory=Usage)
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[LLMToolCall, ...] = ()
     finish_reason: str = "stop"
     reasoning: str | None = None
     provider: str = ""
@@ -193,7 +212,7 @@ class LLMChunk:
 
     content: str = ""
     reasoning: str = ""
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[LLMToolCall, ...] = ()
     usage: Usage | None = None
     finish_reason: str | None = None
     provenance: Provenance | None = None
@@ -393,7 +412,7 @@ async def _stop_source(chunks: AsyncIterator[LLMChunk]) -> LLMChunk | None:
 def _estimated_usage(
     provider: BaseLLMProvider, messages: Sequence[MessageLike], generated: str
 ) -> Usage:
-    from liteagent.agents.token_counter import count_tokens
+    from liteagent.llm.token_counter import count_tokens
 
     prompt = "\n".join(m.content or "" for m in as_messages(messages))
     model = provider.model_name

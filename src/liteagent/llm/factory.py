@@ -25,17 +25,17 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from liteagent.catalog.providers import (
-    FallbackTargetSpec,
-    ModelChainSpec,
-    ProviderEntry,
-    ProviderSpec,
-)
 from liteagent.config import Settings, get_settings
 from liteagent.errors import ConfigurationError
 from liteagent.llm.base import BaseLLMProvider
 from liteagent.llm.fallback import ModelConfig, ModelFallbackChain, fallback_chains
 from liteagent.llm.loop_guard import LoopGuard
+from liteagent.llm.provider_specs import (
+    FallbackTargetSpec,
+    ModelChainSpec,
+    ProviderEntry,
+    ProviderSpec,
+)
 from liteagent.llm.resilient import ResilientLLM
 from liteagent.registry import ProviderRegistry
 from liteagent.runtime.circuit_breaker import (

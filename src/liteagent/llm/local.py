@@ -43,8 +43,8 @@ from liteagent.llm.base import (
     LLMChunk,
     LLMMessage,
     LLMResponse,
+    LLMToolCall,
     MessageLike,
-    ToolCall,
     Usage,
     as_messages,
 )
@@ -395,7 +395,7 @@ class LocalLlamaProvider(BaseLLMProvider):
         if run.finish_reason == "cancelled":
             yield LLMChunk(usage=run.usage, finish_reason="cancelled")
             return
-        call = ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=arguments)
+        call = LLMToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=arguments)
         yield LLMChunk(tool_calls=(call,), usage=run.usage, finish_reason="tool_calls")
 
     def stream(
@@ -407,7 +407,7 @@ class LocalLlamaProvider(BaseLLMProvider):
         self, messages: Sequence[MessageLike], options: ChatOptions | None = None
     ) -> LLMResponse:
         content: list[str] = []
-        calls: tuple[ToolCall, ...] = ()
+        calls: tuple[LLMToolCall, ...] = ()
         usage = Usage()
         finish = "stop"
         chunks = self.stream(messages, options)

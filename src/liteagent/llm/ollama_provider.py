@@ -25,8 +25,8 @@ from liteagent.llm.base import (
     LLMChunk,
     LLMMessage,
     LLMResponse,
+    LLMToolCall,
     MessageLike,
-    ToolCall,
     Usage,
     as_messages,
 )
@@ -69,13 +69,13 @@ def to_ollama_messages(messages: Sequence[LLMMessage]) -> list[dict[str, Any]]:
     return out
 
 
-def _calls(message: Mapping[str, Any], start: int = 0) -> list[ToolCall]:
+def _calls(message: Mapping[str, Any], start: int = 0) -> list[LLMToolCall]:
     calls = []
     for i, tc in enumerate(message.get("tool_calls") or [], start=start):
         fn = tc.get("function") or {}
         arguments = fn.get("arguments")
         calls.append(
-            ToolCall(
+            LLMToolCall(
                 id=str(tc.get("id") or f"call_{i}"),
                 name=str(fn.get("name") or ""),
                 arguments=arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
@@ -246,7 +246,7 @@ class OllamaProvider(BaseLLMProvider):
         self, messages: Sequence[MessageLike], options: ChatOptions | None = None
     ) -> AsyncIterator[LLMChunk]:
         body = self._request(messages, options, stream=True)
-        calls: list[ToolCall] = []
+        calls: list[LLMToolCall] = []
         final: dict[str, Any] | None = None
         opened = False
         try:

@@ -19,11 +19,12 @@ from liteagent.llm.base import (
     ChatOptions,
     LLMChunk,
     LLMResponse,
+    LLMToolCall,
     MessageLike,
-    ToolCall,
     Usage,
     as_messages,
 )
+from liteagent.llm.http_clients import new_openai_http_client, shared_openai_http_client
 from liteagent.llm.http_errors import (
     broken_stream_error,
     connection_error,
@@ -108,8 +109,11 @@ class OpenAIProvider(BaseLLMProvider):
         # Without a key no Authorization header is sent (servers without auth, or the key sent
         # in another header by OpenAICompatibleProvider); the SDK insists on a key string.
         self._extra_headers: dict[str, Any] = {} if api_key else {"Authorization": openai.Omit()}
+        shared = shared_openai_http_client()
+        self._owns_http_client = shared is None
         self._client = openai.AsyncOpenAI(
             api_key=api_key or "no-key",
+            http_client=shared or new_openai_http_client(),
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
@@ -168,7 +172,7 @@ class OpenAIProvider(BaseLLMProvider):
         choice = resp.choices[0]
         msg = choice.message
         calls = tuple(
-            ToolCall(id=tc.id, name=tc.function.name, arguments=tc.function.arguments or "{}")
+            LLMToolCall(id=tc.id, name=tc.function.name, arguments=tc.function.arguments or "{}")
             for tc in (msg.tool_calls or [])
             if tc.type == "function"
         )
@@ -224,10 +228,11 @@ class OpenAIProvider(BaseLLMProvider):
         if finish is None:
             raise broken_stream_error(self.provider_name, self.model_name)
         calls = tuple(
-            ToolCall(id=s["id"] or f"call_{i}", name=s["name"], arguments=s["arguments"] or "{}")
+            LLMToolCall(id=s["id"] or f"call_{i}", name=s["name"], arguments=s["arguments"] or "{}")
             for i, s in sorted(partial.items())
         )
         yield LLMChunk(tool_calls=calls, usage=usage or Usage(), finish_reason=finish)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._owns_http_client:  # the event loop's shared client stays open
+            await self._client.close()

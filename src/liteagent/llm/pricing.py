@@ -22,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Protocol
 
-from liteagent.catalog.providers import ModelChainSpec, ProviderEntry, ProviderSpec
-from liteagent.catalog.specs import BaseSpec
 from liteagent.llm.provenance import LLMCall
+from liteagent.llm.provider_specs import ModelChainSpec, ProviderEntry, ProviderSpec
 from liteagent.log import get_logger
 
-__all__ = ["CallPricer", "TokenPrice"]
+__all__ = ["CallPricer", "PricedEntry", "TokenPrice"]
 
 logger = get_logger(__name__)
 
@@ -36,6 +36,19 @@ _LITELLM_PROVIDER = {"nvidia": "nvidia_nim"}
 """Our provider types whose LiteLLM name differs; others are looked up under their own name."""
 
 _warned_unpriced: set[str] = set()
+
+
+class PricedEntry(Protocol):
+    """What pricing reads of a catalog entry (``liteagent.catalog.BaseSpec`` has it)."""
+
+    @property
+    def model(self) -> str | ModelChainSpec | None: ...
+
+    @property
+    def input_cost_per_token(self) -> float | None: ...
+
+    @property
+    def output_cost_per_token(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,7 @@ class CallPricer:
     """Prices the calls of one catalog entry's runs (see the module docs for the order).
 
     Args:
-        entry: The entry's own price (``BaseSpec.input_cost_per_token`` / ``output_…``).
+        entry: The entry's own price (``PricedEntry.input_cost_per_token`` / ``output_…``).
         providers: The catalog's ``providers`` section.
     """
 
@@ -59,7 +72,7 @@ class CallPricer:
     providers: Mapping[str, ProviderEntry] = field(default_factory=dict)
 
     @classmethod
-    def for_entry(cls, spec: BaseSpec, providers: Mapping[str, ProviderEntry]) -> CallPricer:
+    def for_entry(cls, spec: PricedEntry, providers: Mapping[str, ProviderEntry]) -> CallPricer:
         """The pricer of a catalog entry: its own price, then the providers' and LiteLLM's.
 
         Args:

@@ -27,8 +27,8 @@ from liteagent.llm.base import (
     LLMChunk,
     LLMMessage,
     LLMResponse,
+    LLMToolCall,
     MessageLike,
-    ToolCall,
     Usage,
     as_messages,
 )
@@ -51,7 +51,7 @@ def _to_response(item: ScriptItem, model: str, prompt_tokens: int) -> LLMRespons
     if "error" in item:
         raise LLMProviderError(str(item["error"]), provider="scripted", model=model)
     calls = tuple(
-        ToolCall(
+        LLMToolCall(
             id=str(tc.get("id") or f"call_{i}"),
             name=str(tc["name"]),
             arguments=tc["arguments"]

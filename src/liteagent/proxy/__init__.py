@@ -1,35 +1,17 @@
-"""The LiteLLM custom provider.
+"""The LiteLLM custom provider: ``LiteAgentLLM``, its request context and pre-call guard.
 
-``custom_handler.py`` next to ``proxy_config.yaml`` re-exports ``handler`` from here. It is
-created on first access (when LiteLLM imports the stub at start-up), so that a malformed
-catalog stops the proxy before it serves anything, and merely importing this package opens
-nothing.
+The proxy's instance is built by ``liteagent.server`` (which ``custom_handler.py`` re-exports),
+together with its health and metrics endpoints and the A2A agents.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from liteagent.config import ensure_offline_cost_map
 
 ensure_offline_cost_map()
 
 from liteagent.proxy.context import RequestContext  # noqa: E402
-from liteagent.proxy.custom_llm import LiteAgentLLM, create_handler  # noqa: E402
+from liteagent.proxy.custom_llm import LiteAgentLLM  # noqa: E402
 from liteagent.proxy.guard import RequestGuard  # noqa: E402
 
-__all__ = ["LiteAgentLLM", "RequestContext", "RequestGuard", "create_handler", "handler"]
-
-request_guard = RequestGuard()
-"""The proxy callback ``custom_handler.request_guard`` (see ``liteagent.proxy.guard``)."""
-
-_handler: LiteAgentLLM | None = None
-
-
-def __getattr__(name: str) -> Any:
-    global _handler
-    if name == "handler":
-        if _handler is None:
-            _handler = create_handler()
-        return _handler
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["LiteAgentLLM", "RequestContext", "RequestGuard"]

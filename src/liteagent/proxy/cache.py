@@ -1,4 +1,8 @@
-"""A bounded LRU of built runners, keyed by (model name, temperature, max_tokens, user)."""
+"""A bounded LRU of built runners, keyed by (model name, temperature, max_tokens, user).
+
+A runner that holds no state of its user (an agent without tools, a RAG entry) is cached once
+under the ``SHARED`` user, so a thousand users of it cost one build, not a thousand evictions.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from typing import Generic, NamedTuple, TypeVar
 from cachetools import LRUCache
 
 T = TypeVar("T")
+
+SHARED = "\x00shared"
+"""The user of a cache key whose runner every user shares (no user key looks like it)."""
 
 
 class AgentCacheKey(NamedTuple):

@@ -23,7 +23,7 @@ from litellm.types.utils import (
     StreamingChoices,
 )
 
-from liteagent.llm.base import ToolCall, Usage
+from liteagent.llm.base import LLMToolCall, Usage
 from liteagent.proxy.events import ToolStep
 from liteagent.proxy.openwebui import (
     OPENWEBUI_REWRITE_TAGS,
@@ -71,7 +71,7 @@ def reasoning_chunk(text: str, *, response_id: str, model: str) -> ModelResponse
 
 
 def tool_calls_chunk(
-    calls: tuple[ToolCall, ...], *, response_id: str, model: str
+    calls: tuple[LLMToolCall, ...], *, response_id: str, model: str
 ) -> ModelResponseStream:
     """The model's calls of the client's own tools, whole, as OpenAI ``delta.tool_calls``."""
     deltas = [

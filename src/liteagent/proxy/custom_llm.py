@@ -42,9 +42,8 @@ from liteagent.llm.provenance import (
     summarize_calls,
 )
 from liteagent.log import get_logger
-from liteagent.proxy.cache import AgentCache, AgentCacheKey
+from liteagent.proxy.cache import SHARED, AgentCache, AgentCacheKey
 from liteagent.proxy.chunks import (
-    ContentWriter,
     event_chunk,
     final_chunk,
     reasoning_chunk,
@@ -53,26 +52,19 @@ from liteagent.proxy.chunks import (
     tool_calls_chunk,
 )
 from liteagent.proxy.context import RequestContext, RequestLimits
+from liteagent.proxy.dispatch import EventTranslator, Piece
 from liteagent.proxy.events import (
-    ClientToolCalls,
-    ReasoningDelta,
     RunEvent,
     RunFinished,
-    SourcesEvent,
-    StatusUpdate,
-    TextDelta,
-    ToolStep,
-    UsageReport,
 )
-from liteagent.proxy.registration import schedule_registration
 from liteagent.proxy.request_options import check_for_entry
-from liteagent.proxy.runners import Runner, build_runner
-from liteagent.proxy.runners.rag import schedule_knowledge_ingestion
+from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
-from liteagent.runtime.endpoints import attach_to_proxy
+from liteagent.redaction import redact_text
 from liteagent.runtime.services import RuntimeServices
 from liteagent.runtime.session_lock import SessionLocks, turn_key
+from liteagent.storage import dispose_databases
 
 if TYPE_CHECKING:
     from liteagent.toolkits.interception import ToolkitGate
@@ -145,6 +137,11 @@ class LiteAgentLLM(CustomLLM):
         self.locks = SessionLocks(self.runtime.lock_backend)
         self._recognisers: ToolkitGate | None = None
         self.limits = RequestLimits.from_settings(self.settings)
+        # Runners a request is using right now (by id): an evicted runner is closed only when
+        # its last request is done with it.
+        self._in_use: dict[int, int] = {}
+        self._retired: dict[int, Runner] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._portal: BlockingPortal | None = None
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         if any(getattr(spec, "toolkits", ()) for spec in self.catalog):
@@ -183,7 +180,9 @@ class LiteAgentLLM(CustomLLM):
 
     # ----------------------------------------------------------------- the run loop
     def _runner_for(self, spec: ModelSpec, ctx: RequestContext) -> Runner:
-        key = AgentCacheKey(spec.name, ctx.temperature, ctx.max_tokens, ctx.user_key)
+        # a runner that holds nothing of its user is built once for everyone
+        user = ctx.user_key if runner_is_per_user(spec) else SHARED
+        key = AgentCacheKey(spec.name, ctx.temperature, ctx.max_tokens, user)
         runner, hit = self.cache.get_or_build(key, lambda: build_runner(spec, ctx, self.settings))
         logger.info(
             "agent_cache_hit" if hit else "agent_built",
@@ -219,20 +218,27 @@ class LiteAgentLLM(CustomLLM):
         )
         return spec
 
-    def _run(self, spec: ModelSpec, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+    def _run(
+        self, spec: ModelSpec, ctx: RequestContext, stack: AsyncExitStack
+    ) -> AsyncGenerator[RunEvent, None]:
         fmt = ctx.options.response_format
         if fmt is None:
-            return self._runner_for(spec, ctx).run(ctx)
+            return self._borrow(self._runner_for(spec, ctx), stack).run(ctx)
         # the answer must be JSON: the model is told so, and the answer checked
         asked = replace(
             ctx, messages=[{"role": "system", "content": instruction(fmt)}, *ctx.messages]
         )
-        runner = self._runner_for(spec, asked)
+        runner = self._borrow(self._runner_for(spec, asked), stack)
         provider = getattr(runner, "provider", None)
         if isinstance(provider, BaseLLMProvider):
             return json_answer(runner.run(asked), fmt, provider)
         repair = create_llm(spec.model, settings=self.settings)  # a workflow: the entry's model
         return json_answer(runner.run(asked), fmt, repair, owned=True)
+
+    def events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
+        """The run's events for ``ctx``, on the same path as a chat request (per-chat turn
+        lock, credential scrubbing, cached runner, run store); used by the A2A server."""
+        return self._events(ctx)
 
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         spec = self._spec(ctx)
@@ -258,7 +264,7 @@ class LiteAgentLLM(CustomLLM):
                         "queue_wait_seconds", time.monotonic() - started, {"model": model}
                     )
                     ctx = self._without_credentials(spec, ctx)
-                    run = self._run(spec, ctx)
+                    run = self._run(spec, ctx, stack)
                 # closed at once when the client goes away, so the run learns it and saves itself
                 events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
                 async for event in events:
@@ -296,12 +302,58 @@ class LiteAgentLLM(CustomLLM):
         return replace(ctx, messages=messages)
 
     def _close_evicted(self, key: AgentCacheKey, runner: Runner) -> None:
+        if self._in_use.get(id(runner)):
+            self._retired[id(runner)] = runner  # closed when its last request is done
+            return
+        self._schedule_close(runner)
+
+    def _schedule_close(self, runner: Runner) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(runner.aclose())
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        task = loop.create_task(self._close_runner(runner))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_runner(runner: Runner) -> None:
+        try:
+            await runner.aclose()
+        except Exception as exc:  # noqa: BLE001 - a failed close must not hurt any request
+            logger.warning(
+                "runner_close_failed", runner=type(runner).__name__, error=redact_text(str(exc))
+            )
+
+    def _borrow(self, runner: Runner, stack: AsyncExitStack) -> Runner:
+        """Count ``runner`` as in use until ``stack`` closes (the request is done with it)."""
+        key = id(runner)
+        self._in_use[key] = self._in_use.get(key, 0) + 1
+
+        async def give_back() -> None:
+            left = self._in_use[key] - 1
+            if left:
+                self._in_use[key] = left
+                return
+            del self._in_use[key]
+            retired = self._retired.pop(key, None)
+            if retired is not None:
+                await self._close_runner(retired)
+
+        stack.push_async_callback(give_back)
+        return runner
+
+    async def aclose(self) -> None:
+        """At shutdown: close every cached runner (waiting for closes already under way), the
+        runtime services (Redis connections, listeners), then the database connection pools."""
+        self.cache.clear()
+        for runner in list(self._retired.values()):
+            await self._close_runner(runner)
+        self._retired.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.runtime.aclose()
+        await dispose_databases()
 
     # ----------------------------------------------------------------- async (proxy path)
     async def acompletion(  # type: ignore[override]
@@ -313,34 +365,27 @@ class LiteAgentLLM(CustomLLM):
             ctx = self._context(model, messages, kwargs, stream=False)
             text: list[str] = []
             reasoning: list[str] = []
-            usage = Usage()
-            finish = "stop"
-            provenance: dict[str, Any] = {}
             tool_calls: list[ChatCompletionMessageToolCall] = []
-            writer = ContentWriter()
+            translator = EventTranslator()
             async for event in self._events(ctx):
-                if isinstance(event, TextDelta):
-                    text.append(writer.text(event.text))
-                elif isinstance(event, ToolStep):
-                    text.append(writer.tool(event))
-                elif isinstance(event, ReasoningDelta):
-                    if not writer.reasoning(event.text):
-                        reasoning.append(event.text)
-                elif isinstance(event, UsageReport):
-                    usage = usage + event.usage
-                elif isinstance(event, ClientToolCalls):
-                    tool_calls += [
-                        ChatCompletionMessageToolCall(
-                            id=c.id,
-                            type="function",
-                            function=Function(name=c.name, arguments=c.arguments),
-                        )
-                        for c in event.calls
-                    ]
-                elif isinstance(event, RunFinished):
-                    finish = event.finish_reason
-                    provenance = event.metadata.get("liteagent") or {}
-            text.append(writer.flush())
+                for piece in translator.feed(event):
+                    if piece.kind == "text":
+                        text.append(piece.text)
+                    elif piece.kind == "reasoning":
+                        reasoning.append(piece.text)
+                    elif piece.kind == "tool_calls":
+                        tool_calls += [
+                            ChatCompletionMessageToolCall(
+                                id=c.id,
+                                type="function",
+                                function=Function(name=c.name, arguments=c.arguments),
+                            )
+                            for c in piece.calls
+                        ]
+                    # status lines and sources belong to streams only
+            text += [p.text for p in translator.flush()]
+            outcome = translator.outcome
+            usage, finish, provenance = outcome.usage, outcome.finish, outcome.provenance
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clean API error
             raise self._fail(exc, model, ctx, started) from None
         response: ModelResponse = kwargs.get("model_response") or ModelResponse()
@@ -384,39 +429,20 @@ class LiteAgentLLM(CustomLLM):
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
             self._spec(ctx)  # an unknown model (404) or an unusable option (400), before any chunk
-            writer = ContentWriter()
+            translator = EventTranslator()
             # A first chunk at once: the client sees that work started, and the proxy starts
             # serving the stream, so a client that goes away (Open WebUI's Stop) is noticed
             # and cancels the run even before the model's first token.
             yield event_chunk(status_event(WORKING, done=False))
-            working = True
             events = self._events(ctx)
             async for event in events:
-                if isinstance(event, TextDelta):
-                    yield text_chunk(writer.text(event.text))
-                elif isinstance(event, ToolStep):
-                    yield text_chunk(writer.tool(event))
-                elif isinstance(event, ReasoningDelta):
-                    if not writer.reasoning(event.text):
-                        yield reasoning_chunk(event.text, response_id=response_id, model=ctx.model)
-                elif isinstance(event, StatusUpdate):
-                    working = False  # the run reports its own progress from here on
-                    yield event_chunk(status_event(event.description, event.done))
-                elif isinstance(event, SourcesEvent):
-                    for source in event.sources:
-                        yield event_chunk(source)
-                elif isinstance(event, UsageReport):
-                    usage = usage + event.usage
-                elif isinstance(event, ClientToolCalls):
-                    if pending := writer.flush():
-                        yield text_chunk(pending)
-                    yield tool_calls_chunk(event.calls, response_id=response_id, model=ctx.model)
-                elif isinstance(event, RunFinished):
-                    finish = event.finish_reason
-                    provenance = event.metadata.get("liteagent") or {}
-            if pending := writer.flush():
-                yield text_chunk(pending)
-            if working:  # nothing else reported progress: close the first status, out of view
+                for piece in translator.feed(event):
+                    yield _stream_chunk(piece, response_id=response_id, model=ctx.model)
+            for piece in translator.flush():
+                yield text_chunk(piece.text)
+            outcome = translator.outcome
+            usage, finish, provenance = outcome.usage, outcome.finish, outcome.provenance
+            if not outcome.reported_progress:  # close the first status, out of view
                 yield event_chunk(status_event(WORKING, done=True, hidden=True))
         except (asyncio.CancelledError, GeneratorExit):
             logger.info("request_cancelled", model=model, user=ctx.user_key if ctx else None)
@@ -510,25 +536,14 @@ class LiteAgentLLM(CustomLLM):
             self._portal = None
 
 
-def create_handler(
-    settings: Settings | None = None, catalog: Catalog | None = None
-) -> LiteAgentLLM:
-    """Build the handler and, inside a running proxy, register the catalog's models."""
-    from liteagent.log import configure_logging
-    from liteagent.security import check_encryption_key
-
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    check_encryption_key(settings)
-    handler = LiteAgentLLM(settings=settings, catalog=catalog)
-    attach_to_proxy(handler.runtime)  # /liteagent/health, /liteagent/metrics
-    scheduled = schedule_registration(list(handler.catalog))
-    schedule_knowledge_ingestion(list(handler.catalog), settings)
-    logger.info(
-        "liteagent_handler_ready",
-        catalog=handler.catalog.source,
-        models=handler.catalog.model_names(),
-        default_model=settings.resolved_default_model(),
-        registration="scheduled" if scheduled else "not in a proxy",
-    )
-    return handler
+def _stream_chunk(piece: Piece, *, response_id: str, model: str) -> StreamItem:
+    """The chunk that carries one piece of a streamed answer."""
+    if piece.kind == "reasoning":
+        return reasoning_chunk(piece.text, response_id=response_id, model=model)
+    if piece.kind == "status" and piece.status is not None:
+        return event_chunk(status_event(piece.status.description, piece.status.done))
+    if piece.kind == "source" and piece.source is not None:
+        return event_chunk(piece.source)
+    if piece.kind == "tool_calls":
+        return tool_calls_chunk(piece.calls, response_id=response_id, model=model)
+    return text_chunk(piece.text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from liteagent.llm.base import ToolCall, Usage
+from liteagent.llm.base import LLMToolCall, Usage
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ClientToolCalls:
     """Calls of the client's own tools (``client_tools: offer``), returned to the client as
     OpenAI ``tool_calls``; the client runs them and sends the results back."""
 
-    calls: tuple[ToolCall, ...]
+    calls: tuple[LLMToolCall, ...]
 
 
 @dataclass(frozen=True)

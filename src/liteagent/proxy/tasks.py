@@ -25,11 +25,11 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from liteagent.catalog import ModelSpec
-from liteagent.catalog.providers import ModelChainSpec
 from liteagent.config import Settings
 from liteagent.errors import LiteAgentError
 from liteagent.llm import BaseLLMProvider, ChatOptions, create_llm
 from liteagent.llm.base import content_to_text
+from liteagent.llm.provider_specs import ModelChainSpec
 from liteagent.log import get_logger
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import RunEvent, RunFinished, TextDelta, UsageReport

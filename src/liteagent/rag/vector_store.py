@@ -17,17 +17,22 @@ import json
 import os
 import tempfile
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from liteagent.errors import ConfigurationError, InvalidRequestError
+from liteagent.rag.ranking import top_k
 from liteagent.rag.types import Document, MetadataFilter, SearchResult, check_filter, matches_filter
 from liteagent.registry import ProviderRegistry
 
 __all__ = ["InMemoryVectorStore", "VectorStore", "vector_store_registry"]
+
+# Searches that multiply more floats than this (about 42k rows of 384) run in a worker thread,
+# off the event loop; smaller ones take less than the thread hand-off would.
+_INLINE_FLOATS = 16_000_000
 
 
 class VectorStore(ABC):
@@ -93,7 +98,14 @@ def _check_query(query: list[float], dimension: int, limit: int) -> None:
 
 
 class InMemoryVectorStore(VectorStore):
-    """Documents in a dict, vectors in a numpy matrix; optionally persisted to a folder.
+    """Documents in a dict, vectors in one contiguous float32 matrix; optionally persisted.
+
+    Each vector is normalised once, when it is added, into a row of the matrix (its norm is
+    kept beside it so ``get`` returns the embedding as given); the documents themselves are
+    kept without their embeddings. A search is one matrix-vector product over a view of the
+    filled rows and an ``argpartition`` for the best ``limit``; a filter is checked on the best
+    rows first and never copies the matrix. The matrix grows by a quarter when full, and a
+    deleted row is filled with the last one, so memory stays within 1.25x the raw vectors.
 
     Args:
         embedding_dimension: Vector length (0 stores documents without vectors, for BM25).
@@ -106,12 +118,72 @@ class InMemoryVectorStore(VectorStore):
         self.embedding_dimension = embedding_dimension
         self.persist_path = Path(persist_path) if persist_path else None
         self._docs: dict[str, Document] = {}
+        self._row: dict[str, int] = {}
         self._ids: list[str] = []
         self._matrix: npt.NDArray[np.float32] = np.zeros((0, embedding_dimension), np.float32)
-        self._dirty_index = False
+        self._norms: npt.NDArray[np.float32] = np.zeros(0, np.float32)
         self._loaded = False
         self._disk_stamp: int | None = None
         self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ rows
+    def _clear(self) -> None:
+        self._docs.clear()
+        self._row.clear()
+        self._ids = []
+        self._matrix = np.zeros((0, self.embedding_dimension), np.float32)
+        self._norms = np.zeros(0, np.float32)
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= self._matrix.shape[0]:
+            return
+        capacity = max(rows, self._matrix.shape[0] + self._matrix.shape[0] // 4, 64)
+        matrix = np.zeros((capacity, self.embedding_dimension), np.float32)
+        norms = np.zeros(capacity, np.float32)
+        size = len(self._ids)
+        matrix[:size] = self._matrix[:size]
+        norms[:size] = self._norms[:size]
+        self._matrix, self._norms = matrix, norms
+
+    def _put(self, documents: list[Document], vectors: npt.NDArray[np.float32] | None) -> None:
+        """Store documents (without their embeddings) and their vectors' rows."""
+        if vectors is not None:
+            new = len({d.id for d in documents if d.id not in self._row})
+            self._reserve(len(self._ids) + new)
+            norms = np.linalg.norm(vectors, axis=1)
+        for n, doc in enumerate(documents):
+            self._docs[doc.id] = replace(doc, embedding=None) if doc.embedding is not None else doc
+            if vectors is None:
+                continue
+            row = self._row.get(doc.id)
+            if row is None:
+                row = self._row[doc.id] = len(self._ids)
+                self._ids.append(doc.id)
+            norm = float(norms[n])
+            self._norms[row] = norm
+            self._matrix[row] = vectors[n] / max(norm, 1e-12)
+
+    def _remove(self, doc_id: str) -> bool:
+        if self._docs.pop(doc_id, None) is None:
+            return False
+        row = self._row.pop(doc_id, None)
+        if row is not None:
+            last = len(self._ids) - 1
+            if row != last:  # the last row takes the freed one
+                moved = self._ids[last]
+                self._matrix[row] = self._matrix[last]
+                self._norms[row] = self._norms[last]
+                self._ids[row] = moved
+                self._row[moved] = row
+            self._ids.pop()
+        return True
+
+    def _embedding(self, doc_id: str) -> list[float] | None:
+        row = self._row.get(doc_id)
+        if row is None:
+            return None
+        vector: list[float] = (self._matrix[row] * self._norms[row]).tolist()
+        return vector
 
     # ------------------------------------------------------------------ persistence
     def _stamp(self) -> int | None:
@@ -124,8 +196,7 @@ class InMemoryVectorStore(VectorStore):
 
     def _load(self) -> None:
         self._loaded = True
-        self._docs.clear()
-        self._dirty_index = True
+        self._clear()
         self._disk_stamp = self._stamp()
         if self.persist_path is None or not (self.persist_path / "documents.jsonl").exists():
             return
@@ -138,34 +209,34 @@ class InMemoryVectorStore(VectorStore):
                     f"the embedder makes {self.embedding_dimension}: use the same embedder or "
                     "delete the folder to rebuild it."
                 )
-        docs = [
-            Document.from_dict(json.loads(line))
-            for line in (self.persist_path / "documents.jsonl").read_text().splitlines()
-            if line.strip()
-        ]
+        with (self.persist_path / "documents.jsonl").open(encoding="utf-8") as fh:
+            docs = [Document.from_dict(json.loads(line)) for line in fh if line.strip()]
+        vectors: npt.NDArray[np.float32] | None = None
         vectors_file = self.persist_path / "embeddings.npy"
         if self.embedding_dimension and vectors_file.exists():
-            matrix = np.load(vectors_file)
-            for doc, vector in zip(docs, matrix, strict=True):
-                doc.embedding = vector.tolist()
-        for doc in docs:
-            self._docs[doc.id] = doc
-        self._dirty_index = True
+            vectors = np.load(vectors_file).astype(np.float32, copy=False)
+            if len(vectors) != len(docs):
+                raise ConfigurationError(
+                    f"The store at {self.persist_path} is damaged ({len(docs)} documents, "
+                    f"{len(vectors)} vectors): delete the folder and ingest again."
+                )
+        self._put(docs, vectors)
 
     def _save(self) -> None:
         if self.persist_path is None:
             return
         self.persist_path.mkdir(parents=True, exist_ok=True)
-        docs = sorted(self._docs.values(), key=lambda d: d.id)
-        lines = [json.dumps({**d.to_dict(), "embedding": None}, ensure_ascii=False) for d in docs]
+        ids = sorted(self._docs)
+        lines = [
+            json.dumps({**self._docs[i].to_dict(), "embedding": None}, ensure_ascii=False)
+            for i in ids
+        ]
         self._atomic_write(self.persist_path / "documents.jsonl", ("\n".join(lines)).encode())
         if self.embedding_dimension:
-            matrix = np.asarray([d.embedding for d in docs], dtype=np.float32).reshape(
-                len(docs), self.embedding_dimension
-            )
+            rows = np.fromiter((self._row[i] for i in ids), dtype=np.intp, count=len(ids))
             fd, tmp = tempfile.mkstemp(dir=self.persist_path, suffix=".npy")
             with os.fdopen(fd, "wb") as fh:
-                np.save(fh, matrix)
+                np.save(fh, self._matrix[rows] * self._norms[rows][:, None])
             os.replace(tmp, self.persist_path / "embeddings.npy")
         self._atomic_write(
             self.persist_path / "store.json",
@@ -196,29 +267,35 @@ class InMemoryVectorStore(VectorStore):
             await asyncio.to_thread(self._load)
             return True
 
-    # ------------------------------------------------------------------ index
-    def _index(self) -> None:
-        if not self._dirty_index:
-            return
-        self._ids = sorted(self._docs)
-        if self.embedding_dimension:
-            self._matrix = np.asarray(
-                [self._docs[i].embedding for i in self._ids], dtype=np.float32
-            ).reshape(len(self._ids), self.embedding_dimension)
-            norms = np.linalg.norm(self._matrix, axis=1, keepdims=True)
-            self._matrix = self._matrix / np.clip(norms, 1e-12, None)
-        self._dirty_index = False
-
     # ------------------------------------------------------------------ API
     async def add_documents(self, documents: list[Document]) -> list[str]:
         await self.initialize()
         self._check_embeddings(documents)
+        vectors: npt.NDArray[np.float32] | None = None
+        if self.embedding_dimension:
+            vectors = np.asarray([d.embedding for d in documents], dtype=np.float32).reshape(
+                len(documents), self.embedding_dimension
+            )
         async with self._lock:
-            for doc in documents:
-                self._docs[doc.id] = doc
-            self._dirty_index = True
+            self._put(documents, vectors)
             await asyncio.to_thread(self._save)
         return [d.id for d in documents]
+
+    def _search(
+        self, query: npt.NDArray[np.float32], limit: int, filter: MetadataFilter | None
+    ) -> list[SearchResult]:
+        size = len(self._ids)
+        if not size:
+            return []
+        q = query / max(float(np.linalg.norm(query)), 1e-12)
+        scores = self._matrix[:size] @ q  # a view of the filled rows: nothing is copied
+        ids, docs = self._ids, self._docs
+        keep = (lambda i: matches_filter(docs[ids[i]].metadata, filter)) if filter else None
+        best = top_k(scores, limit, keep=keep, tiebreak=ids)
+        return [
+            SearchResult(document=docs[ids[i]], score=float(scores[i]), rank=r)
+            for r, i in enumerate(best, start=1)
+        ]
 
     async def search(
         self, query_embedding: list[float], limit: int = 10, filter: MetadataFilter | None = None
@@ -228,39 +305,26 @@ class InMemoryVectorStore(VectorStore):
         if self.embedding_dimension == 0:
             raise ConfigurationError("This store holds no vectors; search it with BM25.")
         _check_query(query_embedding, self.embedding_dimension, limit)
+        query = np.asarray(query_embedding, dtype=np.float32)
         async with self._lock:
-            self._index()
-            if not self._ids:
-                return []
-            q = np.asarray(query_embedding, dtype=np.float32)
-            q = q / max(float(np.linalg.norm(q)), 1e-12)
-            scores = self._matrix @ q
-            candidates: list[int] = list(range(len(self._ids)))
-            if filter:
-                candidates = [
-                    i
-                    for i in candidates
-                    if matches_filter(self._docs[self._ids[i]].metadata, filter)
-                ]
-            # Ids are sorted, so a stable sort on -score breaks ties by id.
-            ranked = sorted(candidates, key=lambda i: -float(scores[i]))[:limit]
-            return [
-                SearchResult(document=self._docs[self._ids[i]], score=float(scores[i]), rank=r)
-                for r, i in enumerate(ranked, start=1)
-            ]
+            if len(self._ids) * self.embedding_dimension > _INLINE_FLOATS:
+                return await asyncio.to_thread(self._search, query, limit, filter)
+            return self._search(query, limit, filter)
 
     async def delete(self, document_ids: list[str]) -> int:
         await self.initialize()
         async with self._lock:
-            removed = sum(1 for i in document_ids if self._docs.pop(i, None) is not None)
+            removed = sum(1 for i in document_ids if self._remove(i))
             if removed:
-                self._dirty_index = True
                 await asyncio.to_thread(self._save)
             return removed
 
     async def get(self, document_id: str) -> Document | None:
         await self.initialize()
-        return self._docs.get(document_id)
+        doc = self._docs.get(document_id)
+        if doc is None:
+            return None
+        return replace(doc, embedding=self._embedding(document_id))
 
     async def list_documents(self, filter: MetadataFilter | None = None) -> list[Document]:
         await self.initialize()
@@ -278,13 +342,5 @@ class InMemoryVectorStore(VectorStore):
 vector_store_registry: ProviderRegistry[VectorStore] = ProviderRegistry(
     "vector store", entry_point_group="liteagent.vector_stores"
 )
+"""In-memory here; ``pgvector`` is an entry point of the ``liteagent.vector_stores`` group."""
 vector_store_registry.register("memory")(InMemoryVectorStore)
-
-
-def _pgvector(**kwargs: Any) -> VectorStore:
-    from liteagent.rag.pgvector import PgVectorStore
-
-    return PgVectorStore(**kwargs)
-
-
-vector_store_registry.register_factory("pgvector", _pgvector, "PostgreSQL + pgvector (HNSW)")

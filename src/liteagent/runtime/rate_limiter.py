@@ -28,7 +28,6 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from liteagent.errors import RateLimitExceededError
-from liteagent.runtime.redis_client import REDIS_ERRORS
 
 if TYPE_CHECKING:
     from limits.aio.strategies import RateLimiter
@@ -125,7 +124,7 @@ class SlidingWindowRateLimiter:
         self._redis = redis
         options: dict[str, Any] = {}
         if redis is not None and storage is None:
-            from liteagent.runtime.redis_backends import limits_storage_options, limits_storage_uri
+            from liteagent.runtime.redis_client import limits_storage_options, limits_storage_uri
 
             storage = limits_storage_uri(redis)
             options = limits_storage_options(redis)
@@ -164,7 +163,7 @@ class SlidingWindowRateLimiter:
         try:
             await self._connect()
             allowed = await limiter.hit(self._item, key)
-        except REDIS_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - Redis errors fall back, others are raised
             self._fell_back(exc)
             return await self._local.hit(self._item, key)
         self._shared_ok()
@@ -176,14 +175,18 @@ class SlidingWindowRateLimiter:
             return await limiter.get_window_stats(self._item, key)
         try:
             stats = await limiter.get_window_stats(self._item, key)
-        except REDIS_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - Redis errors fall back, others are raised
             self._fell_back(exc)
             return await self._local.get_window_stats(self._item, key)
         self._shared_ok()
         return stats
 
     def _fell_back(self, exc: BaseException) -> None:
-        if self._redis is None:
+        """Count in-process while Redis is unreachable; any other failure is raised."""
+        # imported here: the redis client is loaded only where Redis is configured
+        from liteagent.runtime.redis_client import REDIS_ERRORS
+
+        if self._redis is None or not isinstance(exc, REDIS_ERRORS):
             raise exc
         self._redis.mark_failed(exc)
 

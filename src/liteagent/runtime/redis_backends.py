@@ -11,7 +11,8 @@ Each class keeps an in-process twin as ``local``; while Redis is unreachable the
   per key, entered by a Lua script; each entry is a lease, so a crashed replica's slots expire.
 - ``RedisLockBackend`` (``LockBackend``): redis-py's token-checked ``Lock`` per chat, with its
   lease renewed while held and released only once the turn's pending work is done.
-- ``limits_storage_uri``: the ``limits`` storage URI for the same Redis (sliding windows).
+- ``limits_storage_uri`` (from ``redis_client``): the ``limits`` storage URI for the same
+  Redis (sliding windows).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import quote
 
 from redis.asyncio.client import Pipeline
 from redis.asyncio.lock import Lock
@@ -39,7 +39,13 @@ from liteagent.runtime.circuit_breaker import (
     transition,
 )
 from liteagent.runtime.rate_limiter import InMemoryConcurrencyBackend
-from liteagent.runtime.redis_client import REDIS_ERRORS, RedisClientWrapper, redis_fallback
+from liteagent.runtime.redis_client import (
+    REDIS_ERRORS,
+    RedisClientWrapper,
+    limits_storage_options,
+    limits_storage_uri,
+    redis_fallback,
+)
 from liteagent.runtime.session_lock import InProcessLockBackend, take_pending_work
 
 __all__ = [
@@ -312,36 +318,3 @@ class RedisLockBackend:
             await asyncio.gather(*pending, return_exceptions=True)
         finally:
             await self._release(lock, renewer)
-
-
-# ----------------------------------------------------------------------------- windows
-def limits_storage_uri(redis: RedisClientWrapper) -> str:
-    """The ``limits`` async storage URI pointing at the same Redis as ``redis``."""
-    settings = redis.settings
-    url = redis.url or ""
-    tls = settings.redis_ssl or url.startswith("rediss://")
-    if redis.mode == "standalone":
-        rest = url.split("://", 1)[1]
-        return f"async+{'rediss' if tls else 'redis'}://{rest}"
-    _, _, username, password, _ = redis._url_parts()
-    auth = ""
-    if password:
-        auth = f"{quote(username or '', safe='')}:{quote(password, safe='')}@"
-    nodes = ",".join(f"{host}:{port}" for host, port in redis._nodes())
-    if redis.mode == "sentinel":
-        return f"async+redis+sentinel://{auth}{nodes}/{settings.redis_sentinel_master}"
-    return f"async+redis+cluster://{auth}{nodes}"
-
-
-def limits_storage_options(redis: RedisClientWrapper) -> dict[str, Any]:
-    """Keyword options for ``limits.storage.storage_from_string`` with that URI."""
-    options: dict[str, Any] = {"implementation": "redispy"}
-    tls = redis._ssl_kwargs()
-    if redis.mode == "standalone":  # the rediss:// scheme turns TLS on; the CA goes here
-        options.update({k: v for k, v in tls.items() if k != "ssl"})
-        return options
-    options.update(tls)
-    if redis.mode == "sentinel":
-        options["db"] = redis._url_parts()[4]
-        options["use_replicas"] = False  # a window read from a lagging replica undercounts
-    return options

@@ -28,7 +28,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
@@ -49,6 +49,8 @@ __all__ = [
     "ensure_redis",
     "get_redis",
     "in_use",
+    "limits_storage_options",
+    "limits_storage_uri",
     "redis_client",
     "redis_fallback",
 ]
@@ -361,3 +363,35 @@ def ensure_redis() -> bool:
 def get_redis() -> AnyRedis:
     """The process-wide client. Raises ``RedisNotConfiguredError`` without ``REDIS_URL``."""
     return redis_client.client
+
+
+def limits_storage_uri(redis: RedisClientWrapper) -> str:
+    """The ``limits`` async storage URI pointing at the same Redis as ``redis``."""
+    settings = redis.settings
+    url = redis.url or ""
+    tls = settings.redis_ssl or url.startswith("rediss://")
+    if redis.mode == "standalone":
+        rest = url.split("://", 1)[1]
+        return f"async+{'rediss' if tls else 'redis'}://{rest}"
+    _, _, username, password, _ = redis._url_parts()
+    auth = ""
+    if password:
+        auth = f"{quote(username or '', safe='')}:{quote(password, safe='')}@"
+    nodes = ",".join(f"{host}:{port}" for host, port in redis._nodes())
+    if redis.mode == "sentinel":
+        return f"async+redis+sentinel://{auth}{nodes}/{settings.redis_sentinel_master}"
+    return f"async+redis+cluster://{auth}{nodes}"
+
+
+def limits_storage_options(redis: RedisClientWrapper) -> dict[str, Any]:
+    """Keyword options for ``limits.storage.storage_from_string`` with that URI."""
+    options: dict[str, Any] = {"implementation": "redispy"}
+    tls = redis._ssl_kwargs()
+    if redis.mode == "standalone":  # the rediss:// scheme turns TLS on; the CA goes here
+        options.update({k: v for k, v in tls.items() if k != "ssl"})
+        return options
+    options.update(tls)
+    if redis.mode == "sentinel":
+        options["db"] = redis._url_parts()[4]
+        options["use_replicas"] = False  # a window read from a lagging replica undercounts
+    return options

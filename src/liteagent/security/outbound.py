@@ -26,16 +26,22 @@ Google). The rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 import httpx
 
 from liteagent.errors import InvalidRequestError
+from liteagent.hosts import (
+    ALLOW_HOSTS_VARIABLE,
+    IPAddress,
+    canonical_host,
+    parse_allow_hosts,
+    unmapped,
+)
 
 if TYPE_CHECKING:
     from liteagent.config import Settings
@@ -51,11 +57,9 @@ __all__ = [
     "parse_allow_hosts",
 ]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """``(host, port) -> addresses`` (IP literals). The default asks the system resolver."""
 
-ALLOW_HOSTS_VARIABLE: Final = "LITEAGENT_OUTBOUND_ALLOW_HOSTS"
 
 _V4 = ipaddress.IPv4Network
 _V6 = ipaddress.IPv6Network
@@ -103,53 +107,6 @@ class OutboundURLError(InvalidRequestError):
 
 
 # --------------------------------------------------------------------------- addresses
-def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
-    """``inet_aton`` spellings: 1-4 parts, each decimal, ``0x`` hex or ``0``-prefixed octal."""
-    parts = host.split(".")
-    if not 1 <= len(parts) <= 4:
-        return None
-    numbers: list[int] = []
-    for part in parts:
-        text = part.lower()
-        try:
-            if text.startswith("0x"):
-                numbers.append(int(text[2:] or "0", 16))
-            elif len(text) > 1 and text.startswith("0"):
-                numbers.append(int(text[1:], 8))
-            elif text.isdigit():
-                numbers.append(int(text))
-            else:
-                return None
-        except ValueError:
-            return None
-    *head, last = numbers
-    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
-        return None
-    value = last
-    for index, number in enumerate(head):
-        value |= number << (8 * (3 - index))
-    return ipaddress.IPv4Address(value)
-
-
-def canonical_host(host: str) -> str | IPAddress:
-    """A URL host as the connection would see it: an IP address, or a lower-case name.
-
-    Brackets, an IPv6 zone (``%eth0``) and one trailing dot are removed; every IPv4 spelling
-    that the system resolver accepts (``2130706433``, ``0x7f.1``, ``0177.0.0.1``) becomes the
-    address it means.
-    """
-    text = host.strip().lower()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    text = text.split("%", 1)[0]
-    if text.endswith(".") and not text.endswith(".."):
-        text = text[:-1]
-    with contextlib.suppress(ValueError):  # not an address literal: a name, or a legacy form
-        return ipaddress.ip_address(text)
-    legacy = _legacy_ipv4(text)
-    return legacy if legacy is not None else text
-
-
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
     if address.ipv4_mapped is not None:
         return address.ipv4_mapped, "IPv4-mapped"
@@ -214,52 +171,6 @@ def address_refusal(address: IPAddress) -> str | None:
     return None if found is None else found[1]
 
 
-def _unmapped(address: IPAddress) -> IPAddress:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-# --------------------------------------------------------------------------- allow-list
-def parse_allow_hosts(entries: Iterable[str]) -> tuple[str, ...]:
-    """Validate ``LITEAGENT_OUTBOUND_ALLOW_HOSTS`` entries; return them in canonical form.
-
-    Raises:
-        ValueError: an entry is a wildcard, a network, a URL, has a port, or means "every
-            address" (``0.0.0.0``, ``::``).
-    """
-    out: list[str] = []
-    for raw in entries:
-        entry = raw.strip()
-        if not entry:
-            continue
-        if "*" in entry:
-            raise ValueError(
-                f"{ALLOW_HOSTS_VARIABLE}: '{entry}' is a wildcard; list each host or address "
-                "exactly (wildcards are not accepted)"
-            )
-        if "/" in entry:
-            raise ValueError(
-                f"{ALLOW_HOSTS_VARIABLE}: '{entry}' is a URL or a network; list each host name "
-                "or IP address exactly (for example jira.intranet.example,10.0.0.5)"
-            )
-        host = canonical_host(entry)
-        if isinstance(host, str):
-            if ":" in host or not host or any(c.isspace() for c in host):
-                raise ValueError(
-                    f"{ALLOW_HOSTS_VARIABLE}: '{entry}' is not a host name or an IP address "
-                    "(leave out ports)"
-                )
-            out.append(host.encode("idna").decode("ascii") if not host.isascii() else host)
-            continue
-        if host.is_unspecified:
-            raise ValueError(
-                f"{ALLOW_HOSTS_VARIABLE}: '{entry}' means every address; list each address exactly"
-            )
-        out.append(str(_unmapped(host)))
-    return tuple(dict.fromkeys(out))
-
-
 async def system_resolver(host: str, port: int) -> list[str]:
     """The system resolver's addresses for ``host`` (empty when the name does not resolve)."""
     try:
@@ -305,7 +216,7 @@ class OutboundPolicy:
     def _host_listed(self, host: str | IPAddress) -> bool:
         if isinstance(host, str):
             return host in self.allow_hosts
-        return str(_unmapped(host)) in self.allow_hosts
+        return str(unmapped(host)) in self.allow_hosts
 
     def address_refusal(self, host: str | IPAddress, address: IPAddress) -> str | None:
         """Why connecting to ``address`` for URL host ``host`` is refused (``None``: allowed)."""

@@ -189,6 +189,7 @@ class OutboundClient:
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, str] | None = None,
         json_body: Any = None,
+        content: bytes | None = None,
         auth: httpx.Auth | tuple[str, str] | None = None,
         secret_headers: Iterable[str] = (),
     ) -> AsyncIterator[httpx.Response]:
@@ -207,7 +208,7 @@ class OutboundClient:
                 self.policy.parse(url),
                 headers=httpx.Headers(dict(headers or {})),
                 params=params,
-                body={"data": data, "json": json_body},
+                body={"data": data, "json": json_body, "content": content},
                 auth=auth,
                 secrets=SECRET_HEADERS | {h.lower() for h in secret_headers},
             )
@@ -258,7 +259,7 @@ class OutboundClient:
                 auth = None
                 logger.info("outbound_redirect_cross_origin", host=target.host, status=status)
             if method != "HEAD" and (status == 303 or (status in (301, 302) and method == "POST")):
-                method, body = "GET", {"data": None, "json": None}
+                method, body = "GET", {"data": None, "json": None, "content": None}
             url, params = target, None
         raise OutboundURLError(url.host, f"more than {self.policy.max_redirects} redirects")
 

@@ -1,26 +1,26 @@
-"""Persistence: SQLAlchemy 2 async models, the engine, repositories."""
+"""Persistence: SQLAlchemy 2 async models, the engine, migrations, repositories.
 
+- ``database``: ``Database`` (SQLite via aiosqlite, PostgreSQL via psycopg 3) and
+  ``get_database``;
+- ``migrate``: Alembic revisions applied at start-up under a lock (``liteagent db upgrade``);
+- ``runs``: the one compare-and-set run store (``VersionedRunStore``), which the engine binds
+  to its states: ``liteagent.agents.run_store.RunStore`` and
+  ``liteagent.workflows.run_store.WorkflowRunStore``;
+- ``credentials`` / ``repositories``: toolkit credentials and notes.
+"""
+
+from liteagent.storage.base import Base
 from liteagent.storage.credentials import CredentialRepository
 from liteagent.storage.database import (
     DEFAULT_DATABASE_URL,
-    Base,
     Database,
+    dispose_databases,
     get_database,
     init_db,
+    storage_registry,
 )
-from liteagent.storage.repositories import (
-    Note,
-    NoteRepository,
-    RunStore,
-    StaleRunError,
-    StoredRun,
-    run_record_id,
-)
-from liteagent.storage.workflow_runs import (
-    StoredWorkflowRun,
-    WorkflowRunStore,
-    workflow_record_id,
-)
+from liteagent.storage.repositories import Note, NoteRepository
+from liteagent.storage.runs import RunKind, StaleRunError, VersionedRunStore
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -29,13 +29,11 @@ __all__ = [
     "Database",
     "Note",
     "NoteRepository",
-    "RunStore",
+    "RunKind",
     "StaleRunError",
-    "StoredRun",
-    "StoredWorkflowRun",
-    "WorkflowRunStore",
+    "VersionedRunStore",
+    "dispose_databases",
     "get_database",
     "init_db",
-    "run_record_id",
-    "workflow_record_id",
+    "storage_registry",
 ]

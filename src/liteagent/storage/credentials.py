@@ -6,12 +6,14 @@ writes and decrypts after it reads.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from liteagent.storage.base import utcnow
 from liteagent.storage.database import Database
 from liteagent.storage.models import ToolkitCredentialRecord
+from liteagent.storage.sql import upsert
 
 
 class CredentialRepository:
@@ -33,41 +35,36 @@ class CredentialRepository:
             return (row[0], row[1]) if row is not None else None
 
     async def upsert(self, *, user_key: str, toolkit: str, secret: str) -> datetime:
-        """Insert or replace the ciphertext; returns the write time."""
-        now = datetime.now(UTC)
-        async with self.database.session() as session:
-            result = await session.execute(
-                select(ToolkitCredentialRecord).where(
-                    ToolkitCredentialRecord.user_key == user_key,
-                    ToolkitCredentialRecord.toolkit == toolkit,
-                )
+        """Insert or replace the ciphertext in one statement (``INSERT … ON CONFLICT DO
+        UPDATE``), safe from any number of replicas at once; returns the write time."""
+        now = utcnow()
+        table = ToolkitCredentialRecord.__table__
+        statement = (
+            upsert(table, self.database.dialect)  # type: ignore[arg-type]
+            .values(
+                user_key=user_key, toolkit=toolkit, secret=secret, created_at=now, updated_at=now
             )
-            row = result.scalar_one_or_none()
-            if row is None:
-                session.add(
-                    ToolkitCredentialRecord(
-                        user_key=user_key,
-                        toolkit=toolkit,
-                        secret=secret,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            else:
-                row.secret = secret
-                row.updated_at = now
+            .on_conflict_do_update(
+                index_elements=[table.c.user_key, table.c.toolkit],
+                set_={"secret": secret, "updated_at": now},
+            )
+        )
+        async with self.database.session() as session:
+            await session.execute(statement)
         return now
 
     async def delete(self, *, user_key: str, toolkit: str) -> bool:
         """Remove the row; ``True`` when there was one."""
         async with self.database.session() as session:
             result = await session.execute(
-                delete(ToolkitCredentialRecord).where(
+                delete(ToolkitCredentialRecord)
+                .where(
                     ToolkitCredentialRecord.user_key == user_key,
                     ToolkitCredentialRecord.toolkit == toolkit,
                 )
+                .returning(ToolkitCredentialRecord.id)
             )
-            return bool(getattr(result, "rowcount", 0))
+            return result.first() is not None
 
     async def versions(self, *, user_key: str) -> dict[str, datetime]:
         """When each of the user's toolkits was last written (``{toolkit: updated_at}``)."""

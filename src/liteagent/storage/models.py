@@ -1,44 +1,40 @@
-"""Tables (SQLAlchemy 2.0 ``Mapped`` models)."""
+"""Tables (SQLAlchemy 2.0 ``Mapped`` models). Their schema is owned by the Alembic migrations in
+``liteagent.storage.migrations``: a change here needs a new revision there."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liteagent.storage.database import Base
+from liteagent.storage.base import Base, RunColumns, UTCDateTime, utcnow
+
+__all__ = [
+    "AgentRunRecord",
+    "Base",
+    "NoteRecord",
+    "ToolkitCredentialRecord",
+    "WorkflowRunRecord",
+]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class AgentRunRecord(Base):
-    """The latest agent run of one conversation (session) with one agent.
-
-    ``state`` is the run's canonical JSON and ``state_hash`` its SHA-256 (checked on load).
-    The fingerprints tie the run to the conversation the client sent: ``paused_fingerprint``
-    is the history up to our question to the person, ``answer_fingerprint`` the history with the
-    person's answer, ``final_fingerprint`` the history with our final reply. ``version`` makes
-    writes compare-and-set, so two answers to one request cannot both be applied.
-    """
+class AgentRunRecord(RunColumns, Base):
+    """The latest agent run of one conversation (session) with one agent."""
 
     __tablename__ = "liteagent_agent_runs"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    session_key: Mapped[str] = mapped_column(Text)
     agent: Mapped[str] = mapped_column(String(128))
     run_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(Text)
-    state_hash: Mapped[str] = mapped_column(String(64))
-    paused_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    answer_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    final_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class WorkflowRunRecord(RunColumns, Base):
+    """The latest run of one workflow in one conversation (session)."""
+
+    __tablename__ = "liteagent_workflow_runs"
+
+    workflow: Mapped[str] = mapped_column(String(128))
+    execution_id: Mapped[str] = mapped_column(String(64))
 
 
 class NoteRecord(Base):
@@ -51,7 +47,7 @@ class NoteRecord(Base):
     owner: Mapped[str] = mapped_column(String(512))
     title: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ToolkitCredentialRecord(Base):
@@ -70,5 +66,5 @@ class ToolkitCredentialRecord(Base):
     user_key: Mapped[str] = mapped_column(String(512))
     toolkit: Mapped[str] = mapped_column(String(64))
     secret: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from liteagent.config import Settings
 from liteagent.registry import ProviderRegistry
+from liteagent.security.outbound import OutboundPolicy
+from liteagent.toolkits.errors import ToolkitError as ToolkitError
+from liteagent.toolkits.http import request_json
 from liteagent.toolkits.store import TokenStorage, secret_values
 
 if TYPE_CHECKING:
@@ -46,10 +49,6 @@ class ConfigOutcome:
     stored: bool
     message: str
     secrets: tuple[str, ...] = field(default=())
-
-
-class ToolkitError(Exception):
-    """A toolkit call failed; the message is safe to show to the user and the model."""
 
 
 class BaseToolkitConfig(ABC):
@@ -84,6 +83,31 @@ class BaseToolkitConfig(ABC):
     async def credentials(self, user_id: str) -> dict[str, Any] | None:
         """The user's stored credential fields, or ``None``."""
         return await self.storage.get_token(user_id=user_id, toolkit=self.name)
+
+    async def configured(self, user_id: str) -> dict[str, Any]:
+        """The user's credentials, for a tool call.
+
+        Raises:
+            ToolkitError: the user removed them since the agent was built.
+        """
+        credentials = await self.credentials(user_id)
+        if credentials is None:
+            raise ToolkitError(f"{self.display_name} is not configured for this user any more.")
+        return credentials
+
+    async def fetch_json(
+        self, method: str, url: str, *, service: str | None = None, **request: Any
+    ) -> Any:
+        """Call the service under the outbound-URL policy and the toolkit timeout; the JSON
+        answer (``liteagent.toolkits.http.request_json`` takes ``request``'s keywords)."""
+        return await request_json(
+            service or self.display_name,
+            method,
+            url,
+            policy=OutboundPolicy.from_settings(self.settings),
+            timeout=self.settings.toolkit_timeout,
+            **request,
+        )
 
     async def is_configured(self, user_id: str) -> bool:
         """Whether ``user_id`` has working credentials stored for this toolkit."""

@@ -32,7 +32,7 @@ from liteagent.toolkits.base import (
     ToolkitError,
     toolkit_registry,
 )
-from liteagent.toolkits.http import ToolkitAuthError, request_json, request_text
+from liteagent.toolkits.http import ToolkitAuthError, request_text
 
 if TYPE_CHECKING:
     from agno.tools import Toolkit
@@ -144,12 +144,10 @@ class GoogleDriveConfig(BaseToolkitConfig):
                     f"get.\n\n{self.get_config_prompt(user_id)}",
                 )
         try:
-            tokens = await request_json(
-                "Google",
+            tokens = await self.fetch_json(
                 "POST",
                 self.settings.google_token_url,
-                policy=OutboundPolicy.from_settings(self.settings),
-                timeout=self.settings.toolkit_timeout,
+                service="Google",
                 data={
                     **self._client(),
                     "code": secrets[0],
@@ -228,12 +226,10 @@ class GoogleDriveConfig(BaseToolkitConfig):
         credentials = await self.credentials(user_id)
         if credentials and credentials.get("refresh_token"):
             try:  # tell Google too, so the grant disappears from the user's account
-                await request_json(
-                    "Google",
+                await self.fetch_json(
                     "POST",
                     self.settings.google_revoke_url,
-                    policy=OutboundPolicy.from_settings(self.settings),
-                    timeout=self.settings.toolkit_timeout,
+                    service="Google",
                     data={"token": str(credentials["refresh_token"])},
                 )
             except ToolkitError as exc:
@@ -259,12 +255,10 @@ class GoogleDriveConfig(BaseToolkitConfig):
         ):
             return str(credentials["access_token"])
         try:
-            tokens = await request_json(
-                "Google",
+            tokens = await self.fetch_json(
                 "POST",
                 self.settings.google_token_url,
-                policy=OutboundPolicy.from_settings(self.settings),
-                timeout=self.settings.toolkit_timeout,
+                service="Google",
                 data={
                     **self._client(),
                     "grant_type": "refresh_token",
@@ -290,12 +284,9 @@ class GoogleDriveConfig(BaseToolkitConfig):
         return str(credentials["access_token"])
 
     async def _drive(self, access_token: str, path: str, params: dict[str, Any]) -> Any:
-        return await request_json(
-            "Google Drive",
+        return await self.fetch_json(
             "GET",
             f"{self.settings.google_drive_api_url.rstrip('/')}{path}",
-            policy=OutboundPolicy.from_settings(self.settings),
-            timeout=self.settings.toolkit_timeout,
             headers={"Authorization": f"Bearer {access_token}"},
             params=params,
         )

@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 import httpx
 
-from liteagent.security.outbound import OutboundPolicy
 from liteagent.toolkits.base import (
     URL_PATTERN,
     BaseToolkitConfig,
@@ -23,7 +22,7 @@ from liteagent.toolkits.base import (
     clean_url,
     toolkit_registry,
 )
-from liteagent.toolkits.http import ToolkitAuthError, request_json
+from liteagent.toolkits.http import ToolkitAuthError
 
 if TYPE_CHECKING:
     from agno.tools import Toolkit
@@ -129,12 +128,9 @@ class GitLabConfig(BaseToolkitConfig):
         *,
         verified: bool = True,
     ) -> Any:
-        return await request_json(
-            "GitLab",
+        return await self.fetch_json(
             "GET",
             f"{credentials['base_url']}{path}",
-            policy=OutboundPolicy.from_settings(self.settings),
-            timeout=self.settings.toolkit_timeout,
             headers={"PRIVATE-TOKEN": str(credentials["token"]), "Accept": "application/json"},
             params=params,
             detail=verified,
@@ -146,9 +142,7 @@ class GitLabConfig(BaseToolkitConfig):
         Raises:
             ToolkitError: not configured any more, or the call failed.
         """
-        credentials = await self.credentials(user_id)
-        if credentials is None:
-            raise ToolkitError("GitLab is not configured for this user any more.")
+        credentials = await self.configured(user_id)
         return await self._call(credentials, path, params)
 
     async def get_toolkit(self, user_id: str) -> Toolkit | None:

@@ -22,7 +22,7 @@ import httpx
 from liteagent.redaction import redact_text
 from liteagent.security.outbound import OutboundPolicy, OutboundURLError
 from liteagent.security.outbound_client import OutboundClient, ResponseTooLargeError, read_capped
-from liteagent.toolkits.base import ToolkitError
+from liteagent.toolkits.errors import ToolkitError
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 
@@ -105,31 +105,20 @@ async def request_json(
         ToolkitError: any other failure (also a URL the outbound policy refuses), with a
             message for the user.
     """
-    try:
-        async with (
-            OutboundClient(policy, timeout=timeout) as client,
-            client.stream(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                data=data,
-                json_body=json_body,
-                auth=auth,
-            ) as response,
-        ):
-            content = await read_capped(response, max_bytes)
-            if response.status_code >= 300:
-                raise _status_error(service, response, content, detail=detail)
-    except OutboundURLError as exc:
-        raise _refused(exc) from None
-    except ResponseTooLargeError:
-        raise ToolkitError(f"{service} answered with more than {max_bytes} bytes.") from None
-    except httpx.TimeoutException:
-        raise ToolkitError(f"{service} did not answer within {timeout:g} seconds.") from None
-    except httpx.HTTPError as exc:
-        host = httpx.URL(url).host
-        raise ToolkitError(f"Could not reach {service} at {host}: {type(exc).__name__}.") from None
+    content, _ = await _fetch(
+        service,
+        method,
+        url,
+        policy=policy,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        detail=detail,
+        headers=headers,
+        params=params,
+        data=data,
+        json_body=json_body,
+        auth=auth,
+    )
     if not content:
         return None
     try:
@@ -153,15 +142,47 @@ async def request_text(
 
     Redirects are followed under the policy; credentials are not sent to another origin.
     """
+    content, encoding = await _fetch(
+        service,
+        "GET",
+        url,
+        policy=policy,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        detail=True,
+        headers=headers,
+        params=params,
+    )
+    text = content.decode(encoding, errors="replace")
+    return text if len(text) <= limit else text[:limit] + "\n…(cut)"
+
+
+async def _fetch(
+    service: str,
+    method: str,
+    url: str,
+    *,
+    policy: OutboundPolicy,
+    timeout: float,  # noqa: ASYNC109 - httpx timeout, per request
+    max_bytes: int,
+    detail: bool,
+    **request: Any,
+) -> tuple[bytes, str]:
+    """One request under ``policy``: the body (at most ``max_bytes``) and its text encoding.
+
+    Raises:
+        ToolkitAuthError: 401 or 403.
+        ToolkitError: any other failure, with a message for the user.
+    """
     try:
         async with (
             OutboundClient(policy, timeout=timeout) as client,
-            client.stream("GET", url, headers=headers, params=params) as response,
+            client.stream(method, url, **request) as response,
         ):
             content = await read_capped(response, max_bytes)
             if response.status_code >= 300:
-                raise _status_error(service, response, content, detail=True)
-            encoding = response.encoding or "utf-8"
+                raise _status_error(service, response, content, detail=detail)
+            return content, response.encoding or "utf-8"
     except OutboundURLError as exc:
         raise _refused(exc) from None
     except ResponseTooLargeError:
@@ -169,6 +190,5 @@ async def request_text(
     except httpx.TimeoutException:
         raise ToolkitError(f"{service} did not answer within {timeout:g} seconds.") from None
     except httpx.HTTPError as exc:
-        raise ToolkitError(f"Could not reach {service}: {type(exc).__name__}.") from None
-    text = content.decode(encoding, errors="replace")
-    return text if len(text) <= limit else text[:limit] + "\n…(cut)"
+        host = httpx.URL(url).host
+        raise ToolkitError(f"Could not reach {service} at {host}: {type(exc).__name__}.") from None

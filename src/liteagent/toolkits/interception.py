@@ -1,6 +1,7 @@
 """Toolkit interception: what happens to a chat message before an agent sees it.
 
-For one request of one user (``RequestContext.user_key`` — never anything the message says):
+For one request of one user (``ChatRequest.user_key``, the proxy's ``RequestContext`` — never
+anything the message says):
 
 1. Every credential in the conversation is removed from the messages: the shapes each
    registered toolkit recognises (``glpat-…``, ``ATATT…``, OAuth codes, "jira token …") and the
@@ -21,17 +22,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from liteagent.llm.base import content_to_text
 from liteagent.log import get_logger
 from liteagent.toolkits.base import BaseToolkitConfig, toolkit_registry
 from liteagent.toolkits.store import secret_values
 
-if TYPE_CHECKING:
-    from liteagent.proxy.context import RequestContext
-
 logger = get_logger(__name__)
+
+
+class ChatRequest(Protocol):
+    """What interception reads of one request (the proxy's ``RequestContext`` has it)."""
+
+    @property
+    def user_key(self) -> str: ...
+
+    @property
+    def messages(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def is_task_request(self) -> bool: ...
+
 
 REMOVED = "[credential removed]"
 
@@ -134,7 +146,7 @@ class ToolkitGate:
         """The conversation without credential-shaped strings (no stored values looked up)."""
         return self._scrub(messages, {})
 
-    async def scrub(self, ctx: RequestContext) -> list[dict[str, Any]]:
+    async def scrub(self, ctx: ChatRequest) -> list[dict[str, Any]]:
         """The conversation without credentials (pattern-shaped and the user's stored ones)."""
         stored = await self._stored(ctx.user_key)
         return self._scrub(ctx.messages, stored)
@@ -150,7 +162,7 @@ class ToolkitGate:
             secrets.extend(_all_pattern_secrets(text, self.recognisers))
         return scrub_messages(messages, secrets)
 
-    async def intercept(self, ctx: RequestContext) -> GateResult:
+    async def intercept(self, ctx: ChatRequest) -> GateResult:
         """Apply the interception steps (see the module docs) to one request."""
         user = ctx.user_key
         stored = await self._stored(user)

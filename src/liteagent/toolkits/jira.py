@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 import httpx
 
-from liteagent.security.outbound import OutboundPolicy
 from liteagent.toolkits.base import (
     URL_PATTERN,
     BaseToolkitConfig,
@@ -24,7 +23,7 @@ from liteagent.toolkits.base import (
     clean_url,
     toolkit_registry,
 )
-from liteagent.toolkits.http import ToolkitAuthError, request_json
+from liteagent.toolkits.http import ToolkitAuthError
 
 if TYPE_CHECKING:
     from agno.tools import Toolkit
@@ -176,12 +175,9 @@ class JiraConfig(BaseToolkitConfig):
             auth = (str(credentials["email"]), str(credentials["token"]))
         else:
             headers["Authorization"] = f"Bearer {credentials['token']}"
-        return await request_json(
-            "Jira",
+        return await self.fetch_json(
             method,
             f"{credentials['base_url']}{path}",
-            policy=OutboundPolicy.from_settings(self.settings),
-            timeout=self.settings.toolkit_timeout,
             headers=headers,
             params=params,
             auth=auth,
@@ -194,9 +190,7 @@ class JiraConfig(BaseToolkitConfig):
         Raises:
             ToolkitError: not configured any more, or the call failed.
         """
-        credentials = await self.credentials(user_id)
-        if credentials is None:
-            raise ToolkitError("Jira is not configured for this user any more.")
+        credentials = await self.configured(user_id)
         return await self._call(credentials, "GET", path, params)
 
     async def get_toolkit(self, user_id: str) -> Toolkit | None:

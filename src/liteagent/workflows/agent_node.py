@@ -28,7 +28,7 @@ import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from liteagent.agents import (
     Agent,
@@ -46,16 +46,64 @@ from liteagent.workflows.schema import AgentNodeConfig, parse_config
 
 if TYPE_CHECKING:
     from liteagent.agents.llm_client import LLMEvent
-    from liteagent.catalog import AgentSpec, Catalog
-    from liteagent.catalog.providers import ModelChainSpec, ProviderEntry
     from liteagent.llm import BaseLLMProvider, ChatOptions
+    from liteagent.llm.provider_specs import ModelChainSpec, ProviderEntry
+    from liteagent.mcp import McpToolsets
+    from liteagent.mcp.specs import McpServerSpec
     from liteagent.workflows.state import WorkflowState
     from liteagent.workflows.types import NodeDefinition
 
-__all__ = ["AgentNodeEvent", "AgentNodeRunner", "NodeToolStep", "run_agent_node"]
+__all__ = [
+    "AgentDirectory",
+    "AgentNodeEvent",
+    "AgentNodeRunner",
+    "AgentProfile",
+    "NodeToolStep",
+    "run_agent_node",
+]
 
 HISTORY_WINDOW = 20
 """Most earlier chat messages an agent node sees (with ``history_variable``)."""
+
+
+class AgentProfile(Protocol):
+    """What an AGENT node reads of the agent its ``agent_id`` names (a catalog ``AgentSpec``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def system_prompt(self) -> str: ...
+    @property
+    def tools(self) -> Any: ...
+    @property
+    def model(self) -> str | ModelChainSpec | None: ...
+    @property
+    def temperature(self) -> float | None: ...
+    @property
+    def max_tokens(self) -> int | None: ...
+    @property
+    def max_iterations(self) -> int | None: ...
+    @property
+    def max_execution_time(self) -> float | None: ...
+    @property
+    def tool_choice(self) -> str: ...
+    @property
+    def mcp_servers(self) -> tuple[McpServerSpec, ...]: ...
+
+
+class AgentDirectory(Protocol):
+    """Where AGENT nodes find named agents (``liteagent.catalog.Catalog`` is one)."""
+
+    @property
+    def providers(self) -> Mapping[str, ProviderEntry]: ...
+
+    def workflow_agents(self) -> Mapping[str, AgentProfile]:
+        """The agents nodes may name, by name."""
+        ...
+
+    def agent_tools(self, agent: AgentProfile, settings: Settings) -> list[Tool]:
+        """An agent's tools as a workflow runs them (an anonymous owner)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -153,25 +201,29 @@ class AgentNodeRunner:
         settings: Settings (default: ``get_settings()``).
         temperature: Temperature for nodes and agents that set none (e.g. the request's).
         max_tokens: Answer length for nodes and agents that set none.
-        tools_for: Builds a catalog agent's tools (default: as the proxy's agent kind does, for
-            an anonymous owner, with notes in ``LITEAGENT_DATABASE_URL``).
+        tools_for: Builds a named agent's tools. Without it, a named agent that has tools
+            cannot run in a node (a clear ``WorkflowExecutionError`` says so).
         on_event: Receives model deltas, usage and tool calls as they happen.
+        mcp: The user's MCP sessions, for catalog agents with ``mcp_servers`` (closed with
+            this runner).
     """
 
     def __init__(
         self,
         *,
-        agents: Mapping[str, AgentSpec] | None = None,
+        agents: Mapping[str, AgentProfile] | None = None,
         model: str | ModelChainSpec | None = None,
         node_models: Mapping[str, str | ModelChainSpec] | None = None,
         providers: Mapping[str, ProviderEntry] | None = None,
         settings: Settings | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
-        tools_for: Callable[[AgentSpec], list[Tool]] | None = None,
+        tools_for: Callable[[AgentProfile], list[Tool]] | None = None,
         on_event: Callable[[AgentNodeEvent], None] | None = None,
+        mcp: McpToolsets | None = None,
     ) -> None:
         self.agents = dict(agents or {})
+        self.mcp = mcp
         self.model = model
         self.node_models = dict(node_models or {})
         self.providers = providers
@@ -184,17 +236,19 @@ class AgentNodeRunner:
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> AgentNodeRunner:
-        """A runner for the Python API: ``context["catalog"]`` (a ``Catalog``), ``["settings"]``
-        and ``["model"]`` (the workflow's model) are used when present."""
-        from liteagent.catalog import AgentSpec
-
-        catalog: Catalog | None = context.get("catalog")
-        agents = {s.name: s for s in catalog or () if isinstance(s, AgentSpec)}
+        """A runner for the Python API: ``context["catalog"]`` (an ``AgentDirectory`` such as a
+        ``Catalog``), ``["settings"]`` and ``["model"]`` (the workflow's model) are used when
+        present."""
+        directory: AgentDirectory | None = context.get("catalog")
+        settings: Settings = context.get("settings") or get_settings()
+        if directory is None:
+            return cls(model=context.get("model"), settings=settings)
         return cls(
-            agents=agents,
+            agents=directory.workflow_agents(),
             model=context.get("model"),
-            providers=catalog.providers if catalog is not None else None,
-            settings=context.get("settings"),
+            providers=directory.providers,
+            settings=settings,
+            tools_for=lambda agent: directory.agent_tools(agent, settings),
         )
 
     def with_events(self, on_event: Callable[[AgentNodeEvent], None] | None) -> AgentNodeRunner:
@@ -205,6 +259,8 @@ class AgentNodeRunner:
 
     async def aclose(self) -> None:
         """Close the model clients this runner built."""
+        if self.mcp is not None:
+            await self.mcp.aclose()
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.aclose()
@@ -223,6 +279,9 @@ class AgentNodeRunner:
             if p and p.strip()
         )
         tools = self._tools(spec)
+        if self.mcp is not None:  # (calls that need approval are left out, as built-in ones)
+            mcp_tools = await self.mcp.tools_for(spec)
+            tools += [t for t in mcp_tools if not t.requires_human_approval]
         history = _history(cfg, state)
         agent = Agent(
             AgentConfig(
@@ -276,20 +335,16 @@ class AgentNodeRunner:
                 f"agent '{agent_id}' in node '{node.id}' stopped: {run.error or run.status.value}"
             )
 
-    def _tools(self, spec: AgentSpec | None) -> list[Tool]:
-        """The catalog agent's tools, without those that ask for approval (see module docs)."""
+    def _tools(self, spec: AgentProfile | None) -> list[Tool]:
+        """The named agent's tools, without those that ask for approval (see module docs)."""
         if spec is None or not spec.tools:
             return []
-        if self.tools_for is not None:
-            tools = self.tools_for(spec)
-        else:
-            from liteagent.agents.builtin_tools import ToolContext
-            from liteagent.proxy.runners.agent import build_tools
-            from liteagent.storage import NoteRepository, get_database
-
-            notes = NoteRepository(get_database(self.settings.database_url))
-            tools = build_tools(spec, ToolContext(notes=notes))
-        return [t for t in tools if not t.requires_human_approval]
+        if self.tools_for is None:
+            raise WorkflowExecutionError(
+                f"agent '{spec.name}' has tools, but this workflow runner was given no way to "
+                "build them (pass tools_for, or a catalog in the context)"
+            )
+        return [t for t in self.tools_for(spec) if not t.requires_human_approval]
 
     # ------------------------------------------------------------------ models
     def _emit(self, node_id: str) -> Callable[[LLMEvent], None] | None:
@@ -298,7 +353,7 @@ class AgentNodeRunner:
             return None
         return lambda event: sink(AgentNodeEvent(node_id, llm=event))
 
-    def _options(self, cfg: AgentNodeConfig, spec: AgentSpec | None) -> ChatOptions:
+    def _options(self, cfg: AgentNodeConfig, spec: AgentProfile | None) -> ChatOptions:
         from liteagent.llm import ChatOptions
 
         def first(*values: Any) -> Any:
@@ -313,7 +368,7 @@ class AgentNodeRunner:
         self,
         node: NodeDefinition,
         cfg: AgentNodeConfig,
-        spec: AgentSpec | None,
+        spec: AgentProfile | None,
         context: Mapping[str, Any],
     ) -> tuple[Any, str | None]:
         from liteagent.agents.llm_client import ProviderLLMClient

@@ -192,7 +192,12 @@ async def test_runner_reports_deltas_usage_and_tool_steps_per_node(tmp_path: Pat
         }
     )
     events: list[AgentNodeEvent] = []
-    runner = AgentNodeRunner(agents={"calc": catalog.get("calc")}, on_event=events.append)  # type: ignore[dict-item]
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite")
+    runner = AgentNodeRunner(
+        agents=catalog.workflow_agents(),
+        on_event=events.append,
+        tools_for=lambda agent: catalog.agent_tools(agent, settings),
+    )
     definition = single({"agent_id": "calc"})
     engine = WorkflowEngine()
     try:
@@ -219,3 +224,20 @@ def test_agent_node_config_is_checked_at_build(bad: dict[str, Any]) -> None:
     with pytest.raises(WorkflowValidationError) as info:
         single(bad)
     assert "node 'ask' (agent)" in str(info.value)
+
+
+async def test_a_runner_without_a_tool_builder_says_why_an_agent_with_tools_cannot_run(
+    tmp_path: Path,
+) -> None:
+    catalog = parse_catalog(
+        {"models": {"calc": {"system_prompt": "Calculate.", "tools": ["calculator"]}}}
+    )
+    runner = AgentNodeRunner(agents=catalog.workflow_agents(), model=script(tmp_path, "x", ["4"]))
+    definition = single({"agent_id": "calc"})
+    engine = WorkflowEngine()
+    state = await engine.run_to_completion(
+        definition, engine.launch(definition, {"input": "2+2?"}), {"agent_runner": runner}
+    )
+    assert state.status is WorkflowStatus.FAILED
+    assert "agent 'calc' has tools" in (state.error or "")
+    assert "tools_for" in (state.error or "")

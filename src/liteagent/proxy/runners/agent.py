@@ -34,25 +34,23 @@ from liteagent.agents import (
     AgentStatus,
     AgentStep,
     HumanRequestType,
-    MemoryStrategy,
-    SlidingWindowMemory,
     StepType,
     SummaryMemory,
-    TokenWindowMemory,
     Tool,
     ToolCall,
     ToolDefinition,
 )
-from liteagent.agents.builtin_tools import ToolContext, build_tool
+from liteagent.agents.builtin_tools import ToolContext
 from liteagent.agents.llm_client import LLMEvent, ProviderLLMClient
 from liteagent.agents.memory import summarizer_for
-from liteagent.agents.tools import FunctionTool
+from liteagent.agents.run_store import RunStore, StoredRun
 from liteagent.agents.twelve_factor_agent import EXTERNAL_TOOL_CALLS, ToolChoice
 from liteagent.catalog import AgentSpec
+from liteagent.catalog.assembly import build_memory, build_tools
 from liteagent.config import Settings
-from liteagent.llm import BaseLLMProvider, ChatOptions, create_llm
-from liteagent.llm import ToolCall as LLMToolCall
+from liteagent.llm import BaseLLMProvider, ChatOptions, LLMToolCall, create_llm
 from liteagent.log import get_logger
+from liteagent.mcp import McpToolsets
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import (
     ClientToolCalls,
@@ -60,7 +58,6 @@ from liteagent.proxy.events import (
     RunEvent,
     RunFinished,
     StatusUpdate,
-    TextDelta,
     ToolStep,
     UsageReport,
 )
@@ -72,9 +69,10 @@ from liteagent.proxy.runners.agent_chat import (
     is_reply_word,
     parse_reply,
 )
-from liteagent.proxy.runners.base import register_runner
+from liteagent.proxy.runners.base import user_scoped
+from liteagent.proxy.runners.chat_session import ChatSession
 from liteagent.runtime.session_lock import finish_turn_with, turn_key
-from liteagent.storage import NoteRepository, RunStore, StaleRunError, StoredRun, get_database
+from liteagent.storage import NoteRepository, StaleRunError, get_database
 
 logger = get_logger(__name__)
 
@@ -168,44 +166,6 @@ def _client_steps(exchange: list[dict[str, Any]], state: AgentState) -> AgentSta
     return s
 
 
-def build_memory(spec: AgentSpec, client: ProviderLLMClient) -> MemoryStrategy | None:
-    memory = spec.memory
-    if memory.strategy == "sliding_window":
-        return SlidingWindowMemory(memory.window_size)
-    if memory.strategy == "token_window":
-        return TokenWindowMemory(memory.max_tokens, model=client.provider.model_name)
-    if memory.strategy == "summary":
-        return SummaryMemory(summarizer_for(client), keep_last=memory.keep_last)
-    return None
-
-
-def build_tools(spec: AgentSpec, context: ToolContext) -> list[Tool]:
-    """The entry's tools for one user, with the entry's approval and timeout overrides."""
-    tools: list[Tool] = []
-    for item in spec.tools:
-        built = build_tool(item.name, context)
-        if item.requires_approval is not None or item.timeout is not None:
-            if isinstance(built, FunctionTool):
-                built = FunctionTool(
-                    built.func,
-                    name=built.name,
-                    description=built.description,
-                    requires_human_approval=(
-                        built.requires_human_approval
-                        if item.requires_approval is None
-                        else item.requires_approval
-                    ),
-                    timeout_seconds=item.timeout or built.timeout_seconds,
-                )
-            else:
-                if item.requires_approval is not None:
-                    built.requires_human_approval = item.requires_approval
-                if item.timeout is not None:
-                    built.timeout_seconds = item.timeout
-        tools.append(built)
-    return tools
-
-
 def _had_approval(state: AgentState) -> bool:
     return any(
         step.step_type == StepType.HUMAN_RESPONSE
@@ -230,7 +190,7 @@ def _pending_calls(state: AgentState) -> str:
     return ", ".join(f"`{n}`" for n in names) or "a question to you"
 
 
-class AgentRunner:
+class AgentChatRunner:
     """Runs one catalog agent for one user (built once, cached, shared by that user's chats)."""
 
     def __init__(
@@ -242,8 +202,10 @@ class AgentRunner:
         *,
         tools: list[Tool] | None = None,
         store: RunStore | None = None,
+        mcp: McpToolsets | None = None,
     ) -> None:
         self.spec = spec
+        self.mcp = mcp  # the user's MCP sessions (liteagent.mcp), closed with the runner
         self.provider = provider
         self.options = options
         self.store = store
@@ -261,6 +223,8 @@ class AgentRunner:
         )
 
     async def aclose(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.aclose()
         await self.provider.aclose()
 
     # ------------------------------------------------------------------ entry point
@@ -284,9 +248,11 @@ class AgentRunner:
                 )
             )
             memory = memory.with_summarizer(summarizer_for(usage_only))
+        mcp_tools = await self.mcp.tools_for(self.spec) if self.mcp is not None else []
         agent = Agent(
             dataclasses.replace(
                 self.config,
+                tools=[*self.config.tools, *mcp_tools],
                 purpose=purpose,
                 llm_client=client.with_events(queue.put_nowait),
                 memory=memory,
@@ -300,31 +266,24 @@ class AgentRunner:
                 yield event
 
 
-class _Session:
+class _Session(ChatSession[StoredRun]):
     """One request's work on one conversation."""
 
     def __init__(
         self,
-        runner: AgentRunner,
+        runner: AgentChatRunner,
         ctx: RequestContext,
         turn: ChatTurn,
         agent: Agent,
         queue: asyncio.Queue[LLMEvent],
     ) -> None:
+        # the client ran its tools: its messages hold the whole conversation, and a stored run
+        # of this chat is not touched
+        store = None if turn.tool_exchange else runner.store
+        super().__init__(ctx, turn, store, runner.spec.name, "agent_run")
         self.runner = runner
-        self.store = runner.store
-        self.ctx = ctx
-        self.turn = turn
         self.agent = agent
         self.queue = queue
-        self.key = ctx.session_key
-        self.name = runner.spec.name
-        if turn.tool_exchange:
-            # the client ran its tools: its messages hold the whole conversation, and a stored
-            # run of this chat is not touched
-            self.store = None
-        self.emitted: list[str] = []
-        self.stored: StoredRun | None = None
         self.persist = False
         self.displaced: AgentState | None = None
         self.run_id: str | None = None
@@ -333,15 +292,6 @@ class _Session:
         self.claimed: tuple[AgentState, str | None] | None = None
         self.running_tools: asyncio.Future[AgentState] | None = None
         self.tools_started = False
-
-    def _text(self, text: str) -> TextDelta:
-        self.emitted.append(text)
-        return TextDelta(text)
-
-    def _say(self, text: str) -> TextDelta:
-        sofar = "".join(self.emitted)
-        sep = "" if not sofar.strip() else ("\n\n" if not sofar.endswith("\n\n") else "")
-        return self._text(sep + text)
 
     # ------------------------------------------------------------------ decide
     async def run(self) -> AsyncGenerator[RunEvent, None]:
@@ -422,12 +372,6 @@ class _Session:
         async with aclosing(self._drive(state)) as events:
             async for event in events:
                 yield event
-
-    async def _load(self) -> StoredRun | None:
-        if self.store is None:
-            return None
-        self.stored = await self.store.load(session_key=self.key, agent=self.name)
-        return self.stored
 
     async def _supersede(self, record: StoredRun) -> None:
         """Close a waiting run whose question is being regenerated."""
@@ -730,56 +674,39 @@ class _Session:
         compare-and-set. ``False`` when the stored run moved on meanwhile (never overwritten)."""
         if self.store is None or not self.persist:
             return True
-        record = self.stored
-        if record is None or record.state.run_id != state.run_id:
-            record = StoredRun(session_key=self.key, agent=self.name, state=state)
-            self.stored = record
+        record = self._record_for(
+            state.run_id, lambda: StoredRun(session_key=self.key, agent=self.name, state=state)
+        )
         record.state = state
-        if final:
-            reply = {"role": "assistant", "content": "".join(self.emitted)}
-            conversation = [*self.turn.with_message(), reply]
-            if state.status == AgentStatus.WAITING_HUMAN:
-                record.paused_fingerprint = fingerprint(conversation)
-                record.final_fingerprint = None
-            else:
-                record.paused_fingerprint = None
-                record.final_fingerprint = fingerprint(conversation)
-        try:
-            if record.version:
-                await self.store.save(record, expected_version=record.version)
-            else:
-                await self.store.put(record)
-        except StaleRunError:
-            logger.warning("agent_run_stale", agent=self.name, run_id=state.run_id)
-            return False
-        return True
+        waiting = state.status == AgentStatus.WAITING_HUMAN
+        return await self._write(record, final=final, waiting=waiting)
 
 
-@register_runner("agent")
-def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentRunner:
+# Only an agent's tools know its user (notes, toolkits): without tools it is shared by all.
+@user_scoped(lambda spec: bool(spec.tools))
+def build_agent_runner(spec: AgentSpec, ctx: RequestContext, settings: Settings) -> AgentChatRunner:
     """Build the runner for an ``agent`` entry for the request's user and options."""
     store: RunStore | None = None
     notes: NoteRepository | None = None
-    if spec.tools or spec.ask_human:
+    if spec.tools or spec.ask_human or spec.mcp_servers:
         database = get_database(settings.database_url)
         store = RunStore(database)
         notes = NoteRepository(database)
     tools = build_tools(spec, ToolContext(owner=ctx.user_key, notes=notes))
-    return AgentRunner(
+    return AgentChatRunner(
         spec,
         create_llm(spec.model, settings=settings),
         request_options(spec, ctx),
         settings,
         tools=tools,
         store=store,
+        mcp=McpToolsets(settings, ctx.user_key) if spec.mcp_servers else None,
     )
 
 
 __all__ = [
-    "AgentRunner",
+    "AgentChatRunner",
     "build_agent_runner",
-    "build_memory",
-    "build_tools",
     "client_tools",
     "request_options",
 ]

@@ -41,7 +41,6 @@ from liteagent.proxy.events import (
 )
 from liteagent.proxy.request_options import chat_options
 from liteagent.proxy.runners.agno_model import REQUEST_OPTIONS, agno_model
-from liteagent.proxy.runners.base import register_runner
 from liteagent.storage import get_database
 from liteagent.toolkits import ToolkitGate, get_toolkit_service
 from liteagent.toolkits.interception import last_user_text
@@ -286,7 +285,6 @@ def _usage(prompt: int | None, completion: int | None) -> Any:
     return Usage(prompt or 0, completion or 0)
 
 
-@register_runner("agno")
 def build_agno_runner(spec: AgnoSpec, ctx: RequestContext, settings: Settings) -> AgnoRunner:
     """Build the runner for an ``agno`` entry for the request's user and options."""
     return AgnoRunner(

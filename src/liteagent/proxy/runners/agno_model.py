@@ -36,7 +36,7 @@ from litellm.types.utils import (
 from litellm.types.utils import Usage as LiteLLMUsage
 
 from liteagent.llm import BaseLLMProvider, ChatOptions
-from liteagent.llm.base import LLMChunk, ToolCall, Usage
+from liteagent.llm.base import LLMChunk, LLMToolCall, Usage
 
 _TOOL_FUNCTION_KEYS = ("name", "description", "parameters", "strict")
 
@@ -65,7 +65,7 @@ def _usage(usage: Usage | None) -> LiteLLMUsage | None:
     )
 
 
-def _delta_tool_calls(calls: Sequence[ToolCall]) -> list[ChatCompletionDeltaToolCall] | None:
+def _delta_tool_calls(calls: Sequence[LLMToolCall]) -> list[ChatCompletionDeltaToolCall] | None:
     if not calls:
         return None
     return [

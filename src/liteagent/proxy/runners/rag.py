@@ -32,7 +32,7 @@ from liteagent.proxy.events import (
 )
 from liteagent.proxy.request_options import chat_options
 from liteagent.proxy.runners.agent_chat import conversation
-from liteagent.proxy.runners.base import register_runner
+from liteagent.proxy.runners.base import user_scoped
 from liteagent.rag import (
     AnswerDelta,
     AnswerFinished,
@@ -237,7 +237,7 @@ def answer_mode(spec: RagSpec, settings: Settings) -> Literal["generate", "extra
     return "extractive" if bundled else "generate"
 
 
-@register_runner("rag")
+@user_scoped(lambda spec: False)  # holds no user state
 def build_rag_runner(spec: RagSpec, ctx: RequestContext, settings: Settings) -> RagRunner:
     """Build the runner for a ``rag`` entry with the request's generation options."""
     options = chat_options(ctx.options, temperature=spec.temperature, max_tokens=spec.max_tokens)

@@ -31,9 +31,11 @@ from typing import Any
 from liteagent.agents.builtin_tools import ToolContext
 from liteagent.agents.tools import Tool
 from liteagent.catalog import AgentSpec
+from liteagent.catalog.assembly import build_tools
 from liteagent.catalog.specs import WorkflowSpec
 from liteagent.config import Settings
 from liteagent.log import get_logger
+from liteagent.mcp import McpToolsets
 from liteagent.proxy.chunks import tool_block
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import (
@@ -45,22 +47,15 @@ from liteagent.proxy.events import (
     ToolStep,
     UsageReport,
 )
-from liteagent.proxy.runners.agent import build_tools
 from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint
-from liteagent.proxy.runners.base import register_runner
+from liteagent.proxy.runners.chat_session import ChatSession
 from liteagent.proxy.runners.workflow_render import (
     node_block,
     node_label,
     question_text,
     result_text,
 )
-from liteagent.storage import (
-    NoteRepository,
-    StaleRunError,
-    StoredWorkflowRun,
-    WorkflowRunStore,
-    get_database,
-)
+from liteagent.storage import NoteRepository, StaleRunError, get_database
 from liteagent.workflows import (
     HumanResponseError,
     NodeType,
@@ -70,6 +65,7 @@ from liteagent.workflows import (
     WorkflowStatus,
 )
 from liteagent.workflows.agent_node import AgentNodeEvent, AgentNodeRunner
+from liteagent.workflows.run_store import StoredWorkflowRun, WorkflowRunStore
 
 __all__ = ["WorkflowRunner", "build_workflow_runner", "definition_hash"]
 
@@ -185,24 +181,18 @@ class WorkflowRunner:
                 yield event
 
 
-class _Session:
+class _Session(ChatSession[StoredWorkflowRun]):
     """One request's work on one conversation."""
 
     def __init__(self, runner: WorkflowRunner, ctx: RequestContext, turn: ChatTurn) -> None:
+        super().__init__(ctx, turn, runner.store, runner.spec.name, "workflow_run")
         self.runner = runner
         self.definition = runner.definition
         self.engine = runner.engine
-        self.store = runner.store
-        self.ctx = ctx
-        self.turn = turn
-        self.key = ctx.session_key
-        self.name = runner.spec.name
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.context: dict[str, Any] = {
             "agent_runner": runner.nodes.with_events(self.queue.put_nowait)
         }
-        self.emitted: list[str] = []
-        self.stored: StoredWorkflowRun | None = None
         self.resumed = False
         self.model: str | None = None
         self.live_node: str | None = None
@@ -210,19 +200,6 @@ class _Session:
         self.streamed: set[str] = set()
 
     # ------------------------------------------------------------------ text helpers
-    def _text(self, text: str) -> TextDelta:
-        self.emitted.append(text)
-        return TextDelta(text)
-
-    def _say(self, text: str) -> TextDelta:
-        """``text`` as a paragraph of its own."""
-        sofar = "".join(self.emitted)
-        if not sofar.strip() or sofar.endswith("\n\n"):
-            sep = ""
-        else:
-            sep = "\n" if sofar.endswith("\n") else "\n\n"
-        return self._text(sep + text)
-
     def _block(self, text: str) -> TextDelta:
         sofar = "".join(self.emitted)
         return self._text(("\n" if sofar and not sofar.endswith("\n") else "") + text)
@@ -281,12 +258,6 @@ class _Session:
         async with aclosing(self._drive(state)) as events:
             async for event in events:
                 yield event
-
-    async def _load(self) -> StoredWorkflowRun | None:
-        if self.store is None:
-            return None
-        self.stored = await self.store.load(session_key=self.key, workflow=self.name)
-        return self.stored
 
     async def _supersede(self, record: StoredWorkflowRun) -> None:
         """Close a waiting run whose question is being regenerated, so a later message on the new
@@ -550,30 +521,12 @@ class _Session:
         waiting = state.status is WorkflowStatus.WAITING_HUMAN
         if self.store is None or not (waiting or self.resumed):
             return
-        record = self.stored
-        if record is None or record.state.execution_id != state.execution_id:
-            record = StoredWorkflowRun(session_key=self.key, workflow=self.name, state=state)
-            self.stored = record
+        record = self._record_for(
+            state.execution_id,
+            lambda: StoredWorkflowRun(session_key=self.key, workflow=self.name, state=state),
+        )
         record.state = state
-        if final:
-            reply = {"role": "assistant", "content": "".join(self.emitted)}
-            conversation = [*self.turn.with_message(), reply]
-            if waiting:
-                record.paused_fingerprint = fingerprint(conversation)
-                record.final_fingerprint = None
-            else:
-                record.paused_fingerprint = None
-                record.final_fingerprint = fingerprint(conversation)
-        try:
-            if record.version:
-                await self.store.save(record, expected_version=record.version)
-            else:
-                await self.store.put(record)
-        except StaleRunError:
-            logger.warning(
-                "workflow_run_overwritten", workflow=self.name, execution=state.execution_id
-            )
-            await self.store.put(record)
+        await self._write(record, final=final, waiting=waiting)
 
 
 def _tools_for(ctx: RequestContext, notes: NoteRepository) -> Any:
@@ -583,7 +536,6 @@ def _tools_for(ctx: RequestContext, notes: NoteRepository) -> Any:
     return build
 
 
-@register_runner("workflow")
 def build_workflow_runner(
     spec: WorkflowSpec, ctx: RequestContext, settings: Settings
 ) -> WorkflowRunner:
@@ -598,6 +550,9 @@ def build_workflow_runner(
         temperature=ctx.temperature if ctx.temperature is not None else spec.temperature,
         max_tokens=ctx.max_tokens if ctx.max_tokens is not None else spec.max_tokens,
         tools_for=_tools_for(ctx, NoteRepository(database)),
+        mcp=McpToolsets(settings, ctx.user_key)
+        if any(a.mcp_servers for a in spec.agents.values())
+        else None,
     )
     store = WorkflowRunStore(database) if has_human else None
     return WorkflowRunner(spec, settings, nodes=nodes, store=store)

@@ -1,0 +1,76 @@
+"""Agent runs served through the chat: one row per (session, agent), compare-and-set.
+
+An agent run that waits for a person (an approval, a question) is saved here with the
+conversation it paused in, so that the next message of the same chat resumes it, after a
+restart or on another replica. It is the store of ``liteagent.storage.runs`` bound to
+``liteagent_agent_runs``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from liteagent.agents.state import AgentState
+from liteagent.storage.base import utcnow
+from liteagent.storage.database import Database
+from liteagent.storage.models import AgentRunRecord
+from liteagent.storage.runs import RunKind, VersionedRunStore
+
+__all__ = ["AGENT_RUNS", "RunStore", "StoredRun", "run_record_id"]
+
+
+def run_record_id(session_key: str, agent: str) -> str:
+    """Primary key of a session's run with one agent."""
+    return hashlib.sha256(f"{agent}\x1f{session_key}".encode()).hexdigest()
+
+
+@dataclass
+class StoredRun:
+    """A run as stored: its state plus the conversation fingerprints and the row version."""
+
+    session_key: str
+    agent: str
+    state: AgentState
+    version: int = 0
+    paused_fingerprint: str | None = None
+    answer_fingerprint: str | None = None
+    final_fingerprint: str | None = None
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def owner(self) -> str:
+        """The agent (the store's owner column)."""
+        return self.agent
+
+
+def _run_id(state: AgentState) -> str:
+    return state.run_id
+
+
+AGENT_RUNS: RunKind[AgentState, StoredRun] = RunKind(
+    event="agent_run",
+    table=AgentRunRecord.__table__,  # type: ignore[arg-type]
+    owner_column="agent",
+    run_id_column="run_id",
+    record_id=run_record_id,
+    parse=AgentState.from_json,
+    run_id=_run_id,
+    make=StoredRun,
+)
+
+
+class RunStore(VersionedRunStore[AgentState, StoredRun]):
+    """Agent runs per (session, agent) with compare-and-set writes (``storage.runs``)."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database, AGENT_RUNS)
+
+    async def load(self, *, session_key: str, agent: str) -> StoredRun | None:
+        """The stored run, or ``None`` (also when the stored state fails its hash check)."""
+        return await self.load_run(session_key=session_key, owner=agent)
+
+    async def load_version(self, *, session_key: str, agent: str) -> int | None:
+        """The stored row's version, or ``None`` when there is no row."""
+        return await self.version_of(session_key=session_key, owner=agent)

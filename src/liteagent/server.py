@@ -1,0 +1,65 @@
+"""The composition root of the LiteLLM proxy: the handler, its endpoints and its A2A agents.
+
+``custom_handler.py`` next to ``proxy_config.yaml`` re-exports ``handler`` and ``request_guard``
+from here. The handler is created on first access (when LiteLLM imports the stub at start-up),
+so that a malformed catalog stops the proxy before it serves anything, and merely importing
+the package opens nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from liteagent.config import ensure_offline_cost_map
+
+ensure_offline_cost_map()
+
+from liteagent.a2a_server import mount_on_proxy  # noqa: E402
+from liteagent.catalog import Catalog  # noqa: E402
+from liteagent.config import Settings, get_settings  # noqa: E402
+from liteagent.log import configure_logging, get_logger  # noqa: E402
+from liteagent.proxy import LiteAgentLLM, RequestGuard  # noqa: E402
+from liteagent.proxy.registration import schedule_registration  # noqa: E402
+from liteagent.proxy.runners.rag import schedule_knowledge_ingestion  # noqa: E402
+from liteagent.runtime.endpoints import attach_to_proxy  # noqa: E402
+from liteagent.security import check_encryption_key  # noqa: E402
+
+__all__ = ["create_handler", "handler", "request_guard"]  # noqa: F822 - handler: __getattr__
+
+logger = get_logger(__name__)
+
+request_guard = RequestGuard()
+"""The proxy callback ``custom_handler.request_guard`` (see ``liteagent.proxy.guard``)."""
+
+_handler: LiteAgentLLM | None = None
+
+
+def create_handler(
+    settings: Settings | None = None, catalog: Catalog | None = None
+) -> LiteAgentLLM:
+    """Build the handler and, inside a running proxy, register the catalog's models."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    check_encryption_key(settings)
+    handler = LiteAgentLLM(settings=settings, catalog=catalog)
+    attach_to_proxy(handler.runtime)  # /liteagent/health, /liteagent/metrics
+    scheduled = schedule_registration(list(handler.catalog))
+    mount_on_proxy(handler)  # the A2A agents (docs/a2a.md)
+    schedule_knowledge_ingestion(list(handler.catalog), settings)
+    logger.info(
+        "liteagent_handler_ready",
+        catalog=handler.catalog.source,
+        models=handler.catalog.model_names(),
+        default_model=settings.resolved_default_model(),
+        registration="scheduled" if scheduled else "not in a proxy",
+    )
+    return handler
+
+
+def __getattr__(name: str) -> Any:
+    global _handler
+    if name == "handler":
+        if _handler is None:
+            _handler = create_handler()
+        return _handler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

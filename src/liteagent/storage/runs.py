@@ -1,0 +1,244 @@
+"""One compare-and-set store for runs that wait for a person: agent runs and workflow runs.
+
+A run lives in one row per (conversation, owner), where the owner is an agent or a workflow.
+Every write names the row ``version`` it expects and bumps it; a write against any other
+version raises ``StaleRunError`` and changes nothing. Each write is a single statement, so it is
+race-free on PostgreSQL with any number of replicas:
+
+- ``save(run, expected_version=None)``: the slot must be empty (``INSERT … ON CONFLICT DO
+  NOTHING``): of simultaneous first saves exactly one wins, the others get ``StaleRunError``;
+- ``save(run, expected_version=v)``: the row must still be at ``v`` (``UPDATE … WHERE version =
+  v``); use the version of the row you loaded from the slot, also when ``run`` is a new run
+  taking the slot over from an older one;
+- ``put(run)``: take the slot whatever it holds (``INSERT … ON CONFLICT DO UPDATE``), logging a
+  warning when that overwrites a write this caller did not see. Prefer ``save``.
+
+``RunStore`` (agents) and ``WorkflowRunStore`` (workflows) are this store bound to a table and a
+state type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import Executable, Table, select, update
+from sqlalchemy.exc import IntegrityError
+
+from liteagent.log import get_logger
+from liteagent.storage.base import utcnow
+from liteagent.storage.database import Database
+from liteagent.storage.sql import upsert
+
+__all__ = ["RunKind", "RunState", "StaleRunError", "StoredRunLike", "VersionedRunStore"]
+
+logger = get_logger(__name__)
+
+
+class StaleRunError(Exception):
+    """The stored run changed since it was loaded (someone else answered or moved it on)."""
+
+
+class RunState(Protocol):
+    """What the store needs of a run's state (``AgentState``, ``WorkflowState``)."""
+
+    @property
+    def status(self) -> Enum: ...
+
+    def to_json(self) -> str: ...
+
+    def compute_hash(self) -> str: ...
+
+
+StateT = TypeVar("StateT", bound=RunState)
+
+
+class StoredRunLike(Protocol[StateT]):
+    """A run as stored: ``StoredRun`` and ``StoredWorkflowRun``."""
+
+    session_key: str
+    state: StateT
+    version: int
+    paused_fingerprint: str | None
+    answer_fingerprint: str | None
+    final_fingerprint: str | None
+    updated_at: datetime
+
+    @property
+    def owner(self) -> str: ...
+
+
+RunT = TypeVar("RunT", bound=StoredRunLike[Any])
+
+
+@dataclass(frozen=True)
+class RunKind(Generic[StateT, RunT]):
+    """How one kind of run maps onto its table.
+
+    Attributes:
+        event: Prefix of log events (``agent_run`` → ``agent_run_hash_mismatch``).
+        table: The table, with the ``RunColumns`` plus the two below.
+        owner_column: Column naming the owner (``agent`` / ``workflow``).
+        run_id_column: Column holding the state's run id (``run_id`` / ``execution_id``).
+        record_id: Primary key of (session key, owner).
+        parse: State from its JSON (may raise ``ValueError``, ``KeyError``, ``TypeError``).
+        run_id: The state's run id.
+        make: Builds a stored run: (session key, owner, state, version, paused, answer and
+            final fingerprints, updated at).
+    """
+
+    event: str
+    table: Table
+    owner_column: str
+    run_id_column: str
+    record_id: Callable[[str, str], str]
+    parse: Callable[[str], StateT]
+    run_id: Callable[[StateT], str]
+    make: Callable[[str, str, StateT, int, str | None, str | None, str | None, datetime], RunT]
+
+
+class VersionedRunStore(Generic[StateT, RunT]):
+    """Runs of one kind per (session, owner) with compare-and-set writes."""
+
+    def __init__(self, database: Database, kind: RunKind[StateT, RunT]) -> None:
+        self.database = database
+        self.kind = kind
+
+    async def load_run(self, *, session_key: str, owner: str) -> RunT | None:
+        """The stored run, or ``None`` (also when the stored state is unreadable or fails its
+        hash check: a tampered row is never resumed)."""
+        kind, table = self.kind, self.kind.table
+        async with self.database.session() as session:
+            result = await session.execute(
+                select(table).where(table.c.id == kind.record_id(session_key, owner))
+            )
+            row = result.mappings().one_or_none()
+        if row is None:
+            return None
+        run_id = row[kind.run_id_column]
+        try:
+            state = kind.parse(row["state"])
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.warning(f"{kind.event}_unreadable", owner=owner, error=type(exc).__name__)
+            return None
+        if state.compute_hash() != row["state_hash"]:
+            logger.warning(f"{kind.event}_hash_mismatch", owner=owner, run_id=run_id)
+            return None
+        return kind.make(
+            session_key,
+            owner,
+            state,
+            row["version"],
+            row["paused_fingerprint"],
+            row["answer_fingerprint"],
+            row["final_fingerprint"],
+            row["updated_at"],
+        )
+
+    async def version_of(self, *, session_key: str, owner: str) -> int | None:
+        """The stored row's version, or ``None`` when the slot is empty."""
+        table = self.kind.table
+        async with self.database.session() as session:
+            result = await session.execute(
+                select(table.c.version).where(table.c.id == self.kind.record_id(session_key, owner))
+            )
+            version: int | None = result.scalar_one_or_none()
+            return version
+
+    def _values(self, run: RunT, now: datetime) -> dict[str, Any]:
+        return {
+            self.kind.run_id_column: self.kind.run_id(run.state),
+            "status": str(run.state.status.value),
+            "state": run.state.to_json(),
+            "state_hash": run.state.compute_hash(),
+            "paused_fingerprint": run.paused_fingerprint,
+            "answer_fingerprint": run.answer_fingerprint,
+            "final_fingerprint": run.final_fingerprint,
+            "updated_at": now,
+        }
+
+    def _insert_values(self, key: str, run: RunT, now: datetime) -> dict[str, Any]:
+        return {
+            "id": key,
+            "session_key": run.session_key,
+            self.kind.owner_column: run.owner,
+            "version": 1,
+            "created_at": now,
+            **self._values(run, now),
+        }
+
+    async def save(self, run: RunT, *, expected_version: int | None) -> RunT:
+        """Write ``run`` if the stored row is still at ``expected_version`` (``None``: no row).
+
+        Returns ``run`` with its new ``version`` and ``updated_at``.
+
+        Raises:
+            StaleRunError: the row is not at ``expected_version`` (someone else wrote it, or a
+                simultaneous first save won); nothing was written.
+        """
+        table = self.kind.table
+        key = self.kind.record_id(run.session_key, run.owner)
+        now = utcnow()
+        try:
+            async with self.database.session() as session:
+                statement: Executable
+                if expected_version is None:
+                    statement = (
+                        upsert(table, self.database.dialect)
+                        .values(**self._insert_values(key, run, now))
+                        .on_conflict_do_nothing(index_elements=[table.c.id])
+                        .returning(table.c.version)
+                    )
+                    new_version = 1
+                else:
+                    statement = (
+                        update(table)
+                        .where(table.c.id == key, table.c.version == expected_version)
+                        .values(version=expected_version + 1, **self._values(run, now))
+                        .returning(table.c.version)
+                    )
+                    new_version = expected_version + 1
+                # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT
+                if (await session.execute(statement)).scalar_one_or_none() is None:
+                    raise StaleRunError(key)
+        except IntegrityError:  # defensive: a unique violation is a lost race, never a crash
+            raise StaleRunError(key) from None
+        run.version = new_version
+        run.updated_at = now
+        return run
+
+    async def put(self, run: RunT) -> RunT:
+        """Write ``run`` whatever the slot holds, in one statement (no retries needed).
+
+        For a run's first write when the caller did not load the slot. When the row had moved
+        on since ``run.version`` (another writer), the overwrite is logged as a warning: use
+        ``save`` with the loaded version to get ``StaleRunError`` instead.
+        """
+        table = self.kind.table
+        key = self.kind.record_id(run.session_key, run.owner)
+        now = utcnow()
+        statement = (
+            upsert(table, self.database.dialect)
+            .values(**self._insert_values(key, run, now))
+            .on_conflict_do_update(
+                index_elements=[table.c.id],
+                set_={**self._values(run, now), "version": table.c.version + 1},
+            )
+            .returning(table.c.version)
+        )
+        async with self.database.session() as session:
+            new_version = int((await session.execute(statement)).scalar_one())
+        if run.version and new_version != run.version + 1:
+            logger.warning(
+                f"{self.kind.event}_overwritten",
+                owner=run.owner,
+                run_id=self.kind.run_id(run.state),
+                expected_version=run.version,
+                overwritten_version=new_version - 1,
+            )
+        run.version = new_version
+        run.updated_at = now
+        return run
