@@ -87,26 +87,50 @@ def start_cluster(size: int = 3) -> Iterator[list[ValkeyServer]]:
 
 
 class SentinelSetup:
-    """A master and one Sentinel watching it as ``master_name``."""
+    """A master (and maybe a replica) and one Sentinel watching it as ``master_name``."""
 
-    def __init__(self, master: ValkeyServer, sentinel_port: int, master_name: str) -> None:
+    def __init__(
+        self,
+        master: ValkeyServer,
+        sentinel_port: int,
+        master_name: str,
+        replica: ValkeyServer | None = None,
+    ) -> None:
         self.master = master
         self.sentinel_port = sentinel_port
         self.master_name = master_name
+        self.replica = replica
+
+    def master_port(self) -> int | None:
+        """The master's port as the Sentinel reports it now."""
+        client = redis.Redis(host="127.0.0.1", port=self.sentinel_port)
+        try:
+            addr = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.master_name)
+        finally:
+            client.close()
+        return int(addr[1]) if addr else None
 
 
 @contextmanager
-def start_sentinel(master_name: str = "mymaster") -> Iterator[SentinelSetup]:
-    """A Valkey master plus a Sentinel process monitoring it."""
+def start_sentinel(
+    master_name: str = "mymaster", *, with_replica: bool = False
+) -> Iterator[SentinelSetup]:
+    """A Valkey master (plus a replica of it) and a Sentinel process monitoring it; with a
+    replica the Sentinel fails over after one second without an answer from the master."""
     master = ValkeyServer(port=free_port())
     master.start()
+    replica = None
+    if with_replica:
+        replica = ValkeyServer(port=free_port(), config={"replicaof": f"127.0.0.1 {master.port}"})
+        replica.start()
     folder = Path(tempfile.mkdtemp(prefix="valkey-sentinel-"))
     port = free_port()
     conf = folder / "sentinel.conf"
     conf.write_text(
         f"port {port}\nbind 127.0.0.1\ndir {folder}\n"
         f"sentinel monitor {master_name} 127.0.0.1 {master.port} 1\n"
-        f"sentinel down-after-milliseconds {master_name} 5000\n"
+        f"sentinel down-after-milliseconds {master_name} {1000 if with_replica else 5000}\n"
+        f"sentinel failover-timeout {master_name} 5000\n"
     )
     log = (folder / "sentinel.log").open("ab")
     process = subprocess.Popen(
@@ -122,9 +146,22 @@ def start_sentinel(master_name: str = "mymaster") -> Iterator[SentinelSetup]:
             what="sentinel knows the master",
         )
         client.close()
-        yield SentinelSetup(master, port, master_name)
+        if replica is not None:  # the Sentinel must know the replica to promote it
+            wait_for(
+                lambda: (
+                    len(client_for(port).execute_command("SENTINEL", "REPLICAS", master_name)) > 0
+                ),
+                what="sentinel knows the replica",
+            )
+        yield SentinelSetup(master, port, master_name, replica)
     finally:
         process.kill()
         process.wait(timeout=5)
         log.close()
         master.terminate()
+        if replica is not None:
+            replica.terminate()
+
+
+def client_for(port: int) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
