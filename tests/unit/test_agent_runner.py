@@ -520,3 +520,22 @@ async def test_a_deleted_database_file_is_noticed_and_nothing_is_written_into_th
     with sqlite3.connect(tmp_path / "liteagent.db") as db:
         rows = list(db.execute("SELECT status FROM liteagent_agent_runs"))
     assert rows == [("waiting_human",)]
+
+
+async def test_tool_calls_and_approvals_are_counted_once(tmp_path: Path) -> None:
+    from liteagent.runtime.metrics import metrics
+
+    approvals = metrics.get_counter("approvals", {"decision": "approve"})
+    saves = metrics.get_counter("tool_calls", {"tool": "save_note", "outcome": "ok"})
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "saved", "saved"])
+    await chat.say("Save a note")
+    handler = chat.handler
+    assert handler is not None
+    messages = [*chat.messages, {"role": "user", "content": "yes"}]
+    await asyncio.gather(  # "approve" twice at once: one decision, one call
+        handler.acompletion("bot", messages, **chat.kwargs()),
+        handler.acompletion("bot", messages, **chat.kwargs()),
+    )
+    assert metrics.get_counter("approvals", {"decision": "approve"}) == approvals + 1
+    assert metrics.get_counter("tool_calls", {"tool": "save_note", "outcome": "ok"}) == saves + 1
