@@ -87,7 +87,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from liteagent.config import get_settings
     from liteagent.storage.db_cli import upgrade_before_serving
 
-    upgrade_before_serving(get_settings().database_url)
+    if (status := upgrade_before_serving(get_settings().database_url)) != 0:
+        return status
     litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which(
         "litellm"
     )

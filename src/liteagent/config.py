@@ -60,9 +60,9 @@ class Settings(BaseSettings):
     max_header_chars: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_MAX_HEADER_CHARS"))
     max_messages: int = Field(1_000, ge=1, validation_alias=_env("LITEAGENT_MAX_MESSAGES"))
 
-    # Database (agent run state, notes): any SQLAlchemy async URL. Not DATABASE_URL: inside the
-    # LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for virtual keys and spend), and
-    # the proxy refuses to start when it holds anything else.
+    # Database (runs, credentials, notes): SQLite (aiosqlite) or PostgreSQL (psycopg). Not
+    # DATABASE_URL: inside the LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for
+    # virtual keys and spend), and the proxy refuses to start when it holds anything else.
     database_url: str = Field(
         "sqlite+aiosqlite:///./liteagent.db", validation_alias=_env("LITEAGENT_DATABASE_URL")
     )
@@ -214,7 +214,8 @@ class Settings(BaseSettings):
     jobs_backend: Literal["auto", "inprocess", "celery"] = Field(
         "auto", validation_alias=_env("LITEAGENT_JOBS_BACKEND")
     )
-    # default: REDIS_URL (set after validation: one variable feeds one field)
+    # Celery's broker; default: REDIS_URL (set after validation: one variable feeds one field;
+    # liteagent.tasks.celery_app.broker_url applies REDIS_SSL and REDIS_MODE to it).
     celery_broker_url: SecretStr | None = Field(
         None, validation_alias=_env("LITEAGENT_CELERY_BROKER_URL")
     )
@@ -243,7 +244,10 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(10.0, gt=0, validation_alias=_env("LITEAGENT_WEBHOOK_TIMEOUT"))
 
     @field_validator(
-        "celery_broker_url", "webhook_secret", "knowledge_retention_days", mode="before"
+        "celery_broker_url",
+        "webhook_secret",
+        "knowledge_retention_days",
+        mode="before",
     )
     @classmethod
     def _blank_job_setting_is_none(cls, value: object) -> object:

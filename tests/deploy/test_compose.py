@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from liteagent.config import Settings
+from liteagent.tasks.celery_app import broker_url
 from tests.deploy.support import (
     ROOT,
     InterpolationError,
@@ -96,6 +97,13 @@ def test_env_example_is_complete_for_compose() -> None:
             load_compose({k: v for k, v in example.items() if k != name})
 
 
+def test_every_setting_is_documented_in_env_example() -> None:
+    # .env is what compose hands the containers: every variable Settings reads is explained.
+    text = (ROOT / ".env.example").read_text()
+    undocumented = sorted(v for v in settings_variables() if not re.search(rf"\b{v}\b", text))
+    assert undocumented == []
+
+
 def test_no_secret_is_written_in_compose() -> None:
     raw = yaml.safe_load((ROOT / "compose.yaml").read_text())
     secretish = re.compile(r"(PASSWORD|SECRET|_KEY|TOKEN)$")
@@ -125,7 +133,9 @@ def test_services_images_and_profiles(compose: dict[str, Any]) -> None:
         assert services[name]["image"] == services["proxy"]["image"]
     assert services["postgres"]["image"].startswith("pgvector/pgvector:")
     assert services["valkey"]["image"].startswith("valkey/valkey:")
-    assert "open-webui" in services["openwebui"]["image"]
+    # Open WebUI is built from its Python package, at the version the replay tests recorded
+    assert services["openwebui"]["build"]["context"] == "deploy/openwebui"
+    assert services["openwebui"]["build"]["args"]["OPENWEBUI_VERSION"] == "0.12.4"
     # Optional parts are profiles: `docker compose up` starts neither.
     assert services["ollama"]["profiles"] == ["ollama"]
     assert services["proxy-2"]["profiles"] == ["replica"]
@@ -231,8 +241,7 @@ def test_environment_matches_what_the_code_reads(compose: dict[str, Any]) -> Non
         assert settings.database_url.endswith("@postgres:5432/liteagent")
         assert settings.pgvector_url is not None
         assert settings.pgvector_url.get_secret_value().startswith("postgresql://")
-        assert settings.celery_broker_url is not None
-        assert settings.celery_broker_url.get_secret_value().endswith("@valkey:6379/0")
+        assert broker_url(settings) == f"redis://:{env_example()['REDIS_PASSWORD']}@valkey:6379/0"
         assert settings.jobs_backend == "celery"
         assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     for name in PROXY_SERVICES:

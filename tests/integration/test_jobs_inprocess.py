@@ -12,7 +12,7 @@ from liteagent.config import Settings, get_settings
 from liteagent.tasks import InProcessJobRunner, Job, get_job_runner
 from liteagent.tasks.runner import InvalidJobArgumentsError
 from tests.integration import job_scenarios as sc
-from tests.integration.jobs_support import WebhookReceiver, write_project
+from tests.integration.jobs_support import WebhookReceiver, wait_until, write_project
 from tests.servers.http import serve_app
 from tests.servers.openai_wire import OpenAIWireServer
 
@@ -118,3 +118,23 @@ async def test_webhook_without_secret_is_a_dead_letter(
     assert job is not None and job.status.value == "dead_letter" and job.attempts == 1
     assert "LITEAGENT_WEBHOOK_SECRET is not set" in (job.error or "")
     assert receiver[0].deliveries == []
+
+
+async def test_in_process_schedule_runs_the_periodic_jobs(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LITEAGENT_DATASOURCE_REFRESH_INTERVAL", "0.5")
+    runner = InProcessJobRunner(Settings())
+    runner.start_schedule()
+    try:
+
+        async def refreshed() -> bool:
+            jobs = await runner.store.list(name="refresh_all_datasources")
+            return any(
+                j.status.value == "succeeded" and j.result["refreshed"] == ["handbook"]
+                for j in jobs
+            )
+
+        await wait_until(refreshed, what="a scheduled refresh of the handbook")
+    finally:
+        await runner.aclose()

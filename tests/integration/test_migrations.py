@@ -21,8 +21,8 @@ from liteagent.agents import AgentState
 from liteagent.agents.run_store import RunStore, StoredRun
 from liteagent.cli import main
 from liteagent.storage import Database
-from liteagent.storage.migrate import Migration, current, head, include_name, upgrade
-from liteagent.storage.models import AgentRunRecord, Base
+from liteagent.storage.migrate import Migration, current, head, upgrade
+from liteagent.storage.models import AgentRunRecord, Base, migrated_name
 from tests.servers.pgvector_server import embedded_postgres
 from tests.servers.postgres_db import replicas, scratch_database
 
@@ -57,7 +57,7 @@ def _schema_state(connection: Connection) -> tuple[list[str], set[str], list[Any
         row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))
     ]
     context = MigrationContext.configure(
-        connection, opts={"include_name": include_name, "compare_type": True}
+        connection, opts={"include_name": migrated_name, "compare_type": True}
     )
     tables = set(connection.dialect.get_table_names(connection)) & TABLES
     return versions, tables, compare_metadata(context, Base.metadata)
@@ -113,6 +113,9 @@ def test_replica_processes_starting_at_once(url: str) -> None:
     finally:
         for process in processes:
             process.join(timeout=60)
+            if process.is_alive():  # a hung replica fails the test below, and is not left over
+                process.kill()
+                process.join()
     assert all(process.exitcode == 0 for process in processes)
     newest = head()
     assert sorted(outcomes, key=str) == sorted(
@@ -126,6 +129,9 @@ async def test_a_database_made_by_create_all_is_adopted(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all, tables=[AgentRunRecord.__table__])
+        # tables of others sharing the database (the jobs table, Agno's history)
+        await conn.execute(text("CREATE TABLE liteagent_jobs (id VARCHAR(64) PRIMARY KEY)"))
+        await conn.execute(text("CREATE TABLE agno_sessions (id VARCHAR(64) PRIMARY KEY)"))
     await engine.dispose()
     async with replicas(url, 1) as (database,):
         # the row is written as the old code did, before any migration ran
@@ -149,6 +155,8 @@ async def test_a_database_made_by_create_all_is_adopted(url: str) -> None:
         async with database.session() as session:
             kept = await session.get(AgentRunRecord, "legacy")
             assert kept is not None and kept.version == 3
+            others = await session.execute(text("SELECT count(*) FROM liteagent_jobs"))
+            assert others.scalar_one() == 0  # left alone, and out of the comparison above
         store = RunStore(database)
         saved = await store.save(StoredRun("s", "bot", state), expected_version=None)
         assert await store.load(session_key="s", agent="bot") == saved

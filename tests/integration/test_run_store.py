@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from structlog.testing import capture_logs
 
 from liteagent.agents import AgentState, AgentStatus
 from liteagent.agents.run_store import RunStore, StoredRun
@@ -135,6 +136,12 @@ async def test_put_takes_the_slot_and_bumps_the_version(url: str) -> None:
         stale = StoredRun("p", "bot", first, version=1)  # loaded before all of that
         with pytest.raises(StaleRunError):
             await RunStore(databases[0]).save(stale, expected_version=stale.version)
+        with capture_logs() as logs:  # put overwrites, but never silently
+            await RunStore(databases[0]).put(stale)
+        assert stale.version == REPLICAS + 2
+        assert [
+            e["overwritten_version"] for e in logs if e["event"] == "agent_run_overwritten"
+        ] == [REPLICAS + 1]
 
 
 async def test_a_tampered_or_unreadable_state_is_not_loaded(url: str) -> None:

@@ -522,6 +522,46 @@ async def test_a_deleted_database_file_is_noticed_and_nothing_is_written_into_th
     assert rows == [("waiting_human",)]
 
 
+async def test_a_stop_that_cuts_the_running_mark_short_gives_the_approval_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop arrives just as the "calls running" mark is written: the row has the mark, the
+    request never learnt its new version. The approval is given back all the same (no call had
+    started), and the next "approve" runs the call exactly once."""
+    from liteagent.proxy.runners.agent import RUNNING_CALLS
+
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "Saved."])
+    await chat.say("Please remember: buy milk and eggs")
+    real_save = RunStore.save
+    cut: list[int] = []
+
+    async def save_then_stop(self: RunStore, run: Any, *, expected_version: int | None) -> Any:
+        if RUNNING_CALLS in run.state.metadata and not cut:
+            copy = type(run)(**{**run.__dict__})
+            await real_save(self, copy, expected_version=expected_version)  # landed...
+            cut.append(copy.version)
+            raise asyncio.CancelledError  # ...but the request was stopped before it knew
+        return await real_save(self, run, expected_version=expected_version)
+
+    monkeypatch.setattr(RunStore, "save", save_then_stop)
+    with pytest.raises(asyncio.CancelledError):
+        await chat.say("approve", stream=True)
+    monkeypatch.setattr(RunStore, "save", real_save)
+    assert cut  # the mark was written
+    assert await chat.notes() == []  # nothing ran
+    record = await RunStore(get_database(chat.db_url)).load(
+        session_key="owui/alice:chat:chat-1", agent="bot"
+    )
+    assert record is not None and record.state.status.value == "waiting_human"
+    assert record.answer_fingerprint is None
+
+    chat.messages.pop()  # the stopped "approve" got no answer; the person sends it again
+    answer = await chat.say("approve")
+    assert "Saved." in answer
+    assert await chat.notes() == [("groceries", 'buy <milk> & "eggs"')]
+
+
 async def test_tool_calls_and_approvals_are_counted_once(tmp_path: Path) -> None:
     from liteagent.runtime.metrics import metrics
 

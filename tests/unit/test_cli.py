@@ -40,3 +40,32 @@ def test_serve_reads_port_from_dotenv(project: Path, monkeypatch: pytest.MonkeyP
     cli._load_env()
     args = cli.build_parser().parse_args(["serve"])
     assert (args.host, args.port) == ("127.0.0.1", 9911)
+
+
+def test_serve_refuses_a_database_url_it_cannot_use(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "proxy_config.yaml").write_text("model_list: []\n")
+    (project / "liteagent.yaml").write_text(
+        "models:\n  helper:\n    description: Helps.\n    system_prompt: Help.\n"
+    )
+    monkeypatch.setenv("LITEAGENT_DATABASE_URL", "postgresql+asyncpg://app:hunter2@db/app")
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    assert cli.main(["serve"]) == 2  # refused before the proxy is started
+    err = capsys.readouterr().err
+    assert "postgresql+psycopg://" in err and "hunter2" not in err
+
+
+def test_serve_migrates_the_database_first(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liteagent.storage.db_cli import upgrade_before_serving
+    from liteagent.storage.migrate import head
+
+    url = f"sqlite+aiosqlite:///{project}/served.db"
+    assert upgrade_before_serving(url) == 0
+    assert f"at revision {head()}" in capsys.readouterr().out
+    # out of reach (a folder where the file should be): reported, the proxy still starts
+    (project / "blocked.db").mkdir()
+    assert upgrade_before_serving(f"sqlite+aiosqlite:///{project}/blocked.db") == 0
+    assert "starting anyway" in capsys.readouterr().err

@@ -115,7 +115,7 @@ async def test_failed_trial_reopens_for_another_timeout() -> None:
         await breaker.call(fail)  # the trial fails: open again at once (not after 2 failures)
     assert breaker.state is CircuitState.OPEN
     assert breaker.retry_in() == pytest.approx(5)
-    await breaker.reset()
+    await breaker.areset()
     assert breaker.state is CircuitState.CLOSED and breaker.get_stats()["total_failures"] == 0
 
 
@@ -166,8 +166,19 @@ async def test_registry_and_decorator_share_breakers() -> None:
         await flaky()
     assert registry.get("svc") is registry.get_or_create("svc")
     assert registry.get_all_stats()["svc"]["state"] == "open"
-    await registry.reset_all()
+    await registry.areset_all()
     assert registry.get_all_stats()["svc"]["state"] == "closed"
+
+    # the seeds' synchronous calls: in-process state is cleared at once
+    with pytest.raises(LLMUnavailableError):
+        await flaky()
+    assert registry.get_all_stats()["svc"]["state"] == "open"
+    registry.reset_all()
+    assert registry.get_all_stats()["svc"]["state"] == "closed"
+    with pytest.raises(LLMUnavailableError):
+        await flaky()
+    registry.get_or_create("svc").reset()
+    assert registry.get("svc") is not None and registry.get("svc").state is CircuitState.CLOSED
 
 
 # ----------------------------------------------------------------------------- retry

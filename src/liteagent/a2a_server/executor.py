@@ -111,21 +111,22 @@ class LiteAgentExecutor(AgentExecutor):
             await updater.failed(self._say(updater, "Not authenticated."))
             return
         history = await self._history(task, message, context.call_context)
-        chat = ChatContext.from_litellm(
-            model=self.model,
-            messages=[*history, {"role": "user", "content": get_message_text(message)}],
-            litellm_params={
-                "metadata": {
-                    **identity.metadata,
-                    "headers": {"x-openwebui-chat-id": chat_id_for(task.context_id)},
-                },
-                "proxy_server_request": {"body": {"user": identity.end_user}},
-            },
-            stream=True,
-        )
         try:
+            chat = ChatContext.from_litellm(
+                model=self.model,
+                messages=[*history, {"role": "user", "content": get_message_text(message)}],
+                litellm_params={
+                    "metadata": {
+                        **identity.metadata,
+                        "headers": {"x-openwebui-chat-id": chat_id_for(task.context_id)},
+                    },
+                    "proxy_server_request": {"body": {"user": identity.end_user}},
+                },
+                stream=True,
+                limits=self.handler.limits,
+            )
             await self._run(chat, updater)
-        except LiteAgentError as exc:
+        except LiteAgentError as exc:  # bad input, storage down, upstream failed: said as such
             logger.warning("a2a_turn_failed", model=self.model, error=exc.error_code)
             await updater.failed(self._say(updater, exc.message))
 

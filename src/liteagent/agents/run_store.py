@@ -9,14 +9,12 @@ restart or on another replica. It is the store of ``liteagent.storage.runs`` bou
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from liteagent.agents.state import AgentState
-from liteagent.storage.base import utcnow
 from liteagent.storage.database import Database
 from liteagent.storage.models import AgentRunRecord
-from liteagent.storage.runs import RunKind, VersionedRunStore
+from liteagent.storage.runs import RunFields, RunKind, VersionedRunStore
 
 __all__ = ["AGENT_RUNS", "RunStore", "StoredRun", "run_record_id"]
 
@@ -27,17 +25,12 @@ def run_record_id(session_key: str, agent: str) -> str:
 
 
 @dataclass
-class StoredRun:
+class StoredRun(RunFields):
     """A run as stored: its state plus the conversation fingerprints and the row version."""
 
     session_key: str
     agent: str
     state: AgentState
-    version: int = 0
-    paused_fingerprint: str | None = None
-    answer_fingerprint: str | None = None
-    final_fingerprint: str | None = None
-    updated_at: datetime = field(default_factory=utcnow)
 
     @property
     def owner(self) -> str:

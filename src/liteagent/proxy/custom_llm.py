@@ -64,10 +64,16 @@ from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.redaction import redact_text
 from liteagent.runtime.services import RuntimeServices
-from liteagent.runtime.session_lock import SessionLocks, turn_key
+from liteagent.runtime.session_lock import (
+    LockBackend,
+    ReplicaLockBackend,
+    SessionLocks,
+    turn_key,
+)
 from liteagent.storage import dispose_databases
 
 if TYPE_CHECKING:
+    from liteagent.storage.locks import AdvisoryLocks
     from liteagent.toolkits.interception import ToolkitGate
 
 logger = get_logger(__name__)
@@ -135,7 +141,8 @@ class LiteAgentLLM(CustomLLM):
         if self.runtime.shared:
             self.runtime.install()
         self.runtime.invalidation.on(self._invalidated_elsewhere)
-        self.locks = SessionLocks(self.runtime.lock_backend)
+        self._advisory: AdvisoryLocks | None = None
+        self.locks = SessionLocks(self._turn_locks())
         self._recognisers: ToolkitGate | None = None
         self.limits = RequestLimits.from_settings(self.settings)
         # Runners a request is using right now (by id): an evicted runner is closed only when
@@ -170,6 +177,20 @@ class LiteAgentLLM(CustomLLM):
     def _credentials_changed_locally(self, user_key: str) -> None:
         dropped = self.cache.invalidate_user(user_key)
         logger.info("agent_cache_invalidated", user=user_key, dropped=dropped)
+
+    def _turn_locks(self) -> LockBackend:
+        """One turn at a time per chat: across replicas through Redis when it is configured,
+        else through PostgreSQL's advisory locks when the runs live there, else in-process."""
+        if self.runtime.shared:
+            return self.runtime.lock_backend
+        from liteagent.storage import get_database
+        from liteagent.storage.locks import AdvisoryLocks
+
+        database = get_database(self.settings.database_url)
+        if database.dialect != "postgresql":
+            return self.runtime.lock_backend
+        self._advisory = AdvisoryLocks(database)
+        return ReplicaLockBackend(self._advisory)
 
     async def _ping_db(self) -> None:
         from sqlalchemy import text
@@ -356,6 +377,8 @@ class LiteAgentLLM(CustomLLM):
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
         await self.runtime.aclose()
+        if self._advisory is not None:
+            await self._advisory.dispose()
         await dispose_databases()
 
     # ----------------------------------------------------------------- async (proxy path)

@@ -14,8 +14,9 @@ every replica sees one breaker per upstream.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
@@ -210,6 +211,10 @@ class InMemoryCircuitBackend:
         return snapshot, verdict
 
     async def reset(self, name: str) -> None:
+        self.forget(name)
+
+    def forget(self, name: str) -> None:
+        """``reset`` without waiting (this backend holds nothing elsewhere)."""
         self._states.pop(name, None)
 
     def peek(self, name: str) -> CircuitSnapshot | None:
@@ -338,8 +343,19 @@ class CircuitBreaker:
             "recovery_timeout": self.config.recovery_timeout,
         }
 
-    async def reset(self) -> None:
-        """Close the circuit and clear its counters."""
+    def reset(self) -> None:
+        """Close the circuit and clear its counters (the seeds' call, not awaited).
+
+        In-process state is cleared at once. A shared backend (Redis) is reset in the
+        background when an event loop runs (``areset`` waits for it), else right here.
+        """
+        if isinstance(self.backend, InMemoryCircuitBackend):
+            self.backend.forget(self.name)
+            return
+        _in_background(self.areset())
+
+    async def areset(self) -> None:
+        """Close the circuit and clear its counters, everywhere the backend shares them."""
         await self.backend.reset(self.name)
 
 
@@ -379,9 +395,15 @@ class CircuitBreakerRegistry:
     def get_all_stats(self) -> dict[str, dict[str, Any]]:
         return {name: b.get_stats() for name, b in sorted(self._breakers.items())}
 
-    async def reset_all(self) -> None:
+    def reset_all(self) -> None:
+        """Reset every breaker (the seeds' call, not awaited; see ``CircuitBreaker.reset``)."""
         for breaker in self._breakers.values():
-            await breaker.reset()
+            breaker.reset()
+
+    async def areset_all(self) -> None:
+        """Reset every breaker and wait until the backend has them reset."""
+        for breaker in self._breakers.values():
+            await breaker.areset()
 
     def clear(self) -> None:
         """Drop every breaker (tests; a fresh registry is usually simpler)."""
@@ -412,3 +434,18 @@ def circuit_breaker(
         return wrapper
 
     return decorator
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` in the running loop without waiting for it, else to its end right here."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(work)
+        return
+    task = loop.create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 __all__ = [
     "InProcessLockBackend",
     "LockBackend",
+    "ReplicaLockBackend",
     "SessionLocks",
     "finish_turn_with",
     "take_pending_work",
@@ -134,3 +135,45 @@ class SessionLocks:
     def hold(self, key: str) -> AbstractAsyncContextManager[None]:
         """Hold the conversation ``key`` for one turn: ``async with locks.hold(key): …``."""
         return self.backend.hold(key)
+
+
+class ReplicaLockBackend:
+    """This process's queue in front of a lock shared by replicas (``shared``: PostgreSQL
+    advisory locks when there is no Redis, ``liteagent.storage.locks.AdvisoryLocks``).
+
+    The turns of one chat queue in this process first, so each process holds at most one
+    shared lock (one database connection) per chat. Work a cancelled turn leaves running
+    (``finish_turn_with``) keeps both locks until it is done, so another replica's turn sees
+    what it saved.
+    """
+
+    def __init__(self, shared: LockBackend) -> None:
+        self.shared = shared
+        self.local = InProcessLockBackend()
+
+    @asynccontextmanager
+    async def _hold(self, key: str) -> AsyncIterator[None]:
+        async with self.local.hold(key):
+            held = self.shared.hold(key)
+            await held.__aenter__()
+            try:
+                yield
+            finally:
+                pending = take_pending_work(key)
+                if pending:  # the shared lock goes once the work is done; the local one after
+                    release = asyncio.ensure_future(_exit_after(held, pending))
+                    finish_turn_with(key, release)
+                else:
+                    await held.__aexit__(None, None, None)
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self._hold(key)
+
+
+async def _exit_after(
+    held: AbstractAsyncContextManager[None], pending: list[asyncio.Future[Any]]
+) -> None:
+    try:
+        await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        await held.__aexit__(None, None, None)

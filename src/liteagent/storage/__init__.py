@@ -6,7 +6,8 @@
 - ``runs``: the one compare-and-set run store (``VersionedRunStore``), which the engine binds
   to its states: ``liteagent.agents.run_store.RunStore`` and
   ``liteagent.workflows.run_store.WorkflowRunStore``;
-- ``credentials`` / ``repositories``: toolkit credentials and notes.
+- ``credentials`` / ``repositories``: toolkit credentials and notes;
+- ``locks``: ``AdvisoryLocks``, named locks shared by the replicas of one PostgreSQL.
 """
 
 from liteagent.storage.base import Base
@@ -19,11 +20,13 @@ from liteagent.storage.database import (
     init_db,
     storage_registry,
 )
+from liteagent.storage.locks import AdvisoryLocks
 from liteagent.storage.repositories import Note, NoteRepository
 from liteagent.storage.runs import RunKind, StaleRunError, VersionedRunStore
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "AdvisoryLocks",
     "Base",
     "CredentialRepository",
     "Database",

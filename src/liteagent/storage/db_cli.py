@@ -87,23 +87,22 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     return 0 if revision == newest else 1
 
 
-def upgrade_before_serving(url: str) -> bool:
+def upgrade_before_serving(url: str) -> int:
     """``liteagent serve``'s start-up step: migrate before the proxy starts (several replicas
-    starting together take turns under the lock). A database that cannot be reached does not
-    stop the proxy: it is reported, and the first request that needs it migrates it.
+    starting together take turns under the lock).
+
+    A database that cannot be reached does not stop the proxy: it is reported, and the first
+    request that needs it migrates it. A URL LiteAgent cannot use does (exit status 2).
 
     Returns:
-        Whether the database is at the newest revision.
+        0 when the proxy may start, 2 when the URL is unusable.
     """
-    from liteagent.storage.migrate import head
-
-    namespace = argparse.Namespace(url=url)
-    status, revision = _run(namespace, _upgrade(url, "head"))
+    status, revision = _run(argparse.Namespace(url=url), _upgrade(url, "head"))
     if status == 0:
         print(f"LiteAgent database at revision {revision}.", flush=True)
-    else:
+    elif status == 1:
         print("liteagent: starting anyway; the database is migrated on first use.", file=sys.stderr)
-    return status == 0 and revision == head()
+    return 2 if status == 2 else 0
 
 
 def add_db_command(sub: Any, default_url: str) -> None:

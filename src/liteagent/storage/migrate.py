@@ -33,7 +33,6 @@ __all__ = [
     "alembic_config",
     "current",
     "head",
-    "include_name",
     "upgrade",
 ]
 
@@ -63,13 +62,6 @@ class Migration(NamedTuple):
 
     before: str | None
     after: str | None
-
-
-def include_name(name: str | None, type_: str, _parents: object) -> bool:
-    """Alembic's filter: only LiteAgent's tables (Agno's and pgvector's may share the database)."""
-    if type_ == "table":
-        return name is not None and name.startswith("liteagent_")
-    return True
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

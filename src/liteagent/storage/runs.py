@@ -20,20 +20,26 @@ state type.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Executable, Table, select, update
-from sqlalchemy.exc import IntegrityError
 
 from liteagent.log import get_logger
 from liteagent.storage.base import utcnow
 from liteagent.storage.database import Database
 from liteagent.storage.sql import upsert
 
-__all__ = ["RunKind", "RunState", "StaleRunError", "StoredRunLike", "VersionedRunStore"]
+__all__ = [
+    "RunFields",
+    "RunKind",
+    "RunState",
+    "StaleRunError",
+    "StoredRunLike",
+    "VersionedRunStore",
+]
 
 logger = get_logger(__name__)
 
@@ -74,6 +80,25 @@ class StoredRunLike(Protocol[StateT]):
 RunT = TypeVar("RunT", bound=StoredRunLike[Any])
 
 
+@dataclass(kw_only=True)
+class RunFields:
+    """The row fields a stored run carries besides its key and state (keyword-only).
+
+    Attributes:
+        version: The row version this run was loaded at or last written as (0: never stored).
+        paused_fingerprint: The conversation up to our question to the person.
+        answer_fingerprint: The conversation with the person's answer.
+        final_fingerprint: The conversation with our final reply.
+        updated_at: When the row was last written.
+    """
+
+    version: int = 0
+    paused_fingerprint: str | None = None
+    answer_fingerprint: str | None = None
+    final_fingerprint: str | None = None
+    updated_at: datetime = field(default_factory=utcnow)
+
+
 @dataclass(frozen=True)
 class RunKind(Generic[StateT, RunT]):
     """How one kind of run maps onto its table.
@@ -86,8 +111,7 @@ class RunKind(Generic[StateT, RunT]):
         record_id: Primary key of (session key, owner).
         parse: State from its JSON (may raise ``ValueError``, ``KeyError``, ``TypeError``).
         run_id: The state's run id.
-        make: Builds a stored run: (session key, owner, state, version, paused, answer and
-            final fingerprints, updated at).
+        make: Builds a stored run from (session key, owner, state).
     """
 
     event: str
@@ -97,7 +121,7 @@ class RunKind(Generic[StateT, RunT]):
     record_id: Callable[[str, str], str]
     parse: Callable[[str], StateT]
     run_id: Callable[[StateT], str]
-    make: Callable[[str, str, StateT, int, str | None, str | None, str | None, datetime], RunT]
+    make: Callable[[str, str, StateT], RunT]
 
 
 class VersionedRunStore(Generic[StateT, RunT]):
@@ -127,16 +151,13 @@ class VersionedRunStore(Generic[StateT, RunT]):
         if state.compute_hash() != row["state_hash"]:
             logger.warning(f"{kind.event}_hash_mismatch", owner=owner, run_id=run_id)
             return None
-        return kind.make(
-            session_key,
-            owner,
-            state,
-            row["version"],
-            row["paused_fingerprint"],
-            row["answer_fingerprint"],
-            row["final_fingerprint"],
-            row["updated_at"],
-        )
+        run = kind.make(session_key, owner, state)
+        run.version = row["version"]
+        run.paused_fingerprint = row["paused_fingerprint"]
+        run.answer_fingerprint = row["answer_fingerprint"]
+        run.final_fingerprint = row["final_fingerprint"]
+        run.updated_at = row["updated_at"]
+        return run
 
     async def version_of(self, *, session_key: str, owner: str) -> int | None:
         """The stored row's version, or ``None`` when the slot is empty."""
@@ -182,30 +203,27 @@ class VersionedRunStore(Generic[StateT, RunT]):
         table = self.kind.table
         key = self.kind.record_id(run.session_key, run.owner)
         now = utcnow()
-        try:
-            async with self.database.session() as session:
-                statement: Executable
-                if expected_version is None:
-                    statement = (
-                        upsert(table, self.database.dialect)
-                        .values(**self._insert_values(key, run, now))
-                        .on_conflict_do_nothing(index_elements=[table.c.id])
-                        .returning(table.c.version)
-                    )
-                    new_version = 1
-                else:
-                    statement = (
-                        update(table)
-                        .where(table.c.id == key, table.c.version == expected_version)
-                        .values(version=expected_version + 1, **self._values(run, now))
-                        .returning(table.c.version)
-                    )
-                    new_version = expected_version + 1
-                # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT
-                if (await session.execute(statement)).scalar_one_or_none() is None:
-                    raise StaleRunError(key)
-        except IntegrityError:  # defensive: a unique violation is a lost race, never a crash
-            raise StaleRunError(key) from None
+        async with self.database.session() as session:
+            statement: Executable
+            if expected_version is None:
+                statement = (
+                    upsert(table, self.database.dialect)
+                    .values(**self._insert_values(key, run, now))
+                    .on_conflict_do_nothing(index_elements=[table.c.id])
+                    .returning(table.c.version)
+                )
+                new_version = 1
+            else:
+                statement = (
+                    update(table)
+                    .where(table.c.id == key, table.c.version == expected_version)
+                    .values(version=expected_version + 1, **self._values(run, now))
+                    .returning(table.c.version)
+                )
+                new_version = expected_version + 1
+            # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT
+            if (await session.execute(statement)).scalar_one_or_none() is None:
+                raise StaleRunError(key)
         run.version = new_version
         run.updated_at = now
         return run

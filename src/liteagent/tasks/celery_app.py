@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from liteagent.config import Settings
 
-__all__ = ["JobFailedError", "create_celery_app"]
+__all__ = ["JobFailedError", "broker_url", "create_celery_app"]
 
 ensure_offline_cost_map()
 
@@ -106,7 +106,34 @@ def _register(app: Celery, definition: JobDefinition) -> None:
         reject_on_worker_lost=True,
         max_retries=None,
         ignore_result=True,
+        # Each app keeps its own tasks (tests and tools may build more than one app).
+        shared=False,
     )(run)
+
+
+def broker_url(settings: Settings) -> str | None:
+    """Celery's broker URL: ``LITEAGENT_CELERY_BROKER_URL``, else ``REDIS_URL`` (``rediss://``
+    when ``REDIS_SSL`` is true); ``None`` when neither is set.
+
+    Raises:
+        ConfigurationError: ``REDIS_MODE`` is not standalone and no broker URL of its own is set
+            (Celery's Redis transport speaks to one server).
+    """
+    if settings.celery_broker_url is None:
+        return None
+    own = settings.celery_broker_url.get_secret_value()
+    if settings.redis_url is None or own != settings.redis_url.get_secret_value():
+        return own  # LITEAGENT_CELERY_BROKER_URL, used as given
+    # The shared Redis (Settings fill the broker from REDIS_URL): its mode and TLS apply.
+    if settings.redis_mode != "standalone":
+        raise ConfigurationError(
+            f"REDIS_MODE={settings.redis_mode}: Celery's Redis broker needs one standalone "
+            "server; set LITEAGENT_CELERY_BROKER_URL to it."
+        )
+    url = settings.redis_url.get_secret_value()
+    if settings.redis_ssl and url.startswith("redis://"):
+        url = "rediss://" + url.removeprefix("redis://")
+    return url
 
 
 def create_celery_app(settings: Settings | None = None) -> Celery:
@@ -123,12 +150,12 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
             "(liteagent[celery])."
         ) from None
     settings = settings or get_settings()
-    if settings.celery_broker_url is None:
+    broker = broker_url(settings)
+    if broker is None:
         raise ConfigurationError(
             "Celery workers need a broker: set REDIS_URL (or LITEAGENT_CELERY_BROKER_URL), e.g. "
             "redis://localhost:6379/0."
         )
-    broker = settings.celery_broker_url.get_secret_value()
     visibility = settings.celery_visibility_timeout
     app = Celery("liteagent", broker=broker, set_as_current=False)
     app.conf.update(
@@ -158,7 +185,10 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
         },
     )
     if broker.startswith("rediss://"):
-        app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        tls: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        if settings.redis_ssl_ca_certs is not None:
+            tls["ssl_ca_certs"] = str(settings.redis_ssl_ca_certs)
+        app.conf.broker_use_ssl = tls
     for definition in JOBS.values():
         _register(app, definition)
     return app

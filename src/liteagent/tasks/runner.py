@@ -196,9 +196,10 @@ def celery_selected(settings: Settings) -> bool:
     """Whether jobs go to Celery under these settings."""
     if settings.jobs_backend == "inprocess":
         return False
+    configured = settings.celery_broker_url is not None or settings.redis_url is not None
     installed = importlib.util.find_spec("celery") is not None
     if settings.jobs_backend == "celery":
-        if settings.celery_broker_url is None:
+        if not configured:
             raise ConfigurationError(
                 "LITEAGENT_JOBS_BACKEND=celery needs REDIS_URL (or LITEAGENT_CELERY_BROKER_URL)."
             )
@@ -208,7 +209,7 @@ def celery_selected(settings: Settings) -> bool:
                 "(liteagent[celery])."
             )
         return True
-    return settings.celery_broker_url is not None and installed
+    return configured and installed
 
 
 def get_job_runner(settings: Settings) -> JobRunner:

@@ -8,13 +8,11 @@ replica. It is the store of ``liteagent.storage.runs`` bound to ``liteagent_work
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
-from liteagent.storage.base import utcnow
 from liteagent.storage.database import Database
 from liteagent.storage.models import WorkflowRunRecord
-from liteagent.storage.runs import RunKind, VersionedRunStore
+from liteagent.storage.runs import RunFields, RunKind, VersionedRunStore
 from liteagent.workflows.state import WorkflowState
 
 __all__ = ["StoredWorkflowRun", "WorkflowRunRecord", "WorkflowRunStore", "workflow_record_id"]
@@ -26,17 +24,12 @@ def workflow_record_id(session_key: str, workflow: str) -> str:
 
 
 @dataclass
-class StoredWorkflowRun:
+class StoredWorkflowRun(RunFields):
     """A workflow run as stored: its state, the conversation fingerprints and the row version."""
 
     session_key: str
     workflow: str
     state: WorkflowState
-    version: int = 0
-    paused_fingerprint: str | None = None
-    answer_fingerprint: str | None = None
-    final_fingerprint: str | None = None
-    updated_at: datetime = field(default_factory=utcnow)
 
     @property
     def owner(self) -> str:

@@ -476,27 +476,43 @@ class _Session(ChatSession[StoredRun]):
         record = self.stored
         if self.store is None or not self.persist or record is None:
             return
-        if record.state.run_id != self.run_id or record.state.status.is_terminal:
+        answer = record.answer_fingerprint
+        for _ in range(2):
+            if record.state.run_id != self.run_id or record.state.status.is_terminal:
+                return
+            event = self._settle(record)
+            if event is None:
+                return
+            try:
+                await self.store.save(record, expected_version=record.version or None)
+            except StaleRunError:
+                # Our own last write may have landed while the stop cut it short (its new
+                # version never reached this record): decide again on what is stored, unless
+                # another answer moved the run on.
+                fresh = await self.store.load_run(session_key=self.key, owner=self.name)
+                if fresh is None or fresh.answer_fingerprint != answer:
+                    break
+                record = self.stored = fresh
+                continue
+            logger.info(event, agent=self.name, run_id=record.state.run_id)
             return
+        logger.info("agent_run_cancel_ignored", agent=self.name, run_id=record.state.run_id)
+
+    def _settle(self, record: StoredRun) -> str | None:
+        """Change ``record`` as a stop at its phase requires; the event to log (``None``:
+        nothing to change)."""
         if self.claimed is not None and not self._work_started(record.state):
             record.state, record.paused_fingerprint = self.claimed
             record.answer_fingerprint = None
-            event = "agent_approval_given_back"
-        elif self.claimed is not None:
+            return "agent_approval_given_back"
+        if self.claimed is not None:
             if record.state.status == AgentStatus.PAUSED:
-                return
+                return None
             record.state = self.agent.pause(record.state)
-            event = "agent_run_interrupted"
-        else:
-            record.state = self.agent.abort(record.state, STOPPED_REASON)
-            record.paused_fingerprint = None
-            event = "agent_run_cancelled"
-        try:
-            await self.store.save(record, expected_version=record.version or None)
-        except StaleRunError:
-            logger.info("agent_run_cancel_ignored", agent=self.name, run_id=record.state.run_id)
-            return
-        logger.info(event, agent=self.name, run_id=record.state.run_id)
+            return "agent_run_interrupted"
+        record.state = self.agent.abort(record.state, STOPPED_REASON)
+        record.paused_fingerprint = None
+        return "agent_run_cancelled"
 
     def _work_started(self, stored: AgentState) -> bool:
         """Whether any approved call started since the approval was claimed (this process

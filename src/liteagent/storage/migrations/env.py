@@ -9,15 +9,14 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from liteagent.storage.migrate import include_name
-from liteagent.storage.models import Base
+from liteagent.storage.models import Base, migrated_name
 
 
 def run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
-        include_name=include_name,
+        include_name=migrated_name,
         render_as_batch=connection.dialect.name == "sqlite",  # ALTER TABLE by copy on SQLite
         compare_type=True,
     )
