@@ -560,3 +560,22 @@ async def test_a_stop_that_cuts_the_running_mark_short_gives_the_approval_back(
     answer = await chat.say("approve")
     assert "Saved." in answer
     assert await chat.notes() == [("groceries", 'buy <milk> & "eggs"')]
+
+
+async def test_tool_calls_and_approvals_are_counted_once(tmp_path: Path) -> None:
+    from liteagent.runtime.metrics import metrics
+
+    approvals = metrics.get_counter("approvals", {"decision": "approve"})
+    saves = metrics.get_counter("tool_calls", {"tool": "save_note", "outcome": "ok"})
+    chat = Chat(tmp_path)
+    chat.start([SAVE, "saved", "saved"])
+    await chat.say("Save a note")
+    handler = chat.handler
+    assert handler is not None
+    messages = [*chat.messages, {"role": "user", "content": "yes"}]
+    await asyncio.gather(  # "approve" twice at once: one decision, one call
+        handler.acompletion("bot", messages, **chat.kwargs()),
+        handler.acompletion("bot", messages, **chat.kwargs()),
+    )
+    assert metrics.get_counter("approvals", {"decision": "approve"}) == approvals + 1
+    assert metrics.get_counter("tool_calls", {"tool": "save_note", "outcome": "ok"}) == saves + 1

@@ -297,3 +297,24 @@ async def test_scripted_models_behind_a_chain() -> None:
 
     result = await chain("s/a", "s/b").execute(call)
     assert result.result == "hello" and result.attempts[0].reason is FallbackReason.ERROR
+
+
+async def test_llm_calls_and_fallbacks_are_counted_by_provider() -> None:
+    from liteagent.runtime.metrics import metrics
+
+    def count(name: str, **labels: str) -> int:
+        return metrics.get_counter(name, labels)
+
+    before = (
+        count("llm_calls", provider="down", outcome="unavailable"),
+        count("llm_calls", provider="up", outcome="ok"),
+        count("llm_fallbacks", from_provider="down", to_provider="up"),
+    )
+    up = Upstreams(**{"down/1": unavailable("1")})
+    await chain("down/1", "up/2").execute(up, prompt="hi")
+    after = (
+        count("llm_calls", provider="down", outcome="unavailable"),
+        count("llm_calls", provider="up", outcome="ok"),
+        count("llm_fallbacks", from_provider="down", to_provider="up"),
+    )
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]

@@ -241,3 +241,24 @@ async def test_health_and_metrics_routes_on_a_fastapi_app() -> None:
         assert down.status_code == 503 and down.json()["checks"]["database"]["status"] == (
             "unhealthy"
         )
+
+
+def test_metrics_of_several_worker_processes_add_up(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR each worker writes its values there; a scrape of any
+    worker shows the sum."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    count = "from liteagent.runtime.metrics import metrics; metrics.run_started('liteagent/x')"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=120)
+    scrape = (
+        "from liteagent.runtime.metrics import metrics; metrics.run_started('liteagent/x'); "
+        "print(metrics.render()[0].decode())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", scrape], env=env, check=True, timeout=120, capture_output=True
+    ).stdout.decode()
+    assert 'liteagent_runs_started_total{model="liteagent/x"} 3.0' in out

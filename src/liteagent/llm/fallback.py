@@ -50,6 +50,7 @@ from liteagent.runtime.circuit_breaker import (
     CircuitOpenError,
     circuit_breakers,
 )
+from liteagent.runtime.metrics import metrics
 from liteagent.runtime.rate_limiter import RateLimitedError
 from liteagent.runtime.retry import RetryConfig, is_retryable, retry_with_backoff
 
@@ -326,6 +327,7 @@ class ChainCall:
         """Count a model's failure and move on; re-raise ``exc`` when it must not fall back."""
         chain = self.chain
         reason = chain._record(model, exc) or FallbackReason.ERROR
+        metrics.llm_call(model.provider, reason.value)
         if not _falls_back(chain, exc, reason):
             raise exc
         self.attempts.append(FallbackAttempt(model.name, reason, short_error(exc)))
@@ -358,6 +360,9 @@ class ChainCall:
 
     def answered_by(self, model: ModelConfig) -> Provenance:
         """The provenance of an answer from ``model`` after the attempts so far."""
+        metrics.llm_call(model.provider, "ok")
+        if self.attempts:
+            metrics.llm_fallback(self.order[0].provider, model.provider)
         return Provenance(
             requested_model=self.order[0].name,
             model=model.name,

@@ -56,6 +56,7 @@ from liteagent.proxy.dispatch import EventTranslator, Piece
 from liteagent.proxy.events import (
     RunEvent,
     RunFinished,
+    ToolStep,
 )
 from liteagent.proxy.request_options import check_for_entry
 from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
@@ -289,6 +290,8 @@ class LiteAgentLLM(CustomLLM):
                 # closed at once when the client goes away, so the run learns it and saves itself
                 events = await stack.enter_async_context(aclosing(record_llm_calls_of(run, calls)))
                 async for event in events:
+                    if isinstance(event, ToolStep):
+                        metrics.tool_call(event.name, "error" if event.is_error else "ok")
                     if isinstance(event, RunFinished):
                         # Which model answered (after any fallback), how many calls, what they
                         # cost: metadata["liteagent"].

@@ -1,7 +1,13 @@
-"""Run-time services: circuit breakers, retry, rate limits.
+"""Run-time services: circuit breakers, retry, rate limits, turn locks, tasks, sessions, pub/sub,
+caches, health and metrics.
 
-Each service has an in-process backend here; shared (Redis) backends implement the same
-protocols (``CircuitBreakerBackend``, ``ConcurrencyBackend``, a ``limits`` storage URI).
+Each service has an in-process backend (the zero-setup default) and a Redis one behind the same
+protocol (``CircuitBreakerBackend``, ``ConcurrencyBackend``, ``LockBackend``, a ``limits``
+storage); ``liteagent.runtime.services.RuntimeServices`` builds the right set from Settings
+(``REDIS_URL``). Modules: ``redis_client`` (``RedisClientWrapper``, ``redis_fallback``),
+``redis_backends``, ``session_lock``, ``distributed_lock``, ``task_tracker``,
+``session_manager``, ``pubsub``, ``cache``, ``cache_manager``, ``health``, ``metrics``,
+``endpoints`` (``/liteagent/health``, ``/liteagent/metrics`` on the proxy app).
 """
 
 from liteagent.runtime.circuit_breaker import (

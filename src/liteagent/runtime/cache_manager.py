@@ -253,7 +253,13 @@ class InvalidationBus:
 
     async def _listen(self, subscription: Subscription) -> None:
         while True:
-            raw = await subscription.receive_raw()
+            try:
+                raw = await subscription.receive_raw()
+            except Exception:  # never let the listener die: invalidations must keep coming
+                logger.exception("invalidation_listener_failed")
+                await subscription.reset()
+                await asyncio.sleep(1.0)
+                continue
             if raw is None:
                 continue
             try:

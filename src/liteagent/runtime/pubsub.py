@@ -250,6 +250,10 @@ class Subscription:
             with contextlib.suppress(*REDIS_ERRORS):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    async def reset(self) -> None:
+        """Drop the Redis subscription; the next ``receive`` subscribes again."""
+        await self._drop_pubsub()
+
     async def close(self) -> None:
         self.topic.broker.unsubscribe(self.topic.channel, self._queue)
         await self._drop_pubsub()

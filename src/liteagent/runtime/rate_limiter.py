@@ -13,6 +13,7 @@ to wait, fall back to another model, or answer 429.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -136,6 +137,18 @@ class SlidingWindowRateLimiter:
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._local = MovingWindowRateLimiter(MemoryStorage())
         self._item = RateLimitItemPerSecond(max_requests, window_seconds)
+        self._connected = redis is None
+        self._connecting = asyncio.Lock()
+
+    async def _connect(self) -> None:
+        """Open the shared storage once, before any concurrent use: a Redis Cluster client
+        that learns the slot map while several scripts are in flight may run one twice."""
+        if self._connected:
+            return
+        async with self._connecting:
+            if not self._connected:
+                await self._storage.check()
+                self._connected = True
 
     def _current(self) -> RateLimiter:
         """The shared limiter, or this process's while Redis is unreachable."""
@@ -148,6 +161,7 @@ class SlidingWindowRateLimiter:
         if limiter is self._local:
             return await limiter.hit(self._item, key)
         try:
+            await self._connect()
             allowed = await limiter.hit(self._item, key)
         except Exception as exc:  # noqa: BLE001 - Redis errors fall back, others are raised
             self._fell_back(exc)

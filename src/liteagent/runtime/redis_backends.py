@@ -206,18 +206,27 @@ class RedisLockBackend:
         redis: The connection wrapper.
         lease: Seconds a lock lives without renewal (a crashed holder frees it after this).
         poll: Seconds between attempts while another holder has the lock.
+        namespace: What the locks are for (part of the Redis key).
     """
 
-    def __init__(self, redis: RedisClientWrapper, *, lease: float = 30.0, poll: float = 0.05):
+    def __init__(
+        self,
+        redis: RedisClientWrapper,
+        *,
+        lease: float = 30.0,
+        poll: float = 0.05,
+        namespace: str = "turn",
+    ) -> None:
         self.redis = redis
+        self.namespace = namespace
         self.local = InProcessLockBackend()
         self.lease = lease
         self.poll = poll
         self._background: set[asyncio.Task[None]] = set()
+        self._gates: dict[str, list[Any]] = {}
 
-    @staticmethod
-    def key(key: str) -> str:
-        return f"{KEY_PREFIX}turn:{key}"
+    def key(self, key: str) -> str:
+        return f"{KEY_PREFIX}{self.namespace}:{key}"
 
     def hold(self, key: str) -> AbstractAsyncContextManager[None]:
         return self._hold(key)
@@ -244,11 +253,32 @@ class RedisLockBackend:
 
     @asynccontextmanager
     async def _hold(self, key: str) -> AsyncIterator[None]:
-        lock = await self._acquire(key)
-        if lock is None:
-            async with self.local.hold(key):
+        # turns of this process queue here first, so only one of them polls Redis at a time
+        async with self._gate(key):
+            lock = await self._acquire(key)
+            if lock is None:
+                async with self.local.hold(key):
+                    yield
+                return
+            async with self._held(key, lock):
                 yield
-            return
+
+    @asynccontextmanager
+    async def _gate(self, key: str) -> AsyncIterator[None]:
+        entry = self._gates.get(key)
+        if entry is None:
+            entry = self._gates[key] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._gates.pop(key, None)
+
+    @asynccontextmanager
+    async def _held(self, key: str, lock: Lock) -> AsyncIterator[None]:
         renewer = asyncio.create_task(self._renew(lock))
         try:
             yield

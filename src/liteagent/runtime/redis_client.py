@@ -10,8 +10,8 @@ process (the zero-setup default). With it set, ``RedisClientWrapper`` builds one
 - ``cluster``: ``REDIS_CLUSTER_NODES`` (``host:port,…``; default: the host of ``REDIS_URL``)
   are the start-up nodes.
 
-``REDIS_SSL=true`` (or a ``rediss://`` URL) turns TLS on; ``REDIS_SSL_CA_CERTS`` names a CA
-bundle for a private CA.
+``REDIS_SSL=true`` (or a ``rediss://`` URL) turns TLS on (to Sentinels, masters and cluster
+nodes alike); ``REDIS_SSL_CA_CERTS`` names a CA bundle for a private CA.
 
 When Redis stops answering, ``redis_fallback`` methods run their in-process twin instead: one
 ``redis_unavailable`` warning is logged, ``available`` turns false (health says DEGRADED), and
@@ -192,7 +192,11 @@ class RedisClientWrapper:
         _, _, username, password, db = self._url_parts()
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             self._nodes(),
-            sentinel_kwargs={"socket_timeout": 2.0, "socket_connect_timeout": 2.0},
+            sentinel_kwargs={
+                "socket_timeout": 2.0,
+                "socket_connect_timeout": 2.0,
+                **self._ssl_kwargs(),  # TLS to the Sentinels as to the master
+            },
             username=username,
             password=password,
             db=db,
@@ -382,9 +386,11 @@ def limits_storage_uri(redis: RedisClientWrapper) -> str:
 def limits_storage_options(redis: RedisClientWrapper) -> dict[str, Any]:
     """Keyword options for ``limits.storage.storage_from_string`` with that URI."""
     options: dict[str, Any] = {"implementation": "redispy"}
-    if redis.mode == "standalone":
+    tls = redis._ssl_kwargs()
+    if redis.mode == "standalone":  # the rediss:// scheme turns TLS on; the CA goes here
+        options.update({k: v for k, v in tls.items() if k != "ssl"})
         return options
-    options.update(redis._ssl_kwargs())
+    options.update(tls)
     if redis.mode == "sentinel":
         options["db"] = redis._url_parts()[4]
         options["use_replicas"] = False  # a window read from a lagging replica undercounts

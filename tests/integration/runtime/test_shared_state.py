@@ -233,13 +233,18 @@ async def test_a_held_turn_lock_is_renewed_beyond_its_lease(
     from liteagent.runtime.redis_backends import RedisLockBackend
 
     a, b = redis_replicas(), redis_replicas()
-    holder = RedisLockBackend(a.redis, lease=1.0)
+    holder = RedisLockBackend(a.redis, lease=2.0)
     key = f"entry|chat-{_name()}"
     loop = asyncio.get_running_loop()
     async with holder.hold(key):
-        until = loop.time() + 3.5  # more than three leases
-        while loop.time() < until:
-            assert await a.redis.client.exists(holder.key(key))
+        started, renewals, last = loop.time(), 0, 2000
+        # held past its first lease, the lease renewed again and again
+        while renewals < 4 or loop.time() - started < 2.5:
+            assert loop.time() - started < 60, "the lease was not renewed"
+            left = await a.redis.client.pttl(holder.key(key))
+            assert left > 0, "the lock expired while held"
+            renewals += left > last
+            last = left
             await asyncio.sleep(0.05)
         taken = b.redis.client.lock(holder.key(key), timeout=5)  # still held: b cannot take it
         assert not await taken.acquire(blocking=False)
@@ -260,3 +265,38 @@ async def test_one_wrapper_serves_two_event_loops(redis_replicas: ServicesFactor
 
     assert await asyncio.to_thread(asyncio.run, from_another_loop())
     assert await services.tasks.is_stopped(task_id)
+
+
+async def test_a_turns_remaining_work_keeps_the_chat_locked_on_every_replica(
+    replicas: ServicesFactory,
+) -> None:
+    """A turn cancelled by its client hands its unfinished work (saving the run) to a task:
+    the chat stays locked, for every replica, until that task is done."""
+    from liteagent.runtime.redis_backends import RedisLockBackend
+    from liteagent.runtime.session_lock import InProcessLockBackend, finish_turn_with
+
+    a, b = replicas(), replicas()
+    key = f"entry|chat-{_name()}"
+    saved = asyncio.Event()
+    order: list[str] = []
+
+    async def save_run() -> None:
+        await saved.wait()
+        order.append("saved")
+
+    async with a.lock_backend.hold(key):
+        finish_turn_with(key, asyncio.create_task(save_run()))
+    backend = a.lock_backend
+    if isinstance(backend, RedisLockBackend):
+        assert await a.redis.client.exists(backend.key(key))  # still held
+    else:
+        assert isinstance(backend, InProcessLockBackend) and len(backend) == 1
+
+    async def next_turn() -> None:
+        async with b.lock_backend.hold(key):
+            order.append("next turn")
+
+    waiting = asyncio.create_task(next_turn())
+    saved.set()
+    await asyncio.wait_for(waiting, 30)
+    assert order == ["saved", "next turn"]

@@ -71,6 +71,7 @@ from liteagent.proxy.runners.agent_chat import (
 )
 from liteagent.proxy.runners.base import user_scoped
 from liteagent.proxy.runners.chat_session import ChatSession
+from liteagent.runtime.metrics import metrics
 from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import NoteRepository, StaleRunError, get_database
 
@@ -430,6 +431,7 @@ class _Session(ChatSession[StoredRun]):
             logger.info("agent_answer_ignored", agent=self.name, request_id=request.request_id)
             return None
         self.persist = True
+        metrics.approval(reply.kind)  # approve | reject | answer | abort, counted once
         logger.info(
             "agent_run_resumed",
             agent=self.name,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import weakref
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -88,8 +89,31 @@ def _open(spec: RagSpec, settings: Settings) -> KnowledgeBase:
     return kb
 
 
+@asynccontextmanager
+async def _ingestion_turn(name: str, settings: Settings) -> AsyncIterator[None]:
+    """With a shared store (pgvector) and Redis, replicas ingest a knowledge base one at a time:
+    the next one finds every source unchanged (fingerprints) and writes nothing."""
+    if settings.pgvector_url is None or settings.redis_url is None:
+        yield
+        return
+    from liteagent.runtime.redis_backends import RedisLockBackend
+    from liteagent.runtime.redis_client import RedisClientWrapper
+
+    redis = RedisClientWrapper(settings)
+    try:
+        async with RedisLockBackend(redis, lease=60, namespace="ingest").hold(name):
+            yield
+    finally:
+        await redis.close()
+
+
 async def _ingest(spec: RagSpec, settings: Settings) -> None:
     kb = _open(spec, settings)
+    async with _ingestion_turn(kb.name, settings):
+        await _ingest_now(spec, settings, kb)
+
+
+async def _ingest_now(spec: RagSpec, settings: Settings, kb: KnowledgeBase) -> None:
     logger.info("knowledge_ingestion_started", kb=kb.name, sources=spec.sources)
     try:
         report = await kb.ingest_sources(spec.sources, settings, base_dir=_base_dir(settings))
