@@ -19,6 +19,17 @@ from liteagent.redaction import redact_mapping
 _configured = False
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written (a test runner or a server may swap it
+    after logging was configured; the stream of that moment may be closed by then)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     return redact_mapping(event_dict)
 
@@ -45,8 +56,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, force: bool = F
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        # Not cached: a module's logger follows the configuration of the moment (tests capture
+        # logs after a command configured them; the cost is a few microseconds an event).
+        cache_logger_on_first_use=False,
     )
     _configured = True
 
