@@ -1,0 +1,1 @@
+"""The management API: agents, data sources and providers defined at run time."""
