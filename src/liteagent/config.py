@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     catalog_path: Path = Field(Path("liteagent.yaml"), validation_alias=_env("LITEAGENT_CATALOG"))
     default_model: str | None = Field(None, validation_alias=_env("LITEAGENT_DEFAULT_MODEL"))
     agent_cache_size: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_AGENT_CACHE_SIZE"))
+    # Agents defined through the management API (docs/api.md): how often each replica checks
+    # the database for changes (seconds; 0: never, only Redis invalidations and local writes)
+    catalog_refresh_seconds: float = Field(
+        2.0, ge=0, validation_alias=_env("LITEAGENT_CATALOG_REFRESH_SECONDS")
+    )
     llm_timeout: float = Field(120.0, gt=0, validation_alias=_env("LITEAGENT_LLM_TIMEOUT"))
     # Open WebUI background tasks (titles, tags, follow-ups): the most tokens one may cost
     task_max_tokens: int = Field(64, ge=1, validation_alias=_env("LITEAGENT_TASK_MAX_TOKENS"))

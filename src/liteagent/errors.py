@@ -16,6 +16,7 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
     ├── NotFoundError (404 not_found)
     │   ├── AgentNotFoundError (404 model_not_found)
     │   └── ProviderNotFoundError (404 provider_not_found)
+    ├── ConflictError (409 conflict)               a name taken (e.g. by liteagent.yaml)
     ├── RateLimitExceededError (429 rate_limit_exceeded)
     ├── AgentExecutionError (500 agent_execution_error)
     ├── StorageUnavailableError (503 storage_unavailable)  LiteAgent's database is busy or gone
@@ -48,6 +49,7 @@ __all__ = [
     "AuthenticationError",
     "CatalogError",
     "ConfigurationError",
+    "ConflictError",
     "ContextWindowExceededError",
     "HeaderTooLargeError",
     "InvalidRequestError",
@@ -185,6 +187,13 @@ class ProviderNotFoundError(NotFoundError):
     """No LLM provider is registered under the requested name."""
 
     error_code = "provider_not_found"
+
+
+class ConflictError(LiteAgentError):
+    """The resource cannot be created or changed as asked: its name is taken."""
+
+    status_code = 409
+    error_code = "conflict"
 
 
 class RateLimitExceededError(LiteAgentError):

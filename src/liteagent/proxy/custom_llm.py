@@ -30,8 +30,9 @@ from litellm.types.utils import Usage as LiteLLMUsage
 from sqlalchemy.exc import OperationalError
 
 from liteagent.catalog import Catalog, ModelSpec, load_catalog
+from liteagent.catalog.runtime_store import RuntimeCatalog
 from liteagent.config import Settings, get_settings
-from liteagent.errors import LiteAgentError, StorageUnavailableError
+from liteagent.errors import AgentNotFoundError, LiteAgentError, StorageUnavailableError
 from liteagent.llm import BaseLLMProvider, create_llm
 from liteagent.llm.base import Usage
 from liteagent.llm.pricing import CallPricer
@@ -60,6 +61,7 @@ from liteagent.proxy.events import (
 )
 from liteagent.proxy.request_options import check_for_entry
 from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
+from liteagent.proxy.runtime_models import INVALIDATION_KIND, CatalogRefresher, changed_names
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.redaction import redact_text
@@ -141,6 +143,8 @@ class LiteAgentLLM(CustomLLM):
         if self.runtime.shared:
             self.runtime.install()
         self.runtime.invalidation.on(self._invalidated_elsewhere)
+        # agents defined through the management API (docs/api.md)
+        self.refresher = CatalogRefresher(self.catalog, self.settings, self._catalog_reloaded)
         self._advisory: AdvisoryLocks | None = None
         self.locks = SessionLocks(self._turn_locks())
         self._recognisers: ToolkitGate | None = None
@@ -170,9 +174,25 @@ class LiteAgentLLM(CustomLLM):
             _background.add(task)
             task.add_done_callback(_background.discard)
 
-    def _invalidated_elsewhere(self, kind: str, key: str) -> None:
+    def _invalidated_elsewhere(self, kind: str, key: str) -> Any:
         if kind == "user_agents":
             self._credentials_changed_locally(key)
+        if kind == INVALIDATION_KIND:
+            return self.refresher.refresh()
+        return None
+
+    def _catalog_reloaded(self, old: RuntimeCatalog, new: RuntimeCatalog) -> None:
+        self.catalog = new.catalog
+        for name in changed_names(old.catalog, new.catalog):
+            dropped = self.cache.invalidate_model(name)
+            logger.info("agent_cache_invalidated", model=name, dropped=dropped)
+
+    async def catalog_changed(self) -> None:
+        """After a write of the run-time catalog: reload here, and tell the other replicas."""
+        await self.refresher.refresh()
+        if self.runtime.shared:
+            await self.runtime.start()
+            await self.runtime.invalidation.publish(INVALIDATION_KIND, "changed")
 
     def _credentials_changed_locally(self, user_key: str) -> None:
         dropped = self.cache.invalidate_user(user_key)
@@ -229,9 +249,21 @@ class LiteAgentLLM(CustomLLM):
             limits=self.limits,
         )
 
-    def _spec(self, ctx: RequestContext) -> ModelSpec:
-        """The entry; refuses what the request asks that this entry cannot do (400)."""
-        spec = self.catalog.get(ctx.model)
+    async def _spec(self, ctx: RequestContext) -> ModelSpec:
+        """The entry; refuses what the request asks that this entry cannot do (400). A name this
+        replica does not know yet may have just been defined on another: the catalog is reloaded
+        first if the database's version moved."""
+        try:
+            spec = self.catalog.get(ctx.model)
+        except AgentNotFoundError:
+            try:
+                reloaded = await self.refresher.refresh()
+            except Exception as exc:  # noqa: BLE001 - the caller gets the 404 it would have
+                logger.warning("runtime_catalog_refresh_failed", error=redact_text(str(exc)))
+                reloaded = False
+            if not reloaded:
+                raise
+            spec = self.catalog.get(ctx.model)
         check_for_entry(
             spec.model_name,
             ctx.options,
@@ -263,7 +295,7 @@ class LiteAgentLLM(CustomLLM):
         return self._events(ctx)
 
     async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
-        spec = self._spec(ctx)
+        spec = await self._spec(ctx)
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
         await self.runtime.start()  # once: listen for other replicas' invalidations
@@ -370,6 +402,7 @@ class LiteAgentLLM(CustomLLM):
     async def aclose(self) -> None:
         """At shutdown: close every cached runner (waiting for closes already under way), the
         runtime services (Redis connections, listeners), then the database connection pools."""
+        await self.refresher.aclose()
         self.cache.clear()
         for runner in list(self._retired.values()):
             await self._close_runner(runner)
@@ -454,7 +487,7 @@ class LiteAgentLLM(CustomLLM):
         events: AsyncGenerator[RunEvent, None] | None = None
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
-            self._spec(ctx)  # an unknown model (404) or an unusable option (400), before any chunk
+            await self._spec(ctx)  # an unknown model (404) or an unusable option (400), first
             translator = EventTranslator()
             # A first chunk at once: the client sees that work started, and the proxy starts
             # serving the stream, so a client that goes away (Open WebUI's Stop) is noticed

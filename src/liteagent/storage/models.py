@@ -9,10 +9,20 @@ from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liteagent.storage.base import Base, RunColumns, UTCDateTime, utcnow
+from liteagent.storage.catalog_models import (
+    ApiAgentRecord,
+    ApiDataSourceRecord,
+    ApiProviderRecord,
+    CatalogVersionRecord,
+)
 
 __all__ = [
     "AgentRunRecord",
+    "ApiAgentRecord",
+    "ApiDataSourceRecord",
+    "ApiProviderRecord",
     "Base",
+    "CatalogVersionRecord",
     "NoteRecord",
     "ToolkitCredentialRecord",
     "WorkflowRunRecord",
