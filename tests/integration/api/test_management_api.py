@@ -65,7 +65,9 @@ async def test_auth_matrix_inside_the_proxy(api: Api) -> None:
     # team B's key on team A's agent: 404 (as if it did not exist), for every operation
     b = auth(TEAM_B)
     assert (await api.client.get(agent_url, headers=b)).status_code == 404
-    assert (await api.client.patch(agent_url, json={"description": "x"}, headers=b)).status_code == 404
+    assert (
+        await api.client.patch(agent_url, json={"description": "x"}, headers=b)
+    ).status_code == 404
     assert (await api.client.delete(agent_url, headers=b)).status_code == 404
     chat = await api.client.post(f"{agent_url}/chat", json={"message": "hi"}, headers=b)
     assert chat.status_code == 404
@@ -135,11 +137,15 @@ async def test_agent_is_served_changed_and_removed(api: Api) -> None:
     r = await api.client.delete(f"/providers/{provider['id']}", headers=auth(TEAM_A))
     assert r.status_code == 409 and "helper" in r.json()["error"]["message"]
     # deleted: no longer served
-    assert (await api.client.delete(f"/agents/{agent['id']}", headers=auth(TEAM_A))).status_code == 204
+    assert (
+        await api.client.delete(f"/agents/{agent['id']}", headers=auth(TEAM_A))
+    ).status_code == 204
     with pytest.raises(Exception) as gone:
         await _proxy_chat(api, "liteagent/helper", "hello")
     assert getattr(gone.value, "status_code", None) == 404
-    assert (await api.client.delete(f"/providers/{provider['id']}", headers=auth(TEAM_A))).status_code == 204
+    assert (
+        await api.client.delete(f"/providers/{provider['id']}", headers=auth(TEAM_A))
+    ).status_code == 204
 
 
 async def test_yaml_wins_and_definitions_are_checked_like_the_catalog(api: Api) -> None:
@@ -228,7 +234,7 @@ def _every_cell(database: Path) -> list[str]:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         cells: list[str] = []
         for table in tables:
-            for row in conn.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - table names
+            for row in conn.execute(f'SELECT * FROM "{table}"'):
                 cells += [str(v) for v in row if v is not None]
         return cells
 
