@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path
 
 from liteagent.api.schemas import ErrorResponse
 
-__all__ = ["errors"]
+__all__ = ["ResourceId", "errors"]
+
+ResourceId = Annotated[str, Path(min_length=1, max_length=64, description="The resource's id.")]
 
 
 _DESCRIPTIONS = {
-    400: "The request cannot be served as asked.",
     401: "No valid credential.",
     404: "No such resource (or it belongs to someone else).",
     409: "The name is taken, or the resource is in use.",
     422: "The body breaks a rule; the message names the field.",
-    502: "Fetching the source failed.",
+    502: "The source could not be fetched.",
+    503: "The agent's model (or LiteAgent's database) is unavailable just now; retry later.",
 }
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import StreamingResponse
 
 from liteagent.api.dependencies import Agents
-from liteagent.api.routes import errors
+from liteagent.api.routes import ResourceId, errors
 from liteagent.api.schemas import Agent, AgentCreate, AgentUpdate, ChatRequest, ChatResponse
 from liteagent.errors import AgentNotFoundError
 
@@ -31,7 +31,7 @@ async def list_agents(service: Agents) -> list[Agent]:
 
 
 @router.get("/{agent_id}", responses=errors(404))
-async def get_agent(agent_id: str, service: Agents) -> Agent:
+async def get_agent(agent_id: ResourceId, service: Agents) -> Agent:
     """One agent, with whether it is served."""
     agent = await service.get_by_id(agent_id)
     if agent is None:
@@ -40,7 +40,7 @@ async def get_agent(agent_id: str, service: Agents) -> Agent:
 
 
 @router.patch("/{agent_id}", responses=errors(404, 409, 422))
-async def update_agent(agent_id: str, data: AgentUpdate, service: Agents) -> Agent:
+async def update_agent(agent_id: ResourceId, data: AgentUpdate, service: Agents) -> Agent:
     """Change an agent; its cached runners are dropped on every replica."""
     agent = await service.update(agent_id, data)
     if agent is None:
@@ -49,7 +49,7 @@ async def update_agent(agent_id: str, data: AgentUpdate, service: Agents) -> Age
 
 
 @router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
-async def delete_agent(agent_id: str, service: Agents) -> Response:
+async def delete_agent(agent_id: ResourceId, service: Agents) -> Response:
     """Remove an agent: ``liteagent/<name>`` stops being served."""
     if not await service.delete(agent_id):
         raise _missing(agent_id)
@@ -60,7 +60,7 @@ async def delete_agent(agent_id: str, service: Agents) -> Response:
     "/{agent_id}/chat",
     response_model=ChatResponse,
     responses={
-        **errors(400, 404, 409, 422),
+        **errors(404, 409, 422, 503),
         200: {
             "description": "The answer (JSON), or with `stream: true` server-sent events of "
             "OpenAI chat.completion.chunk objects ending with `data: [DONE]`.",
@@ -69,7 +69,7 @@ async def delete_agent(agent_id: str, service: Agents) -> Response:
     },
 )
 async def chat_with_agent(
-    agent_id: str, request: ChatRequest, service: Agents
+    agent_id: ResourceId, request: ChatRequest, service: Agents
 ) -> ChatResponse | StreamingResponse:
     """One turn with the agent, on the same path as a chat through the proxy."""
     if request.stream:

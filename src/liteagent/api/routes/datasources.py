@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from liteagent.api.dependencies import DataSources
-from liteagent.api.routes import errors
+from liteagent.api.routes import ResourceId, errors
 from liteagent.api.schemas import DataSource, DataSourceCreate, DataSourceUpdate
 from liteagent.datasources import DataSourceNotFoundError
 
@@ -43,7 +43,7 @@ async def list_datasources(service: DataSources) -> list[DataSource]:
 
 
 @router.get("/{datasource_id}", responses=errors(404))
-async def get_datasource(datasource_id: str, service: DataSources) -> DataSource:
+async def get_datasource(datasource_id: ResourceId, service: DataSources) -> DataSource:
     """One data source."""
     found = await service.get_by_id(datasource_id)
     if found is None:
@@ -53,7 +53,7 @@ async def get_datasource(datasource_id: str, service: DataSources) -> DataSource
 
 @router.patch("/{datasource_id}", responses=errors(404, 409, 422, 502))
 async def update_datasource(
-    datasource_id: str, data: DataSourceUpdate, service: DataSources
+    datasource_id: ResourceId, data: DataSourceUpdate, service: DataSources
 ) -> DataSource:
     """Rename a data source, or point it at another source (fetched at once)."""
     found = await service.update(datasource_id, data)
@@ -63,15 +63,15 @@ async def update_datasource(
 
 
 @router.delete("/{datasource_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
-async def delete_datasource(datasource_id: str, service: DataSources) -> Response:
+async def delete_datasource(datasource_id: ResourceId, service: DataSources) -> Response:
     """Remove a data source."""
     if not await service.delete(datasource_id):
         raise _missing(datasource_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{datasource_id}/refresh", responses=errors(404, 409, 422, 502))
-async def refresh_datasource(datasource_id: str, service: DataSources) -> DataSource:
+@router.post("/{datasource_id}/refresh", responses=errors(404, 409, 502))
+async def refresh_datasource(datasource_id: ResourceId, service: DataSources) -> DataSource:
     """Fetch the source again (a failure is kept on the data source and answered 502)."""
     found = await service.refresh_content(datasource_id)
     if found is None:

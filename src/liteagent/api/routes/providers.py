@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from liteagent.api.dependencies import Providers
-from liteagent.api.routes import errors
+from liteagent.api.routes import ResourceId, errors
 from liteagent.api.schemas import LLMProvider, LLMProviderCreate, LLMProviderUpdate
 from liteagent.errors import ProviderNotFoundError
 
@@ -29,7 +29,7 @@ async def list_providers(service: Providers, active_only: bool = False) -> list[
 
 
 @router.get("/{provider_id}", responses=errors(404))
-async def get_provider(provider_id: str, service: Providers) -> LLMProvider:
+async def get_provider(provider_id: ResourceId, service: Providers) -> LLMProvider:
     """One provider."""
     provider = await service.get_by_id(provider_id)
     if provider is None:
@@ -39,7 +39,7 @@ async def get_provider(provider_id: str, service: Providers) -> LLMProvider:
 
 @router.patch("/{provider_id}", responses=errors(404, 409, 422))
 async def update_provider(
-    provider_id: str, data: LLMProviderUpdate, service: Providers
+    provider_id: ResourceId, data: LLMProviderUpdate, service: Providers
 ) -> LLMProvider:
     """Change a provider; agents using it are rebuilt with the new settings."""
     provider = await service.update(provider_id, data)
@@ -49,7 +49,7 @@ async def update_provider(
 
 
 @router.delete("/{provider_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
-async def delete_provider(provider_id: str, service: Providers) -> Response:
+async def delete_provider(provider_id: ResourceId, service: Providers) -> Response:
     """Remove a provider no agent uses."""
     if not await service.delete(provider_id):
         raise _missing(provider_id)
