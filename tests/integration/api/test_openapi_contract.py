@@ -106,7 +106,7 @@ async def test_every_documented_status_is_reached(
 
 
 async def _providers(c: Coverage) -> None:
-    body = {"name": "p1", "provider_type": "openai", "model_name": "m", "api_key": "sk-abc-1234567"}
+    body = {
         "name": "p1",
         "provider_type": "openai",
         "model_name": "m",
