@@ -61,7 +61,7 @@ from liteagent.proxy.events import (
 )
 from liteagent.proxy.request_options import check_for_entry
 from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
-from liteagent.proxy.runtime_models import INVALIDATION_KIND, CatalogRefresher, changed_names
+from liteagent.proxy.runtime_models import INVALIDATION_KIND, CatalogRefresher, drop_stale
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.redaction import redact_text
@@ -183,9 +183,7 @@ class LiteAgentLLM(CustomLLM):
 
     def _catalog_reloaded(self, old: RuntimeCatalog, new: RuntimeCatalog) -> None:
         self.catalog = new.catalog
-        for name in changed_names(old.catalog, new.catalog):
-            dropped = self.cache.invalidate_model(name)
-            logger.info("agent_cache_invalidated", model=name, dropped=dropped)
+        drop_stale(self.cache, old, new)  # runners and ingestions of changed entries
 
     async def catalog_changed(self) -> None:
         """After a write of the run-time catalog: reload here, and tell the other replicas."""

@@ -19,17 +19,19 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from liteagent.catalog import Catalog
+from liteagent.catalog import Catalog, RagSpec
 from liteagent.catalog.runtime_store import RuntimeCatalog, RuntimeCatalogStore
 from liteagent.config import Settings
 from liteagent.log import get_logger
+from liteagent.proxy.cache import AgentCache
 from liteagent.proxy.registration import deployment_id, proxy_router, register_with_router
+from liteagent.proxy.runners.rag import forget_ingestion
 from liteagent.redaction import redact_text
 from liteagent.security import get_encryption_service
 from liteagent.storage import get_database
 from liteagent.storage.catalog_store import CatalogRepository
 
-__all__ = ["INVALIDATION_KIND", "CatalogRefresher", "changed_names"]
+__all__ = ["INVALIDATION_KIND", "CatalogRefresher", "changed_names", "drop_stale", "reads_stored"]
 
 logger = get_logger(__name__)
 
@@ -39,6 +41,23 @@ INVALIDATION_KIND = "catalog"
 def changed_names(old: Catalog, new: Catalog) -> set[str]:
     """Entries of ``old`` that ``new`` changed or no longer has."""
     return {name for name, spec in old.entries.items() if new.entries.get(name) != spec}
+
+
+def reads_stored(spec: RagSpec) -> bool:
+    """Whether a RAG entry reads data sources stored through the API (``datasource:<id>``)."""
+    return any(source.startswith("datasource:") for source in spec.sources)
+
+
+def drop_stale(cache: AgentCache[Any], old: RuntimeCatalog, new: RuntimeCatalog) -> None:
+    """Drop the cached runners of entries that changed or went away; RAG entries that changed,
+    or read stored data sources, ingest their sources again on their next request."""
+    changed = changed_names(old.catalog, new.catalog)
+    for name in changed:
+        dropped = cache.invalidate_model(name)
+        logger.info("agent_cache_invalidated", model=name, dropped=dropped)
+    for spec in new.catalog:
+        if isinstance(spec, RagSpec) and (spec.name in changed or reads_stored(spec)):
+            forget_ingestion(spec)
 
 
 def sync_router(router: Any, old: RuntimeCatalog, new: RuntimeCatalog) -> None:

@@ -2,8 +2,9 @@
 
 The repository holds rows, not meaning: it never decrypts (callers store ciphertext) and knows
 no catalog spec (``liteagent.catalog.runtime_store`` validates definitions and merges them with
-``liteagent.yaml``). Every write of an agent or a provider increments the catalog version in
-the same transaction, so a replica that reads the version knows whether to reload.
+``liteagent.yaml``). Every write of an agent, a provider or a data source (which RAG entries
+read as ``datasource:<id>``) increments the catalog version in the same transaction, so a
+replica that reads the version knows whether to reload.
 """
 
 from __future__ import annotations
@@ -232,15 +233,15 @@ class CatalogRepository:
 
     async def add_datasource(self, row: ApiDataSourceRecord) -> ApiDataSourceRecord:
         """Insert a data source."""
-        await self._add(row, bump=False)
+        await self._add(row, bump=True)  # RAG entries may read it (datasource:<id>)
         return row
 
     async def update_datasource(
         self, datasource_id: str, fields: dict[str, Any]
     ) -> ApiDataSourceRecord | None:
         """Change a data source's fields; ``None`` when it does not exist."""
-        return await self._update(ApiDataSourceRecord, datasource_id, fields, bump=False)
+        return await self._update(ApiDataSourceRecord, datasource_id, fields, bump=True)
 
     async def delete_datasource(self, datasource_id: str) -> bool:
         """Remove a data source; ``True`` when there was one."""
-        return await self._delete(ApiDataSourceRecord, datasource_id, bump=False)
+        return await self._delete(ApiDataSourceRecord, datasource_id, bump=True)

@@ -315,3 +315,36 @@ async def test_url_sources_fetch_and_refresh(tmp_path: Path) -> None:
             r = await api.client.post(f"/datasources/{source['id']}/refresh", headers=auth(TEAM_A))
             assert r.status_code == 200 and "Version two" in r.json()["content_preview"]
             assert r.json()["content_hash"] != source["content_hash"]
+
+
+async def test_rag_agent_reads_stored_data_sources(tmp_path: Path) -> None:
+    async with running_api(tmp_path, knowledge_dir=tmp_path / "knowledge", embedder="none") as api:
+        r = await api.client.post(
+            "/datasources",
+            json={"name": "ports", "source_type": "text", "source": "The proxy port is 8890."},
+            headers=auth(TEAM_A),
+        )
+        source = r.json()
+        rag = {
+            "kind": "rag",
+            "model": "openai/gpt-test",
+            "sources": [f"datasource:{source['id']}"],
+            "retriever": "bm25",
+            "answer": "extractive",
+        }
+        # another team's data source is refused, as if it did not exist
+        r = await api.client.post("/agents", json={"name": "kb-b", **rag}, headers=auth(TEAM_B))
+        assert r.status_code == 422 and source["id"] in r.json()["error"]["message"]
+        agent = await api.create_agent(TEAM_A, "kb", **rag)
+        chat = f"/agents/{agent['id']}/chat"
+        r = await api.client.post(chat, json={"message": "Which port?"}, headers=auth(TEAM_A))
+        assert r.status_code == 200 and "8890" in r.json()["content"], r.text
+        # the data source changes: the next answer reads the new text
+        r = await api.client.patch(
+            f"/datasources/{source['id']}",
+            json={"source": "The proxy port is 4000 now."},
+            headers=auth(TEAM_A),
+        )
+        assert r.status_code == 200
+        r = await api.client.post(chat, json={"message": "Which port?"}, headers=auth(TEAM_A))
+        assert "4000" in r.json()["content"] and "8890" not in r.json()["content"], r.text

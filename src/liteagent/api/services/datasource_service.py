@@ -135,6 +135,7 @@ class DataSourceService:
         )
         await self.repository.add_datasource(record)
         logger.info("api_datasource_created", datasource=record.id, type=record.source_type)
+        await self.context.changed()
         return self.to_schema(record)
 
     async def create_from_upload(self, name: str, filename: str, payload: bytes) -> DataSource:
@@ -164,6 +165,7 @@ class DataSourceService:
         )
         await self.repository.add_datasource(record)
         logger.info("api_datasource_created", datasource=record.id, type="file")
+        await self.context.changed()
         return self.to_schema(record)
 
     async def get_by_id(self, datasource_id: str) -> DataSource | None:
@@ -208,13 +210,16 @@ class DataSourceService:
                 **self._content_fields(await self._fetch(record.source_type, source, token)),
             )
         updated = await self.repository.update_datasource(datasource_id, fields)
+        await self.context.changed()
         return self.to_schema(updated) if updated is not None else None
 
     async def delete(self, datasource_id: str) -> bool:
         """Remove the data source; ``False`` if the caller has no such data source."""
         if await self.record(datasource_id) is None:
             return False
-        return await self.repository.delete_datasource(datasource_id)
+        deleted = await self.repository.delete_datasource(datasource_id)
+        await self.context.changed()
+        return deleted
 
     async def refresh_content(self, datasource_id: str) -> DataSource | None:
         """Fetch the source again; a failure is recorded on it and raised.
@@ -240,4 +245,5 @@ class DataSourceService:
             datasource_id, self._content_fields(content)
         )
         logger.info("api_datasource_refreshed", datasource=datasource_id)
+        await self.context.changed()  # RAG entries reading it ingest it again
         return self.to_schema(updated) if updated is not None else None
