@@ -144,7 +144,9 @@ class LiteAgentLLM(CustomLLM):
             self.runtime.install()
         self.runtime.invalidation.on(self._invalidated_elsewhere)
         # agents defined through the management API (docs/api.md)
-        self.refresher = CatalogRefresher(self.catalog, self.settings, self._catalog_reloaded)
+        self.refresher = CatalogRefresher(
+            self.catalog, self.settings, self._catalog_reloaded, listen=self.runtime.start
+        )
         self._advisory: AdvisoryLocks | None = None
         self.locks = SessionLocks(self._turn_locks())
         self._recognisers: ToolkitGate | None = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from liteagent.catalog import Catalog, RagSpec
@@ -78,6 +78,8 @@ class CatalogRefresher:
         base: The catalog of ``liteagent.yaml``.
         settings: The database, the encryption key and the poll interval.
         apply: Called with ``(old, new)`` after each reload that changed something.
+        listen: Starts listening for other replicas' invalidations (when Redis is configured),
+            before the first load.
     """
 
     def __init__(
@@ -85,8 +87,10 @@ class CatalogRefresher:
         base: Catalog,
         settings: Settings,
         apply: Callable[[RuntimeCatalog, RuntimeCatalog], None],
+        listen: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
+        self._listen = listen
         self.current = RuntimeCatalog.static(base)
         self._settings_store: RuntimeCatalogStore | None = None
         self._base = base
@@ -144,6 +148,11 @@ class CatalogRefresher:
 
     async def _poll(self) -> None:
         interval = self.settings.catalog_refresh_seconds
+        if self._listen is not None:
+            try:
+                await self._listen()
+            except Exception as exc:  # noqa: BLE001 - polling still keeps replicas in step
+                logger.warning("runtime_catalog_listen_failed", error=redact_text(str(exc)))
         while True:
             try:
                 await self.refresh()

