@@ -116,6 +116,8 @@ async def running_api(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
             "openai_base_url": f"{url}/v1",
             "catalog_refresh_seconds": 0,
             "environment": "test",
+            # the upstream listens on a loopback address, as a team's own server could
+            "url_allow_private": True,
             **settings,
         }
         handler = LiteAgentLLM(settings=Settings(**options), catalog=parse_catalog(YAML_CATALOG))

@@ -222,7 +222,13 @@ async def test_provider_key_never_stored_or_shown_in_plain_text(api: Api) -> Non
         f"/providers/{provider['id']}", json={"api_key": None}, headers=auth(TEAM_A)
     )
     assert r.json()["api_key_masked"] is None
-    # a name taken by liteagent.yaml's providers, an unknown type
+    # a team's provider may not reach the cloud metadata address; an admin decides for itself
+    metadata = {"name": "meta", "provider_type": "openai", "base_url": "http://169.254.169.254/v1"}
+    r = await api.client.post("/providers", json=metadata, headers=auth(TEAM_A))
+    assert r.status_code == 422 and "base_url" in r.json()["error"]["message"]
+    r = await api.client.post("/providers", json=metadata, headers=auth(MASTER))
+    assert r.status_code == 201
+    # an unknown type
     r = await api.client.post(
         "/providers", json={"name": "x1", "provider_type": "nope"}, headers=auth(TEAM_A)
     )

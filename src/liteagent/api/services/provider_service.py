@@ -9,6 +9,7 @@ from liteagent.api.schemas import LLMProvider, LLMProviderCreate, LLMProviderUpd
 from liteagent.api.services.context import ApiContext
 from liteagent.errors import ConflictError, ValidationError
 from liteagent.log import get_logger
+from liteagent.security.outbound import OutboundPolicy, OutboundURLError
 from liteagent.storage.catalog_models import ApiProviderRecord
 from liteagent.storage.catalog_store import DuplicateNameError, new_id
 
@@ -61,6 +62,19 @@ class ProviderService:
             updated_at=record.updated_at,
         )
 
+    def _check_base_url(self, base_url: str | None) -> None:
+        """A non-admin's provider may reach only where URL data sources may (the outbound-URL
+        policy: no cloud metadata address; private ones only with LITEAGENT_URL_ALLOW_PRIVATE);
+        admins configure any address, as they could in liteagent.yaml."""
+        if base_url is None or self.principal.is_admin:
+            return
+        settings = self.context.settings
+        policy = OutboundPolicy.from_settings(settings, allow_private=settings.url_allow_private)
+        try:
+            policy.parse(base_url)
+        except OutboundURLError as exc:
+            raise ValidationError(f"base_url: {exc.message}") from None
+
     def _check(self, name: str | None, provider_type: str | None) -> None:
         if name is not None and name in self.context.yaml_catalog.providers:
             raise ConflictError(
@@ -90,6 +104,7 @@ class ProviderService:
             ValidationError: the provider type is not registered.
         """
         self._check(data.name, data.provider_type)
+        self._check_base_url(data.base_url)
         key = data.api_key.get_secret_value() if data.api_key else None
         record = ApiProviderRecord(
             id=new_id(),
@@ -134,6 +149,7 @@ class ProviderService:
             if required in given and given[required] is None:
                 raise ValidationError(f"{required}: may not be null.")
         self._check(data.name, data.provider_type)
+        self._check_base_url(data.base_url)
         fields: dict[str, Any] = {k: v for k, v in given.items() if k != "api_key"}
         if "api_key" in given:
             key = data.api_key.get_secret_value() if data.api_key else None
