@@ -23,7 +23,7 @@ from liteagent.datasources import (
     TextDataSourceProvider,
     provider_for_source,
 )
-from liteagent.errors import ConflictError, InvalidRequestError, ValidationError
+from liteagent.errors import ConflictError, InvalidRequestError, NotFoundError, ValidationError
 from liteagent.log import get_logger
 from liteagent.storage.base import utcnow
 from liteagent.storage.catalog_models import ApiDataSourceRecord
@@ -95,9 +95,16 @@ class DataSourceService:
         return GitLabDataSourceProvider(settings.gitlab_url, token)
 
     async def _fetch(self, source_type: str, source: str, token: str | None) -> DataSourceContent:
+        """The source's text. A source that is malformed, refused by the outbound-URL policy or
+        not found where it points is the request's fault (422, naming ``source``); a fetch
+        that fails upstream is a 502 (``DataSourceFetchError``)."""
         provider = self._provider(source_type, source, token)
         try:
             return await provider.fetch_content(source)
+        except (InvalidRequestError, NotFoundError) as exc:
+            if isinstance(exc, ValidationError):
+                raise
+            raise ValidationError(f"source: {exc.message}") from None
         finally:
             await provider.aclose()
 
