@@ -71,6 +71,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CustomLLMError, handler_error)
     app.add_exception_handler(APIError, handler_error)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("api_request_failed", path=request.url.path, error=type(exc).__name__)
+        return _error(500, "LiteAgent hit an internal error; see the logs.", "internal_error")
+
     @app.exception_handler(OperationalError)
     async def storage_down(request: Request, exc: OperationalError) -> JSONResponse:
         logger.warning("api_storage_unavailable", error=type(exc).__name__)

@@ -393,3 +393,33 @@ async def test_redis_tells_the_other_replicas_at_once(tmp_path: Path) -> None:
                 )
             finally:
                 await other.aclose()
+
+
+async def test_chat_through_the_api_keeps_the_approval_gate(api: Api) -> None:
+    """A tool that needs approval: the API's chat asks, as the proxy would, and runs the tool
+    only after "approve" in the same conversation."""
+    agent = await api.create_agent(TEAM_A, "notes", model="openai/gpt-test", tools=["save_note"])
+    chat = f"/agents/{agent['id']}/chat"
+    api.upstream.reply_tool_call("save_note", {"title": "milk", "text": "buy milk"})
+    first = {"message": "Note: buy milk", "conversation_id": "conv-1"}
+    r = await api.client.post(chat, json=first, headers=auth(TEAM_A))
+    asked = r.json()["content"]
+    assert r.status_code == 200 and "Approval needed" in asked, r.text
+    assert _notes(api.database) == []
+    api.upstream.reply_text("Saved.")
+    second = {
+        "message": "approve",
+        "conversation_id": "conv-1",
+        "history": [
+            {"role": "user", "content": "Note: buy milk"},
+            {"role": "assistant", "content": asked},
+        ],
+    }
+    r = await api.client.post(chat, json=second, headers=auth(TEAM_A))
+    assert r.status_code == 200 and r.json()["content"].rstrip().endswith("Saved."), r.text
+    assert _notes(api.database) == ["milk"]
+
+
+def _notes(database: Path) -> list[str]:
+    with sqlite3.connect(database) as conn:
+        return [r[0] for r in conn.execute("SELECT title FROM liteagent_notes")]
