@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liteagent.catalog.loader import Catalog, parse_entry
-from liteagent.catalog.specs import ModelSpec
+from liteagent.catalog.specs import ModelSpec, WorkflowSpec
 from liteagent.catalog.workflow_links import link_workflows
 from liteagent.errors import CatalogError, ConfigurationError
 from liteagent.llm.provider_specs import ProviderEntry, ProviderSpec
@@ -153,22 +153,22 @@ def merge_snapshot(
             added[agent.name] = parse_entry(agent.name, data, providers, f"agents.{agent.name}")
         except (CatalogError, ValueError) as exc:
             invalid[agent.name] = exc.message if isinstance(exc, CatalogError) else str(exc)
-    try:
-        linked = link_workflows({**entries, **added}, providers, API_SOURCE)
-    except CatalogError:
-        # a workflow of the database names a missing agent: check them one by one
-        linked = dict(entries)
-        for name, spec in added.items():
-            try:
-                linked[name] = link_workflows({**entries, name: spec}, providers, API_SOURCE)[name]
-            except CatalogError as exc:
-                invalid[name] = exc.message
-    served = {**entries, **{n: s for n, s in linked.items() if n in added and n not in invalid}}
+    # workflows may name YAML agents and API agents; one that names a missing agent is left out
+    plain = {n: spec for n, spec in added.items() if not isinstance(spec, WorkflowSpec)}
+    served = {**entries, **plain}
+    for name, spec in added.items():
+        if name in plain:
+            continue
+        try:
+            linked = link_workflows({**entries, **plain, name: spec}, providers, API_SOURCE)
+            served[name] = linked[name]
+        except CatalogError as exc:
+            invalid[name] = exc.message
     catalog = Catalog(entries=served, source=base.source, providers=providers)
     return RuntimeCatalog(
         catalog=catalog,
         version=snapshot.version,
-        runtime_names=frozenset(n for n in added if n not in invalid),
+        runtime_names=frozenset(n for n in added if n in served),
         shadowed=tuple(shadowed),
         invalid=invalid,
     )

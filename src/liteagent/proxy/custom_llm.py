@@ -256,12 +256,7 @@ class LiteAgentLLM(CustomLLM):
         try:
             spec = self.catalog.get(ctx.model)
         except AgentNotFoundError:
-            try:
-                reloaded = await self.refresher.refresh()
-            except Exception as exc:  # noqa: BLE001 - the caller gets the 404 it would have
-                logger.warning("runtime_catalog_refresh_failed", error=redact_text(str(exc)))
-                reloaded = False
-            if not reloaded:
+            if not await self.refresher.refresh_quietly():
                 raise
             spec = self.catalog.get(ctx.model)
         check_for_entry(

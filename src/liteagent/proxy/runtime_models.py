@@ -135,6 +135,14 @@ class CatalogRefresher:
         )
         return True
 
+    async def refresh_quietly(self) -> bool:
+        """``refresh``, with a failure logged rather than raised; ``True`` if reloaded."""
+        try:
+            return await self.refresh()
+        except Exception as exc:  # noqa: BLE001 - the caller goes on with what it has
+            logger.warning("runtime_catalog_refresh_failed", error=redact_text(str(exc)))
+            return False
+
     def start(self) -> bool:
         """Poll in the running loop (idempotent; no-op without a loop or with interval 0)."""
         if self._task is not None:
