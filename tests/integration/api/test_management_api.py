@@ -423,3 +423,57 @@ async def test_chat_through_the_api_keeps_the_approval_gate(api: Api) -> None:
 def _notes(database: Path) -> list[str]:
     with sqlite3.connect(database) as conn:
         return [r[0] for r in conn.execute("SELECT title FROM liteagent_notes")]
+
+
+async def test_teams_cannot_borrow_the_servers_own_access(api: Api) -> None:
+    """Files on the proxy's disk, the server's GitLab token, commands on its host, the private
+    network: an admin may define them (as in liteagent.yaml), a team may not."""
+    b_agent = await api.create_agent(TEAM_B, "b-private", model="openai/gpt-test")
+    flow = {
+        "kind": "workflow",
+        "model": "openai/gpt-test",
+        "edges": [{"from": "start", "to": "step"}, {"from": "step", "to": "end"}],
+    }
+    http_node = {
+        "type": "custom",
+        "handler": "http_request",
+        "url": "http://10.0.0.5/admin",
+        "allow_private_network": True,
+    }
+    agent_node = {"type": "agent", "agent_id": b_agent["name"]}
+    refused = [
+        ({"kind": "rag", "sources": ["README.md"]}, "sources"),
+        ({"kind": "rag", "sources": ["gitlab:grp/proj:issues"]}, "sources"),
+        (
+            {"system_prompt": "x", "mcp_servers": [{"name": "sh", "command": ["sh", "-c", "id"]}]},
+            "mcp_servers.sh",
+        ),
+        (
+            {
+                "system_prompt": "x",
+                "mcp_servers": [{"name": "meta", "url": "http://169.254.169.254/mcp"}],
+            },
+            "mcp_servers.meta.url",
+        ),
+        (
+            {
+                **flow,
+                "nodes": {"start": {"type": "start"}, "step": http_node, "end": {"type": "end"}},
+            },
+            "allow_private_network",
+        ),
+        (
+            {
+                **flow,
+                "nodes": {"start": {"type": "start"}, "step": agent_node, "end": {"type": "end"}},
+            },
+            "agent_id",
+        ),
+    ]
+    for i, (definition, named) in enumerate(refused):
+        body = {"name": f"try-{i}", "model": "openai/gpt-test", **definition}
+        r = await api.client.post("/agents", json=body, headers=auth(TEAM_A))
+        assert r.status_code == 422, (definition, r.text)
+        assert named in r.json()["error"]["message"], (definition, r.text)
+        r = await api.client.post("/agents", json=body, headers=auth(MASTER))
+        assert r.status_code == 201, (definition, r.text)  # an admin decides for itself

@@ -24,10 +24,10 @@ from liteagent.api.schemas import (
     ChatUsage,
 )
 from liteagent.api.services.context import ApiContext
+from liteagent.api.services.policy import check_delegated
 from liteagent.api.streaming import sse_events
 from liteagent.catalog import MODEL_PREFIX
 from liteagent.catalog.runtime_store import validate_definition
-from liteagent.datasources.stored_provider import PREFIX as STORED_PREFIX
 from liteagent.errors import CatalogError, ConflictError, ValidationError
 from liteagent.log import get_logger
 from liteagent.storage.catalog_models import ApiAgentRecord, ApiProviderRecord
@@ -106,23 +106,9 @@ class AgentService:
                 "another name."
             )
 
-    async def _check_stored_sources(self, name: str, definition: dict[str, Any]) -> None:
-        """A RAG entry may read only data sources its owner may see (``datasource:<id>``)."""
-        sources = definition.get("sources")
-        if not isinstance(sources, list):
-            return
-        for source in sources:
-            if not (isinstance(source, str) and source.startswith(STORED_PREFIX)):
-                continue
-            datasource_id = source.removeprefix(STORED_PREFIX)
-            record = await self.repository.get_datasource(datasource_id)
-            if record is None or not self.principal.can_access(record.owner):
-                raise ValidationError(f"agents.{name}.sources: no data source '{datasource_id}'.")
-
     async def _validated(
         self, name: str, definition: dict[str, Any], provider: ApiProviderRecord | None
     ) -> str:
-        await self._check_stored_sources(name, definition)
         fresh = await self.context.fresh()
         others = {n: s for n, s in fresh.catalog.entries.items() if n != name}
         try:
@@ -131,6 +117,10 @@ class AgentService:
             )
         except CatalogError as exc:
             raise ValidationError(exc.message) from None
+        yaml_names = set(self.context.yaml_catalog.entries)
+        await check_delegated(
+            spec, self.principal, self.context.settings, self.repository, yaml_names
+        )
         return spec.kind
 
     # ----------------------------------------------------------------- CRUD
