@@ -60,7 +60,9 @@ def _parse(stored: str) -> tuple[int, int, int, bytes, bytes] | None:
             return None
         values = dict(part.split("=", 1) for part in params.split(","))
         log_n, r, p = int(values["ln"]), int(values["r"]), int(values["p"])
-        if not (1 <= log_n <= 24 and 1 <= r and 1 <= p <= 16) or 128 * (r << log_n) > _MAX_MEMORY:
+        if not (1 <= log_n <= 24 and r >= 1 and 1 <= p <= 16):
+            return None
+        if 128 * (r << log_n) > _MAX_MEMORY:
             return None
         return log_n, r, p, _unb64(salt), _unb64(derived)
     except (ValueError, KeyError):
