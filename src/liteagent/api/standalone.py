@@ -44,6 +44,9 @@ __all__ = [
     "STATE_ATTRIBUTE",
     "IssuedTokens",
     "StandaloneAuthenticator",
+    "check_roles",
+    "create_api_key",
+    "create_user",
     "normalise_email",
     "principal_for",
     "unauthorized",
@@ -258,41 +261,14 @@ class StandaloneAuthenticator:
         roles: list[str] | None = None,
         team_id: str | None = None,
     ) -> User:
-        """Add a user (the password is stored hashed).
-
-        Raises:
-            ValidationError: a bad address, a short password, a bad role name, or the address
-                is taken.
-        """
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise ValidationError(
-                f"The password must be at least {MIN_PASSWORD_LENGTH} characters long."
-            )
-        address = normalise_email(email)
-        password_hash = await asyncio.to_thread(hash_password, password)
-        record = await self.accounts.create_user(
-            email=address,
-            password_hash=password_hash,
-            roles=check_roles(roles or []),
-            team_id=team_id or None,
-        )
-        logger.info("api_user_created", user_id=record.id, roles=record.roles)
-        return user_from_record(record)
+        """Add a user (see ``create_user``)."""
+        return await create_user(self.accounts, email, password, roles=roles or [], team_id=team_id)
 
     async def create_api_key(
         self, user: User, name: str, *, expires_at: datetime | None = None
     ) -> tuple[ApiKeyRecord, str]:
-        """A new key for ``user``: the stored row and the key itself (shown once)."""
-        api_key = generate_api_key(_API_KEY_PREFIX)
-        record = await self.accounts.create_api_key(
-            user_id=user.id,
-            name=name,
-            prefix=api_key_display_prefix(api_key),
-            key_hash=hash_api_key(api_key),
-            expires_at=expires_at,
-        )
-        logger.info("api_key_created", key_id=record.id, user_id=user.id)
-        return record, api_key
+        """A new key for ``user`` (see ``create_api_key``)."""
+        return await create_api_key(self.accounts, user, name, expires_at=expires_at)
 
     async def revoke_api_key(self, user: User, key_id: str) -> bool:
         """Revoke one of ``user``'s keys (an admin's: anyone's); ``False`` when none."""
@@ -302,3 +278,48 @@ class StandaloneAuthenticator:
         if revoked:
             logger.info("api_key_revoked", key_id=key_id, user_id=user.id)
         return revoked
+
+
+async def create_user(
+    accounts: AccountRepository,
+    email: str,
+    password: str,
+    *,
+    roles: list[str],
+    team_id: str | None = None,
+) -> User:
+    """Add a user; the password is stored as a scrypt hash.
+
+    Raises:
+        ValidationError: a bad address, a short password, a bad role name, or the address
+            is taken.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long."
+        )
+    address = normalise_email(email)
+    checked = check_roles(roles)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    record = await accounts.create_user(
+        email=address, password_hash=password_hash, roles=checked, team_id=team_id or None
+    )
+    logger.info("api_user_created", user_id=record.id, roles=record.roles)
+    return user_from_record(record)
+
+
+async def create_api_key(
+    accounts: AccountRepository, user: User, name: str, *, expires_at: datetime | None = None
+) -> tuple[ApiKeyRecord, str]:
+    """A new API key for ``user``: the stored row (hash and display prefix only) and the key
+    itself, which exists nowhere else: show it once."""
+    api_key = generate_api_key(_API_KEY_PREFIX)
+    record = await accounts.create_api_key(
+        user_id=user.id,
+        name=name,
+        prefix=api_key_display_prefix(api_key),
+        key_hash=hash_api_key(api_key),
+        expires_at=expires_at,
+    )
+    logger.info("api_key_created", key_id=record.id, user_id=user.id)
+    return record, api_key
