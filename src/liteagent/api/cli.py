@@ -50,8 +50,13 @@ def _read_password() -> str:
 
 def _run(url: str, work: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
     """Run ``work(accounts)`` on the database at ``url``; errors become exit statuses."""
+    from liteagent.config import get_settings
+    from liteagent.log import configure_logging
     from liteagent.storage.accounts import AccountRepository
     from liteagent.storage.database import Database
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)  # to stderr: stdout is the output
 
     async def main() -> int:
         database = Database(url)
