@@ -441,6 +441,42 @@ def test_an_expired_api_key_is_refused(world: World) -> None:
         assert client.get("/probe", headers=bearer(live)).status_code == 200
 
 
+def test_a_disabled_user_cannot_sign_in_refresh_or_use_keys(world: World, tmp_path: Path) -> None:
+    password = secrets.token_urlsafe(18)
+    email = f"dave-{secrets.token_hex(4)}@example.org"
+    url = ["--email", email, "--url", world.database_url]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert run_cli(["api", "create-user", *url], stdin=password + "\n")[0] == 0
+        status, key, _ = run_cli(["api", "create-key", "--name", "k", *url])
+        assert status == 0
+        with world.client() as client:
+            credentials = {"email": email, "password": password}
+            tokens = client.post("/auth/token", json=credentials).json()
+            assert client.get("/probe", headers=bearer(key.strip())).status_code == 200
+            assert run_cli(["api", "disable-user", *url])[0] == 0
+            assert_unauthorized(client.post("/auth/token", json=credentials), "wrong")
+            refresh = {"refresh_token": tokens["refresh_token"]}
+            assert_unauthorized(client.post("/auth/refresh", json=refresh), "revoked")
+            assert_unauthorized(client.get("/probe", headers=bearer(key.strip())), "api key")
+            assert run_cli(["api", "enable-user", *url])[0] == 0
+            assert client.post("/auth/token", json=credentials).status_code == 200
+            assert client.get("/probe", headers=bearer(key.strip())).status_code == 200
+        assert (
+            run_cli(
+                [
+                    "api",
+                    "disable-user",
+                    "--email",
+                    "nobody@example.org",
+                    "--url",
+                    world.database_url,
+                ]
+            )[0]
+            == 2
+        )
+
+
 def test_bad_input_is_a_clear_422(world: World) -> None:
     with world.client() as client:
         bob = bearer(login(client, world, "bob")["access_token"])

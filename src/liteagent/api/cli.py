@@ -6,7 +6,9 @@
   password is read from the terminal (twice), or as one line from standard input when that is
   not a terminal, never from the command line;
 - ``liteagent api create-key --email … --name … [--expires-days N]``: make an API key for a
-  user and print it, once (it is stored only as a hash).
+  user and print it, once (it is stored only as a hash);
+- ``liteagent api disable-user|enable-user --email …``: a disabled user cannot sign in, refresh
+  or use an API key (access tokens already issued run out within their lifetime).
 
 The serving command itself is given by the ``liteagent`` command (``serve=``), which composes
 the app from the layers above this one.
@@ -124,6 +126,22 @@ def cmd_create_key(args: argparse.Namespace) -> int:
     return _run(args.url, work)
 
 
+def cmd_set_active(args: argparse.Namespace) -> int:
+    """``liteagent api disable-user`` / ``enable-user``."""
+    from liteagent.api.standalone import normalise_email
+
+    async def work(accounts: Any) -> int:
+        record = await accounts.get_user_by_email(normalise_email(args.email))
+        if record is None:
+            print(f"liteagent api: no user {args.email!r}.", file=sys.stderr)
+            return 2
+        await accounts.set_active(user_id=record.id, active=args.active)
+        print(f"User {record.email} {'enabled' if args.active else 'disabled'}.")
+        return 0
+
+    return _run(args.url, work)
+
+
 def add_api_command(
     sub: Any,
     *,
@@ -161,3 +179,12 @@ def add_api_command(
     key.add_argument("--expires-days", type=_days, default=None, help="default: never")
     key.add_argument("--url", default=default_url, help=url_help)
     key.set_defaults(func=cmd_create_key)
+
+    for name, active, text in (
+        ("disable-user", False, "stop a user signing in, refreshing and using API keys"),
+        ("enable-user", True, "let a disabled user in again"),
+    ):
+        toggle = api_sub.add_parser(name, help=text)
+        toggle.add_argument("--email", required=True)
+        toggle.add_argument("--url", default=default_url, help=url_help)
+        toggle.set_defaults(func=cmd_set_active, active=active)

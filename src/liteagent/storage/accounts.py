@@ -92,6 +92,25 @@ class AccountRepository:
                 .values(password_hash=password_hash, updated_at=utcnow())
             )
 
+    async def set_active(self, *, user_id: str, active: bool) -> None:
+        """Enable or disable a user; disabling also revokes their refresh tokens."""
+        now = utcnow()
+        async with self.database.session() as session:
+            await session.execute(
+                update(UserRecord)
+                .where(UserRecord.id == user_id)
+                .values(is_active=active, updated_at=now)
+            )
+            if not active:
+                await session.execute(
+                    update(RefreshTokenRecord)
+                    .where(
+                        RefreshTokenRecord.user_id == user_id,
+                        RefreshTokenRecord.used_at.is_(None),
+                    )
+                    .values(used_at=now)
+                )
+
     # ----------------------------------------------------------------- API keys
     async def create_api_key(
         self,
