@@ -1,7 +1,8 @@
 """Per-client request limits of the management API, with the seeds' ``X-RateLimit-*`` headers.
 
 ``RateLimitMiddleware`` counts every request of a client (by default: its address, as the ASGI
-server reports it; behind a reverse proxy run uvicorn with ``--proxy-headers``) against a
+server reports it; behind a reverse proxy uvicorn takes it from ``X-Forwarded-For`` when the
+proxy is in ``FORWARDED_ALLOW_IPS``) against a
 ``CombinedRateLimiter`` from ``liteagent.runtime``: a sliding window of
 ``RATE_LIMIT_REQUESTS_PER_MINUTE`` requests and ``RATE_LIMIT_MAX_CONCURRENT`` requests in
 flight. With ``REDIS_URL`` set both are shared by every replica.
