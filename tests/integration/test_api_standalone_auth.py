@@ -621,3 +621,43 @@ def test_rate_limit_is_shared_by_replicas_through_valkey() -> None:
         remaining = httpx.get(f"{a}/health", timeout=30)
     assert statuses == [200, 200, 200, 429]
     assert remaining.status_code == 200
+
+
+# ----------------------------------------------------------------------------- schema
+def test_auth_routes_hold_to_their_openapi_schema(world: World) -> None:
+    """schemathesis over the /auth routes, signed in and with the credentials it makes up: no
+    server error, every answer documented and shaped as documented."""
+    import schemathesis
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+
+    schema = schemathesis.openapi.from_url(f"{world.url}/openapi.json")
+    with world.client() as client:
+        document = client.get("/openapi.json").json()
+        signed_in = bearer(login(client, world, "bob")["access_token"])
+    schemes = document["components"]["securitySchemes"]
+    assert {"HTTPBearer", "APIKeyHeader"} <= set(schemes)
+    operations = [
+        op
+        for op in (result.ok() for result in schema.get_all_operations())
+        if op.path.startswith("/auth/")
+    ]
+    paths = {f"{op.method.upper()} {op.path}" for op in operations}
+    assert {"POST /auth/token", "POST /auth/refresh", "DELETE /auth/api-keys/{key_id}"} <= paths
+    statuses: set[int] = set()
+    for operation in operations:
+
+        @hypothesis_settings(
+            max_examples=15,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        @given(case=operation.as_strategy())
+        def check(case: Any) -> None:
+            for headers in (signed_in, {}):
+                response = case.call_and_validate(base_url=world.url, headers=headers)
+                statuses.add(response.status_code)
+
+        check()
+    assert {200, 201, 401, 404} <= statuses and not any(s >= 500 for s in statuses)

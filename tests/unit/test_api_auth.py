@@ -33,7 +33,7 @@ from liteagent.redaction import redact_text
 from liteagent.security.passwords import hash_password, needs_rehash, verify_password
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "unit-test-secret-" + "s" * 32
+SECRET = secrets.token_urlsafe(32)
 ALICE = User(id="u1", email="alice@example.org", roles=["admin"], team_id="blue")
 
 
@@ -74,7 +74,7 @@ def test_expiry_is_enforced_with_the_configured_lifetimes() -> None:
 
 
 def test_tokens_of_another_secret_or_algorithm_are_refused() -> None:
-    other = JWTHandler("another-secret-" + "o" * 32)
+    other = JWTHandler(secrets.token_urlsafe(32))
     handler = JWTHandler(SECRET)
     with pytest.raises(AuthenticationError, match="invalid"):
         handler.decode_token(other.create_access_token(ALICE))
@@ -115,7 +115,7 @@ def test_settings_are_read_and_documented(monkeypatch: pytest.MonkeyPatch) -> No
     for name, (attribute, value) in values.items():
         assert float(getattr(loaded, attribute)) == float(value), name
     assert loaded.jwt_secret is None  # blank means unset
-    handler = JWTHandler("x" * 32, access_ttl=timedelta(minutes=5))
+    handler = JWTHandler(secrets.token_urlsafe(32), access_ttl=timedelta(minutes=5))
     token = handler.decode_token(handler.create_access_token(ALICE))
     assert token.exp - token.iat == 300
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 
 from liteagent.api.auth import User
@@ -53,7 +54,17 @@ def get_standalone_authenticator(request: Request) -> StandaloneAuthenticator:
 Authenticator = Annotated[StandaloneAuthenticator, Depends(get_standalone_authenticator)]
 
 
-async def current_user(request: Request, authenticator: Authenticator) -> User:
+# Declared for the OpenAPI document (its "Authorize" dialog); the authenticator reads the headers.
+_bearer_scheme = HTTPBearer(auto_error=False, description="JWT access token or API key")
+_api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+
+async def current_user(
+    request: Request,
+    authenticator: Authenticator,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+    _api_key: Annotated[str | None, Depends(_api_key_scheme)],
+) -> User:
     """The authenticated caller (401 otherwise)."""
     return await authenticator.authenticate_user(request)
 

@@ -170,8 +170,8 @@ class StandaloneAuthenticator:
             if api_key:
                 return await self.middleware.authenticate_api_key(api_key)
             raise AuthenticationError(
-                "No credential: send 'Authorization: Bearer <access token or API key>' or "
-                "'X-API-Key: <API key>'."
+                "No credential: send an access token or API key as 'Authorization: Bearer …', "
+                "or an API key in the X-API-Key header."
             )
         except AuthenticationError as exc:
             logger.info("api_auth_refused", path=request.url.path, reason=exc.message)
