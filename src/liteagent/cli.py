@@ -135,7 +135,7 @@ def cmd_a2a(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     """Serve the management API standalone, with its own users and API keys (docs/api.md)."""
     from liteagent.api.auth_routes import auth_router
-    from liteagent.api.rate_limit import RateLimitMiddleware, api_rate_limiter
+    from liteagent.api.rate_limit import api_rate_limiter, install_rate_limit
     from liteagent.api.standalone import StandaloneAuthenticator
     from liteagent.config import get_settings
     from liteagent.errors import ConfigurationError
@@ -164,7 +164,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     authenticator.install(app)
     limiter = api_rate_limiter(settings, handler.runtime)
     if limiter is not None:
-        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+        install_rate_limit(app, limiter)
     print(f"Management API on http://{args.host}:{args.port} (docs: /docs) …", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -37,7 +37,7 @@ from liteagent import cli
 from liteagent.api.auth import AUDIENCE, ISSUER, User
 from liteagent.api.auth_routes import auth_router
 from liteagent.api.principal import Principal
-from liteagent.api.rate_limit import RateLimitMiddleware
+from liteagent.api.rate_limit import install_rate_limit, rate_limit_status
 from liteagent.api.standalone import StandaloneAuthenticator, create_api_key
 from liteagent.config import Settings
 from liteagent.runtime.rate_limiter import CombinedRateLimiter
@@ -123,8 +123,16 @@ def build_app(
     if authenticator is not None:
         authenticator.install(app)
         app.include_router(auth_router)
+
+    @app.get("/rate-limit-status")
+    async def status(request: Request) -> dict[str, Any]:
+        info = await rate_limit_status(request)
+        if info is None:
+            return {}
+        return {"remaining": info.requests_remaining, "limit": info.requests_limit}
+
     if limiter is not None:
-        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+        install_rate_limit(app, limiter)
     return app
 
 
@@ -574,6 +582,7 @@ def test_rate_limit_headers_and_429_after_the_limit() -> None:
         seen = [client.get("/probe") for _ in range(3)]
         refused = client.get("/probe")
         health = client.get("/health")
+        status = client.get("/rate-limit-status")
     assert [r.status_code for r in seen] == [200, 200, 200]
     assert [r.headers["x-ratelimit-remaining"] for r in seen] == ["2", "1", "0"]
     assert {r.headers["x-ratelimit-limit"] for r in seen} == {"3"}
@@ -587,6 +596,20 @@ def test_rate_limit_headers_and_429_after_the_limit() -> None:
         error["type"] == "rate_limit_exceeded" and "at most 3 requests per 60s" in error["message"]
     )
     assert health.status_code == 200 and "x-ratelimit-limit" not in health.headers
+    assert status.status_code == 429  # the status route counts too: still refused
+
+
+def test_rate_limit_status_reads_without_counting() -> None:
+    with _limited(CombinedRateLimiter(5, 60)) as url, httpx.Client(base_url=url) as client:
+        client.get("/probe")
+        first = client.get("/rate-limit-status")
+        second = client.get("/rate-limit-status")
+    # each status request is counted once, by the middleware; reading the status adds nothing
+    assert first.json() == {"remaining": 3, "limit": 5}
+    assert first.headers["x-ratelimit-remaining"] == "3"
+    assert second.json() == {"remaining": 2, "limit": 5}
+    with serve(build_app()) as url:
+        assert httpx.get(f"{url}/rate-limit-status", timeout=30).json() == {}
 
 
 def test_concurrency_limit_answers_429_while_a_request_is_in_flight() -> None:

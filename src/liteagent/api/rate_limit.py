@@ -14,16 +14,19 @@ Every counted response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` 
 
     limiter = api_rate_limiter(settings, runtime_services)
     if limiter is not None:
-        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+        install_rate_limit(app, limiter)     # the middleware, and the status for a meta route
+    ...
+    info = await rate_limit_status(request)  # where the caller stands (None: no limits)
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liteagent.config import Settings
@@ -38,11 +41,21 @@ from liteagent.runtime.rate_limiter import (
 if TYPE_CHECKING:
     from liteagent.runtime.services import RuntimeServices
 
-__all__ = ["RateLimitMiddleware", "api_rate_limiter", "client_key"]
+__all__ = [
+    "RateLimitMiddleware",
+    "RateLimitStatus",
+    "api_rate_limiter",
+    "client_key",
+    "install_rate_limit",
+    "rate_limit_status",
+]
 
 logger = get_logger(__name__)
 
 WINDOW_SECONDS = 60
+DEFAULT_NAMESPACE = "liteagent-api"
+DEFAULT_EXEMPT_PATHS: tuple[str, ...] = ("/health",)
+_STATE_ATTRIBUTE = "liteagent_rate_limit"
 
 
 def client_key(scope: Scope) -> str:
@@ -69,6 +82,64 @@ def api_rate_limiter(
     return services.rate_limiter(per_minute, WINDOW_SECONDS, concurrent)
 
 
+class RateLimitStatus:
+    """How requests map to limiter keys, and where a client stands.
+
+    Args:
+        limiter: The limits.
+        key: The client a request counts for.
+        namespace: Prefix of the limiter keys (keeps them apart from other limiters').
+    """
+
+    def __init__(
+        self,
+        limiter: CombinedRateLimiter,
+        *,
+        key: Callable[[Scope], str] = client_key,
+        namespace: str = DEFAULT_NAMESPACE,
+    ) -> None:
+        self.limiter = limiter
+        self.key = key
+        self.namespace = namespace
+
+    def limit_key(self, scope: Scope) -> str:
+        """The limiter key a request counts under."""
+        return f"{self.namespace}:{self.key(scope)}"
+
+    async def __call__(self, scope: Scope) -> RateLimitInfo:
+        """Where the request's client stands, without counting a request."""
+        return await self.limiter.get_status(self.limit_key(scope))
+
+
+def install_rate_limit(
+    app: Any,
+    limiter: CombinedRateLimiter,
+    *,
+    key: Callable[[Scope], str] = client_key,
+    exempt_paths: Sequence[str] = DEFAULT_EXEMPT_PATHS,
+    namespace: str = DEFAULT_NAMESPACE,
+) -> None:
+    """Add ``RateLimitMiddleware`` to a Starlette/FastAPI app (before it starts), and keep its
+    status where ``rate_limit_status`` finds it."""
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=limiter,
+        key=key,
+        exempt_paths=exempt_paths,
+        namespace=namespace,
+    )
+    setattr(app.state, _STATE_ATTRIBUTE, RateLimitStatus(limiter, key=key, namespace=namespace))
+
+
+async def rate_limit_status(request: HTTPConnection) -> RateLimitInfo | None:
+    """Where the caller stands against the app's limits (``None``: the app has none).
+
+    ``rate_limit_headers(info)`` gives the matching ``X-RateLimit-*`` headers.
+    """
+    status: RateLimitStatus | None = getattr(request.app.state, _STATE_ATTRIBUTE, None)
+    return None if status is None else await status(request.scope)
+
+
 class RateLimitMiddleware:
     """ASGI middleware applying a ``CombinedRateLimiter`` per client.
 
@@ -77,7 +148,7 @@ class RateLimitMiddleware:
         limiter: The limits.
         key: The client a request counts for.
         exempt_paths: Paths (and sub-paths) not counted (health checks of orchestrators).
-        namespace: Prefix of the limiter keys (keeps them apart from other limiters').
+        namespace: Prefix of the limiter keys.
     """
 
     def __init__(
@@ -86,32 +157,23 @@ class RateLimitMiddleware:
         *,
         limiter: CombinedRateLimiter,
         key: Callable[[Scope], str] = client_key,
-        exempt_paths: Sequence[str] = ("/health",),
-        namespace: str = "liteagent-api",
+        exempt_paths: Sequence[str] = DEFAULT_EXEMPT_PATHS,
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> None:
         self.app = app
         self.limiter = limiter
-        self.key = key
         self.exempt_paths = tuple(exempt_paths)
-        self.namespace = namespace
-
-    def limit_key(self, scope: Scope) -> str:
-        """The limiter key of a request (also what a rate-limit status endpoint reads)."""
-        return f"{self.namespace}:{self.key(scope)}"
+        self.status = RateLimitStatus(limiter, key=key, namespace=namespace)
 
     def _exempt(self, path: str) -> bool:
         clean = path.rstrip("/") or "/"
         return any(clean == p or clean.startswith(f"{p}/") for p in self.exempt_paths)
 
-    async def status(self, scope: Scope) -> RateLimitInfo:
-        """Where the request's client stands, without counting a request."""
-        return await self.limiter.get_status(self.limit_key(scope))
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._exempt(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
-        key = self.limit_key(scope)
+        key = self.status.limit_key(scope)
         try:
             request_id = await self.limiter.enter_request(key)
         except RateLimitedError as exc:
