@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from liteagent.api.dependencies import Context, CurrentPrincipal, RateLimit
+from liteagent.api.rate_limit import rate_limit_status
 from liteagent.api.routes import errors
 from liteagent.api.schemas import ModelInfo, ModelList, RateLimitStatus
 
@@ -35,12 +36,21 @@ async def list_models(context: Context, principal: CurrentPrincipal) -> ModelLis
 
 
 @router.get("/rate-limit-status", responses=errors())
-async def rate_limit_status(limit: RateLimit) -> RateLimitStatus:
-    """The caller's rate limit, as the authenticator knows it (inside the proxy LiteLLM
-    enforces the key's ``rpm_limit``; the standalone app counts itself)."""
+async def rate_limit(request: Request, known: RateLimit) -> RateLimitStatus:
+    """Where the caller stands: standalone, against the app's own limits (the same figures as
+    the ``X-RateLimit-*`` headers, without counting this request); inside the proxy, the key's
+    ``rpm_limit`` that LiteLLM enforces."""
+    counted = await rate_limit_status(request)
+    if counted is not None and counted.requests_limit:
+        return RateLimitStatus(
+            limit=counted.requests_limit,
+            remaining=counted.requests_remaining,
+            reset=int(counted.reset_at.timestamp()),
+            enforced_by="liteagent",
+        )
     return RateLimitStatus(
-        limit=limit.limit,
-        remaining=limit.remaining,
-        reset=limit.reset,
-        enforced_by=limit.enforced_by,
+        limit=known.limit,
+        remaining=known.remaining,
+        reset=known.reset,
+        enforced_by=known.enforced_by,
     )

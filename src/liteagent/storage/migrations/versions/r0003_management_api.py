@@ -1,8 +1,8 @@
 """The management API's tables: providers, agents and data sources defined at run time, and the
 run-time catalog's version counter (polled by the replicas).
 
-Revision ID: 0002_management_api
-Revises: 0001
+Revision ID: 0003_management_api
+Revises: 0002_auth
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_management_api"
-down_revision: str | None = "0001"
+revision = "0003_management_api"
+down_revision: str | None = "0002_auth"
 branch_labels: str | None = None
 depends_on: str | None = None
 
