@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from liteagent.api.principal import Authenticator, Principal, RateLimitInfo
 from liteagent.api.services import AgentService, ApiContext, DataSourceService, ProviderService
@@ -33,7 +34,18 @@ def get_context(request: Request) -> ApiContext:
     return context
 
 
-async def get_principal(request: Request) -> Principal:
+# Declared for the OpenAPI document (its "Authorize" dialog); the authenticator reads headers.
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Inside the LiteLLM proxy: its master key or a virtual key. Standalone: a JWT "
+    "access token or an API key.",
+)
+
+
+async def get_principal(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> Principal:
     """The caller, as the app's authenticator establishes it (401 otherwise)."""
     authenticator: Authenticator = request.app.state.authenticator
     principal = await authenticator.authenticate(request)
