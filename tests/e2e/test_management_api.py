@@ -8,6 +8,7 @@ line or a database cell.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -162,6 +163,34 @@ def _check(
     _wait(lambda: "liteagent/api-bot" in _models(two), "replica 2 to list the agent")
     server.reply_text("second answer")
     assert _answer(two, "liteagent/api-bot") == "second answer"
+
+    # chat through the API: through LiteLLM (its call id), then the handler, streamed or not
+    server.reply_text("api answer")
+    r = api.post(f"/agents/{agent['id']}/chat", json={"message": "hi"}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["content"].strip() == "api answer" and r.json()["litellm_call_id"]
+    server.reply_text("streamed api answer")
+    with api.stream(
+        "POST",
+        f"/agents/{agent['id']}/chat",
+        json={"message": "hi", "stream": True},
+        headers=ADMIN,
+    ) as streamed:
+        assert streamed.status_code == 200
+        lines = [line for line in streamed.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[6:]) for line in lines[:-1]]
+    text = "".join(
+        (c["choices"][0]["delta"].get("content") or "") for c in chunks if c.get("choices")
+    )
+    assert text.strip() == "streamed api answer"
+    # a wrong key: refused before anything runs
+    r = api.post(
+        f"/agents/{agent['id']}/chat",
+        json={"message": "hi"},
+        headers={"Authorization": "Bearer sk-not-a-key-0000"},
+    )
+    assert r.status_code == 401
 
     # a new system prompt: the next answer on either replica uses it
     r = api.patch(f"/agents/{agent['id']}", json={"system_prompt": "Prompt two."}, headers=ADMIN)

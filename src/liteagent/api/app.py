@@ -20,6 +20,7 @@ from litellm.llms.custom_llm import CustomLLMError
 from sqlalchemy.exc import OperationalError
 
 from liteagent.api.principal import Authenticator
+from liteagent.api.proxy_chat import ChatGatewayError, ProxyChatGateway
 from liteagent.api.routes import agents, datasources, health, meta, providers
 from liteagent.api.services import ApiContext
 from liteagent.api.streaming import error_body
@@ -68,6 +69,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         status, body = error_body(exc)
         return JSONResponse(body, status_code=status)
 
+    @app.exception_handler(ChatGatewayError)
+    async def gateway_error(request: Request, exc: ChatGatewayError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
     app.add_exception_handler(CustomLLMError, handler_error)
     app.add_exception_handler(APIError, handler_error)
 
@@ -94,6 +99,7 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     title: str = TITLE,
     root_path: str = "",
+    gateway: ProxyChatGateway | None = None,
 ) -> FastAPI:
     """The management API around ``handler``.
 
@@ -103,6 +109,8 @@ def create_app(
         routers: Extra routers included as they are (e.g. the standalone app's token routes).
         title: The OpenAPI title.
         root_path: Where the app is served when behind a prefix it does not see.
+        gateway: Inside the proxy, chats go through LiteLLM's own chat endpoint with the
+            caller's key (``ProxyChatGateway``); ``None``: straight to the handler.
 
     Returns:
         The app; its OpenAPI document is at ``/openapi.json`` and its docs at ``/docs``.
@@ -122,7 +130,7 @@ def create_app(
         root_path=root_path,
         lifespan=lifespan,
     )
-    app.state.api = ApiContext.for_handler(handler)
+    app.state.api = ApiContext.for_handler(handler, gateway)
     app.state.authenticator = authenticator
     _install_error_handlers(app)
     for router in (

@@ -63,9 +63,9 @@ def get_rate_limit(request: Request, principal: CurrentPrincipal) -> RateLimitIn
     return info if isinstance(info, RateLimitInfo) else RateLimitInfo()
 
 
-def agent_service(context: Context, principal: CurrentPrincipal) -> AgentService:
+def agent_service(request: Request, context: Context, principal: CurrentPrincipal) -> AgentService:
     """The agent service for the caller."""
-    return AgentService(context, principal)
+    return AgentService(context, principal, request.headers)
 
 
 def provider_service(context: Context, principal: CurrentPrincipal) -> ProviderService:

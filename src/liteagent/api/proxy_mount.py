@@ -23,6 +23,7 @@ from starlette.routing import Mount
 
 from liteagent.api.app import create_app
 from liteagent.api.principal import Principal, RateLimitInfo
+from liteagent.api.proxy_chat import ProxyChatGateway
 from liteagent.log import get_logger
 from liteagent.proxy import LiteAgentLLM
 
@@ -146,7 +147,11 @@ def mount_on_proxy(handler: LiteAgentLLM) -> bool:
         return False
     if any(getattr(r, "path", None) == MOUNT_PATH for r in app.router.routes):
         return True
-    api = create_app(handler=handler, authenticator=LiteLLMKeyAuthenticator(litellm_key_check(app)))
+    api = create_app(
+        handler=handler,
+        authenticator=LiteLLMKeyAuthenticator(litellm_key_check(app)),
+        gateway=ProxyChatGateway(app),  # chats through LiteLLM: its checks, budgets, spend
+    )
     app.router.routes.insert(0, Mount(MOUNT_PATH, app=api))
     logger.info("management_api_mounted", path=MOUNT_PATH)
     return True

@@ -247,6 +247,9 @@ class ChatResponse(BaseModel):
     finish_reason: str | None
     conversation_id: str | None
     usage: ChatUsage
+    litellm_call_id: str | None = Field(
+        None, description="Inside the proxy: LiteLLM's call id, to find the call in its logs."
+    )
 
 
 # ----------------------------------------------------------------- meta

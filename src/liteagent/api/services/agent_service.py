@@ -9,10 +9,8 @@ store with its approvals.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
-
-from litellm.types.utils import ModelResponse
 
 from liteagent.api.principal import Principal
 from liteagent.api.schemas import (
@@ -21,11 +19,15 @@ from liteagent.api.schemas import (
     AgentUpdate,
     ChatRequest,
     ChatResponse,
-    ChatUsage,
+)
+from liteagent.api.services.chat_paths import (
+    gateway_chat,
+    gateway_stream,
+    handler_chat,
+    handler_stream,
 )
 from liteagent.api.services.context import ApiContext
 from liteagent.api.services.policy import check_delegated
-from liteagent.api.streaming import sse_events
 from liteagent.catalog import MODEL_PREFIX
 from liteagent.catalog.runtime_store import validate_definition
 from liteagent.errors import CatalogError, ConflictError, ValidationError
@@ -46,11 +48,18 @@ class AgentService:
     Args:
         context: The app's shared parts.
         principal: The caller: sees and changes only what ``principal.can_access`` allows.
+        headers: The request's headers (inside the proxy its key goes on to LiteLLM's chat).
     """
 
-    def __init__(self, context: ApiContext, principal: Principal) -> None:
+    def __init__(
+        self,
+        context: ApiContext,
+        principal: Principal,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.context = context
         self.principal = principal
+        self.headers = dict(headers or {})  # the caller's key, forwarded to LiteLLM's chat
         self.repository = context.repository
 
     # ----------------------------------------------------------------- views
@@ -223,31 +232,6 @@ class AgentService:
             )
         return agent.model
 
-    def _call(self, model: str, request: ChatRequest) -> tuple[list[dict[str, str]], Any]:
-        messages = [m.model_dump() for m in request.history]
-        messages.append({"role": "user", "content": request.message})
-        metadata: dict[str, Any] = {
-            "user_api_key_user_id": self.principal.user_id,
-            "user_api_key_team_id": self.principal.team_id,
-            "user_api_key_hash": self.principal.subject,
-            "headers": (
-                {"x-openwebui-chat-id": request.conversation_id} if request.conversation_id else {}
-            ),
-        }
-        optional: dict[str, Any] = {}
-        if request.temperature is not None:
-            optional["temperature"] = request.temperature
-        if request.max_tokens is not None:
-            optional["max_tokens"] = request.max_tokens
-        kwargs = {
-            "litellm_params": {
-                "metadata": metadata,
-                "proxy_server_request": {"body": {"model": model}},
-            },
-            "optional_params": optional,
-        }
-        return messages, kwargs
-
     async def chat(self, agent_id: str, request: ChatRequest) -> ChatResponse | None:
         """One turn with the agent (``None`` if the caller has no such agent).
 
@@ -258,30 +242,22 @@ class AgentService:
         if record is None:
             return None
         model = self._served_model(record)
-        messages, kwargs = self._call(model, request)
-        response = await self.context.handler.acompletion(
-            model, messages, model_response=ModelResponse(), **kwargs
-        )
-        choice = response.choices[0]
-        usage = getattr(response, "usage", None)
-        return ChatResponse(
-            model=model,
-            content=choice.message.content or "",
-            finish_reason=choice.finish_reason,
-            conversation_id=request.conversation_id,
-            usage=ChatUsage(
-                prompt_tokens=getattr(usage, "prompt_tokens", 0),
-                completion_tokens=getattr(usage, "completion_tokens", 0),
-                total_tokens=getattr(usage, "total_tokens", 0),
-            ),
-        )
+        if self.context.gateway is not None:
+            return await gateway_chat(self.context.gateway, self.headers, model, request)
+        return await handler_chat(self.context.handler, self.principal, model, request)
 
-    async def stream(self, agent_id: str, request: ChatRequest) -> AsyncIterator[str] | None:
-        """The turn as server-sent events (``None`` if the caller has no such agent)."""
+    async def stream(
+        self, agent_id: str, request: ChatRequest
+    ) -> AsyncIterator[str] | AsyncIterator[bytes] | None:
+        """The turn as server-sent events (``None`` if the caller has no such agent).
+
+        Raises:
+            ConflictError: the agent is not served.
+        """
         record = await self.record(agent_id)
         if record is None:
             return None
         model = self._served_model(record)
-        messages, kwargs = self._call(model, request)
-        chunks = self.context.handler.astreaming(model, messages, **kwargs)
-        return await sse_events(chunks, model=model)
+        if self.context.gateway is not None:
+            return await gateway_stream(self.context.gateway, self.headers, model, request)
+        return await handler_stream(self.context.handler, self.principal, model, request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from liteagent.catalog import Catalog
 from liteagent.catalog.runtime_store import RuntimeCatalog, merge_snapshot
@@ -11,6 +12,9 @@ from liteagent.proxy import LiteAgentLLM
 from liteagent.security import EncryptionService, get_encryption_service
 from liteagent.storage import get_database
 from liteagent.storage.catalog_store import CatalogRepository
+
+if TYPE_CHECKING:
+    from liteagent.api.proxy_chat import ProxyChatGateway
 
 __all__ = ["ApiContext"]
 
@@ -23,21 +27,26 @@ class ApiContext:
         handler: The proxy's handler: chats go through it, and it serves the agents.
         repository: The management API's tables.
         encryption: Encrypts providers' API keys and data sources' tokens.
-        settings: The handler's settings.
+        gateway: Inside the proxy, chats go through LiteLLM's own chat endpoint (its checks,
+            budgets and spend logs apply); ``None``: straight to the handler (standalone).
     """
 
     handler: LiteAgentLLM
     repository: CatalogRepository
     encryption: EncryptionService
+    gateway: ProxyChatGateway | None = None
 
     @classmethod
-    def for_handler(cls, handler: LiteAgentLLM) -> ApiContext:
+    def for_handler(
+        cls, handler: LiteAgentLLM, gateway: ProxyChatGateway | None = None
+    ) -> ApiContext:
         """The context of ``handler``'s database and encryption key."""
         settings = handler.settings
         return cls(
             handler=handler,
             repository=CatalogRepository(get_database(settings.database_url)),
             encryption=get_encryption_service(settings),
+            gateway=gateway,
         )
 
     @property
