@@ -1,9 +1,9 @@
 """``AgentService``: agents defined at run time, served as ``liteagent/<name>``.
 
 Definitions go through the catalog's own validation (``validate_definition``: the specs every
-``liteagent.yaml`` entry goes through). Chats go through the handler's normal path, exactly as a
-chat through the proxy: the per-chat turn lock, credential scrubbing, the cached runner, the run
-store with its approvals.
+``liteagent.yaml`` entry goes through). Chats go through LiteLLM inside the proxy, straight to
+the handler standalone (``chat_paths``), and either way take the handler's normal path: the
+per-chat turn lock, credential scrubbing, the cached runner, the run store with its approvals.
 """
 
 from __future__ import annotations
