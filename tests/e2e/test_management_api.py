@@ -77,6 +77,12 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> No
         time.sleep(0.1)
 
 
+def _a2a_agents(proxy: Proxy) -> set[str]:
+    r = httpx.get(f"{proxy.base_url}/liteagent/a2a/")
+    assert r.status_code == 200, r.text
+    return {agent["name"] for agent in r.json()["agents"]}
+
+
 def _answer(proxy: Proxy, model: str) -> str:
     reply = _client(proxy).chat.completions.create(
         model=model, messages=[{"role": "user", "content": "hello"}]
@@ -159,8 +165,10 @@ def _check(
     assert _answer(one, "liteagent/api-bot") == "first answer"
     assert _system_prompt(server) == "Prompt one."
     assert server.requests[-1]["headers"]["authorization"] == f"Bearer {PROVIDER_KEY}"
+    assert "api-bot" in _a2a_agents(one)  # an A2A agent too
     # and by the other replica within the refresh interval
     _wait(lambda: "liteagent/api-bot" in _models(two), "replica 2 to list the agent")
+    assert "api-bot" in _a2a_agents(two)
     server.reply_text("second answer")
     assert _answer(two, "liteagent/api-bot") == "second answer"
 
@@ -218,6 +226,7 @@ def _check(
     _wait(lambda: "liteagent/api-bot" not in _models(two), "replica 2 to drop the agent")
     with pytest.raises(openai.NotFoundError):
         _answer(two, "liteagent/api-bot")
+    assert "api-bot" not in _a2a_agents(one) and "api-bot" not in _a2a_agents(two)
 
     # the provider's key: in no response, no log line, no database cell
     for path in ("/providers", f"/providers/{provider['id']}", "/meta/models"):

@@ -98,6 +98,11 @@ class CatalogRefresher:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._listeners: list[Callable[[RuntimeCatalog], None]] = []
+
+    def on_reload(self, listener: Callable[[RuntimeCatalog], None]) -> None:
+        """Call ``listener(new)`` after each reload (e.g. to rebuild the A2A agents)."""
+        self._listeners.append(listener)
 
     @property
     def store(self) -> RuntimeCatalogStore:
@@ -128,6 +133,11 @@ class CatalogRefresher:
         router = proxy_router()
         if router is not None:
             sync_router(router, old, new)
+        for listener in self._listeners:
+            try:
+                listener(new)
+            except Exception:
+                logger.exception("runtime_catalog_listener_failed")
         logger.info(
             "runtime_catalog_loaded",
             version=new.version,
