@@ -39,10 +39,8 @@ __all__ = [
 logger = get_logger(__name__)
 
 
-class InvalidJobArgumentsError(InvalidRequestError):
+class InvalidJobArgumentsError(InvalidRequestError, error_code="invalid_job_arguments"):
     """The arguments do not fit the job's signature."""
-
-    error_code = "invalid_job_arguments"
 
 
 def check_arguments(definition: JobDefinition, kwargs: Mapping[str, Any]) -> None:
