@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
 
 from liteagent.config import Settings
 from liteagent.registry import ProviderRegistry
 from liteagent.security.outbound import OutboundPolicy
 from liteagent.toolkits.errors import ToolkitError as ToolkitError
-from liteagent.toolkits.http import request_json
+from liteagent.toolkits.http import ToolkitAuthError, request_json
 from liteagent.toolkits.store import TokenStorage, secret_values
 
 if TYPE_CHECKING:
@@ -107,6 +109,63 @@ class BaseToolkitConfig(ABC):
             policy=OutboundPolicy.from_settings(self.settings),
             timeout=self.settings.toolkit_timeout,
             **request,
+        )
+
+    async def store_checked_token(
+        self,
+        user_id: str,
+        secrets: Sequence[str],
+        credentials: dict[str, Any],
+        whoami: Awaitable[Any],
+        *,
+        advice: str,
+        identity: Callable[[Mapping[str, Any]], tuple[str, str]],
+        shown_as: str = "{}",
+    ) -> ConfigOutcome:
+        """Store ``credentials`` once the service's "who am I" call accepts them.
+
+        Args:
+            user_id: Whose credentials they are.
+            secrets: The secrets found in the message.
+            credentials: The fields to store (``base_url`` among them).
+            whoami: The service call made with ``credentials`` (awaited here).
+            advice: What to check when the service refuses them.
+            identity: The (field, name) that the answer gives the account, e.g.
+                ``("username", "alice")``; the name is stored under the field.
+            shown_as: How the name is shown in the confirmation (``"@{}"``).
+
+        Returns:
+            The outcome: stored, or why not (the service refused, or could not be asked).
+        """
+        found = tuple(secrets)
+        base_url = str(credentials["base_url"])
+        try:
+            me = await whoami
+        except ToolkitAuthError as exc:
+            host = httpx.URL(base_url).host
+            return ConfigOutcome(
+                stored=False,
+                secrets=found,
+                message=f"{self.display_name} answered {exc.status} at {host}, so nothing was "
+                f"stored. {advice}",
+            )
+        except ToolkitError as exc:
+            return ConfigOutcome(
+                stored=False,
+                secrets=found,
+                message=f"I could not check the token with {self.display_name}: {exc} Nothing "
+                "was stored.",
+            )
+        field_name, who = identity(me if isinstance(me, dict) else {})
+        who = who[:100]
+        credentials[field_name] = who
+        await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
+        return ConfigOutcome(
+            stored=True,
+            secrets=found,
+            message=f"{self.display_name} is connected as **{shown_as.format(who)}** "
+            f"({base_url}). The token is stored encrypted for you alone and was removed from our "
+            f"conversation. Send `revoke {self.name}` to delete it.",
         )
 
     async def is_configured(self, user_id: str) -> bool:

@@ -12,8 +12,6 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from liteagent.toolkits.base import (
     URL_PATTERN,
     BaseToolkitConfig,
@@ -22,7 +20,6 @@ from liteagent.toolkits.base import (
     clean_url,
     toolkit_registry,
 )
-from liteagent.toolkits.http import ToolkitAuthError
 
 if TYPE_CHECKING:
     from agno.tools import Toolkit
@@ -75,32 +72,15 @@ class GitLabConfig(BaseToolkitConfig):
             "base_url": urls[0] if urls else self.default_base_url,
             "token": secrets[0],
         }
-        try:
-            me = await self._call(credentials, "/api/v4/user", verified=False)
-        except ToolkitAuthError as exc:
-            host = httpx.URL(str(credentials["base_url"])).host
-            return ConfigOutcome(
-                stored=False,
-                secrets=tuple(secrets),
-                message=f"GitLab answered {exc.status} at {host}, so nothing was stored. Check "
-                "that the token is not expired and has the read_api scope, then send it again.",
-            )
-        except ToolkitError as exc:
-            return ConfigOutcome(
-                stored=False,
-                secrets=tuple(secrets),
-                message=f"I could not check the token with GitLab: {exc} Nothing was stored.",
-            )
-        me = me if isinstance(me, dict) else {}
-        who = str(me.get("username") or "your account")[:100]
-        credentials["username"] = who
-        await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
-        return ConfigOutcome(
-            stored=True,
-            secrets=tuple(secrets),
-            message=f"GitLab is connected as **@{who}** ({credentials['base_url']}). The token "
-            "is stored encrypted for you alone and was removed from our conversation. Send "
-            "`revoke gitlab` to delete it.",
+        return await self.store_checked_token(
+            user_id,
+            secrets,
+            credentials,
+            self._call(credentials, "/api/v4/user", verified=False),
+            advice="Check that the token is not expired and has the read_api scope, then send "
+            "it again.",
+            identity=lambda me: ("username", str(me.get("username") or "your account")),
+            shown_as="@{}",
         )
 
     def get_config_prompt(self, user_id: str) -> str:

@@ -13,8 +13,6 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from liteagent.toolkits.base import (
     URL_PATTERN,
     BaseToolkitConfig,
@@ -23,7 +21,6 @@ from liteagent.toolkits.base import (
     clean_url,
     toolkit_registry,
 )
-from liteagent.toolkits.http import ToolkitAuthError
 
 if TYPE_CHECKING:
     from agno.tools import Toolkit
@@ -104,32 +101,17 @@ class JiraConfig(BaseToolkitConfig):
         credentials: dict[str, Any] = {"base_url": base_url, "token": token}
         if email_match:
             credentials["email"] = email_match.group("email")
-        try:
-            me = await self._call(credentials, "GET", "/rest/api/2/myself", verified=False)
-        except ToolkitAuthError as exc:
-            return ConfigOutcome(
-                stored=False,
-                secrets=tuple(secrets),
-                message=f"Jira answered {exc.status} at {httpx.URL(base_url).host}, so nothing "
-                "was stored. Check the token (and, for Jira Cloud, the e-mail of the account "
-                "that created it) and send it again.",
-            )
-        except ToolkitError as exc:
-            return ConfigOutcome(
-                stored=False,
-                secrets=tuple(secrets),
-                message=f"I could not check the token with Jira: {exc} Nothing was stored.",
-            )
-        me = me if isinstance(me, dict) else {}
-        who = str(me.get("displayName") or me.get("name") or "your account")[:100]
-        credentials["display_name"] = who
-        await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
-        return ConfigOutcome(
-            stored=True,
-            secrets=tuple(secrets),
-            message=f"Jira is connected as **{who}** ({base_url}). The token is stored "
-            "encrypted for you alone and was removed from our conversation. Send `revoke jira` "
-            "to delete it.",
+        return await self.store_checked_token(
+            user_id,
+            secrets,
+            credentials,
+            self._call(credentials, "GET", "/rest/api/2/myself", verified=False),
+            advice="Check the token (and, for Jira Cloud, the e-mail of the account that "
+            "created it) and send it again.",
+            identity=lambda me: (
+                "display_name",
+                str(me.get("displayName") or me.get("name") or "your account"),
+            ),
         )
 
     def get_config_prompt(self, user_id: str) -> str:
