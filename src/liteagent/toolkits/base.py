@@ -222,13 +222,60 @@ class BaseToolkitConfig(ABC):
         return f"You had no {self.display_name} credentials stored; nothing was removed."
 
     # ------------------------------------------------------------------ the agent's side
-    @abstractmethod
     async def get_toolkit(self, user_id: str) -> Toolkit | None:
-        """The user's Agno toolkit, or ``None`` when not configured."""
+        """The user's Agno toolkit (named ``name``, with ``tools``), or ``None`` when not
+        configured."""
+        if not await self.is_configured(user_id):
+            return None
+        from agno.tools import Toolkit
+
+        return Toolkit(name=self.name, tools=self.tools(user_id))
+
+    def tools(self, user_id: str) -> list[Callable[..., Any]]:
+        """The functions the agent may call for ``user_id`` (override this or ``get_toolkit``)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no tools")
 
     @abstractmethod
     def get_agent_instructions(self) -> list[str]:
         """Instructions added to the agent's prompt when this toolkit is available."""
+
+
+class TokenToolkitConfig(BaseToolkitConfig):
+    """A toolkit whose users paste a token for a REST API at their ``base_url`` (GitLab, Jira).
+
+    Subclasses say how a request carries the token (``auth``); the calls are made here.
+    """
+
+    @abstractmethod
+    def auth(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        """The request keywords that authenticate with ``credentials`` (``headers``, ``auth``)."""
+
+    async def call(
+        self,
+        credentials: Mapping[str, Any],
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        method: str = "GET",
+        verified: bool = True,
+    ) -> Any:
+        """``path`` of the user's API with ``credentials``; ``verified`` once they are stored
+        (the upstream's error details are then shown)."""
+        return await self.fetch_json(
+            method,
+            f"{credentials['base_url']}{path}",
+            params=params,
+            detail=verified,
+            **self.auth(credentials),
+        )
+
+    async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET ``path`` with the user's stored credentials.
+
+        Raises:
+            ToolkitError: not configured any more, or the call failed.
+        """
+        return await self.call(await self.configured(user_id), path, params)
 
 
 toolkit_registry: ProviderRegistry[BaseToolkitConfig] = ProviderRegistry(

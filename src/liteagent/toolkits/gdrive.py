@@ -19,7 +19,8 @@ import hashlib
 import json
 import re
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from liteagent.log import get_logger
@@ -33,9 +34,6 @@ from liteagent.toolkits.base import (
     toolkit_registry,
 )
 from liteagent.toolkits.http import ToolkitAuthError, request_text
-
-if TYPE_CHECKING:
-    from agno.tools import Toolkit
 
 logger = get_logger(__name__)
 
@@ -314,13 +312,9 @@ class GoogleDriveConfig(BaseToolkitConfig):
                     raise
         raise ToolkitError("unreachable")  # pragma: no cover
 
-    async def get_toolkit(self, user_id: str) -> Toolkit | None:
-        if not await self.is_configured(user_id):
-            return None
-        from agno.tools import Toolkit
-
+    def tools(self, user_id: str) -> list[Callable[..., Any]]:
         tools = GoogleDriveTools(self, user_id)
-        return Toolkit(name="gdrive", tools=[tools.gdrive_search_files, tools.gdrive_read_file])
+        return [tools.gdrive_search_files, tools.gdrive_read_file]
 
 
 class GoogleDriveTools:

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from liteagent.toolkits.base import (
     URL_PATTERN,
-    BaseToolkitConfig,
     ConfigOutcome,
+    TokenToolkitConfig,
     ToolkitError,
     clean_url,
     toolkit_registry,
 )
-
-if TYPE_CHECKING:
-    from agno.tools import Toolkit
 
 GITLAB_COM = "https://gitlab.com"
 _PAT = re.compile(r"glpat-[A-Za-z0-9_.-]{20,}")  # also glued to a word: "tokenglpat-…"
@@ -38,7 +36,7 @@ def _project(project: str) -> str:
     return project if project.isdigit() else quote(project, safe="")
 
 
-class GitLabConfig(BaseToolkitConfig):
+class GitLabConfig(TokenToolkitConfig):
     """GitLab (gitlab.com or self-managed) through a personal access token (scope read_api).
 
     Catalog options: ``base_url`` (default ``GITLAB_URL``).
@@ -76,7 +74,7 @@ class GitLabConfig(BaseToolkitConfig):
             user_id,
             secrets,
             credentials,
-            self._call(credentials, "/api/v4/user", verified=False),
+            self.call(credentials, "/api/v4/user", verified=False),
             advice="Check that the token is not expired and has the read_api scope, then send "
             "it again.",
             identity=lambda me: ("username", str(me.get("username") or "your account")),
@@ -100,45 +98,13 @@ class GitLabConfig(BaseToolkitConfig):
             "gitlab_list_merge_requests, for a project given by id or path (group/project).",
         ]
 
-    async def _call(
-        self,
-        credentials: dict[str, Any],
-        path: str,
-        params: dict[str, Any] | None = None,
-        *,
-        verified: bool = True,
-    ) -> Any:
-        return await self.fetch_json(
-            "GET",
-            f"{credentials['base_url']}{path}",
-            headers={"PRIVATE-TOKEN": str(credentials["token"]), "Accept": "application/json"},
-            params=params,
-            detail=verified,
-        )
+    def auth(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        token = str(credentials["token"])
+        return {"headers": {"PRIVATE-TOKEN": token, "Accept": "application/json"}}
 
-    async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET ``path`` with the user's token.
-
-        Raises:
-            ToolkitError: not configured any more, or the call failed.
-        """
-        credentials = await self.configured(user_id)
-        return await self._call(credentials, path, params)
-
-    async def get_toolkit(self, user_id: str) -> Toolkit | None:
-        if not await self.is_configured(user_id):
-            return None
-        from agno.tools import Toolkit
-
+    def tools(self, user_id: str) -> list[Callable[..., Any]]:
         tools = GitLabTools(self, user_id)
-        return Toolkit(
-            name="gitlab",
-            tools=[
-                tools.gitlab_list_issues,
-                tools.gitlab_get_issue,
-                tools.gitlab_list_merge_requests,
-            ],
-        )
+        return [tools.gitlab_list_issues, tools.gitlab_get_issue, tools.gitlab_list_merge_requests]
 
 
 def _issue(item: dict[str, Any]) -> dict[str, Any]:

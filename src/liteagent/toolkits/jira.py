@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from liteagent.toolkits.base import (
     URL_PATTERN,
-    BaseToolkitConfig,
     ConfigOutcome,
+    TokenToolkitConfig,
     ToolkitError,
     clean_url,
     toolkit_registry,
 )
-
-if TYPE_CHECKING:
-    from agno.tools import Toolkit
 
 _ATLASSIAN_TOKEN = re.compile(r"ATATT[A-Za-z0-9_=-]{16,}")  # also glued to a word
 _KEYWORD_TOKEN = re.compile(
@@ -55,7 +53,7 @@ def _issue_summary(issue: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class JiraConfig(BaseToolkitConfig):
+class JiraConfig(TokenToolkitConfig):
     """Jira (Cloud, Server or Data Center) through an API token and the site URL.
 
     Catalog options: ``base_url`` (the site, when every user shares one; default
@@ -105,7 +103,7 @@ class JiraConfig(BaseToolkitConfig):
             user_id,
             secrets,
             credentials,
-            self._call(credentials, "GET", "/rest/api/2/myself", verified=False),
+            self.call(credentials, "/rest/api/2/myself", verified=False),
             advice="Check the token (and, for Jira Cloud, the e-mail of the account that "
             "created it) and send it again.",
             identity=lambda me: (
@@ -142,49 +140,16 @@ class JiraConfig(BaseToolkitConfig):
         ]
 
     # ------------------------------------------------------------------ the API
-    async def _call(
-        self,
-        credentials: dict[str, Any],
-        method: str,
-        path: str,
-        params: dict[str, Any] | None = None,
-        *,
-        verified: bool = True,
-    ) -> Any:
-        headers = {"Accept": "application/json"}
-        auth: tuple[str, str] | None = None
-        if credentials.get("email"):
+    def auth(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        if credentials.get("email"):  # Jira Cloud: e-mail and API token
             auth = (str(credentials["email"]), str(credentials["token"]))
-        else:
-            headers["Authorization"] = f"Bearer {credentials['token']}"
-        return await self.fetch_json(
-            method,
-            f"{credentials['base_url']}{path}",
-            headers=headers,
-            params=params,
-            auth=auth,
-            detail=verified,
-        )
+            return {"headers": {"Accept": "application/json"}, "auth": auth}
+        bearer = f"Bearer {credentials['token']}"  # Server / Data Center: personal access token
+        return {"headers": {"Accept": "application/json", "Authorization": bearer}}
 
-    async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET ``path`` with the user's credentials.
-
-        Raises:
-            ToolkitError: not configured any more, or the call failed.
-        """
-        credentials = await self.configured(user_id)
-        return await self._call(credentials, "GET", path, params)
-
-    async def get_toolkit(self, user_id: str) -> Toolkit | None:
-        if not await self.is_configured(user_id):
-            return None
-        from agno.tools import Toolkit
-
+    def tools(self, user_id: str) -> list[Callable[..., Any]]:
         tools = JiraTools(self, user_id)
-        return Toolkit(
-            name="jira",
-            tools=[tools.jira_search_issues, tools.jira_get_issue, tools.jira_list_versions],
-        )
+        return [tools.jira_search_issues, tools.jira_get_issue, tools.jira_list_versions]
 
 
 class JiraTools:
