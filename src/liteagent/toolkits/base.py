@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -111,63 +111,6 @@ class BaseToolkitConfig(ABC):
             **request,
         )
 
-    async def store_checked_token(
-        self,
-        user_id: str,
-        secrets: Sequence[str],
-        credentials: dict[str, Any],
-        whoami: Awaitable[Any],
-        *,
-        advice: str,
-        identity: Callable[[Mapping[str, Any]], tuple[str, str]],
-        shown_as: str = "{}",
-    ) -> ConfigOutcome:
-        """Store ``credentials`` once the service's "who am I" call accepts them.
-
-        Args:
-            user_id: Whose credentials they are.
-            secrets: The secrets found in the message.
-            credentials: The fields to store (``base_url`` among them).
-            whoami: The service call made with ``credentials`` (awaited here).
-            advice: What to check when the service refuses them.
-            identity: The (field, name) that the answer gives the account, e.g.
-                ``("username", "alice")``; the name is stored under the field.
-            shown_as: How the name is shown in the confirmation (``"@{}"``).
-
-        Returns:
-            The outcome: stored, or why not (the service refused, or could not be asked).
-        """
-        found = tuple(secrets)
-        base_url = str(credentials["base_url"])
-        try:
-            me = await whoami
-        except ToolkitAuthError as exc:
-            host = httpx.URL(base_url).host
-            return ConfigOutcome(
-                stored=False,
-                secrets=found,
-                message=f"{self.display_name} answered {exc.status} at {host}, so nothing was "
-                f"stored. {advice}",
-            )
-        except ToolkitError as exc:
-            return ConfigOutcome(
-                stored=False,
-                secrets=found,
-                message=f"I could not check the token with {self.display_name}: {exc} Nothing "
-                "was stored.",
-            )
-        field_name, who = identity(me if isinstance(me, dict) else {})
-        who = who[:100]
-        credentials[field_name] = who
-        await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
-        return ConfigOutcome(
-            stored=True,
-            secrets=found,
-            message=f"{self.display_name} is connected as **{shown_as.format(who)}** "
-            f"({base_url}). The token is stored encrypted for you alone and was removed from our "
-            f"conversation. Send `revoke {self.name}` to delete it.",
-        )
-
     async def is_configured(self, user_id: str) -> bool:
         """Whether ``user_id`` has working credentials stored for this toolkit."""
         return await self.credentials(user_id) is not None
@@ -243,8 +186,22 @@ class BaseToolkitConfig(ABC):
 class TokenToolkitConfig(BaseToolkitConfig):
     """A toolkit whose users paste a token for a REST API at their ``base_url`` (GitLab, Jira).
 
-    Subclasses say how a request carries the token (``auth``); the calls are made here.
+    Subclasses say how a request carries the token (``auth``), which call tells who the token
+    belongs to (``whoami_path``, ``account``) and what to check when the service refuses it
+    (``refused_advice``); checking, storing and the calls are done here.
     """
+
+    whoami_path: ClassVar[str]
+    """The API path that answers with the token's account (used to check a pasted token)."""
+    refused_advice: ClassVar[str]
+    """What to check when the service refuses a pasted token."""
+    account_shown_as: ClassVar[str] = "{}"
+    """How the account name is shown when connected (``"@{}"``)."""
+
+    @abstractmethod
+    def account(self, me: Mapping[str, Any]) -> tuple[str, str]:
+        """The (field, name) of the account in the ``whoami_path`` answer, e.g.
+        ``("username", "alice")``; the name is stored under the field."""
 
     @abstractmethod
     def auth(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -267,6 +224,42 @@ class TokenToolkitConfig(BaseToolkitConfig):
             params=params,
             detail=verified,
             **self.auth(credentials),
+        )
+
+    async def store_checked_token(
+        self, user_id: str, secrets: Sequence[str], credentials: dict[str, Any]
+    ) -> ConfigOutcome:
+        """Store ``credentials`` (``base_url`` and ``token`` among them) once the service's
+        who-am-I call accepts them; otherwise tell the user why nothing was stored."""
+        found = tuple(secrets)
+        base_url = str(credentials["base_url"])
+        try:
+            me = await self.call(credentials, self.whoami_path, verified=False)
+        except ToolkitAuthError as exc:
+            host = httpx.URL(base_url).host
+            return ConfigOutcome(
+                stored=False,
+                secrets=found,
+                message=f"{self.display_name} answered {exc.status} at {host}, so nothing was "
+                f"stored. {self.refused_advice}",
+            )
+        except ToolkitError as exc:
+            return ConfigOutcome(
+                stored=False,
+                secrets=found,
+                message=f"I could not check the token with {self.display_name}: {exc} Nothing "
+                "was stored.",
+            )
+        field_name, who = self.account(me if isinstance(me, dict) else {})
+        who = who[:100]
+        credentials[field_name] = who
+        await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
+        return ConfigOutcome(
+            stored=True,
+            secrets=found,
+            message=f"{self.display_name} is connected as **{self.account_shown_as.format(who)}** "
+            f"({base_url}). The token is stored encrypted for you alone and was removed from our "
+            f"conversation. Send `revoke {self.name}` to delete it.",
         )
 
     async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:

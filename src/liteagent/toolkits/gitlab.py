@@ -45,6 +45,11 @@ class GitLabConfig(TokenToolkitConfig):
     name: ClassVar[str] = "gitlab"
     display_name: ClassVar[str] = "GitLab"
     feature_words: ClassVar[tuple[str, ...]] = ("gitlab", "merge request", "merge requests")
+    whoami_path = "/api/v4/user"
+    refused_advice = (
+        "Check that the token is not expired and has the read_api scope, then send it again."
+    )
+    account_shown_as = "@{}"
 
     @property
     def default_base_url(self) -> str:
@@ -70,16 +75,7 @@ class GitLabConfig(TokenToolkitConfig):
             "base_url": urls[0] if urls else self.default_base_url,
             "token": secrets[0],
         }
-        return await self.store_checked_token(
-            user_id,
-            secrets,
-            credentials,
-            self.call(credentials, "/api/v4/user", verified=False),
-            advice="Check that the token is not expired and has the read_api scope, then send "
-            "it again.",
-            identity=lambda me: ("username", str(me.get("username") or "your account")),
-            shown_as="@{}",
-        )
+        return await self.store_checked_token(user_id, secrets, credentials)
 
     def get_config_prompt(self, user_id: str) -> str:
         return (
@@ -97,6 +93,9 @@ class GitLabConfig(TokenToolkitConfig):
             "GitLab tools are available: gitlab_list_issues, gitlab_get_issue and "
             "gitlab_list_merge_requests, for a project given by id or path (group/project).",
         ]
+
+    def account(self, me: Mapping[str, Any]) -> tuple[str, str]:
+        return "username", str(me.get("username") or "your account")
 
     def auth(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
         token = str(credentials["token"])

@@ -63,6 +63,11 @@ class JiraConfig(TokenToolkitConfig):
     name: ClassVar[str] = "jira"
     display_name: ClassVar[str] = "Jira"
     feature_words: ClassVar[tuple[str, ...]] = ("jira", "jql", "atlassian")
+    whoami_path = "/rest/api/2/myself"
+    refused_advice = (
+        "Check the token (and, for Jira Cloud, the e-mail of the account that created it) and "
+        "send it again."
+    )
 
     @property
     def default_base_url(self) -> str | None:
@@ -99,18 +104,7 @@ class JiraConfig(TokenToolkitConfig):
         credentials: dict[str, Any] = {"base_url": base_url, "token": token}
         if email_match:
             credentials["email"] = email_match.group("email")
-        return await self.store_checked_token(
-            user_id,
-            secrets,
-            credentials,
-            self.call(credentials, "/rest/api/2/myself", verified=False),
-            advice="Check the token (and, for Jira Cloud, the e-mail of the account that "
-            "created it) and send it again.",
-            identity=lambda me: (
-                "display_name",
-                str(me.get("displayName") or me.get("name") or "your account"),
-            ),
-        )
+        return await self.store_checked_token(user_id, secrets, credentials)
 
     def get_config_prompt(self, user_id: str) -> str:
         if self.default_base_url:
@@ -140,6 +134,9 @@ class JiraConfig(TokenToolkitConfig):
         ]
 
     # ------------------------------------------------------------------ the API
+    def account(self, me: Mapping[str, Any]) -> tuple[str, str]:
+        return "display_name", str(me.get("displayName") or me.get("name") or "your account")
+
     def auth(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
         if credentials.get("email"):  # Jira Cloud: e-mail and API token
             auth = (str(credentials["email"]), str(credentials["token"]))
