@@ -73,6 +73,17 @@ async def _call(func: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
+async def _chain(
+    hooks: list[Callable[..., Any]], definition: WorkflowDefinition, state: WorkflowState
+) -> WorkflowState:
+    """Pass ``state`` through ``hooks`` in order; a hook returning ``None`` keeps it."""
+    for hook in list(hooks):
+        result = await _call(hook, definition, state)
+        if result is not None:
+            state = result
+    return state
+
+
 def _key(node_type: object) -> str:
     if node_type is None:
         return "*"
@@ -198,20 +209,12 @@ class WorkflowHooks:
     async def run_before_workflow_start(
         self, definition: WorkflowDefinition, state: WorkflowState
     ) -> WorkflowState:
-        for hook in list(self._start):
-            result = await _call(hook, definition, state)
-            if result is not None:
-                state = result
-        return state
+        return await _chain(self._start, definition, state)
 
     async def run_after_workflow_complete(
         self, definition: WorkflowDefinition, state: WorkflowState
     ) -> WorkflowState:
-        for hook in list(self._complete):
-            result = await _call(hook, definition, state)
-            if result is not None:
-                state = result
-        return state
+        return await _chain(self._complete, definition, state)
 
 
 class ConditionRegistry:
