@@ -7,6 +7,7 @@ plain string processing with explicit limits; nothing is ever executed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -297,18 +298,20 @@ class _Parser:
         return depth + 1
 
     def _or(self, depth: int) -> Node:
-        operands = [self._and(depth)]
-        while self._is("or", "||"):
-            self._advance()
-            operands.append(self._and(depth))
-        return operands[0] if len(operands) == 1 else BoolOp("or", tuple(operands))
+        return self._bool_chain("or", ("or", "||"), self._and, depth)
 
     def _and(self, depth: int) -> Node:
-        operands = [self._not(depth)]
-        while self._is("and", "&&"):
+        return self._bool_chain("and", ("and", "&&"), self._not, depth)
+
+    def _bool_chain(
+        self, op: str, spellings: tuple[str, ...], operand: Callable[[int], Node], depth: int
+    ) -> Node:
+        """``operand (op operand)*`` as one ``BoolOp`` (or the lone operand)."""
+        operands = [operand(depth)]
+        while self._is(*spellings):
             self._advance()
-            operands.append(self._not(depth))
-        return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands))
+            operands.append(operand(depth))
+        return operands[0] if len(operands) == 1 else BoolOp(op, tuple(operands))
 
     def _not(self, depth: int) -> Node:
         if self._is("not", "!"):
