@@ -31,12 +31,10 @@ from redis.exceptions import LockError
 
 from liteagent.log import get_logger
 from liteagent.runtime.circuit_breaker import (
-    CircuitBreakerConfig,
+    Change,
     CircuitSnapshot,
     CircuitState,
     InMemoryCircuitBackend,
-    Operation,
-    transition,
 )
 from liteagent.runtime.rate_limiter import InMemoryConcurrencyBackend
 from liteagent.runtime.redis_client import (
@@ -96,21 +94,14 @@ class RedisCircuitBackend:
         return f"{KEY_PREFIX}circuit:{name}"
 
     @redis_fallback()
-    async def apply(
-        self,
-        name: str,
-        op: Operation,
-        config: CircuitBreakerConfig,
-        now: float,
-        error: str | None = None,
-    ) -> tuple[CircuitSnapshot, bool]:
+    async def apply(self, name: str, change: Change) -> tuple[CircuitSnapshot, bool]:
         key = self.key(name)
         outcome: list[tuple[CircuitSnapshot, bool]] = []
 
         async def step(pipe: Pipeline) -> None:
             outcome.clear()
             current = _load(await pipe.get(key))
-            snapshot, verdict = transition(current, op, config, now, error)
+            snapshot, verdict = change(current)
             outcome.append((snapshot, verdict))
             pipe.multi()  # type: ignore[no-untyped-call]
             if snapshot != current:
