@@ -377,13 +377,20 @@ class RateLimiterRegistry:
         self._limiters: dict[str, CombinedRateLimiter] = {}
         self.redis: RedisClientWrapper | None = None
         self.concurrency: ConcurrencyBackend | None = None
+        self.storage: Storage | None = None
 
     def use(
-        self, *, redis: RedisClientWrapper | None, concurrency: ConcurrencyBackend | None
+        self,
+        *,
+        redis: RedisClientWrapper | None,
+        concurrency: ConcurrencyBackend | None,
+        storage: Storage | None = None,
     ) -> None:
-        """Back limiters created from now on with ``redis`` (windows) and ``concurrency``."""
+        """Back limiters created from now on with ``redis`` (windows) and ``concurrency``;
+        without Redis, ``storage`` (when given) holds the windows of all of them."""
         self.redis = redis
         self.concurrency = concurrency
+        self.storage = storage
         self._limiters.clear()
 
     def create(
@@ -394,6 +401,7 @@ class RateLimiterRegistry:
             max_requests,
             window_seconds,
             max_concurrent,
+            storage=self.storage,
             concurrency_backend=self.concurrency,
             redis=self.redis,
         )
