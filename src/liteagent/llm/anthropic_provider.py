@@ -184,7 +184,7 @@ class AnthropicProvider(RemoteLLMProvider):
         )
 
     def _request(
-        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool
+        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool = False
     ) -> dict[str, Any]:
         system, msgs = to_anthropic_messages(messages)
         req: dict[str, Any] = {

@@ -123,7 +123,7 @@ class OllamaProvider(RemoteLLMProvider):
 
     # ----------------------------------------------------------------- helpers
     def _request(
-        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool
+        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool = False
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model_name,

@@ -121,7 +121,7 @@ class OpenAIProvider(RemoteLLMProvider):
         )
 
     def _request(
-        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool
+        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool = False
     ) -> dict[str, Any]:
         req: dict[str, Any] = {
             "model": self.model_name,

@@ -84,7 +84,7 @@ class RemoteLLMProvider(BaseLLMProvider):
 
     @abstractmethod
     def _request(
-        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool
+        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool = False
     ) -> dict[str, Any]:
         """The server's request for these messages (built before any failure is mapped)."""
 
