@@ -10,6 +10,7 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
     ├── InvalidRequestError (400 invalid_request_error)
     │   ├── ValidationError (422 validation_error)  well-formed input that breaks a rule
     │   ├── HeaderTooLargeError (400 header_too_large)  a forwarded header over its limit
+    │   ├── InputRejectedError (400 input_rejected)  refused by input validation (block mode)
     │   └── RequestTooLargeError (413 request_too_large)  messages over the size limit
     ├── AuthenticationError (401 authentication_error)
     ├── UserIdentityError (403 user_identity_error)  forwarded end-user identity not usable
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "ContextWindowExceededError",
     "HeaderTooLargeError",
+    "InputRejectedError",
     "InvalidRequestError",
     "LLMProviderError",
     "LLMRateLimitError",
@@ -144,6 +146,12 @@ class HeaderTooLargeError(InvalidRequestError):
     """A forwarded header (``X-OpenWebUI-User-Id``…) is longer than its limit."""
 
     error_code = "header_too_large"
+
+
+class InputRejectedError(InvalidRequestError):
+    """A message matched an input-validation check of an entry in ``block`` mode."""
+
+    error_code = "input_rejected"
 
 
 class AuthenticationError(LiteAgentError):

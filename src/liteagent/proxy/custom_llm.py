@@ -58,6 +58,7 @@ from liteagent.proxy.events import (
     RunFinished,
     ToolStep,
 )
+from liteagent.proxy.input_gate import check_input
 from liteagent.proxy.request_options import check_for_entry
 from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
 from liteagent.proxy.structured import instruction, json_answer
@@ -240,6 +241,14 @@ class LiteAgentLLM(CustomLLM):
         )
         return spec
 
+    async def _admit(self, ctx: RequestContext) -> tuple[ModelSpec, RequestContext]:
+        """The entry, once the request passed its input checks (400 in ``block`` mode)."""
+        spec = self._spec(ctx)
+        verdict = await check_input(spec, ctx, self.settings)
+        if verdict is not None and verdict.flagged:
+            ctx = replace(ctx, input_flags=verdict.result.checks)
+        return spec, ctx
+
     def _run(
         self, spec: ModelSpec, ctx: RequestContext, stack: AsyncExitStack
     ) -> AsyncGenerator[RunEvent, None]:
@@ -262,8 +271,11 @@ class LiteAgentLLM(CustomLLM):
         lock, credential scrubbing, cached runner, run store); used by the A2A server."""
         return self._events(ctx)
 
-    async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
-        spec = self._spec(ctx)
+    async def _events(
+        self, ctx: RequestContext, spec: ModelSpec | None = None
+    ) -> AsyncGenerator[RunEvent, None]:
+        if spec is None:  # else admitted by the caller
+            spec, ctx = await self._admit(ctx)
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
         await self.runtime.start()  # once: listen for other replicas' invalidations
@@ -296,6 +308,8 @@ class LiteAgentLLM(CustomLLM):
                         # Which model answered (after any fallback), how many calls, what they
                         # cost: metadata["liteagent"].
                         summary = summarize_calls(calls, event.metadata.get("model"), price=price)
+                        if ctx.input_flags and summary:
+                            summary["input_flags"] = list(ctx.input_flags)
                         event = replace(event, metadata={**event.metadata, "liteagent": summary})
                     yield event
             outcome = "completed"
@@ -454,13 +468,14 @@ class LiteAgentLLM(CustomLLM):
         events: AsyncGenerator[RunEvent, None] | None = None
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
-            self._spec(ctx)  # an unknown model (404) or an unusable option (400), before any chunk
+            # an unknown model (404), an unusable option or refused input (400), before any chunk
+            spec, ctx = await self._admit(ctx)
             translator = EventTranslator()
             # A first chunk at once: the client sees that work started, and the proxy starts
             # serving the stream, so a client that goes away (Open WebUI's Stop) is noticed
             # and cancels the run even before the model's first token.
             yield event_chunk(status_event(WORKING, done=False))
-            events = self._events(ctx)
+            events = self._events(ctx, spec)
             async for event in events:
                 for piece in translator.feed(event):
                     yield _stream_chunk(piece, response_id=response_id, model=ctx.model)

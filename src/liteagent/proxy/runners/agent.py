@@ -366,7 +366,9 @@ class _Session(ChatSession[StoredRun]):
             yield RunFinished(metadata={"model": model_id})
             return
         if state is None:
-            state = self.agent.launch(message, history=self.turn.history)
+            # the input checks the request matched stay with the run (input_validation: flag)
+            flags = {"input_flags": list(self.ctx.input_flags)} if self.ctx.input_flags else None
+            state = self.agent.launch(message, history=self.turn.history, metadata=flags)
             if self.turn.tool_exchange:
                 state = _client_steps(self.turn.tool_exchange, state)
             logger.info("agent_run_started", agent=self.name, run_id=state.run_id)

@@ -254,6 +254,8 @@ class _Session(ChatSession[StoredWorkflowRun]):
             },
         )
         state.metadata["definition_hash"] = self.runner.digest
+        if self.ctx.input_flags:  # the input checks the request matched (input_validation: flag)
+            state.metadata["input_flags"] = list(self.ctx.input_flags)
         logger.info("workflow_run_started", workflow=self.name, execution=state.execution_id)
         async with aclosing(self._drive(state)) as events:
             async for event in events:
