@@ -124,7 +124,7 @@ def test_what_open_webui_really_sends_is_not_flagged() -> None:
 def test_the_projects_own_docs_are_not_flagged() -> None:
     """The docs RAG agent retrieves these files: none of their paragraphs may be flagged."""
     paths = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    validator = ContentValidator(markup=False)
+    validator = ContentValidator()
     for path in paths:
         for n, paragraph in enumerate(path.read_text(encoding="utf-8").split("\n\n")):
             assert validator.validate(paragraph).checks == (), (path.name, n, paragraph[:200])
