@@ -28,6 +28,8 @@ from typing import Any, ClassVar, Literal
 
 import regex
 
+from liteagent.log import get_logger
+
 __all__ = [
     "DANGEROUS_CHECKS",
     "INJECTION_CHECKS",
@@ -43,6 +45,8 @@ __all__ = [
     "sanitize_string",
     "validate_model_name",
 ]
+
+logger = get_logger(__name__)
 
 Category = Literal["prompt_injection", "dangerous_markup"]
 
@@ -302,14 +306,19 @@ class ContentValidator:
             return ValidationResult()
         text = normalise_for_scan(content)
         findings: list[Finding] = []
+        errors: list[str] = []
         for check in _CHECKS:
             if check.category == "prompt_injection" and not self.injection:
                 continue
             if check.category == "dangerous_markup" and not self.markup:
                 continue
-            if check.found_in(text, self.timeout):
-                findings.append(Finding(check.name, check.category))
-        return ValidationResult(tuple(findings))
+            try:
+                if check.found_in(text, self.timeout):
+                    findings.append(Finding(check.name, check.category))
+            except TimeoutError:  # a guard only: every check is linear
+                logger.warning("input_check_timeout", check=check.name, chars=len(text))
+                errors.append(f"check {check.name} did not finish in {self.timeout:g} s")
+        return ValidationResult(tuple(findings), tuple(errors))
 
 
 def _texts(content: Any) -> Iterable[str]:
