@@ -123,7 +123,7 @@ def label_tool_results(messages: Sequence[Any]) -> list[Any]:
         if message.get("role") == "tool" and isinstance(content, str) and content:
             source = f"the result of the tool {message.get('name') or 'tool'}"
             text, result = label_untrusted(content, source)
-            if not result.valid:
+            if result.findings:
                 message = {**message, "content": text}
         out.append(message)
     return out

@@ -204,7 +204,7 @@ def sources_context(sources: Sequence[CitedSource], max_chars: int = 6000) -> st
             if not text:
                 continue
             labelled, result = label_untrusted(text, f"source [{src.number}] {src.name}")
-            if not result.valid:
+            if result.findings:
                 logger.info(
                     "rag_passage_flagged",
                     source=src.name,
