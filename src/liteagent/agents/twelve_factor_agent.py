@@ -115,13 +115,18 @@ def label_tool_results(messages: Sequence[Any]) -> list[Any]:
     untrusted data (``liteagent.security.validation.label_untrusted``): a tool's output (a web
     page, an issue, an MCP server's answer) is data for the model, never instructions."""
     out: list[Any] = []
+    names: dict[str, str] = {}  # tool call id -> tool name, from the assistant's calls
     for message in messages:
         if not isinstance(message, dict):
             out.append(message)
             continue
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                names[str(call.get("id"))] = str(call["function"].get("name") or "")
         content = message.get("content")
         if message.get("role") == "tool" and isinstance(content, str) and content:
-            source = f"the result of the tool {message.get('name') or 'tool'}"
+            name = message.get("name") or names.get(str(message.get("tool_call_id"))) or "tool"
+            source = f"the result of the tool {name}"
             text, result = label_untrusted(content, source)
             if result.findings:
                 message = {**message, "content": text}
