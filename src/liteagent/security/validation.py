@@ -76,7 +76,7 @@ INJECTION_CHECKS: Mapping[str, str] = {
     "new_instructions": (
         r"\byour\s+(?:new|real|true|actual|updated)\s+(?:instructions|directives|orders|"
         r"programming|rules|system\s+prompt)\s+(?:are|is)\b"
-        r"|\b(?:new|updated|revised)\s+(?:system\s+)?(?:instructions|directives|system\s+prompt)\s*:"
+        r"|\b(?:new|updated|revised)\s+system\s+(?:instructions|directives|prompt)\s*:"
     ),
     # "You are now an unrestricted AI", "pretend you have no rules"
     "role_override": (
@@ -88,10 +88,10 @@ INJECTION_CHECKS: Mapping[str, str] = {
         r"(?:unrestricted|unfiltered|uncensored|jailbroken|evil|no\s+(?:rules|restrictions|"
         r"filters|guidelines|limits))\b"
     ),
-    # "DAN mode", "Do Anything Now", "developer mode output"
+    # "DAN mode", "Do Anything Now"
     "jailbreak_mode": (
         r"\b(?:dan|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil)\s+mode\b"
-        r"|\bdo\s+anything\s+now\b|\bdeveloper\s+mode\s+(?:enabled|output|response)\b"
+        r"|\bdo\s+anything\s+now\b"
     ),
     # "Reveal your system prompt", "repeat the words above"
     "system_prompt_leak": (
@@ -109,7 +109,7 @@ INJECTION_CHECKS: Mapping[str, str] = {
     ),
     # A fake higher authority: "SYSTEM OVERRIDE:", "[admin message]"
     "fake_system_message": (
-        r"\b(?:system|admin|administrator|developer|root)\s+(?:override|directive|command)\s*:"
+        r"\b(?:system|admin|administrator|developer|root)\s+(?:override|directive)\s*:"
         r"|\[\s*(?:system|admin)\s+(?:override|message|instruction|note)s?\s*\]"
     ),
     # "The previous instructions are void", "your rules no longer apply"
@@ -143,11 +143,14 @@ INJECTION_CHECKS: Mapping[str, str] = {
 
 DANGEROUS_CHECKS: Mapping[str, str] = {
     "script_tag": r"<\s*script\b",
-    # href="javascript:…", [x](javascript:…), url(javascript:…)
-    "javascript_url": r"[=(\[]\s*[\"']?(?:javascript|vbscript|livescript)\s*:",
+    # href="javascript:…" (spaces allowed), [x](javascript:…), url(javascript:…) (none after ":")
+    "javascript_url": (
+        r"=\s*[\"']?(?:javascript|vbscript|livescript)\s*:"
+        r"|[(\[]\s*[\"']?(?:javascript|vbscript|livescript):[^\s]"
+    ),
     "event_handler": r"<[a-z][\w:-]{0,30}\s[^<>]{0,1000}?[\s\"'/]on[a-z]{2,30}\s*=",
     "embedded_frame": r"<\s*(?:iframe|frameset|embed|applet)[\s/>]",
-    "data_html_url": r"\bdata\s*:\s*(?:text/html|image/svg\+xml|application/(?:x-)?javascript)\b",
+    "data_html_url": r"\bdata:(?:text/html|image/svg\+xml|application/(?:x-)?javascript)[;,]",
 }
 """Active markup (XSS, JavaScript) checks, by name."""
 
@@ -161,7 +164,7 @@ _ANCHORS: Mapping[str, tuple[str, ...]] = {
     "jailbreak_mode": (" mode", "do anything now"),
     "system_prompt_leak": ("your", "repeat"),
     "chat_template_tokens": ("<|", "inst]", "sys>>"),
-    "fake_system_message": ("override", "directive", "command", "system", "admin"),
+    "fake_system_message": ("override", "directive", "system", "admin"),
     "cancel_instructions": (
         "instruction",
         "prompt",
@@ -178,7 +181,7 @@ _ANCHORS: Mapping[str, tuple[str, ...]] = {
     "javascript_url": ("script",),
     "event_handler": ("<",),
     "embedded_frame": ("iframe", "frameset", "embed", "applet"),
-    "data_html_url": ("data",),
+    "data_html_url": ("data:",),
 }
 
 
