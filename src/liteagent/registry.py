@@ -8,6 +8,7 @@ in our own modules, or an entry point in a third-party distribution under the re
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -49,6 +50,9 @@ class ProviderRegistry(Generic[T]):
         self._metadata: dict[str, ProviderMetadata] = {}
         self._default: str | None = None
         self._entry_points_loaded = False
+        # Entry points may be loaded from several threads at once (e.g. an embedder from a
+        # worker thread): the first loads them, the others wait for it to finish.
+        self._load_lock = threading.RLock()
 
     def register(self, name: str, description: str = "") -> Callable[[type[T]], type[T]]:
         """Class decorator registering ``cls`` under ``name``."""
@@ -75,16 +79,19 @@ class ProviderRegistry(Generic[T]):
         """Import plugins declared under ``entry_point_group`` (idempotent)."""
         if self._entry_points_loaded or not self.entry_point_group:
             return
-        self._entry_points_loaded = True
-        for ep in entry_points(group=self.entry_point_group):
+        with self._load_lock:
+            if not self._entry_points_loaded:
+                self._load_entry_points(self.entry_point_group)
+                self._entry_points_loaded = True
+
+    def _load_entry_points(self, group: str) -> None:
+        for ep in entry_points(group=group):
             if self.has_loaded(ep.name):
                 continue
             try:
                 obj = ep.load()
             except ImportError as exc:
-                logger.warning(
-                    "plugin_load_failed", group=self.entry_point_group, name=ep.name, error=str(exc)
-                )
+                logger.warning("plugin_load_failed", group=group, name=ep.name, error=str(exc))
                 continue
             if isinstance(obj, type):
                 self._classes[ep.name] = obj

@@ -34,6 +34,9 @@ TABLES = {
     "liteagent_workflow_runs",
     "liteagent_notes",
     "liteagent_toolkit_credentials",
+    "liteagent_users",
+    "liteagent_api_keys",
+    "liteagent_refresh_tokens",
 }
 
 

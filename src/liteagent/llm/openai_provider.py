@@ -49,16 +49,30 @@ def _upstream_message(exc: openai.APIStatusError) -> str:
     return exc.message or type(exc).__name__
 
 
+def _transport_modules() -> tuple[Any, ...]:
+    """``httpx``, and ``httpx2`` when installed: recent ``openai`` SDKs speak through the latter
+    and let its exceptions out of a broken stream unwrapped."""
+    try:
+        import httpx2
+    except ImportError:  # an SDK that still uses httpx
+        return (httpx,)
+    return (httpx, httpx2)
+
+
+_TRANSPORTS = _transport_modules()
+_TIMEOUT_ERRORS = (openai.APITimeoutError, *(m.TimeoutException for m in _TRANSPORTS))
+_TRANSPORT_ERRORS = (openai.APIConnectionError, *(m.TransportError for m in _TRANSPORTS))
+_PROTOCOL_ERRORS = tuple(m.RemoteProtocolError for m in _TRANSPORTS)
+
+
 def map_openai_error(exc: Exception, provider: str, model: str) -> LLMProviderError:
     """Translate an ``openai`` SDK (or transport) exception into LiteAgent's error family."""
     if isinstance(exc, LLMProviderError):
         return exc
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+    if isinstance(exc, _TIMEOUT_ERRORS):
         return timeout_error(provider, model)
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
-        if isinstance(exc.__cause__, httpx.RemoteProtocolError) or isinstance(
-            exc, httpx.RemoteProtocolError
-        ):
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        if isinstance(exc.__cause__, _PROTOCOL_ERRORS) or isinstance(exc, _PROTOCOL_ERRORS):
             return broken_stream_error(provider, model)
         return connection_error(provider, model)
     if isinstance(exc, openai.APIStatusError):
