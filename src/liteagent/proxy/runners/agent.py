@@ -423,6 +423,9 @@ class _Session(ChatSession[StoredRun]):
                 approved=reply.kind in ("approve", "answer"),
                 request_id=request.request_id,
             )
+        if self.ctx.input_flags:  # the reply matched input checks (input_validation: flag)
+            flags = dict.fromkeys([*new.metadata.get("input_flags", ()), *self.ctx.input_flags])
+            new.metadata = {**new.metadata, "input_flags": list(flags)}  # a copy: ``state`` stays
         self.claimed = (state, record.paused_fingerprint)
         record.state = new
         record.answer_fingerprint = fingerprint(self.turn.with_message())
