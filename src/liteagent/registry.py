@@ -18,6 +18,7 @@ from liteagent.errors import ProviderNotFoundError
 from liteagent.log import get_logger
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 logger = get_logger(__name__)
 
@@ -124,21 +125,20 @@ class ProviderRegistry(Generic[T]):
 
     def get_class(self, name: str) -> type[T]:
         """Return the registered class (not an instance)."""
-        if name not in self._classes:
-            self.load_entry_points()
-        try:
-            return self._classes[name]
-        except KeyError:
-            raise ProviderNotFoundError(f"Unknown {self.category} '{name}'.") from None
+        return self._registered(self._classes, name, self.category)
 
     def get_factory(self, name: str) -> Callable[..., T]:
         """The registered factory (a builder function, not what it builds)."""
-        if name not in self._factories:
+        return self._registered(self._factories, name, f"{self.category} factory")
+
+    def _registered(self, table: dict[str, V], name: str, what: str) -> V:
+        """``table[name]``, loading the entry points first when it is not there yet."""
+        if name not in table:
             self.load_entry_points()
         try:
-            return self._factories[name]
+            return table[name]
         except KeyError:
-            raise ProviderNotFoundError(f"Unknown {self.category} factory '{name}'.") from None
+            raise ProviderNotFoundError(f"Unknown {what} '{name}'.") from None
 
     def list_providers(self) -> list[str]:
         self.load_entry_points()

@@ -164,29 +164,6 @@ def openwebui_source_event(source: CitedSource) -> dict[str, Any]:
     }
 
 
-def sources_markdown(sources: Sequence[CitedSource]) -> str:
-    """The numbered Markdown list that ends every answer."""
-    if not sources:
-        return ""
-    lines = ["", "", "**Sources**"]
-    for src in sources:
-        label = f"[{src.name}]({src.url})" if src.url else f"`{src.name}`"
-        sections = src.sections
-        lines.append(f"{src.number}. {label}" + (f" — {', '.join(sections)}" if sections else ""))
-    return "\n".join(lines) + "\n"
-
-
-def strip_sources_section(text: str) -> str:
-    """Remove a trailing Sources list we appended to an earlier answer (and the line breaks
-    before it). Linear in ``text``: each heading's list ends at the next heading."""
-    at = text.find(_SOURCES_HEADING)
-    while at >= 0:
-        if _SOURCE_LINES.fullmatch(text, at + len(_SOURCES_HEADING)):
-            return text[:at].rstrip("\n")
-        at = text.find(_SOURCES_HEADING, at + 1)
-    return text
-
-
 def sources_context(sources: Sequence[CitedSource], max_chars: int = 6000) -> str:
     """The numbered sources' passages as the prompt shows them, within ``max_chars``.
 
@@ -215,6 +192,29 @@ def sources_context(sources: Sequence[CitedSource], max_chars: int = 6000) -> st
         if parts:
             blocks.append(f"[{src.number}] {src.name}\n" + "\n…\n".join(parts))
     return "\n\n".join(blocks) if blocks else "(no source matched the question)"
+
+
+def sources_markdown(sources: Sequence[CitedSource]) -> str:
+    """The numbered Markdown list that ends every answer."""
+    if not sources:
+        return ""
+    lines = ["", "", "**Sources**"]
+    for src in sources:
+        label = f"[{src.name}]({src.url})" if src.url else f"`{src.name}`"
+        sections = src.sections
+        lines.append(f"{src.number}. {label}" + (f" — {', '.join(sections)}" if sections else ""))
+    return "\n".join(lines) + "\n"
+
+
+def strip_sources_section(text: str) -> str:
+    """Remove a trailing Sources list we appended to an earlier answer (and the line breaks
+    before it). Linear in ``text``: each heading's list ends at the next heading."""
+    at = text.find(_SOURCES_HEADING)
+    while at >= 0:
+        if _SOURCE_LINES.fullmatch(text, at + len(_SOURCES_HEADING)):
+            return text[:at].rstrip("\n")
+        at = text.find(_SOURCES_HEADING, at + 1)
+    return text
 
 
 def _excerpt(text: str, query: str = "", limit: int = 600) -> str:
