@@ -49,6 +49,7 @@ from liteagent.runtime.redis_backends import (
     RedisLockBackend,
 )
 from liteagent.runtime.redis_client import RedisClientWrapper
+from liteagent.runtime.run_control import run_control
 from liteagent.runtime.session_lock import InProcessLockBackend, LockBackend
 from liteagent.runtime.session_manager import SessionManager
 from liteagent.runtime.task_tracker import TaskTracker
@@ -160,6 +161,7 @@ class RuntimeServices:
         (limiters or rate_limiters).use(
             redis=self.redis if self.shared else None, concurrency=self.concurrency_backend
         )
+        run_control.use(self.tasks, self.command_channel)  # aborts reach every replica
 
     async def start(self) -> None:
         """Start listening for invalidations from other replicas (idempotent; nothing to do
