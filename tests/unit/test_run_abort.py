@@ -1,0 +1,107 @@
+"""Aborting and stopping a run through the handler, in one process (no Redis): the tool that is
+running sees the cancellation and the run is stored as stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liteagent.agents.builtin_tools import tool_registry
+from liteagent.agents.run_store import RunStore
+from liteagent.agents.tools import FunctionTool
+from liteagent.proxy.runners.chat_session import ABORTED
+from liteagent.runtime.run_control import run_control
+from liteagent.storage import get_database
+from tests.unit.test_agent_runner import Chat
+
+WAIT = {"tool_calls": [{"name": "wait_for_data", "arguments": {"source": "warehouse"}}]}
+
+
+class Gate:
+    """The tool's side: started, and whether it was cancelled."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    state = Gate()
+
+    async def wait_for_data(source: str) -> str:
+        """Wait for a data source (forever, in this test)."""
+        state.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            state.cancelled.set()
+            raise
+        return source
+
+    tool = FunctionTool(wait_for_data)
+    tool_registry.register_factory("wait_for_data", lambda context=None, **_: tool, "test")
+    try:
+        yield state
+    finally:
+        tool_registry.unregister("wait_for_data")
+
+
+async def _stored(chat: Chat) -> Any:
+    record = await RunStore(get_database(chat.db_url)).load(
+        session_key="owui/alice:chat:chat-1", agent="bot"
+    )
+    assert record is not None
+    return record.state
+
+
+async def _stream(chat: Chat, out: list[str]) -> None:
+    assert chat.handler is not None
+    async for chunk in chat.handler.astreaming("bot", chat.messages, **chat.kwargs()):
+        if isinstance(chunk, dict):
+            out.append(chunk["text"])
+
+
+async def test_an_abort_cancels_the_running_tool_and_stores_the_run_aborted(
+    tmp_path: Path, gate: Gate
+) -> None:
+    chat = Chat(tmp_path)
+    chat.start([WAIT, "never said"], tools=["wait_for_data"])
+    chat.messages.append({"role": "user", "content": "Fetch the warehouse data"})
+    text: list[str] = []
+    streaming = asyncio.create_task(_stream(chat, text))
+    await asyncio.wait_for(gate.started.wait(), 30)
+    run_id = (await _stored(chat)).run_id
+    assert not await run_control.abort(run_id, owner="owui/mallory")  # not theirs
+    assert await run_control.abort(run_id, owner="owui/alice")
+    await asyncio.wait_for(streaming, 30)  # the answer ends normally...
+    assert gate.cancelled.is_set()  # ...the tool saw the cancellation...
+    answer = "".join(text)
+    assert answer.rstrip().endswith(ABORTED) and "never said" not in answer
+    state = await _stored(chat)  # ...and the run is stored as stopped
+    assert state.status.value == "aborted" and "Stopped" in (state.error or "")
+    assert await run_control.tasks.get_task(run_id) is None
+    assert not await run_control.abort(run_id)  # over: nothing to abort
+
+
+async def test_a_stop_cancels_a_running_tool_that_needs_no_approval(
+    tmp_path: Path, gate: Gate
+) -> None:
+    chat = Chat(tmp_path)
+    chat.start([WAIT, "never said"], tools=["wait_for_data"])
+    chat.messages.append({"role": "user", "content": "Fetch the warehouse data"})
+    text: list[str] = []
+    streaming = asyncio.create_task(_stream(chat, text))
+    await asyncio.wait_for(gate.started.wait(), 30)
+    run_id = (await _stored(chat)).run_id
+    streaming.cancel()  # Open WebUI's Stop: the proxy cancels the request
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(streaming, 30)  # the run does not wait for the tool
+    assert gate.cancelled.is_set()
+    state = await _stored(chat)
+    assert state.status.value == "aborted"
+    assert await run_control.tasks.get_task(run_id) is None
