@@ -1,7 +1,8 @@
 """Every runtime service of one process, built from Settings: Redis-backed or in-process.
 
     services = RuntimeServices.from_settings(settings)   # opens nothing
-    services.install()          # process-wide breakers and rate limiters use the backends
+    services.install()          # process-wide breakers, rate limiters, fallback-chain health,
+                                # run aborts use the backends
     await services.start()      # subscribes to invalidations (idempotent)
     ...
     await services.aclose()
@@ -20,6 +21,12 @@ from limits.aio.storage import MemoryStorage
 
 from liteagent.config import Settings
 from liteagent.runtime.cache_manager import InvalidationBus
+from liteagent.runtime.chain_health import (
+    ChainHealthBackend,
+    InMemoryChainHealth,
+    RedisChainHealth,
+    chain_health,
+)
 from liteagent.runtime.circuit_breaker import (
     CircuitBreakerBackend,
     CircuitBreakerRegistry,
@@ -85,6 +92,9 @@ class RuntimeServices:
         )
         self.concurrency_backend: ConcurrencyBackend = (
             RedisConcurrencyBackend(self.redis) if shared else InMemoryConcurrencyBackend()
+        )
+        self.chain_health: ChainHealthBackend = (
+            RedisChainHealth(self.redis) if shared else InMemoryChainHealth()
         )
         self.window_storage = MemoryStorage()  # in-process windows, shared by its limiters
         self.lock_backend: LockBackend = (
@@ -162,6 +172,7 @@ class RuntimeServices:
             redis=self.redis if self.shared else None, concurrency=self.concurrency_backend
         )
         run_control.use(self.tasks, self.command_channel)  # aborts reach every replica
+        chain_health.backend = self.chain_health  # fallback chains count on every replica
 
     async def start(self) -> None:
         """Start listening for invalidations from other replicas (idempotent; nothing to do
