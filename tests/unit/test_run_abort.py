@@ -105,3 +105,36 @@ async def test_a_stop_cancels_a_running_tool_that_needs_no_approval(
     state = await _stored(chat)
     assert state.status.value == "aborted"
     assert await run_control.tasks.get_task(run_id) is None
+
+
+async def test_the_abort_route_needs_the_master_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from liteagent.config import Settings
+    from liteagent.runtime.endpoints import install_routes
+    from liteagent.runtime.services import RuntimeServices
+
+    app = FastAPI()
+    install_routes(app, RuntimeServices(Settings(redis_url=None)))
+    monkeypatch.delenv("LITELLM_MASTER_KEY", raising=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
+        url = "/liteagent/runs/run-1/abort"
+        unset = await client.post(url, headers={"Authorization": "Bearer anything"})
+        assert unset.status_code == 403 and "master key" in unset.json()["error"]["message"]
+        monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-master-123")
+        assert (await client.post(url)).status_code == 401
+        bearer = {"Authorization": "Bearer sk-master-123"}
+        missing = await client.post(url, headers=bearer)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "run_not_found"
+        async with run_control.watch("run-1", agent="bot", owner="owui/alice") as watch:
+            accepted = await client.post(url, headers=bearer)
+            assert accepted.status_code == 202 and accepted.json()["run_id"] == "run-1"
+            assert await run_control.tasks.is_stopped("run-1")
+            for _ in range(400):  # the watch looks every 0.25 s
+                if watch.aborted:
+                    break
+                await asyncio.sleep(0.05)
+            assert watch.aborted  # (nothing was armed: the run's next step would raise)
+        assert await run_control.tasks.get_task("run-1") is None
