@@ -6,9 +6,10 @@ them) and, for ``round_robin``, whose turn it is. Those counts live behind a
 ``ChainHealthBackend``:
 
 - ``InMemoryChainHealth``: this process only (the zero-setup default);
-- ``RedisChainHealth``: one hash per chain in Redis, so failures seen by any replica steer every
-  replica's chain away from the failing model and the round-robin turn is taken in turns by all
-  (its in-process twin answers while Redis is unreachable).
+- ``RedisChainHealth`` (in ``redis_backends``, imported only with Redis): one hash per chain
+  in Redis, so failures seen by any replica steer every replica's chain away from the failing
+  model and the round-robin turn is taken in turns by all (its in-process twin answers while
+  Redis is unreachable).
 
 ``chain_health`` is the process-wide holder chains use; ``RuntimeServices.install`` points it at
 Redis when ``REDIS_URL`` is set, as it does for circuit breakers.
@@ -20,15 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from liteagent.runtime.redis_backends import KEY_PREFIX
-from liteagent.runtime.redis_client import RedisClientWrapper, redis_fallback
-
 __all__ = [
     "ChainHealth",
     "ChainHealthBackend",
     "InMemoryChainHealth",
     "ModelHealth",
-    "RedisChainHealth",
     "apply",
     "chain_health",
 ]
@@ -99,76 +96,6 @@ class InMemoryChainHealth:
         turn = self.turns.get(chain, 0)
         self.turns[chain] = turn + 1
         return turn
-
-
-# One hash per chain (one key: atomic, and one Cluster slot): "<model>|<field>" → value.
-_RECORD = """
-local key, model, reason, err, counted, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if reason == '' then
-  redis.call('HINCRBY', key, model .. '|requests', 1)
-  redis.call('HSET', key, model .. '|consecutive', 0)
-else
-  if counted == '1' then
-    redis.call('HINCRBY', key, model .. '|requests', 1)
-    redis.call('HINCRBY', key, model .. '|failures', 1)
-    redis.call('HINCRBY', key, model .. '|consecutive', 1)
-  end
-  redis.call('HSET', key, model .. '|last_reason', reason, model .. '|last_error', err)
-end
-redis.call('EXPIRE', key, ttl)
-return 1
-"""
-
-
-class RedisChainHealth:
-    """Chain health shared by every replica through Redis.
-
-    Args:
-        redis: The shared Redis.
-        ttl: Seconds a chain's counts are kept after its last call.
-    """
-
-    def __init__(self, redis: RedisClientWrapper, *, ttl: int = 86_400) -> None:
-        self.redis = redis
-        self.local = InMemoryChainHealth()
-        self.ttl = ttl
-
-    @staticmethod
-    def key(chain: str) -> str:
-        return f"{KEY_PREFIX}chain:{{{chain}}}"
-
-    @redis_fallback()
-    async def record(
-        self, chain: str, model: str, reason: str | None, error: str | None, *, counted: bool
-    ) -> None:
-        args = (model, reason or "", error or "", "1" if counted else "0", str(self.ttl))
-        await self.redis.client.eval(_RECORD, 1, self.key(chain), *args)
-
-    @redis_fallback()
-    async def snapshot(self, chain: str, models: Sequence[str]) -> dict[str, ModelHealth]:
-        raw = await self.redis.client.hgetall(self.key(chain))
-        fields = {_text(k): _text(v) for k, v in raw.items()}
-        result: dict[str, ModelHealth] = {}
-        for m in models:
-            result[m] = ModelHealth(
-                requests=int(fields.get(f"{m}|requests", 0)),
-                failures=int(fields.get(f"{m}|failures", 0)),
-                consecutive_failures=int(fields.get(f"{m}|consecutive", 0)),
-                last_reason=fields.get(f"{m}|last_reason") or None,
-                last_error=fields.get(f"{m}|last_error") or None,
-            )
-        return result
-
-    @redis_fallback()
-    async def next_turn(self, chain: str) -> int:
-        key = self.key(chain)
-        turn = int(await self.redis.client.hincrby(key, "turn", 1)) - 1
-        await self.redis.client.expire(key, self.ttl)
-        return turn
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class ChainHealth:

@@ -21,12 +21,7 @@ from limits.aio.storage import MemoryStorage
 
 from liteagent.config import Settings
 from liteagent.runtime.cache_manager import InvalidationBus
-from liteagent.runtime.chain_health import (
-    ChainHealthBackend,
-    InMemoryChainHealth,
-    RedisChainHealth,
-    chain_health,
-)
+from liteagent.runtime.chain_health import ChainHealthBackend, InMemoryChainHealth, chain_health
 from liteagent.runtime.circuit_breaker import (
     CircuitBreakerBackend,
     CircuitBreakerRegistry,
@@ -51,6 +46,7 @@ from liteagent.runtime.rate_limiter import (
     rate_limiters,
 )
 from liteagent.runtime.redis_backends import (
+    RedisChainHealth,
     RedisCircuitBackend,
     RedisConcurrencyBackend,
     RedisLockBackend,
