@@ -138,3 +138,50 @@ async def test_the_abort_route_needs_the_master_key(monkeypatch: pytest.MonkeyPa
                 await asyncio.sleep(0.05)
             assert watch.aborted  # (nothing was armed: the run's next step would raise)
         assert await run_control.tasks.get_task("run-1") is None
+
+
+async def test_an_abort_stops_a_workflow_whose_agent_waits_in_a_tool(
+    tmp_path: Path, gate: Gate
+) -> None:
+    from liteagent.catalog import parse_catalog
+    from liteagent.config import Settings
+    from liteagent.proxy import LiteAgentLLM
+    from tests.unit.test_workflow_runner import Chat as WorkflowChat
+    from tests.unit.test_workflow_runner import write_script
+
+    waiter = {
+        "system_prompt": "Fetch data.",
+        "model": write_script(tmp_path, "waiter", [WAIT, "never said"]),
+        "tools": ["wait_for_data"],
+    }
+    entry = {
+        "kind": "workflow",
+        "nodes": {
+            "start": {"type": "start"},
+            "fetch": {"type": "agent", "agent_id": "fetcher", "output_variable": "answer"},
+            "end": {"type": "end", "output_variable": "answer"},
+        },
+        "edges": [{"from": "start", "to": "fetch"}, {"from": "fetch", "to": "end"}],
+    }
+    chat = WorkflowChat(tmp_path)
+    handler = LiteAgentLLM(
+        settings=Settings(database_url=f"sqlite+aiosqlite:///{chat.db}"),
+        catalog=parse_catalog({"models": {"fetcher": waiter, "triage": entry}}),
+    )
+    messages = [{"role": "user", "content": "Fetch the warehouse data"}]
+    text: list[str] = []
+
+    async def stream() -> None:
+        async for chunk in handler.astreaming("triage", messages, **chat.kwargs()):
+            if isinstance(chunk, dict):
+                text.append(chunk["text"])
+
+    streaming = asyncio.create_task(stream())
+    await asyncio.wait_for(gate.started.wait(), 30)
+    [run_id] = list(run_control.tasks.local.tasks)  # the one run registered in this process
+    assert await run_control.abort(run_id)
+    await asyncio.wait_for(streaming, 30)
+    assert gate.cancelled.is_set()
+    answer = "".join(text)
+    assert answer.rstrip().endswith(ABORTED) and "never said" not in answer
+    await handler.aclose()
