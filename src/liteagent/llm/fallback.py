@@ -213,11 +213,16 @@ class ModelFallbackChain:
         return self._own_health if isinstance(installed, InMemoryChainHealth) else installed
 
     async def refresh(self) -> None:
-        """Read the models' health (and, for round robin, take the next turn) from the
-        backend: what other replicas' chains counted steers this one's order."""
+        """Read what the order depends on from the backend — the models' failures for
+        ``least_errors``, the next turn for ``round_robin`` — so what other replicas' chains
+        counted steers this one's order."""
+        if sum(m.enabled for m in self._models) < 2:
+            return  # one model: nothing to order (its counts are still recorded)
         health = self.health
-        self._counters.update(await health.snapshot(self.name, [m.name for m in self._models]))
-        if self.strategy is SelectionStrategy.ROUND_ROBIN:
+        if self.strategy is SelectionStrategy.LEAST_ERRORS:
+            names = [m.name for m in self._models]
+            self._counters.update(await health.snapshot(self.name, names))
+        elif self.strategy is SelectionStrategy.ROUND_ROBIN:
             self._turn = await health.next_turn(self.name)
 
     async def _record(self, model: ModelConfig, exc: BaseException | None) -> FallbackReason | None:
