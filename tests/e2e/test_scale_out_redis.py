@@ -387,9 +387,9 @@ def test_approve_sent_to_both_replicas_at_once_runs_the_tool_once(
     saved = "SELECT count(*) FROM liteagent_notes WHERE title = 'race'"
     assert _rows(database_url, saved) == [(1,)]  # the tool ran once
     assert len(upstream.requests) == calls_before + 1  # one turn took the approval...
-    finished = [a for a in answers.values() if a.rstrip().endswith("Saved it once.")]
-    replayed = [a for a in answers.values() if "already answered" in a]
-    assert (len(finished), len(replayed)) == (1, 1), answers  # ...the other waited, then saw it
+    # ...the other waited for it, then said so (with the answer it had given)
+    assert all(a.rstrip().endswith("Saved it once.") for a in answers.values()), answers
+    assert sorted("already answered" in a for a in answers.values()) == [False, True], answers
 
 
 def test_health_metrics_and_valkey_killed_then_back(
