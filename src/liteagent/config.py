@@ -123,6 +123,23 @@ class Settings(BaseSettings):
         None, validation_alias=_env("FORWARD_USER_INFO_HEADER_JWT_SECRET")
     )
 
+    # Standalone management API (`liteagent api`, docs/api.md "Standalone authentication"):
+    # JWT signing secret (HS256, at least 32 characters; required there), token lifetimes, and
+    # the per-client request limits behind its X-RateLimit-* headers (0: no such limit).
+    jwt_secret: SecretStr | None = Field(None, validation_alias=_env("LITEAGENT_JWT_SECRET"))
+    jwt_access_token_minutes: float = Field(
+        15.0, gt=0, validation_alias=_env("LITEAGENT_JWT_ACCESS_TOKEN_MINUTES")
+    )
+    jwt_refresh_token_days: float = Field(
+        7.0, gt=0, validation_alias=_env("LITEAGENT_JWT_REFRESH_TOKEN_DAYS")
+    )
+    rate_limit_requests_per_minute: int = Field(
+        60, ge=0, validation_alias=_env("RATE_LIMIT_REQUESTS_PER_MINUTE")
+    )
+    rate_limit_max_concurrent: int = Field(
+        10, ge=0, validation_alias=_env("RATE_LIMIT_MAX_CONCURRENT")
+    )
+
     # Local llama.cpp model (offline default)
     local_model_path: Path | None = Field(None, validation_alias=_env("LITEAGENT_LOCAL_MODEL_PATH"))
     local_context_size: int = Field(
@@ -279,7 +296,9 @@ class Settings(BaseSettings):
     def _redis_mode(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("openwebui_jwt_secret", "forward_user_info_header_jwt_secret", mode="before")
+    @field_validator(
+        "openwebui_jwt_secret", "forward_user_info_header_jwt_secret", "jwt_secret", mode="before"
+    )
     @classmethod
     def _stripped_secret(cls, value: object) -> object:
         # Open WebUI signs with the stripped value; blank means "not set".

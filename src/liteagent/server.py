@@ -19,6 +19,7 @@ from liteagent.catalog import Catalog  # noqa: E402
 from liteagent.config import Settings, get_settings  # noqa: E402
 from liteagent.log import configure_logging, get_logger  # noqa: E402
 from liteagent.proxy import LiteAgentLLM, RequestGuard  # noqa: E402
+from liteagent.proxy.body_guard import install_body_guard  # noqa: E402
 from liteagent.proxy.registration import schedule_registration  # noqa: E402
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion  # noqa: E402
 from liteagent.runtime.endpoints import attach_to_proxy  # noqa: E402
@@ -43,6 +44,7 @@ def create_handler(
     check_encryption_key(settings)
     handler = LiteAgentLLM(settings=settings, catalog=catalog)
     attach_to_proxy(handler.runtime)  # /liteagent/health, /liteagent/metrics
+    install_body_guard()  # a 400, not LiteLLM's 500, for a body that is not a JSON object
     scheduled = schedule_registration(list(handler.catalog))
     mount_on_proxy(handler)  # the A2A agents (docs/a2a.md)
     schedule_knowledge_ingestion(list(handler.catalog), settings)

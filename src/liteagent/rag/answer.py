@@ -40,6 +40,7 @@ __all__ = [
     "extractive_answer",
     "group_sources",
     "openwebui_source_event",
+    "sources_context",
     "sources_markdown",
     "strip_sources_section",
 ]
@@ -160,6 +161,22 @@ def openwebui_source_event(source: CitedSource) -> dict[str, Any]:
             ],
         },
     }
+
+
+def sources_context(sources: Sequence[CitedSource], max_chars: int) -> str:
+    """The numbered sources for a prompt: each source's passages, ``max_chars`` in all."""
+    budget = max_chars
+    blocks: list[str] = []
+    for src in sources:
+        parts = []
+        for hit in src.passages:
+            text = hit.document.content[: max(0, budget)]
+            budget -= len(text)
+            if text:
+                parts.append(text)
+        if parts:
+            blocks.append(f"[{src.number}] {src.name}\n" + "\n…\n".join(parts))
+    return "\n\n".join(blocks) if blocks else "(no source matched the question)"
 
 
 def sources_markdown(sources: Sequence[CitedSource]) -> str:
@@ -321,18 +338,7 @@ class RagAnswerer:
         self, question: str, sources: Sequence[CitedSource], history: Sequence[LLMMessage] = ()
     ) -> list[LLMMessage]:
         """The prompt: instructions and numbered sources, the conversation, the question."""
-        budget = self.max_context_chars
-        blocks: list[str] = []
-        for src in sources:
-            parts = []
-            for hit in src.passages:
-                text = hit.document.content[: max(0, budget)]
-                budget -= len(text)
-                if text:
-                    parts.append(text)
-            if parts:
-                blocks.append(f"[{src.number}] {src.name}\n" + "\n…\n".join(parts))
-        context = "\n\n".join(blocks) if blocks else "(no source matched the question)"
+        context = sources_context(sources, self.max_context_chars)
         system = "\n\n".join(
             p for p in (self.system_prompt, DEFAULT_INSTRUCTIONS, f"Sources:\n\n{context}") if p
         )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -34,12 +35,10 @@ from redis.exceptions import LockError
 from liteagent.log import get_logger
 from liteagent.runtime.chain_health import InMemoryChainHealth, ModelHealth
 from liteagent.runtime.circuit_breaker import (
-    CircuitBreakerConfig,
+    Change,
     CircuitSnapshot,
     CircuitState,
     InMemoryCircuitBackend,
-    Operation,
-    transition,
 )
 from liteagent.runtime.rate_limiter import InMemoryConcurrencyBackend
 from liteagent.runtime.redis_client import (
@@ -49,7 +48,7 @@ from liteagent.runtime.redis_client import (
     limits_storage_uri,
     redis_fallback,
 )
-from liteagent.runtime.session_lock import InProcessLockBackend, take_pending_work
+from liteagent.runtime.session_lock import InProcessLockBackend, release_after_turn
 
 __all__ = [
     "KEY_PREFIX",
@@ -100,21 +99,14 @@ class RedisCircuitBackend:
         return f"{KEY_PREFIX}circuit:{name}"
 
     @redis_fallback()
-    async def apply(
-        self,
-        name: str,
-        op: Operation,
-        config: CircuitBreakerConfig,
-        now: float,
-        error: str | None = None,
-    ) -> tuple[CircuitSnapshot, bool]:
+    async def apply(self, name: str, change: Change) -> tuple[CircuitSnapshot, bool]:
         key = self.key(name)
         outcome: list[tuple[CircuitSnapshot, bool]] = []
 
         async def step(pipe: Pipeline) -> None:
             outcome.clear()
             current = _load(await pipe.get(key))
-            snapshot, verdict = transition(current, op, config, now, error)
+            snapshot, verdict = change(current)
             outcome.append((snapshot, verdict))
             pipe.multi()  # type: ignore[no-untyped-call]
             if snapshot != current:
@@ -226,7 +218,6 @@ class RedisLockBackend:
         self.local = InProcessLockBackend()
         self.lease = lease
         self.poll = poll
-        self._background: set[asyncio.Task[None]] = set()
         self._gates: dict[str, list[Any]] = {}
 
     def key(self, key: str) -> str:
@@ -287,13 +278,7 @@ class RedisLockBackend:
         try:
             yield
         finally:
-            pending = take_pending_work(key)
-            if pending:  # released once the turn's remaining work is done
-                task = asyncio.create_task(self._release_after(lock, renewer, pending))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
-            else:
-                await self._release(lock, renewer)
+            await release_after_turn(key, functools.partial(self._release, lock, renewer))
 
     async def _renew(self, lock: Lock) -> None:
         while True:
@@ -314,14 +299,6 @@ class RedisLockBackend:
             await lock.release()  # token-checked: never frees another holder's lock
         except REDIS_ERRORS as exc:
             self.redis.mark_failed(exc)  # the lease frees it once Redis is back
-
-    async def _release_after(
-        self, lock: Lock, renewer: asyncio.Task[None], pending: list[asyncio.Future[Any]]
-    ) -> None:
-        try:
-            await asyncio.gather(*pending, return_exceptions=True)
-        finally:
-            await self._release(lock, renewer)
 
 
 # ----------------------------------------------------------------------------- chain health

@@ -93,6 +93,12 @@ class RuntimeServices:
             RedisChainHealth(self.redis) if shared else InMemoryChainHealth()
         )
         self.window_storage = MemoryStorage()  # in-process windows, shared by its limiters
+        self.limiters = RateLimiterRegistry()
+        self.limiters.use(
+            redis=self.redis if shared else None,
+            concurrency=self.concurrency_backend,
+            storage=None if shared else self.window_storage,
+        )
         self.lock_backend: LockBackend = (
             RedisLockBackend(self.redis) if shared else InProcessLockBackend()
         )
@@ -132,14 +138,7 @@ class RuntimeServices:
         self, max_requests: int | None, window_seconds: int = 60, max_concurrent: int | None = None
     ) -> CombinedRateLimiter:
         """A limiter whose window and concurrency count across every replica (with Redis)."""
-        return CombinedRateLimiter(
-            max_requests,
-            window_seconds,
-            max_concurrent,
-            storage=None if self.shared else self.window_storage,
-            concurrency_backend=self.concurrency_backend,
-            redis=self.redis if self.shared else None,
-        )
+        return self.limiters.create(max_requests, window_seconds, max_concurrent)
 
     def command_channel(self, execution_id: str) -> CommandChannel:
         return CommandChannel(execution_id, redis=self.redis if self.shared else None)

@@ -68,6 +68,7 @@ from liteagent.proxy.runners.agent_chat import (
     is_approval_word,
     is_reply_word,
     parse_reply,
+    read_turn,
 )
 from liteagent.proxy.runners.base import user_scoped
 from liteagent.proxy.runners.chat_session import ABORTED, ChatSession
@@ -231,7 +232,7 @@ class AgentChatRunner:
     # ------------------------------------------------------------------ entry point
     async def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         offered, tool_choice = client_tools(self.spec, ctx)
-        turn = ChatTurn.from_context(ctx, client_tools=bool(offered))
+        turn = await read_turn(ctx, client_tools=bool(offered))
         queue: asyncio.Queue[LLMEvent] = asyncio.Queue()
         purpose = "\n\n".join([self.spec.system_prompt.strip(), *turn.system])
         # the request's own options (stop, top_p, response_format…) for this request only

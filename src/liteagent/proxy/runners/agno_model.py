@@ -37,6 +37,7 @@ from litellm.types.utils import Usage as LiteLLMUsage
 
 from liteagent.llm import BaseLLMProvider, ChatOptions
 from liteagent.llm.base import LLMChunk, LLMToolCall, Usage
+from liteagent.proxy.chunks import delta_tool_calls
 
 _TOOL_FUNCTION_KEYS = ("name", "description", "parameters", "strict")
 
@@ -66,17 +67,7 @@ def _usage(usage: Usage | None) -> LiteLLMUsage | None:
 
 
 def _delta_tool_calls(calls: Sequence[LLMToolCall]) -> list[ChatCompletionDeltaToolCall] | None:
-    if not calls:
-        return None
-    return [
-        ChatCompletionDeltaToolCall(
-            id=call.id,
-            index=i,
-            type="function",
-            function=Function(name=call.name, arguments=call.arguments),
-        )
-        for i, call in enumerate(calls)
-    ]
+    return delta_tool_calls(calls) if calls else None
 
 
 REQUEST_OPTIONS: ContextVar[ChatOptions | None] = ContextVar("agno_request_options", default=None)

@@ -47,7 +47,7 @@ from liteagent.proxy.events import (
     ToolStep,
     UsageReport,
 )
-from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint
+from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint, read_turn
 from liteagent.proxy.runners.chat_session import ABORTED, ChatSession
 from liteagent.proxy.runners.workflow_render import (
     node_block,
@@ -175,7 +175,7 @@ class WorkflowRunner:
         await self.nodes.aclose()
 
     async def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
-        session = _Session(self, ctx, ChatTurn.from_context(ctx))
+        session = _Session(self, ctx, await read_turn(ctx))
         async with aclosing(session.run()) as events:
             async for event in events:
                 yield event
