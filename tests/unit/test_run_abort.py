@@ -52,8 +52,8 @@ def gate() -> Iterator[Gate]:
 
 
 async def _stored(chat: Chat) -> Any:
-    record = await RunStore(get_database(chat.db_url)).load(
-        session_key="owui/alice:chat:chat-1", agent="bot"
+    record = await RunStore(get_database(chat.db_url)).load_run(
+        session_key="owui/alice:chat:chat-1", owner="bot"
     )
     assert record is not None
     return record.state
@@ -178,7 +178,8 @@ async def test_an_abort_stops_a_workflow_whose_agent_waits_in_a_tool(
 
     streaming = asyncio.create_task(stream())
     await asyncio.wait_for(gate.started.wait(), 30)
-    [run_id] = list(run_control.tasks.local.tasks)  # the one run registered in this process
+    tasks = run_control.tasks.local.tasks.values()  # the runs registered in this process
+    [run_id] = [t.task_id for t in tasks if t.agent_id == "triage"]
     assert await run_control.abort(run_id)
     await asyncio.wait_for(streaming, 30)
     assert gate.cancelled.is_set()
