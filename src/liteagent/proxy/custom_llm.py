@@ -280,7 +280,7 @@ class LiteAgentLLM(CustomLLM):
         price = CallPricer.for_entry(spec, self.catalog.providers)
         await self.runtime.start()  # once: listen for other replicas' invalidations
         metrics, model = self.runtime.metrics, spec.model_name
-        started, outcome = time.monotonic(), "failed"
+        started, outcome, stopped = time.monotonic(), "failed", False
         if not ctx.is_task_request:
             metrics.run_started(model)
         try:
@@ -305,6 +305,7 @@ class LiteAgentLLM(CustomLLM):
                     if isinstance(event, ToolStep):
                         metrics.tool_call(event.name, "error" if event.is_error else "ok")
                     if isinstance(event, RunFinished):
+                        stopped = bool(event.metadata.get("stopped"))  # aborted: cancelled
                         # Which model answered (after any fallback), how many calls, what they
                         # cost: metadata["liteagent"].
                         summary = summarize_calls(calls, event.metadata.get("model"), price=price)
@@ -312,7 +313,7 @@ class LiteAgentLLM(CustomLLM):
                             summary["input_flags"] = list(ctx.input_flags)
                         event = replace(event, metadata={**event.metadata, "liteagent": summary})
                     yield event
-            outcome = "completed"
+            outcome = "cancelled" if stopped else "completed"
         except (GeneratorExit, asyncio.CancelledError):
             outcome = "cancelled"
             raise

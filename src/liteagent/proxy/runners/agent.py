@@ -71,7 +71,7 @@ from liteagent.proxy.runners.agent_chat import (
     read_turn,
 )
 from liteagent.proxy.runners.base import user_scoped
-from liteagent.proxy.runners.chat_session import ChatSession
+from liteagent.proxy.runners.chat_session import ABORTED, ChatSession
 from liteagent.runtime.metrics import metrics
 from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import NoteRepository, StaleRunError, get_database
@@ -450,17 +450,29 @@ class _Session(ChatSession[StoredRun]):
     # ------------------------------------------------------------------ drive
     async def _drive(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         self.run_id = state.run_id
-        try:
-            async with aclosing(self._drive_steps(state)) as events:
-                async for event in events:
-                    yield event
-        except (asyncio.CancelledError, GeneratorExit):
-            # this task cannot await any more: the rest runs in a task of its own, and the
-            # chat's next turn waits for it
-            rest = asyncio.ensure_future(self._save_cancelled())
-            finish_turn_with(turn_key(self.name, self.key), rest)
-            await asyncio.shield(rest)
-            raise
+        async with self._watch(state.run_id) as watch:
+            try:
+                async with (
+                    aclosing(self._drive_steps(state)) as steps,
+                    aclosing(watch.guard(steps)) as events,
+                ):
+                    async for event in events:
+                        yield event
+            except (asyncio.CancelledError, GeneratorExit) as exc:
+                aborted = isinstance(exc, asyncio.CancelledError) and watch.absorb()
+                # this task cannot await any more: the rest runs in a task of its own, and the
+                # chat's next turn waits for it
+                rest = asyncio.ensure_future(self._save_cancelled())
+                finish_turn_with(turn_key(self.name, self.key), rest)
+                await asyncio.shield(rest)
+                if not aborted:
+                    raise
+                # an abort (from any replica): the run is stopped, the answer ends normally
+                yield self._say(ABORTED)
+                model_id = self.runner.provider.model_id
+                yield RunFinished(
+                    metadata={"model": model_id, "status": "aborted", "stopped": True}
+                )
 
     async def _save_cancelled(self) -> None:
         """The client went away (Open WebUI's Stop) or the request failed. From the last durable
@@ -621,12 +633,18 @@ class _Session(ChatSession[StoredRun]):
                 out.append(task.result())
                 return
         finally:
-            if not task.done() and state.queued_tool_calls:
-                self.running_tools = task  # tools already running finish (see _save_cancelled)
+            if not task.done() and self._approved_running(state):
+                # calls the person approved finish, never cut off halfway (see _save_cancelled)
+                self.running_tools = task
             elif not task.done():
-                task.cancel()
+                task.cancel()  # the model's stream and the other tools see the cancellation
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    def _approved_running(self, state: AgentState) -> bool:
+        """Whether the calls running in ``state`` include one that needed an approval."""
+        approval = {t.name for t in self.agent.config.tools if t.requires_human_approval}
+        return any(c.name in approval for c in state.queued_tool_calls)
 
     def _llm_event(self, event: LLMEvent) -> list[RunEvent]:
         events: list[RunEvent] = []
