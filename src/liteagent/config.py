@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     )
     max_header_chars: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_MAX_HEADER_CHARS"))
     max_messages: int = Field(1_000, ge=1, validation_alias=_env("LITEAGENT_MAX_MESSAGES"))
+    # Prompt-injection and script-markup checks of chat requests (an entry's own
+    # `input_validation` wins): off | flag (log and mark the run) | block (refuse with 400)
+    input_validation: Literal["off", "flag", "block"] = Field(
+        "flag", validation_alias=_env("LITEAGENT_INPUT_VALIDATION")
+    )
 
     # Database (runs, credentials, notes): SQLite (aiosqlite) or PostgreSQL (psycopg). Not
     # DATABASE_URL: inside the LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for

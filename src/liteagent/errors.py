@@ -10,6 +10,7 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
     ├── InvalidRequestError (400 invalid_request_error)
     │   ├── ValidationError (422 validation_error)  well-formed input that breaks a rule
     │   ├── HeaderTooLargeError (400 header_too_large)  a forwarded header over its limit
+    │   ├── InputRejectedError (400 input_rejected)  refused by input validation (block mode)
     │   └── RequestTooLargeError (413 request_too_large)  messages over the size limit
     ├── AuthenticationError (401 authentication_error)
     ├── UserIdentityError (403 user_identity_error)  forwarded end-user identity not usable
@@ -52,6 +53,7 @@ __all__ = [
     "ConflictError",
     "ContextWindowExceededError",
     "HeaderTooLargeError",
+    "InputRejectedError",
     "InvalidRequestError",
     "LLMProviderError",
     "LLMRateLimitError",
@@ -144,6 +146,10 @@ class RequestTooLargeError(InvalidRequestError, status_code=413, error_code="req
 
 class HeaderTooLargeError(InvalidRequestError, error_code="header_too_large"):
     """A forwarded header (``X-OpenWebUI-User-Id``…) is longer than its limit."""
+
+
+class InputRejectedError(InvalidRequestError, error_code="input_rejected"):
+    """A message matched an input-validation check of an entry in ``block`` mode."""
 
 
 class AuthenticationError(LiteAgentError, status_code=401, error_code="authentication_error"):

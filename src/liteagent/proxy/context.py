@@ -432,6 +432,8 @@ class RequestContext:
     stream: bool = False
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # the input checks this request's messages matched (``input_validation: flag``)
+    input_flags: tuple[str, ...] = ()
 
     @property
     def user_key(self) -> str:

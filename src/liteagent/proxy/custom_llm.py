@@ -59,6 +59,7 @@ from liteagent.proxy.events import (
     RunFinished,
     ToolStep,
 )
+from liteagent.proxy.input_gate import check_input
 from liteagent.proxy.request_options import check_for_entry
 from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
 from liteagent.proxy.runtime_models import INVALIDATION_KIND, CatalogRefresher, drop_stale
@@ -267,6 +268,14 @@ class LiteAgentLLM(CustomLLM):
         )
         return spec
 
+    async def _admit(self, ctx: RequestContext) -> tuple[ModelSpec, RequestContext]:
+        """The entry, once the request passed its input checks (400 in ``block`` mode)."""
+        spec = await self._spec(ctx)
+        verdict = await check_input(spec, ctx, self.settings)
+        if verdict is not None and verdict.flagged:
+            ctx = replace(ctx, input_flags=verdict.result.checks)
+        return spec, ctx
+
     def _run(
         self, spec: ModelSpec, ctx: RequestContext, stack: AsyncExitStack
     ) -> AsyncGenerator[RunEvent, None]:
@@ -289,13 +298,16 @@ class LiteAgentLLM(CustomLLM):
         lock, credential scrubbing, cached runner, run store); used by the A2A server."""
         return self._events(ctx)
 
-    async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
-        spec = await self._spec(ctx)
+    async def _events(
+        self, ctx: RequestContext, spec: ModelSpec | None = None
+    ) -> AsyncGenerator[RunEvent, None]:
+        if spec is None:  # else admitted by the caller
+            spec, ctx = await self._admit(ctx)
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
         await self.runtime.start()  # once: listen for other replicas' invalidations
         metrics, model = self.runtime.metrics, spec.model_name
-        started, outcome = time.monotonic(), "failed"
+        started, outcome, stopped = time.monotonic(), "failed", False
         if not ctx.is_task_request:
             metrics.run_started(model)
         try:
@@ -320,12 +332,15 @@ class LiteAgentLLM(CustomLLM):
                     if isinstance(event, ToolStep):
                         metrics.tool_call(event.name, "error" if event.is_error else "ok")
                     if isinstance(event, RunFinished):
+                        stopped = bool(event.metadata.get("stopped"))  # aborted: cancelled
                         # Which model answered (after any fallback), how many calls, what they
                         # cost: metadata["liteagent"].
                         summary = summarize_calls(calls, event.metadata.get("model"), price=price)
+                        if ctx.input_flags and summary:
+                            summary["input_flags"] = list(ctx.input_flags)
                         event = replace(event, metadata={**event.metadata, "liteagent": summary})
                     yield event
-            outcome = "completed"
+            outcome = "cancelled" if stopped else "completed"
         except (GeneratorExit, asyncio.CancelledError):
             outcome = "cancelled"
             raise
@@ -482,13 +497,14 @@ class LiteAgentLLM(CustomLLM):
         events: AsyncGenerator[RunEvent, None] | None = None
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
-            await self._spec(ctx)  # an unknown model (404) or an unusable option (400), first
+            # an unknown model (404), an unusable option or refused input (400), before any chunk
+            spec, ctx = await self._admit(ctx)
             translator = EventTranslator()
             # A first chunk at once: the client sees that work started, and the proxy starts
             # serving the stream, so a client that goes away (Open WebUI's Stop) is noticed
             # and cancels the run even before the model's first token.
             yield event_chunk(status_event(WORKING, done=False))
-            events = self._events(ctx)
+            events = self._events(ctx, spec)
             async for event in events:
                 for piece in translator.feed(event):
                     yield _stream_chunk(piece, response_id=response_id, model=ctx.model)

@@ -26,6 +26,7 @@ from liteagent.llm.base import BaseLLMProvider, ChatOptions, LLMMessage, Usage
 from liteagent.log import get_logger
 from liteagent.rag.retriever import Retriever, tokenize
 from liteagent.rag.types import MetadataFilter, SearchResult
+from liteagent.security.validation import label_untrusted
 
 __all__ = [
     "AnswerDelta",
@@ -163,8 +164,13 @@ def openwebui_source_event(source: CitedSource) -> dict[str, Any]:
     }
 
 
-def sources_context(sources: Sequence[CitedSource], max_chars: int) -> str:
-    """The numbered sources for a prompt: each source's passages, ``max_chars`` in all."""
+def sources_context(sources: Sequence[CitedSource], max_chars: int = 6000) -> str:
+    """The numbered sources' passages as the prompt shows them, within ``max_chars``.
+
+    A passage that an input check flags ("ignore previous instructions…", a script) is wrapped
+    and labelled as untrusted data (``liteagent.security.validation.label_untrusted``): the
+    knowledge base holds documents to quote, never instructions for the model.
+    """
     budget = max_chars
     blocks: list[str] = []
     for src in sources:
@@ -172,8 +178,17 @@ def sources_context(sources: Sequence[CitedSource], max_chars: int) -> str:
         for hit in src.passages:
             text = hit.document.content[: max(0, budget)]
             budget -= len(text)
-            if text:
-                parts.append(text)
+            if not text:
+                continue
+            labelled, result = label_untrusted(text, f"source [{src.number}] {src.name}")
+            if result.findings:
+                logger.info(
+                    "rag_passage_flagged",
+                    source=src.name,
+                    document=hit.document.id,
+                    checks=list(result.checks),
+                )
+            parts.append(labelled)
         if parts:
             blocks.append(f"[{src.number}] {src.name}\n" + "\n…\n".join(parts))
     return "\n\n".join(blocks) if blocks else "(no source matched the question)"

@@ -11,6 +11,8 @@ Each class keeps an in-process twin as ``local``; while Redis is unreachable the
   per key, entered by a Lua script; each entry is a lease, so a crashed replica's slots expire.
 - ``RedisLockBackend`` (``LockBackend``): redis-py's token-checked ``Lock`` per chat, with its
   lease renewed while held and released only once the turn's pending work is done.
+- ``RedisChainHealth`` (``ChainHealthBackend``): one hash per fallback chain, changed by a Lua
+  script, so failures counted by any replica steer every replica's chain.
 - ``limits_storage_uri`` (from ``redis_client``): the ``limits`` storage URI for the same
   Redis (sliding windows).
 """
@@ -21,7 +23,7 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from typing import Any
@@ -31,6 +33,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from liteagent.log import get_logger
+from liteagent.runtime.chain_health import InMemoryChainHealth, ModelHealth
 from liteagent.runtime.circuit_breaker import (
     Change,
     CircuitSnapshot,
@@ -49,6 +52,7 @@ from liteagent.runtime.session_lock import InProcessLockBackend, release_after_t
 
 __all__ = [
     "KEY_PREFIX",
+    "RedisChainHealth",
     "RedisCircuitBackend",
     "RedisConcurrencyBackend",
     "RedisLockBackend",
@@ -295,3 +299,74 @@ class RedisLockBackend:
             await lock.release()  # token-checked: never frees another holder's lock
         except REDIS_ERRORS as exc:
             self.redis.mark_failed(exc)  # the lease frees it once Redis is back
+
+
+# ----------------------------------------------------------------------------- chain health
+# One hash per chain (one key: atomic, and one Cluster slot): "<model>|<field>" → value.
+_RECORD = """
+local key, model, reason, err, counted, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if reason == '' then
+  redis.call('HINCRBY', key, model .. '|requests', 1)
+  redis.call('HSET', key, model .. '|consecutive', 0)
+else
+  if counted == '1' then
+    redis.call('HINCRBY', key, model .. '|requests', 1)
+    redis.call('HINCRBY', key, model .. '|failures', 1)
+    redis.call('HINCRBY', key, model .. '|consecutive', 1)
+  end
+  redis.call('HSET', key, model .. '|last_reason', reason, model .. '|last_error', err)
+end
+redis.call('EXPIRE', key, ttl)
+return 1
+"""
+
+
+class RedisChainHealth:
+    """Chain health shared by every replica through Redis.
+
+    Args:
+        redis: The shared Redis.
+        ttl: Seconds a chain's counts are kept after its last call.
+    """
+
+    def __init__(self, redis: RedisClientWrapper, *, ttl: int = 86_400) -> None:
+        self.redis = redis
+        self.local = InMemoryChainHealth()
+        self.ttl = ttl
+
+    @staticmethod
+    def key(chain: str) -> str:
+        return f"{KEY_PREFIX}chain:{{{chain}}}"
+
+    @redis_fallback()
+    async def record(
+        self, chain: str, model: str, reason: str | None, error: str | None, *, counted: bool
+    ) -> None:
+        args = (model, reason or "", error or "", "1" if counted else "0", str(self.ttl))
+        await self.redis.client.eval(_RECORD, 1, self.key(chain), *args)
+
+    @redis_fallback()
+    async def snapshot(self, chain: str, models: Sequence[str]) -> dict[str, ModelHealth]:
+        raw = await self.redis.client.hgetall(self.key(chain))
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        result: dict[str, ModelHealth] = {}
+        for m in models:
+            result[m] = ModelHealth(
+                requests=int(fields.get(f"{m}|requests", 0)),
+                failures=int(fields.get(f"{m}|failures", 0)),
+                consecutive_failures=int(fields.get(f"{m}|consecutive", 0)),
+                last_reason=fields.get(f"{m}|last_reason") or None,
+                last_error=fields.get(f"{m}|last_error") or None,
+            )
+        return result
+
+    @redis_fallback()
+    async def next_turn(self, chain: str) -> int:
+        key = self.key(chain)
+        turn = int(await self.redis.client.hincrby(key, "turn", 1)) - 1
+        await self.redis.client.expire(key, self.ttl)
+        return turn
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

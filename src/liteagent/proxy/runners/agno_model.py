@@ -35,6 +35,7 @@ from litellm.types.utils import (
 )
 from litellm.types.utils import Usage as LiteLLMUsage
 
+from liteagent.agents.twelve_factor_agent import label_tool_results
 from liteagent.llm import BaseLLMProvider, ChatOptions
 from liteagent.llm.base import LLMChunk, LLMToolCall, Usage
 from liteagent.proxy.chunks import delta_tool_calls
@@ -101,7 +102,9 @@ class ProviderCompletionClient:
         self, **kwargs: Any
     ) -> ModelResponse | AsyncIterator[ModelResponseStream]:
         """The ``litellm.acompletion`` call Agno's ``LiteLLM`` model makes."""
-        messages = list(kwargs.get("messages") or [])
+        # a toolkit's result (a Jira issue, a Drive file) reaches the model labelled as untrusted
+        # data when an input check flags it
+        messages = label_tool_results(kwargs.get("messages") or [])
         options = self._options(kwargs)
         if kwargs.get("stream"):
             return self._stream(messages, options)
