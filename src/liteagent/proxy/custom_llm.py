@@ -62,7 +62,7 @@ from liteagent.proxy.events import (
 from liteagent.proxy.input_gate import check_input
 from liteagent.proxy.request_options import check_for_entry
 from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
-from liteagent.proxy.runtime_models import INVALIDATION_KIND, CatalogRefresher, drop_stale
+from liteagent.proxy.runtime_models import CatalogRefresher, drop_stale
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.redaction import redact_text
@@ -146,7 +146,7 @@ class LiteAgentLLM(CustomLLM):
         self.runtime.invalidation.on(self._invalidated_elsewhere)
         # agents defined through the management API (docs/api.md)
         self.refresher = CatalogRefresher(
-            self.catalog, self.settings, self._catalog_reloaded, listen=self.runtime.start
+            self.catalog, self.settings, self._catalog_reloaded, self.runtime
         )
         self._advisory: AdvisoryLocks | None = None
         self.locks = SessionLocks(self._turn_locks())
@@ -177,12 +177,9 @@ class LiteAgentLLM(CustomLLM):
             _background.add(task)
             task.add_done_callback(_background.discard)
 
-    def _invalidated_elsewhere(self, kind: str, key: str) -> Any:
+    def _invalidated_elsewhere(self, kind: str, key: str) -> None:
         if kind == "user_agents":
             self._credentials_changed_locally(key)
-        if kind == INVALIDATION_KIND:
-            return self.refresher.refresh()
-        return None
 
     def _catalog_reloaded(self, old: RuntimeCatalog, new: RuntimeCatalog) -> None:
         self.catalog = new.catalog
@@ -190,10 +187,7 @@ class LiteAgentLLM(CustomLLM):
 
     async def catalog_changed(self) -> None:
         """After a write of the run-time catalog: reload here, and tell the other replicas."""
-        await self.refresher.refresh()
-        if self.runtime.shared:
-            await self.runtime.start()
-            await self.runtime.invalidation.publish(INVALIDATION_KIND, "changed")
+        await self.refresher.changed()
 
     def _credentials_changed_locally(self, user_key: str) -> None:
         dropped = self.cache.invalidate_user(user_key)

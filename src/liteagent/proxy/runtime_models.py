@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from liteagent.catalog import Catalog, RagSpec
@@ -27,6 +27,7 @@ from liteagent.proxy.cache import AgentCache
 from liteagent.proxy.registration import deployment_id, proxy_router, register_with_router
 from liteagent.proxy.runners.rag import forget_ingestion
 from liteagent.redaction import redact_text
+from liteagent.runtime.services import RuntimeServices
 from liteagent.security import get_encryption_service
 from liteagent.storage import get_database
 from liteagent.storage.catalog_store import CatalogRepository
@@ -78,8 +79,8 @@ class CatalogRefresher:
         base: The catalog of ``liteagent.yaml``.
         settings: The database, the encryption key and the poll interval.
         apply: Called with ``(old, new)`` after each reload that changed something.
-        listen: Starts listening for other replicas' invalidations (when Redis is configured),
-            before the first load.
+        runtime: The replica's services: their invalidation bus carries the catalog changes
+            of the other replicas (Redis) and announces this one's.
     """
 
     def __init__(
@@ -87,10 +88,12 @@ class CatalogRefresher:
         base: Catalog,
         settings: Settings,
         apply: Callable[[RuntimeCatalog, RuntimeCatalog], None],
-        listen: Callable[[], Awaitable[None]] | None = None,
+        runtime: RuntimeServices | None = None,
     ) -> None:
         self.settings = settings
-        self._listen = listen
+        self.runtime = runtime
+        if runtime is not None:  # other replicas' changes, at once when Redis is configured
+            runtime.invalidation.on(self._invalidated)
         self.current = RuntimeCatalog.static(base)
         self._settings_store: RuntimeCatalogStore | None = None
         self._base = base
@@ -145,6 +148,17 @@ class CatalogRefresher:
         )
         return True
 
+    async def _invalidated(self, kind: str, key: str) -> None:
+        if kind == INVALIDATION_KIND:
+            await self.refresh()
+
+    async def changed(self) -> None:
+        """After a write of the run-time catalog: reload here, and tell the other replicas."""
+        await self.refresh()
+        if self.runtime is not None and self.runtime.shared:
+            await self.runtime.start()
+            await self.runtime.invalidation.publish(INVALIDATION_KIND, "changed")
+
     async def refresh_quietly(self) -> bool:
         """``refresh``, with a failure logged rather than raised; ``True`` if reloaded."""
         try:
@@ -166,9 +180,9 @@ class CatalogRefresher:
 
     async def _poll(self) -> None:
         interval = self.settings.catalog_refresh_seconds
-        if self._listen is not None:
+        if self.runtime is not None:
             try:
-                await self._listen()
+                await self.runtime.start()  # listen for the other replicas' changes
             except Exception as exc:  # noqa: BLE001 - polling still keeps replicas in step
                 logger.warning("runtime_catalog_listen_failed", error=redact_text(str(exc)))
         while True:
