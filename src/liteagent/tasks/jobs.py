@@ -5,8 +5,9 @@ and any caller can see what ran, what is waiting for a retry and what failed. A 
 exhausted its retries stays as a ``dead_letter`` row (its payload kept, its headers redacted)
 until ``cleanup_failed_webhooks`` removes it.
 
-The table is self-contained (its own declarative base) and created on first use in
-``LITEAGENT_DATABASE_URL``; no secret is ever stored in it (arguments and errors are redacted).
+The table (``liteagent_jobs``) is part of LiteAgent's migrated schema in
+``LITEAGENT_DATABASE_URL``, brought up to date on first use like the other tables; no secret is
+ever stored in it (arguments and errors are redacted).
 """
 
 from __future__ import annotations
@@ -20,22 +21,21 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
 from liteagent.errors import ConfigurationError
 from liteagent.redaction import redact_mapping, redact_text
+from liteagent.storage.database import Database
+from liteagent.storage.job_models import JobRecord
 
 __all__ = [
     "Job",
     "JobRecord",
     "JobStatus",
     "JobStore",
-    "JobsBase",
 ]
 
 MAX_ERROR_CHARS = 2000
@@ -65,31 +65,6 @@ class JobStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD_LETTER)
-
-
-class JobsBase(DeclarativeBase):
-    """Declarative base of the jobs table (kept apart from ``liteagent.storage``)."""
-
-
-class JobRecord(JobsBase):
-    """One background job (a Celery task id or an in-process job id)."""
-
-    __tablename__ = "liteagent_jobs"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
-    args: Mapped[str] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
-    result: Mapped[str | None] = mapped_column(Text, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-    __table_args__ = (Index("ix_liteagent_jobs_name_status", "name", "status", "updated_at"),)
 
 
 @dataclass(frozen=True)
@@ -154,6 +129,7 @@ class JobStore:
         if parsed.get_backend_name() == "sqlite":
             # Workers run each job in a fresh event loop: no connection may outlive it.
             kwargs = {"poolclass": NullPool, "connect_args": {"timeout": 30}}
+        self._url = url
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._ready = False
@@ -174,13 +150,13 @@ class JobStore:
     async def _init(self) -> None:
         if self._ready:
             return
+        # The schema is migrated by the storage layer (safe when several processes start at
+        # once); its own engine is closed again, this store keeps its own connections.
+        database = Database(self._url)
         try:
-            async with self.engine.begin() as conn:
-                await conn.run_sync(JobsBase.metadata.create_all)
-        except DBAPIError:
-            # Another process created the table between the check and the CREATE: look again.
-            async with self.engine.begin() as conn:
-                await conn.run_sync(JobsBase.metadata.create_all)
+            await database.init()
+        finally:
+            await database.dispose()
         self._ready = True
 
     async def create(
