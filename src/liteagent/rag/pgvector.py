@@ -26,11 +26,16 @@ if TYPE_CHECKING:
     from psycopg.sql import Composable
     from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["HNSW_MAX_DIMENSIONS", "PgVectorStore"]
+__all__ = ["HNSW_EF_CONSTRUCTION", "HNSW_M", "HNSW_MAX_DIMENSIONS", "PgVectorStore"]
 
 logger = get_logger(__name__)
 
 HNSW_MAX_DIMENSIONS = 2000
+# The HNSW graph's parameters (pgvector's defaults, written out): ``m`` links per node and the
+# candidate list while building. A search looks at ``max(64, 2 * limit)`` candidates
+# (``hnsw.ef_search``); see docs/rag.md for what they trade.
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _EXTRA_HINT = "install LiteAgent's 'pgvector' extra: pip install 'liteagent[pgvector]'"
 
@@ -57,6 +62,7 @@ class PgVectorStore(VectorStore):
         table_name: Table for this store (letters, digits, underscores).
         embedding_dimension: The embedder's vector length (0: documents only, for BM25).
         pool_size: Maximum connections.
+        copy_batch: Rows sent per ``COPY`` when adding documents.
     """
 
     def __init__(
@@ -65,6 +71,7 @@ class PgVectorStore(VectorStore):
         table_name: str = "documents",
         embedding_dimension: int = 4096,
         pool_size: int = 5,
+        copy_batch: int = 5000,
     ) -> None:
         if not _TABLE.match(table_name):
             raise ConfigurationError(
@@ -76,6 +83,7 @@ class PgVectorStore(VectorStore):
         self.table_name = table_name
         self.embedding_dimension = embedding_dimension
         self.pool_size = pool_size
+        self.copy_batch = max(1, copy_batch)
         self._pool: AsyncConnectionPool | None = None
         self._seen: tuple[Any, ...] | None = None
 
@@ -149,8 +157,14 @@ class PgVectorStore(VectorStore):
         if 0 < self.embedding_dimension <= HNSW_MAX_DIMENSIONS:
             await conn.execute(
                 sql.SQL(
-                    "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (embedding vector_cosine_ops)"
-                ).format(self._ident("_hnsw"), self._ident())
+                    "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (embedding vector_cosine_ops) "
+                    "WITH (m = {}, ef_construction = {})"
+                ).format(
+                    self._ident("_hnsw"),
+                    self._ident(),
+                    sql.Literal(HNSW_M),
+                    sql.Literal(HNSW_EF_CONSTRUCTION),
+                )
             )
         elif self.embedding_dimension:
             logger.warning(
@@ -198,36 +212,57 @@ class PgVectorStore(VectorStore):
 
     # ------------------------------------------------------------------ API
     async def add_documents(self, documents: list[Document]) -> list[str]:
+        """Insert or replace documents in bulk.
+
+        The rows are sent with one binary ``COPY`` into a temporary table (in batches of
+        ``copy_batch`` rows, so a client never holds more than one batch's buffer), then merged
+        into the store's table with one ``INSERT … SELECT … ON CONFLICT DO UPDATE`` per batch,
+        all in one transaction: a failure leaves the table as it was.
+        """
         from psycopg import sql
-        from psycopg.types.json import Jsonb
 
         if not documents:
             return []
         self._check_embeddings(documents)
-        import numpy as np
-
-        rows = [
-            (
-                d.id,
-                d.content,
-                np.asarray(d.embedding, dtype=np.float32) if self.embedding_dimension else None,
-                Jsonb(d.metadata),
-                d.created_at,
-            )
-            for d in documents
-        ]
         pool = await self._get_pool()
+        stage = sql.Identifier("liteagent_vector_load")
+        unique = list({d.id: d for d in documents}.values())  # the last of a repeated id wins
         async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(
-                sql.SQL(
-                    "INSERT INTO {} (id, content, embedding, metadata, created_at) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-                    "content = EXCLUDED.content, embedding = EXCLUDED.embedding, "
-                    "metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at"
-                ).format(self._ident()),
-                rows,
+            await cur.execute(
+                sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}) ON COMMIT DROP").format(
+                    stage, self._ident()
+                )
             )
+            for start in range(0, len(unique), self.copy_batch):
+                batch = unique[start : start + self.copy_batch]
+                await self._copy(cur, stage, batch)
+                await cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (id, content, embedding, metadata, created_at) "
+                        "SELECT id, content, embedding, metadata, created_at FROM {} "
+                        "ON CONFLICT (id) DO UPDATE SET "
+                        "content = EXCLUDED.content, embedding = EXCLUDED.embedding, "
+                        "metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at"
+                    ).format(self._ident(), stage)
+                )
+                await cur.execute(sql.SQL("TRUNCATE {}").format(stage))
         return [d.id for d in documents]
+
+    async def _copy(self, cur: Any, stage: Composable, batch: list[Document]) -> None:
+        import numpy as np
+        from psycopg import sql
+        from psycopg.types.json import Jsonb
+
+        query = sql.SQL(
+            "COPY {} (id, content, embedding, metadata, created_at) FROM STDIN (FORMAT BINARY)"
+        ).format(stage)
+        async with cur.copy(query) as copy:
+            copy.set_types(["text", "text", "vector", "jsonb", "timestamptz"])
+            for d in batch:
+                vector = (
+                    np.asarray(d.embedding, dtype=np.float32) if self.embedding_dimension else None
+                )
+                await copy.write_row((d.id, d.content, vector, Jsonb(d.metadata), d.created_at))
 
     async def search(
         self, query_embedding: list[float], limit: int = 10, filter: MetadataFilter | None = None
