@@ -42,6 +42,19 @@ def write(name: str, title: str, header: list[str], rows: list[list[Any]], notes
     return text
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` with its children (psutil when installed, else the
+    process alone from Linux's /proc)."""
+    try:
+        import psutil
+    except ImportError:
+        status = Path(f"/proc/{pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        return int(kb) / 1e3
+    proc = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 1e6
+
+
 def save_summary(name: str, entries: list[dict[str, Any]]) -> None:
     """The script's headline figures for the suite's summary: each entry has ``part``,
     ``measure``, ``value``, ``reference``, ``ratio``, ``goal`` and ``met`` (``None``: no goal)."""
