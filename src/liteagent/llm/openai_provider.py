@@ -166,12 +166,12 @@ class OpenAIProvider(BaseLLMProvider):
         """
         from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-        options: dict[str, Any] = {"headers": self._extra_headers} if self._extra_headers else {}
+        options: Any = {"headers": self._extra_headers} if self._extra_headers else {}
         return await self._client.post(
             "/chat/completions",
             body=body,
             cast_to=ChatCompletion,
-            options=options,  # type: ignore[arg-type]
+            options=options,
             stream=stream,
             stream_cls=openai.AsyncStream[ChatCompletionChunk],
         )

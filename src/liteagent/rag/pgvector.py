@@ -25,7 +25,7 @@ from liteagent.rag.vector_store import VectorStore, _check_query
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
-    from psycopg.sql import Composable
+    from psycopg.sql import Composable, Composed
     from psycopg_pool import AsyncConnectionPool
 
 __all__ = ["EF_SEARCH", "HNSW_EF_CONSTRUCTION", "HNSW_M", "HNSW_MAX_DIMENSIONS", "PgVectorStore"]
@@ -174,7 +174,7 @@ class PgVectorStore(VectorStore):
             )
         )
 
-    def _hnsw_sql(self) -> Composable:
+    def _hnsw_sql(self) -> Composed:
         from psycopg import sql
 
         return sql.SQL(
