@@ -1,6 +1,6 @@
 """Cold start: the LiteLLM proxy with the LiteAgent plugin beside a bare LiteLLM proxy.
 
-Run: ``uv run python benchmarks/bench_startup.py [--rounds 3] [--quick]``.
+Run: ``uv run python benchmarks/bench_startup.py [--rounds 2] [--quick]``.
 
 Three ways to start a proxy, alternating round by round so each sees the same load:
 
@@ -132,11 +132,11 @@ def _project(tmp: Path, upstream: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="2 rounds")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="1 round")
     args, _ = parser.parse_known_args()
     if args.quick:
-        args.rounds = min(args.rounds, 2)
+        args.rounds = 1
     port = free_port()
     upstream = multiprocessing.get_context("spawn").Process(
         target=_upstream, args=(port,), daemon=True
