@@ -206,7 +206,7 @@ def _chart(rows: list[list[Any]]) -> None:
     left.set_xlabel("throughput ratio (agent / plain)")
     left.invert_yaxis()
     left.legend(loc="lower right")
-    rss = [r for r in rows if r[1] == "plain" or r[1].startswith("liteagent/toolbot")]
+    rss = [r for r in rows if r[1] == "plain"]  # one per phase (the proxy's, after it)
     right.plot(range(len(rss)), [float(r[7]) for r in rss], marker="o")
     right.set_xticks(range(len(rss)), [r[0] for r in rss], rotation=20, fontsize=8)
     right.set_ylabel("proxy RSS after the phase (MB)")
