@@ -53,7 +53,17 @@ def _upstream(port: int) -> None:
     server = OpenAIWireServer()
     server.reply_text("Hello from upstream.", sticky=True)
     server.requests = _Discard()  # type: ignore[assignment]  # keep memory flat
-    uvicorn.run(server.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # Keep idle connections open as hosted APIs do: with uvicorn's 5 s default, a client
+    # reusing a connection the server is closing after a pause between phases gets a
+    # connection error (and LiteLLM does not retry: num_retries is 0).
+    uvicorn.run(
+        server.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=300,
+    )
 
 
 class _Discard(list):  # type: ignore[type-arg]

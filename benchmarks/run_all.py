@@ -86,6 +86,9 @@ def _report(
     total: float,
     quick: bool,
 ) -> None:
+    # the report covers every script with results, also those run by an earlier invocation
+    ran = {name for name, _ in chosen}
+    chosen = [s for s in SCRIPTS if s[0] in ran or (RESULTS / f"{s[0]}.md").exists()]
     summary: list[dict[str, Any]] = []
     for name, _ in chosen:
         path = RESULTS / f"{name}.json"
@@ -112,7 +115,11 @@ def _report(
             f"| {e['goal']} | {met} |"
         )
     spent = ", ".join(f"{n} {s:.0f} s{' (FAILED)' if code else ''}" for n, s, code in timings)
-    lines += ["", f"Time per script: {spent}.", ""]
+    earlier = [n for n, _ in chosen if n not in ran]
+    lines += ["", f"Time per script: {spent}."]
+    if earlier:
+        lines += [f"Not run by this invocation (figures of an earlier one): {', '.join(earlier)}."]
+    lines += [""]
     for name, _ in chosen:
         table = RESULTS / f"{name}.md"
         if table.exists():
