@@ -6,6 +6,8 @@
 - ``liteagent ingest``: ingest sources into a named knowledge base (``liteagent.rag``).
 - ``liteagent db upgrade|current``: migrate LiteAgent's database (``liteagent.storage``).
 - ``liteagent jobs``: run background jobs and see their status (``liteagent.tasks``).
+- ``liteagent api``: the management API standalone; ``api create-user`` / ``api create-key``
+  make its first users and API keys (``liteagent.api``).
 """
 
 from __future__ import annotations
@@ -129,6 +131,43 @@ def cmd_a2a(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    """Serve the management API standalone, with its own users and API keys (docs/api.md)."""
+    from liteagent.api.auth_routes import auth_router
+    from liteagent.api.rate_limit import api_rate_limiter, install_rate_limit
+    from liteagent.api.standalone import StandaloneAuthenticator
+    from liteagent.config import get_settings
+    from liteagent.errors import ConfigurationError
+    from liteagent.storage.db_cli import upgrade_before_serving
+
+    settings = get_settings()
+    try:
+        authenticator = StandaloneAuthenticator.from_settings(settings)
+    except ConfigurationError as exc:
+        print(f"liteagent api: {exc}", file=sys.stderr)
+        return 2
+    if (status := _check_catalog()) != 0:
+        return status
+    if (status := _check_encryption_key()) != 0:
+        return status
+    if (status := upgrade_before_serving(settings.database_url)) != 0:
+        return status
+    import uvicorn
+
+    from liteagent.api.app import create_app
+    from liteagent.server import create_handler
+
+    handler = create_handler(settings)
+    app = create_app(handler=handler, authenticator=authenticator, routers=(auth_router,))
+    authenticator.install(app)
+    limiter = api_rate_limiter(settings, handler.runtime)
+    if limiter is not None:
+        install_rate_limit(app, limiter)
+    print(f"Management API on http://{args.host}:{args.port} (docs: /docs) …", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_catalog(_: argparse.Namespace) -> int:
     return _check_catalog()
 
@@ -200,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     from liteagent.tasks.cli import add_jobs_command
 
     add_jobs_command(sub)
+
+    from liteagent.api.cli import add_api_command
+
+    add_api_command(
+        sub, default_url=settings.database_url, default_host=settings.host, serve=cmd_api
+    )
     return parser
 
 

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     catalog_path: Path = Field(Path("liteagent.yaml"), validation_alias=_env("LITEAGENT_CATALOG"))
     default_model: str | None = Field(None, validation_alias=_env("LITEAGENT_DEFAULT_MODEL"))
     agent_cache_size: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_AGENT_CACHE_SIZE"))
+    # Agents defined through the management API (docs/api.md): how often each replica checks
+    # the database for changes (seconds; 0: never, only Redis invalidations and local writes)
+    catalog_refresh_seconds: float = Field(
+        2.0, ge=0, validation_alias=_env("LITEAGENT_CATALOG_REFRESH_SECONDS")
+    )
     llm_timeout: float = Field(120.0, gt=0, validation_alias=_env("LITEAGENT_LLM_TIMEOUT"))
     # Open WebUI background tasks (titles, tags, follow-ups): the most tokens one may cost
     task_max_tokens: int = Field(64, ge=1, validation_alias=_env("LITEAGENT_TASK_MAX_TOKENS"))
@@ -59,6 +64,11 @@ class Settings(BaseSettings):
     )
     max_header_chars: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_MAX_HEADER_CHARS"))
     max_messages: int = Field(1_000, ge=1, validation_alias=_env("LITEAGENT_MAX_MESSAGES"))
+    # Prompt-injection and script-markup checks of chat requests (an entry's own
+    # `input_validation` wins): off | flag (log and mark the run) | block (refuse with 400)
+    input_validation: Literal["off", "flag", "block"] = Field(
+        "flag", validation_alias=_env("LITEAGENT_INPUT_VALIDATION")
+    )
 
     # Database (runs, credentials, notes): SQLite (aiosqlite) or PostgreSQL (psycopg). Not
     # DATABASE_URL: inside the LiteLLM proxy that variable is LiteLLM's own (PostgreSQL for
@@ -121,6 +131,23 @@ class Settings(BaseSettings):
     )
     forward_user_info_header_jwt_secret: SecretStr | None = Field(
         None, validation_alias=_env("FORWARD_USER_INFO_HEADER_JWT_SECRET")
+    )
+
+    # Standalone management API (`liteagent api`, docs/api.md "Standalone authentication"):
+    # JWT signing secret (HS256, at least 32 characters; required there), token lifetimes, and
+    # the per-client request limits behind its X-RateLimit-* headers (0: no such limit).
+    jwt_secret: SecretStr | None = Field(None, validation_alias=_env("LITEAGENT_JWT_SECRET"))
+    jwt_access_token_minutes: float = Field(
+        15.0, gt=0, validation_alias=_env("LITEAGENT_JWT_ACCESS_TOKEN_MINUTES")
+    )
+    jwt_refresh_token_days: float = Field(
+        7.0, gt=0, validation_alias=_env("LITEAGENT_JWT_REFRESH_TOKEN_DAYS")
+    )
+    rate_limit_requests_per_minute: int = Field(
+        60, ge=0, validation_alias=_env("RATE_LIMIT_REQUESTS_PER_MINUTE")
+    )
+    rate_limit_max_concurrent: int = Field(
+        10, ge=0, validation_alias=_env("RATE_LIMIT_MAX_CONCURRENT")
     )
 
     # Local llama.cpp model (offline default)
@@ -279,7 +306,9 @@ class Settings(BaseSettings):
     def _redis_mode(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("openwebui_jwt_secret", "forward_user_info_header_jwt_secret", mode="before")
+    @field_validator(
+        "openwebui_jwt_secret", "forward_user_info_header_jwt_secret", "jwt_secret", mode="before"
+    )
     @classmethod
     def _stripped_secret(cls, value: object) -> object:
         # Open WebUI signs with the stripped value; blank means "not set".

@@ -10,12 +10,14 @@ proxy handler can turn it into an OpenAI-shaped error without guessing::
     ├── InvalidRequestError (400 invalid_request_error)
     │   ├── ValidationError (422 validation_error)  well-formed input that breaks a rule
     │   ├── HeaderTooLargeError (400 header_too_large)  a forwarded header over its limit
+    │   ├── InputRejectedError (400 input_rejected)  refused by input validation (block mode)
     │   └── RequestTooLargeError (413 request_too_large)  messages over the size limit
     ├── AuthenticationError (401 authentication_error)
     ├── UserIdentityError (403 user_identity_error)  forwarded end-user identity not usable
     ├── NotFoundError (404 not_found)
     │   ├── AgentNotFoundError (404 model_not_found)
     │   └── ProviderNotFoundError (404 provider_not_found)
+    ├── ConflictError (409 conflict)               a name taken (e.g. by liteagent.yaml)
     ├── RateLimitExceededError (429 rate_limit_exceeded)
     ├── AgentExecutionError (500 agent_execution_error)
     ├── StorageUnavailableError (503 storage_unavailable)  LiteAgent's database is busy or gone
@@ -35,7 +37,7 @@ and never contain credentials, URLs with secrets, or stack traces.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from liteagent.redaction import redact_text
 
@@ -48,8 +50,10 @@ __all__ = [
     "AuthenticationError",
     "CatalogError",
     "ConfigurationError",
+    "ConflictError",
     "ContextWindowExceededError",
     "HeaderTooLargeError",
+    "InputRejectedError",
     "InvalidRequestError",
     "LLMProviderError",
     "LLMRateLimitError",
@@ -73,6 +77,20 @@ class LiteAgentError(Exception):
 
     status_code: ClassVar[int] = 500
     error_code: ClassVar[str] = "internal_error"
+
+    def __init_subclass__(
+        cls, *, status_code: int | None = None, error_code: str | None = None, **kwargs: Any
+    ) -> None:
+        """Declare a subclass's HTTP status and error code in its class line.
+
+        ``class NotFoundError(LiteAgentError, status_code=404, error_code="not_found")``; a
+        subclass that gives neither inherits its parent's.
+        """
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
+        if error_code is not None:
+            cls.error_code = error_code
 
     def __init__(self, message: str) -> None:
         self.message = redact_text(message)
@@ -100,60 +118,45 @@ LiteAgentException = LiteAgentError
 """The seeds' name for ``LiteAgentError`` (the same class)."""
 
 
-class ConfigurationError(LiteAgentError):
+class ConfigurationError(LiteAgentError, error_code="configuration_error"):
     """Settings or files needed at start-up are missing or invalid."""
 
-    error_code = "configuration_error"
 
-
-class CatalogError(ConfigurationError):
+class CatalogError(ConfigurationError, error_code="catalog_error"):
     """The catalog file (``liteagent.yaml``) is malformed."""
 
-    error_code = "catalog_error"
 
-
-class ProviderConfigurationError(ConfigurationError):
+class ProviderConfigurationError(
+    ConfigurationError, status_code=400, error_code="provider_configuration_error"
+):
     """A provider's settings, as a request or the management API gives them, are invalid."""
 
-    status_code = 400
-    error_code = "provider_configuration_error"
 
-
-class InvalidRequestError(LiteAgentError):
+class InvalidRequestError(LiteAgentError, status_code=400, error_code="invalid_request_error"):
     """The request itself is malformed (e.g. empty or invalid ``messages``)."""
 
-    status_code = 400
-    error_code = "invalid_request_error"
 
-
-class ValidationError(InvalidRequestError):
+class ValidationError(InvalidRequestError, status_code=422, error_code="validation_error"):
     """The input is well formed but breaks a rule (a name in use, a value out of range)."""
 
-    status_code = 422
-    error_code = "validation_error"
 
-
-class RequestTooLargeError(InvalidRequestError):
+class RequestTooLargeError(InvalidRequestError, status_code=413, error_code="request_too_large"):
     """The request's messages carry more text than ``LITEAGENT_MAX_REQUEST_CHARS`` allows."""
 
-    status_code = 413
-    error_code = "request_too_large"
 
-
-class HeaderTooLargeError(InvalidRequestError):
+class HeaderTooLargeError(InvalidRequestError, error_code="header_too_large"):
     """A forwarded header (``X-OpenWebUI-User-Id``…) is longer than its limit."""
 
-    error_code = "header_too_large"
+
+class InputRejectedError(InvalidRequestError, error_code="input_rejected"):
+    """A message matched an input-validation check of an entry in ``block`` mode."""
 
 
-class AuthenticationError(LiteAgentError):
+class AuthenticationError(LiteAgentError, status_code=401, error_code="authentication_error"):
     """Credentials are missing or wrong."""
 
-    status_code = 401
-    error_code = "authentication_error"
 
-
-class UserIdentityError(LiteAgentError):
+class UserIdentityError(LiteAgentError, status_code=403, error_code="user_identity_error"):
     """The end user a client forwards cannot be established.
 
     For example Open WebUI's signed ``X-OpenWebUI-User-Jwt`` is forged or expired, or arrives
@@ -164,54 +167,38 @@ class UserIdentityError(LiteAgentError):
     would turn one bad token into "no deployments available" for every user of that model.
     """
 
-    status_code = 403
-    error_code = "user_identity_error"
 
-
-class NotFoundError(LiteAgentError):
+class NotFoundError(LiteAgentError, status_code=404, error_code="not_found"):
     """A named resource does not exist."""
 
-    status_code = 404
-    error_code = "not_found"
 
-
-class AgentNotFoundError(NotFoundError):
+class AgentNotFoundError(NotFoundError, error_code="model_not_found"):
     """No catalog entry has the requested model name."""
 
-    error_code = "model_not_found"
 
-
-class ProviderNotFoundError(NotFoundError):
+class ProviderNotFoundError(NotFoundError, error_code="provider_not_found"):
     """No LLM provider is registered under the requested name."""
 
-    error_code = "provider_not_found"
+
+class ConflictError(LiteAgentError, status_code=409, error_code="conflict"):
+    """The resource cannot be created or changed as asked: its name is taken."""
 
 
-class RateLimitExceededError(LiteAgentError):
+class RateLimitExceededError(LiteAgentError, status_code=429, error_code="rate_limit_exceeded"):
     """A LiteAgent rate limit was exceeded."""
 
-    status_code = 429
-    error_code = "rate_limit_exceeded"
 
-
-class AgentExecutionError(LiteAgentError):
+class AgentExecutionError(LiteAgentError, error_code="agent_execution_error"):
     """An agent, RAG agent or workflow failed while running."""
 
-    error_code = "agent_execution_error"
 
-
-class StorageUnavailableError(LiteAgentError):
+class StorageUnavailableError(LiteAgentError, status_code=503, error_code="storage_unavailable"):
     """LiteAgent's own database could not be used just now (locked, read-only, gone)."""
 
-    status_code = 503
-    error_code = "storage_unavailable"
 
-
-class LLMProviderError(LiteAgentError):
+class LLMProviderError(LiteAgentError, status_code=502, error_code="upstream_error"):
     """An upstream LLM call failed. The message names the provider, never its credentials."""
 
-    status_code = 502
-    error_code = "upstream_error"
     retryable: ClassVar[bool] = False
 
     def __init__(
@@ -231,32 +218,25 @@ class LLMProviderError(LiteAgentError):
         super().__init__(f"LLM provider '{target}' failed: {message}")
 
 
-class LLMTimeoutError(LLMProviderError):
+class LLMTimeoutError(LLMProviderError, status_code=504, error_code="upstream_timeout"):
     """The upstream did not answer in time."""
 
-    status_code = 504
-    error_code = "upstream_timeout"
     retryable = True
 
 
-class LLMRateLimitError(LLMProviderError):
+class LLMRateLimitError(LLMProviderError, status_code=429, error_code="upstream_rate_limited"):
     """The upstream refused the call because of its rate limit (HTTP 429)."""
 
-    status_code = 429
-    error_code = "upstream_rate_limited"
     retryable = True
 
 
-class LLMUnavailableError(LLMProviderError):
+class LLMUnavailableError(LLMProviderError, status_code=503, error_code="upstream_unavailable"):
     """The upstream is unreachable or overloaded (connection refused, 5xx)."""
 
-    status_code = 503
-    error_code = "upstream_unavailable"
     retryable = True
 
 
-class ContextWindowExceededError(LLMProviderError):
+class ContextWindowExceededError(
+    LLMProviderError, status_code=400, error_code="context_length_exceeded"
+):
     """The conversation does not fit the model's context window."""
-
-    status_code = 400
-    error_code = "context_length_exceeded"

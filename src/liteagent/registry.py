@@ -8,6 +8,7 @@ in our own modules, or an entry point in a third-party distribution under the re
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -17,6 +18,7 @@ from liteagent.errors import ProviderNotFoundError
 from liteagent.log import get_logger
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 logger = get_logger(__name__)
 
@@ -49,6 +51,9 @@ class ProviderRegistry(Generic[T]):
         self._metadata: dict[str, ProviderMetadata] = {}
         self._default: str | None = None
         self._entry_points_loaded = False
+        # Entry points may be loaded from several threads at once (e.g. an embedder from a
+        # worker thread): the first loads them, the others wait for it to finish.
+        self._load_lock = threading.RLock()
 
     def register(self, name: str, description: str = "") -> Callable[[type[T]], type[T]]:
         """Class decorator registering ``cls`` under ``name``."""
@@ -75,16 +80,19 @@ class ProviderRegistry(Generic[T]):
         """Import plugins declared under ``entry_point_group`` (idempotent)."""
         if self._entry_points_loaded or not self.entry_point_group:
             return
-        self._entry_points_loaded = True
-        for ep in entry_points(group=self.entry_point_group):
+        with self._load_lock:
+            if not self._entry_points_loaded:
+                self._load_entry_points(self.entry_point_group)
+                self._entry_points_loaded = True
+
+    def _load_entry_points(self, group: str) -> None:
+        for ep in entry_points(group=group):
             if self.has_loaded(ep.name):
                 continue
             try:
                 obj = ep.load()
             except ImportError as exc:
-                logger.warning(
-                    "plugin_load_failed", group=self.entry_point_group, name=ep.name, error=str(exc)
-                )
+                logger.warning("plugin_load_failed", group=group, name=ep.name, error=str(exc))
                 continue
             if isinstance(obj, type):
                 self._classes[ep.name] = obj
@@ -117,21 +125,20 @@ class ProviderRegistry(Generic[T]):
 
     def get_class(self, name: str) -> type[T]:
         """Return the registered class (not an instance)."""
-        if name not in self._classes:
-            self.load_entry_points()
-        try:
-            return self._classes[name]
-        except KeyError:
-            raise ProviderNotFoundError(f"Unknown {self.category} '{name}'.") from None
+        return self._registered(self._classes, name, self.category)
 
     def get_factory(self, name: str) -> Callable[..., T]:
         """The registered factory (a builder function, not what it builds)."""
-        if name not in self._factories:
+        return self._registered(self._factories, name, f"{self.category} factory")
+
+    def _registered(self, table: dict[str, V], name: str, what: str) -> V:
+        """``table[name]``, loading the entry points first when it is not there yet."""
+        if name not in table:
             self.load_entry_points()
         try:
-            return self._factories[name]
+            return table[name]
         except KeyError:
-            raise ProviderNotFoundError(f"Unknown {self.category} factory '{name}'.") from None
+            raise ProviderNotFoundError(f"Unknown {what} '{name}'.") from None
 
     def list_providers(self) -> list[str]:
         self.load_entry_points()

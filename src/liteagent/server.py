@@ -1,4 +1,5 @@
-"""The composition root of the LiteLLM proxy: the handler, its endpoints and its A2A agents.
+"""The composition root of the LiteLLM proxy: the handler, its endpoints, its A2A agents and
+the management API.
 
 ``custom_handler.py`` next to ``proxy_config.yaml`` re-exports ``handler`` and ``request_guard``
 from here. The handler is created on first access (when LiteLLM imports the stub at start-up),
@@ -15,10 +16,12 @@ from liteagent.config import ensure_offline_cost_map
 ensure_offline_cost_map()
 
 from liteagent.a2a_server import mount_on_proxy  # noqa: E402
+from liteagent.api import mount_on_proxy as mount_api_on_proxy  # noqa: E402
 from liteagent.catalog import Catalog  # noqa: E402
 from liteagent.config import Settings, get_settings  # noqa: E402
 from liteagent.log import configure_logging, get_logger  # noqa: E402
 from liteagent.proxy import LiteAgentLLM, RequestGuard  # noqa: E402
+from liteagent.proxy.body_guard import install_body_guard  # noqa: E402
 from liteagent.proxy.registration import schedule_registration  # noqa: E402
 from liteagent.proxy.runners.rag import schedule_knowledge_ingestion  # noqa: E402
 from liteagent.runtime.endpoints import attach_to_proxy  # noqa: E402
@@ -43,8 +46,11 @@ def create_handler(
     check_encryption_key(settings)
     handler = LiteAgentLLM(settings=settings, catalog=catalog)
     attach_to_proxy(handler.runtime)  # /liteagent/health, /liteagent/metrics
+    install_body_guard()  # a 400, not LiteLLM's 500, for a body that is not a JSON object
     scheduled = schedule_registration(list(handler.catalog))
     mount_on_proxy(handler)  # the A2A agents (docs/a2a.md)
+    api = mount_api_on_proxy(handler)  # the management API (docs/api.md)
+    handler.refresher.start()  # agents defined through it, kept in step with the database
     schedule_knowledge_ingestion(list(handler.catalog), settings)
     logger.info(
         "liteagent_handler_ready",
@@ -52,6 +58,7 @@ def create_handler(
         models=handler.catalog.model_names(),
         default_model=settings.resolved_default_model(),
         registration="scheduled" if scheduled else "not in a proxy",
+        management_api="/liteagent/api" if api else "not in a proxy",
     )
     return handler
 

@@ -242,9 +242,39 @@ BAD_OPTIONS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+NOT_OBJECTS = ["[]", "null", "1", "2.5", "true", '"x"', '[{"model": "liteagent/shaper"}]']
+
+
+def test_a_body_that_is_not_a_json_object_gets_a_400(proxy: Proxy) -> None:
+    """LiteLLM's key check fails on such a body before any hook (500, or a dropped
+    connection): the handler's body guard answers 400 with OpenAI's error shape instead."""
+    with httpx.Client(timeout=60) as http:
+        for body in NOT_OBJECTS:
+            for path in ("/v1/chat/completions", "/chat/completions", "/v1/embeddings"):
+                r = http.post(
+                    f"{proxy.base_url}{path}",
+                    content=body,
+                    headers={
+                        "Authorization": f"Bearer {MASTER_KEY}",
+                        "Content-Type": "application/json",
+                    },
+                )
+                assert r.status_code == 400, (body, path, r.text)
+                error = r.json()["error"]
+                assert error["type"] == "invalid_request_error"
+                assert "must be a JSON object" in error["message"]
+        # An object still reaches the handler (and its own checks).
+        r = http.post(
+            f"{proxy.base_url}/v1/chat/completions",
+            json={"model": "liteagent/shaper", "messages": [{"role": "user", "content": 5}]},
+            headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        )
+        assert r.status_code == 400 and "content" in r.text
+
+
 def test_malformed_requests_get_a_4xx_never_a_5xx(proxy: Proxy, upstream: Any) -> None:
     """Every malformed request body (an object) through the real proxy: a 4xx with a clean
-    message. (A body that is not a JSON object is refused by LiteLLM before any hook runs.)"""
+    message."""
     server, _ = upstream
     server.replies.clear()
     server.reply_text('{"ok": true}', sticky=True)

@@ -34,6 +34,9 @@ TABLES = {
     "liteagent_workflow_runs",
     "liteagent_notes",
     "liteagent_toolkit_credentials",
+    "liteagent_users",
+    "liteagent_api_keys",
+    "liteagent_refresh_tokens",
 }
 
 
@@ -159,7 +162,7 @@ async def test_a_database_made_by_create_all_is_adopted(url: str) -> None:
             assert others.scalar_one() == 0  # left alone, and out of the comparison above
         store = RunStore(database)
         saved = await store.save(StoredRun("s", "bot", state), expected_version=None)
-        assert await store.load(session_key="s", agent="bot") == saved
+        assert await store.load_run(session_key="s", owner="bot") == saved
 
 
 async def test_a_newer_schema_is_left_alone(url: str) -> None:

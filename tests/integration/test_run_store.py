@@ -59,19 +59,19 @@ async def test_round_trip_and_compare_and_set(url: str) -> None:
             StoredRun("s1", "bot", state, paused_fingerprint="fp"), expected_version=None
         )
         assert run.version == 1
-        loaded = await store.load(session_key="s1", agent="bot")
+        loaded = await store.load_run(session_key="s1", owner="bot")
         assert loaded is not None and loaded.state == state and loaded.paused_fingerprint == "fp"
-        assert await store.load(session_key="s1", agent="other") is None
+        assert await store.load_run(session_key="s1", owner="other") is None
         with pytest.raises(StaleRunError):
             await store.save(StoredRun("s1", "bot", state), expected_version=None)
         loaded.state = AgentState(agent_id="bot", status=AgentStatus.COMPLETED)
         await store.save(loaded, expected_version=1)
         with pytest.raises(StaleRunError):
             await store.save(loaded, expected_version=1)
-        again = await store.load(session_key="s1", agent="bot")
+        again = await store.load_run(session_key="s1", owner="bot")
         assert again is not None and again.version == 2
         assert again.state.status is AgentStatus.COMPLETED
-        assert await store.load_version(session_key="s1", agent="bot") == 2
+        assert await store.version_of(session_key="s1", owner="bot") == 2
 
 
 async def test_concurrent_first_saves_exactly_one_wins(url: str) -> None:
@@ -89,7 +89,7 @@ async def test_concurrent_first_saves_exactly_one_wins(url: str) -> None:
         )
         assert _outcomes(results) == {"StoredRun": 1, "StaleRunError": REPLICAS - 1}
         (winner,) = [r for r in results if isinstance(r, StoredRun)]
-        stored = await RunStore(databases[0]).load(session_key="chat", agent="bot")
+        stored = await RunStore(databases[0]).load_run(session_key="chat", owner="bot")
         assert stored is not None and stored.version == 1
         assert stored.state == winner.state  # the loser's state never landed
 
@@ -98,7 +98,7 @@ async def test_concurrent_answers_to_one_version_exactly_one_applies(url: str) -
     async with replicas(url, REPLICAS) as databases:
         paused = AgentState(agent_id="bot", status=AgentStatus.WAITING_HUMAN)
         await RunStore(databases[0]).save(StoredRun("c", "bot", paused), expected_version=None)
-        loaded = [await RunStore(db).load(session_key="c", agent="bot") for db in databases]
+        loaded = [await RunStore(db).load_run(session_key="c", owner="bot") for db in databases]
 
         async def answer(db: Database, run: StoredRun | None, i: int) -> StoredRun:
             assert run is not None
@@ -113,7 +113,7 @@ async def test_concurrent_answers_to_one_version_exactly_one_applies(url: str) -
             return_exceptions=True,
         )
         assert _outcomes(results) == {"StoredRun": 1, "StaleRunError": REPLICAS - 1}
-        stored = await RunStore(databases[0]).load(session_key="c", agent="bot")
+        stored = await RunStore(databases[0]).load_run(session_key="c", owner="bot")
         assert stored is not None and stored.version == 2
         (winner,) = [r for r in results if isinstance(r, StoredRun)]
         assert stored.state.metadata == winner.state.metadata
@@ -152,10 +152,10 @@ async def test_a_tampered_or_unreadable_state_is_not_loaded(url: str) -> None:
         tampered = AgentState(agent_id="bot", status=AgentStatus.RUNNING, run_id=state.run_id)
         async with database.session() as session:
             await session.execute(update(AgentRunRecord).values(state=tampered.to_json()))
-        assert await store.load(session_key="s2", agent="bot") is None
+        assert await store.load_run(session_key="s2", owner="bot") is None
         async with database.session() as session:
             await session.execute(update(AgentRunRecord).values(state="{not json"))
-        assert await store.load(session_key="s2", agent="bot") is None
+        assert await store.load_run(session_key="s2", owner="bot") is None
 
 
 async def test_workflow_runs_share_the_store(url: str) -> None:
@@ -173,14 +173,14 @@ async def test_workflow_runs_share_the_store(url: str) -> None:
         )
         assert _outcomes(results) == {"StoredWorkflowRun": 1, "StaleRunError": REPLICAS - 1}
         store = WorkflowRunStore(databases[0])
-        loaded = await store.load(session_key="chat", workflow="review")
+        loaded = await store.load_run(session_key="chat", owner="review")
         assert loaded is not None and loaded.state == state and loaded.version == 1
         assert loaded.paused_fingerprint == "fp"
         # an agent run of the same chat and name is a different row
-        assert await RunStore(databases[0]).load(session_key="chat", agent="review") is None
+        assert await RunStore(databases[0]).load_run(session_key="chat", owner="review") is None
         loaded.state.status = WorkflowStatus.COMPLETED
         await store.save(loaded, expected_version=1)
-        assert await store.load_version(session_key="chat", workflow="review") == 2
+        assert await store.version_of(session_key="chat", owner="review") == 2
 
 
 async def test_concurrent_credential_upserts(url: str) -> None:

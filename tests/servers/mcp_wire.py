@@ -5,6 +5,8 @@
 - ``add(a, b)``: the sum; ``echo(text)``: the text back;
 - ``fail(reason)``: raises, so the call ends with ``isError``;
 - ``hang()``: never answers (for timeouts);
+- ``wait_for_release(name)``: writes ``waiting <name>`` to the call log, then waits until the
+  call is cancelled (the client's ``notifications/cancelled``) and writes ``cancelled <name>``;
 - ``delete_item(item)``: appends ``item`` to the call log (one line per call), for approvals;
 - ``server_pid()``: the server process's id; ``crash()``: the process exits mid-call;
 - ``whoami()``: the user the caller's token belongs to (``TOKENS``); an unknown or missing token
@@ -55,6 +57,18 @@ def build_server(log: Path) -> MCPServer:
         await asyncio.Event().wait()
         return "unreachable"
 
+    @server.tool(description="Wait for a release to be published.")
+    async def wait_for_release(name: str) -> str:
+        with log.open("a") as fh:
+            fh.write(f"waiting {name}\n")
+        try:
+            await asyncio.Event().wait()
+        except BaseException:  # the call was cancelled (anyio or asyncio)
+            with log.open("a") as fh:
+                fh.write(f"cancelled {name}\n")
+            raise
+        return "unreachable"
+
     @server.tool(description="Delete an item (irreversible).")
     def delete_item(item: str) -> str:
         with log.open("a") as fh:
@@ -86,7 +100,7 @@ def build_server(log: Path) -> MCPServer:
 
 
 def calls(log: Path) -> list[str]:
-    """The items ``delete_item`` was called with, in order."""
+    """The lines of the call log, in order (``delete_item`` items, ``wait_for_release`` marks)."""
     return log.read_text().splitlines() if log.exists() else []
 
 

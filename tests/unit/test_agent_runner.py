@@ -240,7 +240,7 @@ async def test_task_requests_run_no_tools_and_store_nothing(tmp_path: Path) -> N
     second = await chat.say(task)
     assert json.loads(second) == {"title": "How do I bake sourdough bread"}
     store = RunStore(get_database(chat.db_url))
-    assert await store.load_version(session_key="owui/alice:chat:chat-1", agent="bot") is None
+    assert await store.version_of(session_key="owui/alice:chat:chat-1", owner="bot") is None
     assert await chat.notes() == []
 
 
@@ -354,7 +354,7 @@ async def _hang_up(chat: Chat, messages: list[dict[str, Any]], when: str) -> Non
 
 async def _status(chat: Chat) -> str:
     store = RunStore(get_database(chat.db_url))
-    record = await store.load(session_key="owui/alice:chat:chat-1", agent="bot")
+    record = await store.load_run(session_key="owui/alice:chat:chat-1", owner="bot")
     assert record is not None
     return record.state.status.value
 
@@ -412,7 +412,7 @@ async def test_a_crash_while_an_approved_call_ran_never_runs_it_twice(tmp_path: 
     chat.start([SAVE])
     await chat.say("Save a note")
     store = RunStore(get_database(chat.db_url))
-    record = await store.load(session_key="owui/alice:chat:chat-1", agent="bot")
+    record = await store.load_run(session_key="owui/alice:chat:chat-1", owner="bot")
     assert record is not None
     # what a crash between "calls running" and "calls done" leaves behind
     from liteagent.agents import Agent, AgentConfig
@@ -550,8 +550,8 @@ async def test_a_stop_that_cuts_the_running_mark_short_gives_the_approval_back(
     monkeypatch.setattr(RunStore, "save", real_save)
     assert cut  # the mark was written
     assert await chat.notes() == []  # nothing ran
-    record = await RunStore(get_database(chat.db_url)).load(
-        session_key="owui/alice:chat:chat-1", agent="bot"
+    record = await RunStore(get_database(chat.db_url)).load_run(
+        session_key="owui/alice:chat:chat-1", owner="bot"
     )
     assert record is not None and record.state.status.value == "waiting_human"
     assert record.answer_fingerprint is None

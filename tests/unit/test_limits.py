@@ -7,6 +7,7 @@ they would hang or run out of memory, not merely run slower, if the quadratic pa
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import jwt
 import pytest
 import yaml
 from cryptography.fernet import Fernet
+from hypothesis import given
+from hypothesis import strategies as st
 from litellm.exceptions import APIError
 from litellm.llms.custom_llm import CustomLLMError
 from litellm.types.utils import ModelResponse
@@ -22,8 +25,15 @@ from liteagent.catalog import parse_catalog
 from liteagent.config import Settings
 from liteagent.errors import HeaderTooLargeError, RequestTooLargeError
 from liteagent.proxy import LiteAgentLLM
-from liteagent.proxy.context import strip_rendered_blocks
-from liteagent.proxy.runners.agent_chat import fingerprint, is_approval_word, parse_reply
+from liteagent.proxy.context import RequestContext, _details_blocks, strip_rendered_blocks
+from liteagent.proxy.runners.agent_chat import (
+    OFF_LOOP_CHARS,
+    ChatTurn,
+    fingerprint,
+    is_approval_word,
+    parse_reply,
+    read_turn,
+)
 from liteagent.proxy.runners.workflow import normalise_answer
 from liteagent.proxy.tasks import task_answer_json
 from liteagent.rag.answer import strip_sources_section
@@ -286,3 +296,55 @@ def test_join_whose_result_would_be_too_large_is_refused_before_it_is_built() ->
         bounded_jmespath.search("join(sep, parts)", data)
     sep = "x" * 1_000
     assert bounded_jmespath.search("join(sep, parts[:3])", data) == f"a{sep}a{sep}a"
+
+
+def _reference_blocks(text: str) -> list[tuple[int, int]]:
+    """The plain one-pass scan over every tag (the stripper skips unmatched closers faster)."""
+    blocks: list[tuple[int, int]] = []
+    open_at: list[int] = []
+    tag_end = next_gt = -1
+    for match in re.finditer(r"<details\b|</details>", text, re.IGNORECASE):
+        start = match.start()
+        if start < tag_end:
+            continue
+        if match.group().startswith("</"):
+            if open_at:
+                opener = open_at.pop()
+                while blocks and blocks[-1][0] > opener:
+                    blocks.pop()
+                blocks.append((opener, match.end()))
+            continue
+        if next_gt < match.end():
+            next_gt = text.find(">", match.end())
+            if next_gt < 0:
+                break
+        open_at.append(start)
+        tag_end = next_gt + 1
+    return blocks
+
+
+@given(
+    st.lists(
+        st.sampled_from(["<details>", "</details>", "<DETAILS a='>'>", "x", ">", "\n", "<det"]),
+        max_size=40,
+    )
+)
+def test_block_scan_matches_the_plain_scan(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert _details_blocks(text) == _reference_blocks(text)
+
+
+async def test_a_large_turn_read_off_the_loop_is_the_same_turn() -> None:
+    big = "<details>x</details> " * (OFF_LOOP_CHARS // 10)
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": big + "kept"},
+        {"role": "user", "content": big + "question"},
+    ]
+    ctx = RequestContext(model="bot", messages=messages)
+    turn = await read_turn(ctx)
+    assert turn == ChatTurn.from_context(ctx)
+    assert turn.history[1]["content"] == "kept"
+    assert fingerprint(turn.with_message()) == fingerprint(
+        [{"role": "user", "content": "first"}, {"role": "user", "content": big + "question"}]
+    )

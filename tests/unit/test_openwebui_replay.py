@@ -56,8 +56,8 @@ class Assistant:
         return [(n.title, n.text) for n in await repo.list(owner=OWNER)]
 
     async def status(self, chat_id: str) -> str | None:
-        record = await RunStore(get_database(self.db_url)).load(
-            session_key=f"{OWNER}:chat:{chat_id}", agent="assistant"
+        record = await RunStore(get_database(self.db_url)).load_run(
+            session_key=f"{OWNER}:chat:{chat_id}", owner="assistant"
         )
         return record.state.status.value if record else None
 

@@ -28,16 +28,16 @@ async def test_round_trip_and_compare_and_set(store: RunStore) -> None:
         StoredRun("s1", "bot", state, paused_fingerprint="fp"), expected_version=None
     )
     assert run.version == 1
-    loaded = await store.load(session_key="s1", agent="bot")
+    loaded = await store.load_run(session_key="s1", owner="bot")
     assert loaded is not None and loaded.state == state and loaded.paused_fingerprint == "fp"
-    assert await store.load(session_key="s1", agent="other") is None
+    assert await store.load_run(session_key="s1", owner="other") is None
     with pytest.raises(StaleRunError):
         await store.save(StoredRun("s1", "bot", state), expected_version=None)  # exists already
     loaded.state = AgentState(agent_id="bot", status=AgentStatus.COMPLETED)
     await store.save(loaded, expected_version=1)
     with pytest.raises(StaleRunError):
         await store.save(loaded, expected_version=1)  # someone wrote version 2 meanwhile
-    assert (await store.load(session_key="s1", agent="bot")).version == 2  # type: ignore[union-attr]
+    assert (await store.load_run(session_key="s1", owner="bot")).version == 2  # type: ignore[union-attr]
 
 
 async def test_a_tampered_state_is_not_loaded(store: RunStore) -> None:
@@ -46,7 +46,7 @@ async def test_a_tampered_state_is_not_loaded(store: RunStore) -> None:
     tampered = AgentState(agent_id="bot", status=AgentStatus.RUNNING, run_id=state.run_id)
     async with store.database.session() as session:
         await session.execute(update(AgentRunRecord).values(state=tampered.to_json()))
-    assert await store.load(session_key="s2", agent="bot") is None
+    assert await store.load_run(session_key="s2", owner="bot") is None
 
 
 def test_bad_urls_are_configuration_errors() -> None:

@@ -106,7 +106,15 @@ def mount_on_proxy(handler: LiteAgentLLM) -> bool:
     if any(getattr(r, "path", None) == MOUNT_PATH for r in app.router.routes):
         return True
     public_url = handler.settings.a2a_public_url
-    a2a = build_a2a_app(handler, public_url=public_url, authenticate=litellm_key_authenticator(app))
-    app.router.routes.insert(0, Mount(MOUNT_PATH, app=a2a))
+    authenticate = litellm_key_authenticator(app)
+    mount = Mount(
+        MOUNT_PATH, app=build_a2a_app(handler, public_url=public_url, authenticate=authenticate)
+    )
+    app.router.routes.insert(0, mount)
+
+    def rebuild(_: object) -> None:  # agents defined at run time get cards too (docs/api.md)
+        mount.app = build_a2a_app(handler, public_url=public_url, authenticate=authenticate)
+
+    handler.refresher.on_reload(rebuild)
     logger.info("a2a_mounted", path=MOUNT_PATH, public_url=public_url or "from requests")
     return True

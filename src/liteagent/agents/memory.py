@@ -256,30 +256,38 @@ class SummaryMemory(MemoryStrategy):
     def _with_summary(self, summary: str, recent: list[ChatMessage]) -> list[ChatMessage]:
         return [{"role": "system", "content": SUMMARY_PREFIX + summary.strip()}, *recent]
 
-    def select(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    def _plan(
+        self, messages: Sequence[ChatMessage]
+    ) -> tuple[list[ChatMessage], str | None, list[ChatMessage]]:
+        """(the recent messages, the older ones' cache key, the older ones still to summarise:
+        empty when there are none or their summary is cached)."""
         older, recent = self._split(messages)
         if not older:
-            return recent
+            return recent, None, []
         key = self._key(older)
-        if key not in self._cache:
-            result = self.summarizer(older)
+        return recent, key, ([] if key in self._cache else older)
+
+    def _selected(self, recent: list[ChatMessage], key: str | None) -> list[ChatMessage]:
+        return recent if key is None else self._with_summary(self._cache[key], recent)
+
+    def select(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+        recent, key, todo = self._plan(messages)
+        if key is not None and todo:
+            result = self.summarizer(todo)
             if inspect.isawaitable(result):
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
                 raise RuntimeError("this summarizer is async: use aselect / aapply")
             self._cache[key] = str(result)
-        return self._with_summary(self._cache[key], recent)
+        return self._selected(recent, key)
 
     async def aselect(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        older, recent = self._split(messages)
-        if not older:
-            return recent
-        key = self._key(older)
-        if key not in self._cache:
-            result = self.summarizer(older)
+        recent, key, todo = self._plan(messages)
+        if key is not None and todo:
+            result = self.summarizer(todo)
             self._cache[key] = str(await result if inspect.isawaitable(result) else result)
-        return self._with_summary(self._cache[key], recent)
+        return self._selected(recent, key)
 
 
 SUMMARY_INSTRUCTION = (

@@ -30,7 +30,13 @@ from liteagent.agents.twelve_factor_agent import (
     drive_to_completion,
 )
 from liteagent.agents.types import AgentStatus, AgentStep, StepType, ToolDefinition
-from liteagent.rag.answer import DEFAULT_INSTRUCTIONS, CitedSource, group_sources, sources_markdown
+from liteagent.rag.answer import (
+    DEFAULT_INSTRUCTIONS,
+    CitedSource,
+    group_sources,
+    sources_context,
+    sources_markdown,
+)
 from liteagent.rag.pipeline import RAGPipelineBuilder
 from liteagent.rag.retriever import Retriever
 from liteagent.rag.types import Document, SearchResult
@@ -167,18 +173,7 @@ class RAGAgent:
         return s
 
     def _purpose(self, state: AgentState) -> str:
-        budget = self.config.max_context_chars
-        blocks: list[str] = []
-        for src in self.sources(state):
-            parts = []
-            for hit in src.passages:
-                text = hit.document.content[: max(0, budget)]
-                budget -= len(text)
-                if text:
-                    parts.append(text)
-            if parts:
-                blocks.append(f"[{src.number}] {src.name}\n" + "\n…\n".join(parts))
-        context = "\n\n".join(blocks) if blocks else "(no source matched the question)"
+        context = sources_context(self.sources(state), self.config.max_context_chars)
         return f"{self.config.purpose}\n\n{DEFAULT_INSTRUCTIONS}\n\nSources:\n\n{context}"
 
     def _append_sources(self, state: AgentState) -> AgentState:

@@ -8,7 +8,6 @@ restart or on another replica. It is the store of ``liteagent.storage.runs`` bou
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from liteagent.agents.state import AgentState
@@ -19,11 +18,6 @@ from liteagent.storage.runs import RunFields, RunKind, VersionedRunStore
 __all__ = ["AGENT_RUNS", "RunStore", "StoredRun", "run_record_id"]
 
 
-def run_record_id(session_key: str, agent: str) -> str:
-    """Primary key of a session's run with one agent."""
-    return hashlib.sha256(f"{agent}\x1f{session_key}".encode()).hexdigest()
-
-
 @dataclass
 class StoredRun(RunFields):
     """A run as stored: its state plus the conversation fingerprints and the row version."""
@@ -32,26 +26,19 @@ class StoredRun(RunFields):
     agent: str
     state: AgentState
 
-    @property
-    def owner(self) -> str:
-        """The agent (the store's owner column)."""
-        return self.agent
-
-
-def _run_id(state: AgentState) -> str:
-    return state.run_id
-
 
 AGENT_RUNS: RunKind[AgentState, StoredRun] = RunKind(
-    event="agent_run",
     table=AgentRunRecord.__table__,  # type: ignore[arg-type]
     owner_column="agent",
     run_id_column="run_id",
-    record_id=run_record_id,
     parse=AgentState.from_json,
-    run_id=_run_id,
     make=StoredRun,
 )
+
+
+def run_record_id(session_key: str, agent: str) -> str:
+    """Primary key of a session's run with one agent."""
+    return AGENT_RUNS.record_id(session_key, agent)
 
 
 class RunStore(VersionedRunStore[AgentState, StoredRun]):
@@ -59,11 +46,3 @@ class RunStore(VersionedRunStore[AgentState, StoredRun]):
 
     def __init__(self, database: Database) -> None:
         super().__init__(database, AGENT_RUNS)
-
-    async def load(self, *, session_key: str, agent: str) -> StoredRun | None:
-        """The stored run, or ``None`` (also when the stored state fails its hash check)."""
-        return await self.load_run(session_key=session_key, owner=agent)
-
-    async def load_version(self, *, session_key: str, agent: str) -> int | None:
-        """The stored row's version, or ``None`` when there is no row."""
-        return await self.version_of(session_key=session_key, owner=agent)

@@ -44,6 +44,7 @@ from liteagent.agents.types import (
     ToolDefinition,
     utcnow,
 )
+from liteagent.security.validation import label_untrusted
 
 __all__ = [
     "EXTERNAL_TOOL_CALLS",
@@ -107,6 +108,30 @@ async def drive_to_completion(
             state = answer_human(state, text, approved, request.request_id)
             continue
         return state
+
+
+def label_tool_results(messages: Sequence[Any]) -> list[Any]:
+    """``messages`` with every tool result that an input check flags wrapped and labelled as
+    untrusted data (``liteagent.security.validation.label_untrusted``): a tool's output (a web
+    page, an issue, an MCP server's answer) is data for the model, never instructions."""
+    out: list[Any] = []
+    names: dict[str, str] = {}  # tool call id -> tool name, from the assistant's calls
+    for message in messages:
+        if not isinstance(message, dict):
+            out.append(message)
+            continue
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                names[str(call.get("id"))] = str(call["function"].get("name") or "")
+        content = message.get("content")
+        if message.get("role") == "tool" and isinstance(content, str) and content:
+            name = message.get("name") or names.get(str(message.get("tool_call_id"))) or "tool"
+            source = f"the result of the tool {name}"
+            text, result = label_untrusted(content, source)
+            if result.findings:
+                message = {**message, "content": text}
+        out.append(message)
+    return out
 
 
 class AgentStateError(ValueError):
@@ -401,7 +426,7 @@ class Agent:
 
     async def context_messages(self, state: AgentState) -> list[dict[str, Any]]:
         """The messages the next LLM call gets: system prompt plus the (trimmed) thread."""
-        thread = state.get_context_messages()
+        thread = label_tool_results(state.get_context_messages())
         if self.memory is not None:
             thread = await self.memory.aselect(thread)
         return [{"role": "system", "content": self.system_prompt()}, *thread]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Any
@@ -290,13 +290,7 @@ class HumanContactRequest:
         return [ToolCall.from_dict(c) for c in self.context.get("tool_calls", [])]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "request_type": self.request_type,
-            "message": self.message,
-            "context": self.context,
-            "timeout_seconds": self.timeout_seconds,
-        }
+        return asdict(self)  # every field is JSON data already (see __post_init__)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HumanContactRequest:

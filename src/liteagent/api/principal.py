@@ -13,7 +13,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-__all__ = ["Authenticator", "Principal"]
+__all__ = ["Authenticator", "Principal", "RateLimitInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +54,23 @@ class Authenticator(Protocol):
     """
 
     async def authenticate(self, request: Request) -> Principal: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """The caller's rate limit, when the authenticator knows it.
+
+    An authenticator may set ``request.state.rate_limit`` to one of these; ``GET
+    /meta/rate-limit-status`` reports it (and the standalone app's headers say the same).
+
+    Attributes:
+        limit: Requests allowed per window (``None``: no limit known).
+        remaining: Requests left in the window (``None``: not counted here).
+        reset: Unix time when the window resets (``None``: unknown).
+        enforced_by: Who enforces it (``litellm`` inside the proxy, ``liteagent`` standalone).
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: int | None = None
+    enforced_by: str = "none"

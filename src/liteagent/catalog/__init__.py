@@ -1,6 +1,6 @@
 """The catalog: declarative virtual models (``liteagent.yaml``)."""
 
-from liteagent.catalog.loader import Catalog, load_catalog, parse_catalog
+from liteagent.catalog.loader import Catalog, load_catalog, parse_catalog, parse_entry
 from liteagent.catalog.specs import (
     MODEL_PREFIX,
     AgentSpec,
@@ -26,4 +26,5 @@ __all__ = [
     "ToolkitRefSpec",
     "load_catalog",
     "parse_catalog",
+    "parse_entry",
 ]

@@ -117,24 +117,35 @@ def parse_catalog(data: Any, source: str = "<memory>") -> Catalog:
         raise CatalogError(f"{source}: 'models' must map names to entries.")
     entries: dict[str, ModelSpec] = {}
     for name, raw in models.items():
-        where = f"{source}: models.{name}"
-        if not isinstance(raw, Mapping):
-            raise CatalogError(f"{where}: the entry must be a mapping of fields.")
-        if "name" in raw:
-            raise CatalogError(f"{where}.name: the name is the entry's key; remove this field.")
-        if isinstance(raw.get("model"), Mapping) and {"name", "providers"} & set(raw["model"]):
-            raise CatalogError(
-                f"{where}.model: an inline chain takes fallbacks, strategy, retry and "
-                "fallback_on_context_window; configure providers in the top-level providers "
-                "section and name chains there."
-            )
-        try:
-            spec = _spec_adapter.validate_python({"kind": "agent", **raw, "name": str(name)})
-        except ValidationError as exc:
-            raise CatalogError(errors_at(where, exc)) from None
-        entries[str(name)] = resolve_model(spec, providers, where)
+        entries[str(name)] = parse_entry(str(name), raw, providers, f"{source}: models.{name}")
     entries = link_workflows(entries, providers, source)
     return Catalog(entries=entries, source=source, providers=providers)
+
+
+def parse_entry(
+    name: str, raw: Any, providers: Mapping[str, ProviderEntry], where: str
+) -> ModelSpec:
+    """Validate one entry (a ``models.<name>`` mapping of ``liteagent.yaml``, or an agent
+    defined through the management API: one schema for both) and resolve its model.
+
+    Raises:
+        CatalogError: naming ``where`` and the field at fault.
+    """
+    if not isinstance(raw, Mapping):
+        raise CatalogError(f"{where}: the entry must be a mapping of fields.")
+    if "name" in raw:
+        raise CatalogError(f"{where}.name: the name is the entry's key; remove this field.")
+    if isinstance(raw.get("model"), Mapping) and {"name", "providers"} & set(raw["model"]):
+        raise CatalogError(
+            f"{where}.model: an inline chain takes fallbacks, strategy, retry and "
+            "fallback_on_context_window; configure providers in the top-level providers "
+            "section and name chains there."
+        )
+    try:
+        spec = _spec_adapter.validate_python({"kind": "agent", **raw, "name": name})
+    except ValidationError as exc:
+        raise CatalogError(errors_at(where, exc)) from None
+    return resolve_model(spec, providers, where)
 
 
 def load_catalog(path: str | Path) -> Catalog:

@@ -61,6 +61,12 @@ class BaseSpec(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     input_cost_per_token: float | None = Field(None, ge=0.0)
     output_cost_per_token: float | None = Field(None, ge=0.0)
+    input_validation: Literal["off", "flag", "block"] | None = Field(
+        None,
+        description="Prompt-injection and script-markup checks of chat requests: off, flag (log "
+        "and mark the run) or block (refuse with 400); default LITEAGENT_INPUT_VALIDATION "
+        "(flag). Retrieved passages and tool results are checked whatever it says.",
+    )
 
     @field_validator("name")
     @classmethod

@@ -30,17 +30,12 @@ __all__ = [
 ]
 
 
-class DataSourceNotFoundError(NotFoundError):
+class DataSourceNotFoundError(NotFoundError, error_code="datasource_not_found"):
     """The file, page, project or item does not exist."""
 
-    error_code = "datasource_not_found"
 
-
-class DataSourceFetchError(LiteAgentError):
+class DataSourceFetchError(LiteAgentError, status_code=502, error_code="datasource_fetch_failed"):
     """Fetching failed (network, upstream error, size or address limits)."""
-
-    status_code = 502
-    error_code = "datasource_fetch_failed"
 
 
 class DataSourceType(StrEnum):

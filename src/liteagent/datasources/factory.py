@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from liteagent.datasources.base import BaseDataSourceProvider, DataSourceType
 from liteagent.datasources.file_provider import FileDataSourceProvider
 from liteagent.datasources.gitlab_provider import GitLabDataSourceProvider
+from liteagent.datasources.stored_provider import PREFIX as STORED_PREFIX
+from liteagent.datasources.stored_provider import StoredDataSourceProvider
 from liteagent.datasources.text_provider import TextDataSourceProvider
 from liteagent.datasources.url_provider import URLDataSourceProvider
 from liteagent.errors import ConfigurationError
@@ -43,7 +45,8 @@ def provider_for_source(
     """The provider for a source string and the source as that provider expects it.
 
     ``http(s)://…`` → URL, ``gitlab:…`` → GitLab (``GITLAB_URL``/``GITLAB_TOKEN``),
-    ``text:…`` → inline text, anything else → a file, folder or glob under ``base_dir``.
+    ``text:…`` → inline text, ``datasource:<id>`` → a data source stored through the management
+    API, anything else → a file, folder or glob under ``base_dir``.
     """
     if source.startswith(("http://", "https://")):
         return (
@@ -61,6 +64,8 @@ def provider_for_source(
             raise ConfigurationError(f"Source '{source}' needs GITLAB_URL (and GITLAB_TOKEN).")
         token = settings.gitlab_token.get_secret_value() if settings.gitlab_token else None
         return GitLabDataSourceProvider(settings.gitlab_url, token), source
+    if source.startswith(STORED_PREFIX):
+        return StoredDataSourceProvider(settings.database_url), source
     if source.startswith("text:"):
         return TextDataSourceProvider(), source.removeprefix("text:")
     return FileDataSourceProvider(base_dir=base_dir), source

@@ -230,23 +230,24 @@ class GitLabDataSourceProvider(BaseDataSourceProvider):
             },
         )
 
+    async def _items(self, project_id: str, kind: str, state: str) -> list[DataSourceContent]:
+        """One document per issue or merge request (``kind``) of the project."""
+        items = await self._get_all(
+            f"/projects/{self._project(project_id)}/{kind}s", {"state": state, "sort": "asc"}
+        )
+        return [self._item(project_id, kind, i) for i in items]
+
     async def fetch_issue_items(
         self, project_id: str, state: str = "all"
     ) -> list[DataSourceContent]:
         """One document per issue."""
-        items = await self._get_all(
-            f"/projects/{self._project(project_id)}/issues", {"state": state, "sort": "asc"}
-        )
-        return [self._item(project_id, "issue", i) for i in items]
+        return await self._items(project_id, "issue", state)
 
     async def fetch_merge_request_items(
         self, project_id: str, state: str = "all"
     ) -> list[DataSourceContent]:
         """One document per merge request."""
-        items = await self._get_all(
-            f"/projects/{self._project(project_id)}/merge_requests", {"state": state, "sort": "asc"}
-        )
-        return [self._item(project_id, "merge_request", i) for i in items]
+        return await self._items(project_id, "merge_request", state)
 
     @staticmethod
     def _joined(parts: list[DataSourceContent], source: str, name: str) -> DataSourceContent:

@@ -20,35 +20,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import anthropic
-import httpx
 
 from liteagent.errors import ConfigurationError, LLMProviderError
-from liteagent.llm.base import (
-    BaseLLMProvider,
-    ChatOptions,
-    LLMChunk,
-    LLMMessage,
-    LLMResponse,
-    LLMToolCall,
-    MessageLike,
-    Usage,
-    as_messages,
-)
+from liteagent.llm.base import ChatOptions, LLMChunk, LLMMessage, LLMResponse, LLMToolCall, Usage
 from liteagent.llm.http_clients import new_anthropic_http_client, shared_anthropic_http_client
-from liteagent.llm.http_errors import (
-    broken_stream_error,
-    connection_error,
-    error_for_status,
-    malformed_error,
-    stream_failure,
-    timeout_error,
-)
-
-if TYPE_CHECKING:
-    from liteagent.config import Settings
+from liteagent.llm.http_errors import error_for_status, malformed_error
+from liteagent.llm.remote import RemoteLLMProvider, StreamProgress
 
 __all__ = ["AnthropicProvider", "to_anthropic_messages", "to_anthropic_tools"]
 
@@ -149,42 +129,7 @@ def _usage(u: Any) -> Usage:
     return Usage(prompt, getattr(u, "output_tokens", 0) or 0)
 
 
-def map_anthropic_error(exc: Exception, provider: str, model: str) -> LLMProviderError:
-    """Translate an ``anthropic`` SDK (or transport) exception into LiteAgent's errors."""
-    if isinstance(exc, LLMProviderError):
-        return exc
-    if isinstance(exc, anthropic.APITimeoutError | httpx.TimeoutException):
-        return timeout_error(provider, model)
-    if isinstance(exc, anthropic.APIConnectionError | httpx.TransportError):
-        cause = exc if isinstance(exc, httpx.TransportError) else exc.__cause__
-        if isinstance(cause, httpx.RemoteProtocolError):
-            return broken_stream_error(provider, model)
-        return connection_error(provider, model)
-    if isinstance(exc, anthropic.APIStatusError):
-        body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
-        inner = body.get("error")
-        err: dict[str, Any] = inner if isinstance(inner, dict) else body
-        kind = str(err.get("type") or "")
-        detail = str(err.get("message") or exc.message)
-        status = exc.status_code
-        if status < 400:  # an error event inside a stream
-            status = _ERROR_TYPE_STATUS.get(kind, 500)
-        return error_for_status(
-            status,
-            detail,
-            provider=provider,
-            model=model,
-            headers=exc.response.headers if exc.response is not None else None,
-            code=kind,
-        )
-    if isinstance(exc, ValueError):
-        return malformed_error(provider, model)
-    return LLMProviderError(
-        f"unexpected response ({type(exc).__name__})", provider=provider, model=model
-    )
-
-
-class AnthropicProvider(BaseLLMProvider):
+class AnthropicProvider(RemoteLLMProvider):
     """Claude models through the Messages API.
 
     Args:
@@ -197,6 +142,8 @@ class AnthropicProvider(BaseLLMProvider):
     """
 
     provider_name = "anthropic"
+    api_key_setting = "anthropic_api_key"
+    base_url_setting = "anthropic_base_url"
     MODELS: ClassVar[list[str]] = [
         "claude-opus-4-5-20251101",
         "claude-sonnet-4-5-20250929",
@@ -205,6 +152,8 @@ class AnthropicProvider(BaseLLMProvider):
         "claude-3-5-sonnet-20241022",
         "claude-3-5-haiku-20241022",
     ]
+    timeout_errors = (anthropic.APITimeoutError,)
+    transport_errors = (anthropic.APIConnectionError,)
 
     def __init__(
         self,
@@ -234,51 +183,48 @@ class AnthropicProvider(BaseLLMProvider):
             default_headers=dict(headers) if headers else None,
         )
 
-    @classmethod
-    def from_settings(cls, model_name: str, settings: Settings, **params: Any) -> AnthropicProvider:
-        key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-        return cls(
-            api_key=params.pop("api_key", None) or key,
-            model_name=model_name,
-            base_url=params.pop("base_url", None) or settings.anthropic_base_url,
-            timeout=params.pop("timeout", None) or settings.llm_timeout,
-            **params,
-        )
-
     def _request(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None
+        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool = False
     ) -> dict[str, Any]:
-        opts = options or ChatOptions()
-        system, msgs = to_anthropic_messages(as_messages(messages))
+        system, msgs = to_anthropic_messages(messages)
         req: dict[str, Any] = {
             "model": self.model_name,
             "messages": msgs,
-            "max_tokens": opts.max_tokens or self.default_max_tokens,
+            **options.sampling(stop="stop_sequences"),
+            "max_tokens": options.max_tokens or self.default_max_tokens,  # required by the API
         }
         if system:
             req["system"] = system
-        if opts.temperature is not None:
-            req["temperature"] = min(opts.temperature, 1.0)  # Anthropic's range is 0-1
-        if opts.top_p is not None:
-            req["top_p"] = opts.top_p
-        if opts.stop:
-            req["stop_sequences"] = list(opts.stop)
-        if opts.tools:
-            req["tools"] = to_anthropic_tools(opts.tools)
-            if opts.tool_choice is not None:
-                req["tool_choice"] = _tool_choice(opts.tool_choice)
+        if options.temperature is not None:
+            req["temperature"] = min(options.temperature, 1.0)  # Anthropic's range is 0-1
+        if options.tools:
+            req["tools"] = to_anthropic_tools(options.tools)
+            if options.tool_choice is not None:
+                req["tool_choice"] = _tool_choice(options.tool_choice)
         return req
 
-    def _error(self, exc: Exception) -> LLMProviderError:
-        return map_anthropic_error(exc, self.provider_name, self.model_name)
+    def _status_error(self, exc: Exception) -> LLMProviderError | None:
+        if not isinstance(exc, anthropic.APIStatusError):
+            return None
+        body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
+        inner = body.get("error")
+        err: dict[str, Any] = inner if isinstance(inner, dict) else body
+        kind = str(err.get("type") or "")
+        detail = str(err.get("message") or exc.message)
+        status = exc.status_code
+        if status < 400:  # an error event inside a stream
+            status = _ERROR_TYPE_STATUS.get(kind, 500)
+        return error_for_status(
+            status,
+            detail,
+            provider=self.provider_name,
+            model=self.model_name,
+            headers=exc.response.headers if exc.response is not None else None,
+            code=kind,
+        )
 
-    async def chat(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> LLMResponse:
-        try:
-            resp = await self._client.messages.create(**self._request(messages, options))
-        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise self._error(exc) from None
+    async def _complete(self, request: dict[str, Any]) -> LLMResponse:
+        resp = await self._client.messages.create(**request)
         if not isinstance(getattr(resp, "content", None), list):
             raise malformed_error(self.provider_name, self.model_name)
         text: list[str] = []
@@ -301,56 +247,50 @@ class AnthropicProvider(BaseLLMProvider):
             provider=self.provider_name,
         )
 
-    async def stream(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    async def _stream(
+        self, request: dict[str, Any], progress: StreamProgress
     ) -> AsyncIterator[LLMChunk]:
-        req = self._request(messages, options)
         tools: dict[int, dict[str, str]] = {}
         prompt_tokens = completion_tokens = 0
         stop_reason: str | None = None
-        finished = False
-        opened = False
-        try:
-            events = await self._client.messages.create(**req, stream=True)
-            opened = True
-            async for event in events:
-                kind = event.type
-                if kind == "message_start":
-                    usage = _usage(event.message.usage)
-                    prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens
-                elif kind == "content_block_start":
-                    block = event.content_block
-                    if block.type == "tool_use":
-                        tools[event.index] = {"id": block.id, "name": block.name, "json": ""}
-                    elif block.type == "text" and block.text:
-                        yield LLMChunk(content=block.text)
-                elif kind == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta":
-                        yield LLMChunk(content=delta.text)
-                    elif delta.type == "thinking_delta":
-                        yield LLMChunk(reasoning=delta.thinking)
-                    elif delta.type == "input_json_delta" and event.index in tools:
-                        tools[event.index]["json"] += delta.partial_json
-                elif kind == "message_delta":
-                    stop_reason = event.delta.stop_reason or stop_reason
-                    completion_tokens = event.usage.output_tokens or completion_tokens
-                    if getattr(event.usage, "input_tokens", None):
-                        prompt_tokens = _usage(event.usage).prompt_tokens
-                elif kind == "message_stop":
-                    finished = True
-        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise stream_failure(self._error(exc), opened=opened) from None
-        if not finished:
-            raise broken_stream_error(self.provider_name, self.model_name)
-        calls = tuple(
-            LLMToolCall(t["id"], t["name"], t["json"] or "{}") for _, t in sorted(tools.items())
-        )
-        yield LLMChunk(
-            tool_calls=calls,
-            usage=Usage(prompt_tokens, completion_tokens),
-            finish_reason=_FINISH.get(stop_reason or "", "stop"),
-        )
+        events = await self._client.messages.create(**request, stream=True)
+        progress.opened = True
+        async for event in events:
+            kind = event.type
+            if kind == "message_start":
+                usage = _usage(event.message.usage)
+                prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens
+            elif kind == "content_block_start":
+                block = event.content_block
+                if block.type == "tool_use":
+                    tools[event.index] = {"id": block.id, "name": block.name, "json": ""}
+                elif block.type == "text" and block.text:
+                    yield LLMChunk(content=block.text)
+            elif kind == "content_block_delta":
+                delta = event.delta
+                if delta.type == "text_delta":
+                    yield LLMChunk(content=delta.text)
+                elif delta.type == "thinking_delta":
+                    yield LLMChunk(reasoning=delta.thinking)
+                elif delta.type == "input_json_delta" and event.index in tools:
+                    tools[event.index]["json"] += delta.partial_json
+            elif kind == "message_delta":
+                stop_reason = event.delta.stop_reason or stop_reason
+                completion_tokens = event.usage.output_tokens or completion_tokens
+                if getattr(event.usage, "input_tokens", None):
+                    prompt_tokens = _usage(event.usage).prompt_tokens
+            elif kind == "message_stop":
+                calls = tuple(
+                    LLMToolCall(t["id"], t["name"], t["json"] or "{}")
+                    for _, t in sorted(tools.items())
+                )
+                progress.finish(
+                    LLMChunk(
+                        tool_calls=calls,
+                        usage=Usage(prompt_tokens, completion_tokens),
+                        finish_reason=_FINISH.get(stop_reason or "", "stop"),
+                    )
+                )
 
     async def aclose(self) -> None:
         if self._owns_http_client:  # the event loop's shared client stays open

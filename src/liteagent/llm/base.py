@@ -241,6 +241,21 @@ class ChatOptions:
     stop: tuple[str, ...] = ()
     response_format: Mapping[str, Any] | None = None
 
+    def sampling(self, *, max_tokens: str = "max_tokens", stop: str = "stop") -> dict[str, Any]:
+        """The sampling options that are set, under the names a server's API gives them.
+
+        Args:
+            max_tokens: The API's name for ``max_tokens`` (Ollama: ``num_predict``).
+            stop: The API's name for ``stop`` (Anthropic: ``stop_sequences``).
+        """
+        named = {
+            "temperature": self.temperature,
+            max_tokens: self.max_tokens,
+            "top_p": self.top_p,
+            stop: list(self.stop) or None,
+        }
+        return {name: value for name, value in named.items() if value is not None}
+
 
 class BaseLLMProvider(ABC):
     """A chat model behind one provider.

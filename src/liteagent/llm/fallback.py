@@ -33,7 +33,6 @@ from liteagent.errors import LiteAgentError, LLMUnavailableError
 from liteagent.llm.fallback_policy import (
     FallbackResult,
     ModelConfig,
-    ModelCounters,
     ModelStatus,
     SelectionStrategy,
     classify_failure,
@@ -44,6 +43,13 @@ from liteagent.llm.fallback_policy import (
 from liteagent.llm.fallback_stream import FallbackStream
 from liteagent.llm.provenance import FallbackAttempt, FallbackReason, Provenance
 from liteagent.log import get_logger
+from liteagent.runtime.chain_health import (
+    ChainHealthBackend,
+    InMemoryChainHealth,
+    ModelHealth,
+    apply,
+    chain_health,
+)
 from liteagent.runtime.circuit_breaker import (
     CircuitBreaker,
     CircuitBreakerRegistry,
@@ -85,6 +91,9 @@ class ModelFallbackChain:
         fallback_on_context_window: Try the next model when the conversation does not fit.
         rng: Random source for the ``random`` and ``weighted`` strategies.
         sleep: Wait function for retries (inject a recorder in tests).
+        health: Where the models' calls, failures and round-robin turns are counted (default:
+            the process-wide backend when it is shared through Redis, else this chain alone;
+            see ``liteagent.runtime.chain_health``).
     """
 
     def __init__(
@@ -98,9 +107,13 @@ class ModelFallbackChain:
         fallback_on_context_window: bool = False,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        health: ChainHealthBackend | None = None,
     ) -> None:
         self._models: list[ModelConfig] = []
-        self._counters: dict[str, ModelCounters] = {}
+        # the last known health of each model (refreshed from the backend at each call)
+        self._counters: dict[str, ModelHealth] = {}
+        self._health = health
+        self._own_health = InMemoryChainHealth()
         for model in models:
             self.add_model(model if isinstance(model, ModelConfig) else ModelConfig(model))
         self.strategy = SelectionStrategy(strategy)
@@ -128,7 +141,7 @@ class ModelFallbackChain:
     def add_model(self, config: ModelConfig) -> None:
         """Add a model at the end (replacing one with the same name)."""
         self._models = [m for m in self._models if m.name != config.name] + [config]
-        self._counters.setdefault(config.name, ModelCounters())
+        self._counters.setdefault(config.name, ModelHealth())
 
     def remove_model(self, model_name: str) -> None:
         self._models.remove(self._find(model_name))
@@ -155,7 +168,7 @@ class ModelFallbackChain:
             successes=c.requests - c.failures,
             failures=c.failures,
             consecutive_failures=c.consecutive_failures,
-            last_reason=c.last_reason,
+            last_reason=FallbackReason(c.last_reason) if c.last_reason else None,
             last_error=c.last_error,
             circuit_state=self.breaker(model).state,
         )
@@ -184,7 +197,6 @@ class ModelFallbackChain:
 
     def _next_order(self) -> list[ModelConfig]:
         order = self.get_ordered_models()
-        self._turn += 1
         if not order:
             raise LLMUnavailableError(
                 "every model of the chain is disabled", provider=f"fallback:{self.name}"
@@ -192,24 +204,41 @@ class ModelFallbackChain:
         return order
 
     # ----------------------------------------------------------------- bookkeeping
-    def _record(self, model: ModelConfig, exc: BaseException | None) -> FallbackReason | None:
-        c = self._counters.setdefault(model.name, ModelCounters())
-        if exc is None:
-            c.requests += 1
-            c.consecutive_failures = 0
-            return None
-        reason = classify_failure(exc)
-        if reason is not FallbackReason.CIRCUIT_OPEN:
-            c.requests += 1
-            c.failures += 1
-            c.consecutive_failures += 1
-        c.last_reason = reason
-        c.last_error = short_error(exc)
+    @property
+    def health(self) -> ChainHealthBackend:
+        """Where this chain's counts live."""
+        if self._health is not None:
+            return self._health
+        installed = chain_health.backend
+        return self._own_health if isinstance(installed, InMemoryChainHealth) else installed
+
+    async def refresh(self) -> None:
+        """Read what the order depends on from the backend — the models' failures for
+        ``least_errors``, the next turn for ``round_robin`` — so what other replicas' chains
+        counted steers this one's order."""
+        if sum(m.enabled for m in self._models) < 2:
+            return  # one model: nothing to order (its counts are still recorded)
+        health = self.health
+        if self.strategy is SelectionStrategy.LEAST_ERRORS:
+            names = [m.name for m in self._models]
+            self._counters.update(await health.snapshot(self.name, names))
+        elif self.strategy is SelectionStrategy.ROUND_ROBIN:
+            self._turn = await health.next_turn(self.name)
+
+    async def _record(self, model: ModelConfig, exc: BaseException | None) -> FallbackReason | None:
+        reason = None if exc is None else classify_failure(exc)
+        error = None if exc is None else short_error(exc)
+        counted = reason is not FallbackReason.CIRCUIT_OPEN  # skips are not requests
+        value = None if reason is None else reason.value
+        await self.health.record(self.name, model.name, value, error, counted=counted)
+        h = self._counters.setdefault(model.name, ModelHealth())
+        apply(h, value, error, counted=counted)
         return reason
 
     # ----------------------------------------------------------------- execution
-    def start_call(self) -> ChainCall:
+    async def start_call(self) -> ChainCall:
         """One call's way through the chain, in the order the strategy gives now."""
+        await self.refresh()
         return ChainCall(self)
 
     async def execute(
@@ -221,7 +250,7 @@ class ModelFallbackChain:
             LLMProviderError: every model failed (the last model's error class, with every
                 attempt summarised), or the error of a single-model chain as it was.
         """
-        walk = self.start_call()
+        walk = await self.start_call()
         for model in walk.order:
 
             def call(m: ModelConfig = model) -> Awaitable[T]:
@@ -230,9 +259,9 @@ class ModelFallbackChain:
             try:
                 result = await walk.retrying(model, call)
             except Exception as exc:  # noqa: BLE001 - classified; non-LiteAgent errors re-raised
-                walk.failed(model, exc)
+                await walk.failed(model, exc)
                 continue
-            walk.record_success(model)
+            await walk.record_success(model)
             return FallbackResult(result, walk.answered_by(model))
         raise walk.exhausted()
 
@@ -240,7 +269,7 @@ class ModelFallbackChain:
         self, func: Callable[..., AsyncIterator[T]], *args: Any, **kwargs: Any
     ) -> FallbackStream[T]:
         """Stream ``func(model, *args, **kwargs)``, falling back until the first item arrives."""
-        return FallbackStream(self.start_call(), func, args, kwargs)
+        return FallbackStream(self.start_call, func, args, kwargs)
 
 
 class ChainCall:
@@ -323,10 +352,10 @@ class ChainCall:
             reraise=True,
         )
 
-    def failed(self, model: ModelConfig, exc: BaseException) -> None:
+    async def failed(self, model: ModelConfig, exc: BaseException) -> None:
         """Count a model's failure and move on; re-raise ``exc`` when it must not fall back."""
         chain = self.chain
-        reason = chain._record(model, exc) or FallbackReason.ERROR
+        reason = await chain._record(model, exc) or FallbackReason.ERROR
         metrics.llm_call(model.provider, reason.value)
         if not _falls_back(chain, exc, reason):
             raise exc
@@ -344,9 +373,9 @@ class ChainCall:
             error_type=type(exc).__name__,
         )
 
-    def broke(self, model: ModelConfig, exc: BaseException) -> None:
+    async def broke(self, model: ModelConfig, exc: BaseException) -> None:
         """Count a failure after the model had started answering (no fallback any more)."""
-        self.chain._record(model, exc)
+        await self.chain._record(model, exc)
         logger.warning(
             "llm_stream_broken",
             chain=self.chain.name,
@@ -355,8 +384,8 @@ class ChainCall:
             error=short_error(exc),
         )
 
-    def record_success(self, model: ModelConfig) -> None:
-        self.chain._record(model, None)
+    async def record_success(self, model: ModelConfig) -> None:
+        await self.chain._record(model, None)
 
     def answered_by(self, model: ModelConfig) -> Provenance:
         """The provenance of an answer from ``model`` after the attempts so far."""

@@ -27,7 +27,6 @@ from liteagent.runtime.rate_limiter import CombinedRateLimiter, RateLimitedError
 __all__ = [
     "FallbackResult",
     "ModelConfig",
-    "ModelCounters",
     "ModelStatus",
     "SelectionStrategy",
     "classify_failure",
@@ -153,19 +152,6 @@ def short_error(exc: BaseException) -> str:
     """An error's message for logs and provenance, at most 300 characters."""
     text = exc.message if isinstance(exc, LiteAgentError) else str(exc)
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-class ModelCounters:
-    """Calls and failures of one model within one chain."""
-
-    __slots__ = ("consecutive_failures", "failures", "last_error", "last_reason", "requests")
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.failures = 0
-        self.consecutive_failures = 0
-        self.last_reason: FallbackReason | None = None
-        self.last_error: str | None = None
 
 
 def exhausted_error(

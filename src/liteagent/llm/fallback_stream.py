@@ -32,12 +32,12 @@ class FallbackStream(Generic[T]):
 
     def __init__(
         self,
-        call: ChainCall,
+        start: Callable[[], Awaitable[ChainCall]],
         func: Callable[..., AsyncIterator[T]],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        self._call = call
+        self._start = start
         self._func = func
         self._args = args
         self._kwargs = kwargs
@@ -46,8 +46,9 @@ class FallbackStream(Generic[T]):
     def __aiter__(self) -> AsyncGenerator[T, None]:
         return self._run()
 
-    async def _open(self, model: ModelConfig) -> tuple[AsyncIterator[T], T, CircuitBreaker, str]:
-        walk = self._call
+    async def _open(
+        self, walk: ChainCall, model: ModelConfig
+    ) -> tuple[AsyncIterator[T], T, CircuitBreaker, str]:
         breaker, request_id = await walk.admit(model)
         stream = self._func(model, *self._args, **self._kwargs)
         try:
@@ -73,18 +74,18 @@ class FallbackStream(Generic[T]):
         return stream, first, breaker, request_id
 
     async def _run(self) -> AsyncGenerator[T, None]:
-        walk = self._call
+        walk = await self._start()
         for model in walk.order:
 
             def open_stream(
                 m: ModelConfig = model,
             ) -> Awaitable[tuple[AsyncIterator[T], T, CircuitBreaker, str]]:
-                return self._open(m)
+                return self._open(walk, m)
 
             try:
                 stream, first, breaker, request_id = await walk.retrying(model, open_stream)
             except Exception as exc:  # noqa: BLE001 - classified; non-LiteAgent errors re-raised
-                walk.failed(model, exc)
+                await walk.failed(model, exc)
                 continue
             self.provenance = walk.answered_by(model)
             async with aclosing(_drive(walk, model, stream, first, breaker, request_id)) as items:
@@ -111,14 +112,14 @@ async def _drive(
     except Exception as exc:
         settled = True
         await breaker.record_failure(exc)
-        walk.broke(model, exc)
+        await walk.broke(model, exc)
         raise
     finally:
         if not settled:
             # Finished, or the consumer went away after the upstream had answered: either way
             # the upstream worked.
             await breaker.record_success()
-            walk.record_success(model)
+            await walk.record_success(model)
         await walk.release(model, request_id)
         await _aclose(stream)
 

@@ -1,16 +1,19 @@
 """Map an upstream HTTP failure to LiteAgent's ``LLMProviderError`` family, one way for all.
 
-Each provider turns its client library's exceptions into (status, message) and calls
-``error_for_status``; connection failures, timeouts, broken streams and malformed bodies have
-their own helpers. Messages name the provider and model, never a credential.
+``map_upstream_error`` classifies any failure of a call (timeouts, connection failures, broken
+streams, malformed bodies, error statuses); a provider whose client library has exceptions of
+its own names them and says how to read its status errors, which go through
+``error_for_status``. Messages name the provider and model, never a credential.
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import httpx
 
 from liteagent.errors import (
     ContextWindowExceededError,
@@ -116,4 +119,45 @@ def malformed_error(provider: str, model: str, what: str = "response") -> LLMPro
         f"the server sent a malformed {what} (not the expected JSON)",
         provider=provider,
         model=model,
+    )
+
+
+def map_upstream_error(
+    exc: Exception,
+    *,
+    provider: str,
+    model: str,
+    timeouts: tuple[type[BaseException], ...] = (),
+    transport_errors: tuple[type[BaseException], ...] = (),
+    broken: tuple[type[BaseException], ...] = (httpx.RemoteProtocolError,),
+    status_error: Callable[[Exception], LLMProviderError | None] | None = None,
+) -> LLMProviderError:
+    """The LiteAgent error for any failure of a call to an LLM server.
+
+    Args:
+        exc: What the call raised (an ``LLMProviderError`` is returned as it is).
+        provider: The provider's name, for the message.
+        model: The model's name, for the message.
+        timeouts: The client library's timeout exceptions (httpx's are always included).
+        transport_errors: Its connection-failure exceptions (httpx's are always included).
+        broken: Exceptions (raised, or the cause of a transport error) meaning the server
+            dropped the connection while answering.
+        status_error: Reads the library's error-status exceptions (``None`` when the
+            exception is not one).
+    """
+    if isinstance(exc, LLMProviderError):
+        return exc
+    if isinstance(exc, (httpx.TimeoutException, *timeouts)):
+        return timeout_error(provider, model)
+    if isinstance(exc, (httpx.TransportError, *transport_errors)):
+        if isinstance(exc, broken) or isinstance(exc.__cause__, broken):
+            return broken_stream_error(provider, model)
+        return connection_error(provider, model)
+    mapped = status_error(exc) if status_error is not None else None
+    if mapped is not None:
+        return mapped
+    if isinstance(exc, ValueError):  # json.JSONDecodeError and friends
+        return malformed_error(provider, model)
+    return LLMProviderError(
+        f"unexpected response ({type(exc).__name__})", provider=provider, model=model
     )

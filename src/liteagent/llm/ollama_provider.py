@@ -14,33 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
 from liteagent.errors import LLMProviderError
-from liteagent.llm.base import (
-    BaseLLMProvider,
-    ChatOptions,
-    LLMChunk,
-    LLMMessage,
-    LLMResponse,
-    LLMToolCall,
-    MessageLike,
-    Usage,
-    as_messages,
-)
-from liteagent.llm.http_errors import (
-    broken_stream_error,
-    connection_error,
-    error_for_status,
-    malformed_error,
-    stream_failure,
-    timeout_error,
-)
-
-if TYPE_CHECKING:
-    from liteagent.config import Settings
+from liteagent.llm.base import ChatOptions, LLMChunk, LLMMessage, LLMResponse, LLMToolCall, Usage
+from liteagent.llm.http_errors import error_for_status, malformed_error
+from liteagent.llm.remote import RemoteLLMProvider, StreamProgress
 
 __all__ = ["OllamaProvider", "to_ollama_messages"]
 
@@ -94,7 +75,7 @@ def _error_detail(response: httpx.Response) -> str:
     return response.text[:300]
 
 
-class OllamaProvider(BaseLLMProvider):
+class OllamaProvider(RemoteLLMProvider):
     """A model served by Ollama.
 
     Args:
@@ -107,6 +88,7 @@ class OllamaProvider(BaseLLMProvider):
     """
 
     provider_name = "ollama"
+    base_url_setting = "ollama_base_url"
     DEFAULT_MODELS: ClassVar[list[str]] = [
         "llama3.2",
         "llama3.1",
@@ -116,6 +98,7 @@ class OllamaProvider(BaseLLMProvider):
         "qwen2",
     ]
     MODELS = DEFAULT_MODELS
+    broken_stream_errors = (httpx.RemoteProtocolError, httpx.ReadError)
 
     def __init__(
         self,
@@ -138,63 +121,27 @@ class OllamaProvider(BaseLLMProvider):
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         )
 
-    @classmethod
-    def from_settings(cls, model_name: str, settings: Settings, **params: Any) -> OllamaProvider:
-        return cls(
-            api_key=params.pop("api_key", None),
-            model_name=model_name,
-            base_url=params.pop("base_url", None) or settings.ollama_base_url,
-            timeout=params.pop("timeout", None) or settings.llm_timeout,
-            **params,
-        )
-
     # ----------------------------------------------------------------- helpers
     def _request(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None, *, stream: bool
+        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool = False
     ) -> dict[str, Any]:
-        opts = options or ChatOptions()
         body: dict[str, Any] = {
             "model": self.model_name,
-            "messages": to_ollama_messages(as_messages(messages)),
+            "messages": to_ollama_messages(messages),
             "stream": stream,
         }
-        gen: dict[str, Any] = {}
-        if opts.temperature is not None:
-            gen["temperature"] = opts.temperature
-        if opts.max_tokens is not None:
-            gen["num_predict"] = opts.max_tokens
-        if opts.top_p is not None:
-            gen["top_p"] = opts.top_p
-        if opts.stop:
-            gen["stop"] = list(opts.stop)
+        gen = options.sampling(max_tokens="num_predict")
         if gen:
             body["options"] = gen
-        if opts.tools:
-            body["tools"] = [dict(t) for t in opts.tools]
-        if opts.response_format is not None:
-            body["format"] = _ollama_format(opts.response_format)
+        if options.tools:
+            body["tools"] = [dict(t) for t in options.tools]
+        if options.response_format is not None:
+            body["format"] = _ollama_format(options.response_format)
         if self.keep_alive is not None:
             body["keep_alive"] = self.keep_alive
         return body
 
-    def _map(self, exc: Exception) -> LLMProviderError:
-        if isinstance(exc, LLMProviderError):
-            return exc
-        if isinstance(exc, httpx.TimeoutException):
-            return timeout_error(self.provider_name, self.model_name)
-        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-            return broken_stream_error(self.provider_name, self.model_name)
-        if isinstance(exc, httpx.TransportError):
-            return connection_error(self.provider_name, self.model_name)
-        if isinstance(exc, ValueError):
-            return malformed_error(self.provider_name, self.model_name)
-        return LLMProviderError(
-            f"unexpected response ({type(exc).__name__})",
-            provider=self.provider_name,
-            model=self.model_name,
-        )
-
-    def _status_error(self, response: httpx.Response) -> LLMProviderError:
+    def _response_error(self, response: httpx.Response) -> LLMProviderError:
         return error_for_status(
             response.status_code,
             _error_detail(response),
@@ -209,24 +156,17 @@ class OllamaProvider(BaseLLMProvider):
         try:
             response = await self._client.get("/api/tags")
             if response.status_code >= 400:
-                raise self._status_error(response)
+                raise self._response_error(response)
             data = response.json()
             return [str(m.get("name") or m.get("model")) for m in data.get("models") or []]
         except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise self._map(exc) from None
+            raise self._map_error(exc) from None
 
-    async def chat(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> LLMResponse:
-        try:
-            response = await self._client.post(
-                "/api/chat", json=self._request(messages, options, stream=False)
-            )
-            if response.status_code >= 400:
-                raise self._status_error(response)
-            data = response.json()
-        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise self._map(exc) from None
+    async def _complete(self, request: dict[str, Any]) -> LLMResponse:
+        response = await self._client.post("/api/chat", json=request)
+        if response.status_code >= 400:
+            raise self._response_error(response)
+        data = response.json()
         message = data.get("message") if isinstance(data, dict) else None
         if not isinstance(message, dict):
             raise malformed_error(self.provider_name, self.model_name)
@@ -235,62 +175,51 @@ class OllamaProvider(BaseLLMProvider):
         return LLMResponse(
             content=str(message.get("content") or ""),
             model=str(data.get("model") or self.model_name),
-            usage=Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0)),
+            usage=_usage(data),
             tool_calls=tuple(calls),
             finish_reason="tool_calls" if calls else _finish(data.get("done_reason")),
             reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
             provider=self.provider_name,
         )
 
-    async def stream(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    async def _stream(
+        self, request: dict[str, Any], progress: StreamProgress
     ) -> AsyncIterator[LLMChunk]:
-        body = self._request(messages, options, stream=True)
         calls: list[LLMToolCall] = []
-        final: dict[str, Any] | None = None
-        opened = False
-        try:
-            async with self._client.stream("POST", "/api/chat", json=body) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._status_error(response)
-                opened = True
-                async for line in response.aiter_lines():
-                    if not line.strip():
-                        continue
-                    data = json.loads(line)
-                    if not isinstance(data, dict):
-                        raise ValueError("not an object")
-                    if data.get("error"):
-                        raise error_for_status(
-                            500,
-                            str(data["error"]),
-                            provider=self.provider_name,
-                            model=self.model_name,
-                        )
-                    message = data.get("message") or {}
-                    calls.extend(_calls(message, start=len(calls)))
-                    if message.get("thinking"):
-                        yield LLMChunk(reasoning=str(message["thinking"]))
-                    if message.get("content"):
-                        yield LLMChunk(content=str(message["content"]))
-                    if data.get("done"):
-                        final = data
-                        break
-        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise stream_failure(self._map(exc), opened=opened) from None
-        if final is None:
-            raise broken_stream_error(self.provider_name, self.model_name)
-        yield LLMChunk(
-            tool_calls=tuple(calls),
-            usage=Usage(
-                int(final.get("prompt_eval_count") or 0), int(final.get("eval_count") or 0)
-            ),
-            finish_reason="tool_calls" if calls else _finish(final.get("done_reason")),
-        )
+        async with self._client.stream("POST", "/api/chat", json=request) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._response_error(response)
+            progress.opened = True
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ValueError("not an object")
+                if data.get("error"):
+                    raise error_for_status(
+                        500, str(data["error"]), provider=self.provider_name, model=self.model_name
+                    )
+                message = data.get("message") or {}
+                calls.extend(_calls(message, start=len(calls)))
+                if message.get("thinking"):
+                    yield LLMChunk(reasoning=str(message["thinking"]))
+                if message.get("content"):
+                    yield LLMChunk(content=str(message["content"]))
+                if data.get("done"):
+                    finish = "tool_calls" if calls else _finish(data.get("done_reason"))
+                    progress.finish(
+                        LLMChunk(tool_calls=tuple(calls), usage=_usage(data), finish_reason=finish)
+                    )
+                    break
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _usage(data: Mapping[str, Any]) -> Usage:
+    return Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
 
 
 def _finish(reason: Any) -> str:

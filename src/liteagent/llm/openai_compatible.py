@@ -42,6 +42,8 @@ class OpenAICompatibleProvider(OpenAIProvider):
     """
 
     provider_name = "openai_compatible"
+    api_key_setting = "openai_compatible_api_key"
+    base_url_setting = "openai_compatible_base_url"
     MODELS: ClassVar[list[str]] = []
 
     def __init__(
@@ -77,23 +79,13 @@ class OpenAICompatibleProvider(OpenAIProvider):
         )
         self._api_key = api_key
 
-    @classmethod
-    def from_settings(
-        cls, model_name: str, settings: Settings, **params: Any
-    ) -> OpenAICompatibleProvider:
-        return cls(
-            api_key=params.pop("api_key", None) or _secret(settings.openai_compatible_api_key),
-            model_name=model_name,
-            base_url=params.pop("base_url", None) or settings.openai_compatible_base_url,
-            timeout=params.pop("timeout", None) or settings.llm_timeout,
-            **params,
-        )
-
 
 class NvidiaProvider(OpenAICompatibleProvider):
     """NVIDIA NIM (OpenAI-compatible): model names look like ``meta/llama-3.1-8b-instruct``."""
 
     provider_name = "nvidia"
+    api_key_setting = "nvidia_api_key"
+    base_url_setting = "nvidia_base_url"
     MODELS: ClassVar[list[str]] = [
         "meta/llama-3.1-8b-instruct",
         "meta/llama-3.1-70b-instruct",
@@ -104,18 +96,12 @@ class NvidiaProvider(OpenAICompatibleProvider):
 
     @classmethod
     def from_settings(cls, model_name: str, settings: Settings, **params: Any) -> NvidiaProvider:
-        api_key = params.pop("api_key", None) or _secret(settings.nvidia_api_key)
-        base_url = params.pop("base_url", None) or settings.nvidia_base_url
+        api_key = params.get("api_key") or _secret(settings.nvidia_api_key)
+        base_url = params.get("base_url") or settings.nvidia_base_url
         hosted = base_url.rstrip("/") == NVIDIA_HOSTED_BASE_URL
         if hosted and not api_key:
             raise ConfigurationError(
                 "NVIDIA's hosted API needs a key: set NVIDIA_API_KEY (or `api_key` in the "
                 "catalog's providers section), or point `base_url` at your own NIM."
             )
-        return cls(
-            api_key=api_key,
-            model_name=model_name,
-            base_url=base_url,
-            timeout=params.pop("timeout", None) or settings.llm_timeout,
-            **params,
-        )
+        return super().from_settings(model_name, settings, **params)

@@ -7,35 +7,18 @@ and credentials redacted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+import functools
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
 
 import httpx
 import openai
 
 from liteagent.errors import LLMProviderError, LLMUnavailableError
-from liteagent.llm.base import (
-    BaseLLMProvider,
-    ChatOptions,
-    LLMChunk,
-    LLMResponse,
-    LLMToolCall,
-    MessageLike,
-    Usage,
-    as_messages,
-)
+from liteagent.llm.base import ChatOptions, LLMChunk, LLMMessage, LLMResponse, LLMToolCall, Usage
 from liteagent.llm.http_clients import new_openai_http_client, shared_openai_http_client
-from liteagent.llm.http_errors import (
-    broken_stream_error,
-    connection_error,
-    error_for_status,
-    malformed_error,
-    stream_failure,
-    timeout_error,
-)
-
-if TYPE_CHECKING:
-    from liteagent.config import Settings
+from liteagent.llm.http_errors import error_for_status, map_upstream_error
+from liteagent.llm.remote import RemoteLLMProvider, StreamProgress
 
 
 def _upstream_message(exc: openai.APIStatusError) -> str:
@@ -49,18 +32,23 @@ def _upstream_message(exc: openai.APIStatusError) -> str:
     return exc.message or type(exc).__name__
 
 
-def map_openai_error(exc: Exception, provider: str, model: str) -> LLMProviderError:
-    """Translate an ``openai`` SDK (or transport) exception into LiteAgent's error family."""
-    if isinstance(exc, LLMProviderError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
-        return timeout_error(provider, model)
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
-        if isinstance(exc.__cause__, httpx.RemoteProtocolError) or isinstance(
-            exc, httpx.RemoteProtocolError
-        ):
-            return broken_stream_error(provider, model)
-        return connection_error(provider, model)
+def _transport_modules() -> tuple[Any, ...]:
+    """``httpx``, and ``httpx2`` when installed: recent ``openai`` SDKs speak through the latter
+    and let its exceptions out of a broken stream unwrapped."""
+    try:
+        import httpx2
+    except ImportError:  # an SDK that still uses httpx
+        return (httpx,)
+    return (httpx, httpx2)
+
+
+_TRANSPORTS = _transport_modules()
+_TIMEOUT_ERRORS = (openai.APITimeoutError, *(m.TimeoutException for m in _TRANSPORTS))
+_TRANSPORT_ERRORS = (openai.APIConnectionError, *(m.TransportError for m in _TRANSPORTS))
+_PROTOCOL_ERRORS = tuple(m.RemoteProtocolError for m in _TRANSPORTS)
+
+
+def _status_error(exc: Exception, provider: str, model: str) -> LLMProviderError | None:
     if isinstance(exc, openai.APIStatusError):
         return error_for_status(
             exc.status_code,
@@ -74,17 +62,28 @@ def map_openai_error(exc: Exception, provider: str, model: str) -> LLMProviderEr
         return LLMUnavailableError(
             f"the server reported an error: {exc.message}", provider=provider, model=model
         )
-    if isinstance(exc, ValueError):  # json.JSONDecodeError and friends
-        return malformed_error(provider, model)
-    return LLMProviderError(
-        f"unexpected response ({type(exc).__name__})", provider=provider, model=model
+    return None
+
+
+def map_openai_error(exc: Exception, provider: str, model: str) -> LLMProviderError:
+    """Translate an ``openai`` SDK (or transport) exception into LiteAgent's error family."""
+    return map_upstream_error(
+        exc,
+        provider=provider,
+        model=model,
+        timeouts=_TIMEOUT_ERRORS,
+        transport_errors=_TRANSPORT_ERRORS,
+        broken=_PROTOCOL_ERRORS,
+        status_error=functools.partial(_status_error, provider=provider, model=model),
     )
 
 
-class OpenAIProvider(BaseLLMProvider):
+class OpenAIProvider(RemoteLLMProvider):
     """OpenAI (or any OpenAI-compatible server via ``base_url``)."""
 
     provider_name = "openai"
+    api_key_setting = "openai_api_key"
+    base_url_setting = "openai_base_url"
     MODELS: ClassVar[list[str]] = [
         "gpt-4o",
         "gpt-4o-mini",
@@ -121,39 +120,22 @@ class OpenAIProvider(BaseLLMProvider):
             default_query=dict(query) if query else None,
         )
 
-    @classmethod
-    def from_settings(cls, model_name: str, settings: Settings, **params: Any) -> OpenAIProvider:
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        return cls(
-            api_key=params.pop("api_key", None) or key,
-            model_name=model_name,
-            base_url=params.pop("base_url", None) or settings.openai_base_url,
-            timeout=params.pop("timeout", settings.llm_timeout),
-            **params,
-        )
-
     def _request(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None
+        self, messages: list[LLMMessage], options: ChatOptions, *, stream: bool = False
     ) -> dict[str, Any]:
-        opts = options or ChatOptions()
         req: dict[str, Any] = {
             "model": self.model_name,
-            "messages": [m.to_openai() for m in as_messages(messages)],
+            "messages": [m.to_openai() for m in messages],
         }
-        if opts.temperature is not None:
-            req["temperature"] = opts.temperature
-        if opts.max_tokens is not None:
-            req["max_tokens"] = opts.max_tokens
-        if opts.top_p is not None:
-            req["top_p"] = opts.top_p
-        if opts.stop:
-            req["stop"] = list(opts.stop)
-        if opts.response_format is not None:
-            req["response_format"] = dict(opts.response_format)
-        if opts.tools:
-            req["tools"] = [dict(t) for t in opts.tools]
-            if opts.tool_choice is not None:
-                req["tool_choice"] = opts.tool_choice
+        if stream:
+            req["stream_options"] = {"include_usage": True}
+        req.update(options.sampling())
+        if options.response_format is not None:
+            req["response_format"] = dict(options.response_format)
+        if options.tools:
+            req["tools"] = [dict(t) for t in options.tools]
+            if options.tool_choice is not None:
+                req["tool_choice"] = options.tool_choice
         return req
 
     async def _create(self, body: dict[str, Any], *, stream: bool) -> Any:
@@ -176,13 +158,11 @@ class OpenAIProvider(BaseLLMProvider):
             stream_cls=openai.AsyncStream[ChatCompletionChunk],
         )
 
-    async def chat(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> LLMResponse:
-        try:
-            resp = await self._create(self._request(messages, options), stream=False)
-        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            raise map_openai_error(exc, self.provider_name, self.model_name) from None
+    def _map_error(self, exc: Exception) -> LLMProviderError:
+        return map_openai_error(exc, self.provider_name, self.model_name)
+
+    async def _complete(self, request: dict[str, Any]) -> LLMResponse:
+        resp = await self._create(request, stream=False)
         if not resp.choices:
             raise LLMProviderError(
                 "the response had no choices", provider=self.provider_name, model=self.model_name
@@ -208,48 +188,43 @@ class OpenAIProvider(BaseLLMProvider):
             provider=self.provider_name,
         )
 
-    async def stream(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    async def _stream(
+        self, request: dict[str, Any], progress: StreamProgress
     ) -> AsyncIterator[LLMChunk]:
-        req = self._request(messages, options)
-        req["stream"] = True
-        req["stream_options"] = {"include_usage": True}
         partial: dict[int, dict[str, str]] = {}
         usage: Usage | None = None
         finish: str | None = None
-        opened = False
-        try:
-            stream = await self._create(req, stream=True)
-            opened = True
-            async for event in stream:
-                if event.usage is not None:
-                    usage = Usage(event.usage.prompt_tokens, event.usage.completion_tokens)
-                for choice in event.choices:
-                    delta = choice.delta
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-                    for tc in delta.tool_calls or []:
-                        slot = partial.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
-                        if tc.id:
-                            slot["id"] = tc.id
-                        if tc.function is not None:
-                            slot["name"] += tc.function.name or ""
-                            slot["arguments"] += tc.function.arguments or ""
-                    reasoning = getattr(delta, "reasoning_content", None)
-                    if isinstance(reasoning, str) and reasoning:
-                        yield LLMChunk(reasoning=reasoning)
-                    if delta.content:
-                        yield LLMChunk(content=delta.content)
-        except Exception as exc:  # noqa: BLE001 - mapped to the LiteAgent error family
-            error = map_openai_error(exc, self.provider_name, self.model_name)
-            raise stream_failure(error, opened=opened) from None
-        if finish is None:
-            raise broken_stream_error(self.provider_name, self.model_name)
-        calls = tuple(
-            LLMToolCall(id=s["id"] or f"call_{i}", name=s["name"], arguments=s["arguments"] or "{}")
-            for i, s in sorted(partial.items())
-        )
-        yield LLMChunk(tool_calls=calls, usage=usage or Usage(), finish_reason=finish)
+        stream = await self._create({**request, "stream": True}, stream=True)
+        progress.opened = True
+        async for event in stream:
+            if event.usage is not None:
+                usage = Usage(event.usage.prompt_tokens, event.usage.completion_tokens)
+            for choice in event.choices:
+                delta = choice.delta
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+                for tc in delta.tool_calls or []:
+                    slot = partial.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                    if tc.id:
+                        slot["id"] = tc.id
+                    if tc.function is not None:
+                        slot["name"] += tc.function.name or ""
+                        slot["arguments"] += tc.function.arguments or ""
+                reasoning = getattr(delta, "reasoning_content", None)
+                if isinstance(reasoning, str) and reasoning:
+                    yield LLMChunk(reasoning=reasoning)
+                if delta.content:
+                    yield LLMChunk(content=delta.content)
+        if finish is not None:
+            calls = tuple(
+                LLMToolCall(
+                    id=s["id"] or f"call_{i}", name=s["name"], arguments=s["arguments"] or "{}"
+                )
+                for i, s in sorted(partial.items())
+            )
+            progress.finish(
+                LLMChunk(tool_calls=calls, usage=usage or Usage(), finish_reason=finish)
+            )
 
     async def aclose(self) -> None:
         if self._owns_http_client:  # the event loop's shared client stays open

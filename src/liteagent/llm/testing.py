@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,28 @@ async def _stream_response(response: LLMResponse) -> AsyncIterator[LLMChunk]:
     )
 
 
-class ScriptedModel(BaseLLMProvider):
+class _AnsweringModel(BaseLLMProvider):
+    """An in-process model whose whole answer is known at once; its stream replays it."""
+
+    network = False
+
+    @abstractmethod
+    def _answer(self, messages: Sequence[MessageLike], options: ChatOptions | None) -> LLMResponse:
+        """The answer to this call."""
+
+    async def chat(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> LLMResponse:
+        return self._answer(messages, options)
+
+    async def stream(
+        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
+    ) -> AsyncIterator[LLMChunk]:
+        async for chunk in _stream_response(self._answer(messages, options)):
+            yield chunk
+
+
+class ScriptedModel(_AnsweringModel):
     """Replays ``responses`` in order; raises ``LLMProviderError`` when the script runs out.
 
     Attributes:
@@ -92,7 +114,6 @@ class ScriptedModel(BaseLLMProvider):
     """
 
     provider_name = "scripted"
-    network = False
 
     def __init__(
         self, responses: Sequence[ScriptItem] = (), model_name: str = "scripted", **_: Any
@@ -121,7 +142,7 @@ class ScriptedModel(BaseLLMProvider):
     def from_settings(cls, model_name: str, settings: Any, **params: Any) -> ScriptedModel:
         return cls.from_file(model_name)
 
-    def _next(self, messages: Sequence[MessageLike], options: ChatOptions | None) -> LLMResponse:
+    def _answer(self, messages: Sequence[MessageLike], options: ChatOptions | None) -> LLMResponse:
         msgs = as_messages(messages)
         self.calls.append((msgs, options or ChatOptions()))
         index = len(self.calls) - 1
@@ -133,23 +154,11 @@ class ScriptedModel(BaseLLMProvider):
             )
         return _to_response(self.responses[index], self.model_name, count_words(msgs))
 
-    async def chat(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> LLMResponse:
-        return self._next(messages, options)
 
-    async def stream(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> AsyncIterator[LLMChunk]:
-        async for chunk in _stream_response(self._next(messages, options)):
-            yield chunk
-
-
-class FunctionModel(BaseLLMProvider):
+class FunctionModel(_AnsweringModel):
     """Answers with ``function(messages, options)`` (a string, mapping or ``LLMResponse``)."""
 
     provider_name = "function"
-    network = False
 
     def __init__(
         self,
@@ -163,14 +172,3 @@ class FunctionModel(BaseLLMProvider):
         msgs = as_messages(messages)
         item = self.function(msgs, options or ChatOptions())
         return _to_response(item, self.model_name, count_words(msgs))
-
-    async def chat(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> LLMResponse:
-        return self._answer(messages, options)
-
-    async def stream(
-        self, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> AsyncIterator[LLMChunk]:
-        async for chunk in _stream_response(self._answer(messages, options)):
-            yield chunk

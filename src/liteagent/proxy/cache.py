@@ -81,6 +81,15 @@ class AgentCache(Generic[T]):
                 self._evicted(k, value)
             return len(keys)
 
+    def invalidate_model(self, name: str) -> int:
+        """Drop every cached runner of the entry ``name`` (after its definition changed)."""
+        with self._lock:
+            keys = [k for k in self._lru if k.name == name]
+            for k in keys:
+                value = self._lru.pop(k)
+                self._evicted(k, value)
+            return len(keys)
+
     def clear(self) -> None:
         with self._lock:
             while self._lru:

@@ -12,6 +12,7 @@ import html
 import json
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from litellm.types.utils import (
@@ -70,11 +71,9 @@ def reasoning_chunk(text: str, *, response_id: str, model: str) -> ModelResponse
     )
 
 
-def tool_calls_chunk(
-    calls: tuple[LLMToolCall, ...], *, response_id: str, model: str
-) -> ModelResponseStream:
-    """The model's calls of the client's own tools, whole, as OpenAI ``delta.tool_calls``."""
-    deltas = [
+def delta_tool_calls(calls: Sequence[LLMToolCall]) -> list[ChatCompletionDeltaToolCall]:
+    """Whole tool calls as OpenAI's ``delta.tool_calls`` items (indexed in order)."""
+    return [
         ChatCompletionDeltaToolCall(
             id=call.id,
             index=i,
@@ -83,6 +82,13 @@ def tool_calls_chunk(
         )
         for i, call in enumerate(calls)
     ]
+
+
+def tool_calls_chunk(
+    calls: tuple[LLMToolCall, ...], *, response_id: str, model: str
+) -> ModelResponseStream:
+    """The model's calls of the client's own tools, whole, as OpenAI ``delta.tool_calls``."""
+    deltas = delta_tool_calls(calls)
     return ModelResponseStream(
         id=response_id,
         created=int(time.time()),

@@ -59,6 +59,7 @@ VALID_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 # The tags of a ``<details>`` block; each match costs constant work, so a scan is linear.
 _DETAILS_TAG = re.compile(r"<details\b|</details>", re.IGNORECASE)
 _DETAILS_CLOSER = re.compile(r"</details>", re.IGNORECASE)
+_DETAILS_OPENER = re.compile(r"<details\b", re.IGNORECASE)
 # What follows a stripped block and goes with it.
 _BLOCK_TRAILER = re.compile(r"[ \t]*\n?")
 _USER_ID_HEADER = "x-openwebui-user-id"
@@ -94,7 +95,13 @@ def _details_blocks(text: str) -> list[tuple[int, int]]:
     open_at: list[int] = []
     tag_end = -1  # the end of the last opener's tag: tags before it are inside that tag
     next_gt = -1  # the ``>`` last found: openers before it all end there
-    for match in _DETAILS_TAG.finditer(text):
+    position = 0
+    while True:
+        # With nothing open, closers are plain text: skip straight to the next opener.
+        match = (_DETAILS_TAG if open_at else _DETAILS_OPENER).search(text, position)
+        if match is None:
+            break
+        position = match.end()
         start = match.start()
         if start < tag_end:
             continue
@@ -425,6 +432,8 @@ class RequestContext:
     stream: bool = False
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # the input checks this request's messages matched (``input_validation: flag``)
+    input_flags: tuple[str, ...] = ()
 
     @property
     def user_key(self) -> str:

@@ -30,8 +30,9 @@ from litellm.types.utils import Usage as LiteLLMUsage
 from sqlalchemy.exc import OperationalError
 
 from liteagent.catalog import Catalog, ModelSpec, load_catalog
+from liteagent.catalog.runtime_store import RuntimeCatalog
 from liteagent.config import Settings, get_settings
-from liteagent.errors import LiteAgentError, StorageUnavailableError
+from liteagent.errors import AgentNotFoundError, LiteAgentError, StorageUnavailableError
 from liteagent.llm import BaseLLMProvider, create_llm
 from liteagent.llm.base import Usage
 from liteagent.llm.pricing import CallPricer
@@ -59,8 +60,10 @@ from liteagent.proxy.events import (
     ToolStep,
 )
 from liteagent.proxy.heap import note_request
+from liteagent.proxy.input_gate import check_input
 from liteagent.proxy.request_options import check_for_entry
 from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
+from liteagent.proxy.runtime_models import CatalogRefresher, drop_stale
 from liteagent.proxy.structured import instruction, json_answer
 from liteagent.proxy.tasks import TaskAnswerer
 from liteagent.redaction import redact_text
@@ -142,6 +145,10 @@ class LiteAgentLLM(CustomLLM):
         if self.runtime.shared:
             self.runtime.install()
         self.runtime.invalidation.on(self._invalidated_elsewhere)
+        # agents defined through the management API (docs/api.md)
+        self.refresher = CatalogRefresher(
+            self.catalog, self.settings, self._catalog_reloaded, self.runtime
+        )
         self._advisory: AdvisoryLocks | None = None
         self.locks = SessionLocks(self._turn_locks())
         self._recognisers: ToolkitGate | None = None
@@ -174,6 +181,14 @@ class LiteAgentLLM(CustomLLM):
     def _invalidated_elsewhere(self, kind: str, key: str) -> None:
         if kind == "user_agents":
             self._credentials_changed_locally(key)
+
+    def _catalog_reloaded(self, old: RuntimeCatalog, new: RuntimeCatalog) -> None:
+        self.catalog = new.catalog
+        drop_stale(self.cache, old, new)  # runners and ingestions of changed entries
+
+    async def catalog_changed(self) -> None:
+        """After a write of the run-time catalog: reload here, and tell the other replicas."""
+        await self.refresher.changed()
 
     def _credentials_changed_locally(self, user_key: str) -> None:
         dropped = self.cache.invalidate_user(user_key)
@@ -231,9 +246,16 @@ class LiteAgentLLM(CustomLLM):
             limits=self.limits,
         )
 
-    def _spec(self, ctx: RequestContext) -> ModelSpec:
-        """The entry; refuses what the request asks that this entry cannot do (400)."""
-        spec = self.catalog.get(ctx.model)
+    async def _spec(self, ctx: RequestContext) -> ModelSpec:
+        """The entry; refuses what the request asks that this entry cannot do (400). A name this
+        replica does not know yet may have just been defined on another: the catalog is reloaded
+        first if the database's version moved."""
+        try:
+            spec = self.catalog.get(ctx.model)
+        except AgentNotFoundError:
+            if not await self.refresher.refresh_quietly():
+                raise
+            spec = self.catalog.get(ctx.model)
         check_for_entry(
             spec.model_name,
             ctx.options,
@@ -241,6 +263,14 @@ class LiteAgentLLM(CustomLLM):
             kind=spec.kind,
         )
         return spec
+
+    async def _admit(self, ctx: RequestContext) -> tuple[ModelSpec, RequestContext]:
+        """The entry, once the request passed its input checks (400 in ``block`` mode)."""
+        spec = await self._spec(ctx)
+        verdict = await check_input(spec, ctx, self.settings)
+        if verdict is not None and verdict.flagged:
+            ctx = replace(ctx, input_flags=verdict.result.checks)
+        return spec, ctx
 
     def _run(
         self, spec: ModelSpec, ctx: RequestContext, stack: AsyncExitStack
@@ -264,13 +294,16 @@ class LiteAgentLLM(CustomLLM):
         lock, credential scrubbing, cached runner, run store); used by the A2A server."""
         return self._events(ctx)
 
-    async def _events(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
-        spec = self._spec(ctx)
+    async def _events(
+        self, ctx: RequestContext, spec: ModelSpec | None = None
+    ) -> AsyncGenerator[RunEvent, None]:
+        if spec is None:  # else admitted by the caller
+            spec, ctx = await self._admit(ctx)
         calls: list[LLMCall] = []
         price = CallPricer.for_entry(spec, self.catalog.providers)
         await self.runtime.start()  # once: listen for other replicas' invalidations
         metrics, model = self.runtime.metrics, spec.model_name
-        started, outcome = time.monotonic(), "failed"
+        started, outcome, stopped = time.monotonic(), "failed", False
         if not ctx.is_task_request:
             metrics.run_started(model)
         try:
@@ -295,12 +328,15 @@ class LiteAgentLLM(CustomLLM):
                     if isinstance(event, ToolStep):
                         metrics.tool_call(event.name, "error" if event.is_error else "ok")
                     if isinstance(event, RunFinished):
+                        stopped = bool(event.metadata.get("stopped"))  # aborted: cancelled
                         # Which model answered (after any fallback), how many calls, what they
                         # cost: metadata["liteagent"].
                         summary = summarize_calls(calls, event.metadata.get("model"), price=price)
+                        if ctx.input_flags and summary:
+                            summary["input_flags"] = list(ctx.input_flags)
                         event = replace(event, metadata={**event.metadata, "liteagent": summary})
                     yield event
-            outcome = "completed"
+            outcome = "cancelled" if stopped else "completed"
         except (GeneratorExit, asyncio.CancelledError):
             outcome = "cancelled"
             raise
@@ -372,6 +408,7 @@ class LiteAgentLLM(CustomLLM):
     async def aclose(self) -> None:
         """At shutdown: close every cached runner (waiting for closes already under way), the
         runtime services (Redis connections, listeners), then the database connection pools."""
+        await self.refresher.aclose()
         self.cache.clear()
         for runner in list(self._retired.values()):
             await self._close_runner(runner)
@@ -456,13 +493,14 @@ class LiteAgentLLM(CustomLLM):
         events: AsyncGenerator[RunEvent, None] | None = None
         try:
             ctx = self._context(model, messages, kwargs, stream=True)
-            self._spec(ctx)  # an unknown model (404) or an unusable option (400), before any chunk
+            # an unknown model (404), an unusable option or refused input (400), before any chunk
+            spec, ctx = await self._admit(ctx)
             translator = EventTranslator()
             # A first chunk at once: the client sees that work started, and the proxy starts
             # serving the stream, so a client that goes away (Open WebUI's Stop) is noticed
             # and cancels the run even before the model's first token.
             yield event_chunk(status_event(WORKING, done=False))
-            events = self._events(ctx)
+            events = self._events(ctx, spec)
             async for event in events:
                 for piece in translator.feed(event):
                     yield _stream_chunk(piece, response_id=response_id, model=ctx.model)

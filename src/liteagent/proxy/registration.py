@@ -34,6 +34,11 @@ def deployment_params(spec: ModelSpec) -> dict[str, Any]:
     return params
 
 
+def deployment_id(name: str) -> str:
+    """The router deployment id of the entry called ``name``."""
+    return f"liteagent-{name}"
+
+
 def register_with_router(router: Any, specs: Iterable[ModelSpec]) -> list[str]:
     """Add a deployment for each spec the router does not serve yet; return the names added."""
     from litellm.types.router import Deployment, LiteLLM_Params
@@ -47,14 +52,15 @@ def register_with_router(router: Any, specs: Iterable[ModelSpec]) -> list[str]:
             Deployment(
                 model_name=spec.model_name,
                 litellm_params=LiteLLM_Params(**deployment_params(spec)),
-                model_info={"id": f"liteagent-{spec.name}", "description": spec.description},
+                model_info={"id": deployment_id(spec.name), "description": spec.description},
             )
         )
         added.append(spec.model_name)
     return added
 
 
-def _proxy_router() -> Any:
+def proxy_router() -> Any:
+    """The running proxy's router (``None`` outside a proxy, or before it is built)."""
     try:
         from litellm.proxy import proxy_server
     except ImportError:  # pragma: no cover - litellm[proxy] is a dependency
@@ -65,7 +71,7 @@ def _proxy_router() -> Any:
 async def _register_when_ready(specs: list[ModelSpec]) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _ROUTER_WAIT_SECONDS
-    while (router := _proxy_router()) is None:
+    while (router := proxy_router()) is None:
         if loop.time() > deadline:
             logger.warning("catalog_registration_skipped", reason="no LiteLLM router appeared")
             return
@@ -81,7 +87,7 @@ def schedule_registration(specs: Iterable[ModelSpec]) -> bool:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return False
-    router = _proxy_router()
+    router = proxy_router()
     if router is not None:
         register_with_router(router, specs)
         loop.call_soon(freeze_heap, "catalog_registered")

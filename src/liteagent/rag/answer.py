@@ -26,6 +26,7 @@ from liteagent.llm.base import BaseLLMProvider, ChatOptions, LLMMessage, Usage
 from liteagent.log import get_logger
 from liteagent.rag.retriever import Retriever, tokenize
 from liteagent.rag.types import MetadataFilter, SearchResult
+from liteagent.security.validation import label_untrusted
 
 __all__ = [
     "AnswerDelta",
@@ -40,6 +41,7 @@ __all__ = [
     "extractive_answer",
     "group_sources",
     "openwebui_source_event",
+    "sources_context",
     "sources_markdown",
     "strip_sources_section",
 ]
@@ -160,6 +162,36 @@ def openwebui_source_event(source: CitedSource) -> dict[str, Any]:
             ],
         },
     }
+
+
+def sources_context(sources: Sequence[CitedSource], max_chars: int = 6000) -> str:
+    """The numbered sources' passages as the prompt shows them, within ``max_chars``.
+
+    A passage that an input check flags ("ignore previous instructions…", a script) is wrapped
+    and labelled as untrusted data (``liteagent.security.validation.label_untrusted``): the
+    knowledge base holds documents to quote, never instructions for the model.
+    """
+    budget = max_chars
+    blocks: list[str] = []
+    for src in sources:
+        parts = []
+        for hit in src.passages:
+            text = hit.document.content[: max(0, budget)]
+            budget -= len(text)
+            if not text:
+                continue
+            labelled, result = label_untrusted(text, f"source [{src.number}] {src.name}")
+            if result.findings:
+                logger.info(
+                    "rag_passage_flagged",
+                    source=src.name,
+                    document=hit.document.id,
+                    checks=list(result.checks),
+                )
+            parts.append(labelled)
+        if parts:
+            blocks.append(f"[{src.number}] {src.name}\n" + "\n…\n".join(parts))
+    return "\n\n".join(blocks) if blocks else "(no source matched the question)"
 
 
 def sources_markdown(sources: Sequence[CitedSource]) -> str:
@@ -321,18 +353,7 @@ class RagAnswerer:
         self, question: str, sources: Sequence[CitedSource], history: Sequence[LLMMessage] = ()
     ) -> list[LLMMessage]:
         """The prompt: instructions and numbered sources, the conversation, the question."""
-        budget = self.max_context_chars
-        blocks: list[str] = []
-        for src in sources:
-            parts = []
-            for hit in src.passages:
-                text = hit.document.content[: max(0, budget)]
-                budget -= len(text)
-                if text:
-                    parts.append(text)
-            if parts:
-                blocks.append(f"[{src.number}] {src.name}\n" + "\n…\n".join(parts))
-        context = "\n\n".join(blocks) if blocks else "(no source matched the question)"
+        context = sources_context(sources, self.max_context_chars)
         system = "\n\n".join(
             p for p in (self.system_prompt, DEFAULT_INSTRUCTIONS, f"Sources:\n\n{context}") if p
         )

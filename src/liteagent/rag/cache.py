@@ -3,7 +3,9 @@
 Entries are addressed by ``sha256(model_id, text)``, so they never go stale: a changed chunk is
 a different key. ``EmbeddingCache`` keeps a bounded in-memory LRU and, with ``path``, a SQLite
 file that survives restarts (a knowledge base keeps one beside its documents).
-``CachedEmbedder`` wraps any embedder with a cache.
+``CachedEmbedder`` wraps any embedder with a cache, and optionally a ``shared`` one for query
+vectors (``liteagent.runtime.cache_manager.EmbeddingCache``: Redis when ``REDIS_URL`` is set),
+so a question embedded on one replica is not embedded again on another.
 """
 
 from __future__ import annotations
@@ -13,13 +15,22 @@ import hashlib
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from cachetools import LRUCache
 
 from liteagent.rag.embeddings import EmbeddingProvider, EmbeddingResult
 
-__all__ = ["CachedEmbedder", "EmbeddingCache"]
+__all__ = ["CachedEmbedder", "EmbeddingCache", "SharedVectors"]
+
+
+class SharedVectors(Protocol):
+    """A cache of vectors shared by replicas (``runtime.cache_manager.EmbeddingCache``)."""
+
+    async def get_embedding(self, text: str, model: str) -> list[float] | None: ...
+
+    async def set_embedding(self, text: str, model: str, embedding: list[float]) -> None: ...
 
 
 def _key(model: str, text: str) -> str:
@@ -119,11 +130,20 @@ class CachedEmbedder(EmbeddingProvider):
     Args:
         inner: The embedder doing the work.
         cache: Where vectors are kept (default: a fresh in-memory cache).
+        shared: Where query vectors are shared with other replicas, asked after ``cache``
+            (document vectors are embedded once at ingestion and kept by the store).
     """
 
-    def __init__(self, inner: EmbeddingProvider, cache: EmbeddingCache | None = None) -> None:
+    def __init__(
+        self,
+        inner: EmbeddingProvider,
+        cache: EmbeddingCache | None = None,
+        *,
+        shared: SharedVectors | None = None,
+    ) -> None:
         self.inner = inner
         self.cache = cache or EmbeddingCache()
+        self.shared = shared
         self.embedded_texts = 0
 
     @property
@@ -161,7 +181,19 @@ class CachedEmbedder(EmbeddingProvider):
     async def embed_query(self, query: str) -> list[float]:
         if self.inner.dimension == 0:
             return await self.inner.embed_query(query)
-        return (await self._cached([query], True))[0]
+        if self.shared is not None:
+            model = self.inner.model_id + ":query"
+            local = await self.cache.get_many([query], model)
+            if 0 in local:
+                return local[0]
+            vector = await self.shared.get_embedding(query, model)
+            if vector is not None and len(vector) == self.inner.dimension:
+                await self.cache.set_many([query], model, [vector])
+                return vector
+        vector = (await self._cached([query], True))[0]
+        if self.shared is not None:
+            await self.shared.set_embedding(query, self.inner.model_id + ":query", vector)
+        return vector
 
     async def aclose(self) -> None:
         await self.inner.aclose()

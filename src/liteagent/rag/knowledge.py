@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from liteagent.datasources.base import DataSourceContent
 from liteagent.errors import ConfigurationError, LiteAgentError
 from liteagent.log import get_logger
-from liteagent.rag.cache import CachedEmbedder, EmbeddingCache
+from liteagent.rag.cache import CachedEmbedder, EmbeddingCache, SharedVectors
 from liteagent.rag.chunker import TextChunker, create_chunker
 from liteagent.rag.embeddings import EmbeddingProvider, create_embedder
 from liteagent.rag.retriever import (
@@ -37,6 +37,7 @@ from liteagent.rag.vector_store import InMemoryVectorStore, VectorStore
 
 if TYPE_CHECKING:
     from liteagent.config import Settings
+    from liteagent.runtime.redis_client import RedisClientWrapper
 
 __all__ = ["IngestReport", "KnowledgeBase", "ProgressCallback"]
 
@@ -101,6 +102,8 @@ class KnowledgeBase:
         embedder: Embeds chunks and queries (``NoEmbedder`` for BM25 only).
         chunker: Splits sources into chunks.
         cache: Embedding cache (default: in memory).
+        shared: Query vectors shared with other replicas (see ``CachedEmbedder``).
+        redis: A Redis connection this knowledge base owns (closed with it).
     """
 
     def __init__(
@@ -111,6 +114,8 @@ class KnowledgeBase:
         embedder: EmbeddingProvider,
         chunker: TextChunker | None = None,
         cache: EmbeddingCache | None = None,
+        shared: SharedVectors | None = None,
+        redis: RedisClientWrapper | None = None,
     ) -> None:
         if not KB_NAME.match(name):
             raise ConfigurationError(
@@ -123,7 +128,10 @@ class KnowledgeBase:
             )
         self.name = name
         self.store = store
-        self.embedder = CachedEmbedder(embedder, cache) if embedder.dimension else embedder
+        self.embedder = (
+            CachedEmbedder(embedder, cache, shared=shared) if embedder.dimension else embedder
+        )
+        self._redis = redis
         self.chunker = chunker or create_chunker("semantic", chunk_size=1000, chunk_overlap=150)
         self._retrievers: dict[tuple[Any, ...], Retriever] = {}
         self._checked_at = 0.0
@@ -160,7 +168,25 @@ class KnowledgeBase:
             )
         else:
             store = InMemoryVectorStore(emb.dimension, persist_path=folder / "store")
-        return cls(name, store=store, embedder=emb, chunker=chunker, cache=cache)
+        redis: RedisClientWrapper | None = None
+        shared: SharedVectors | None = None
+        if settings.redis_url is not None and emb.dimension:
+            # questions embedded on one replica are not embedded again on another (Redis is
+            # imported only when it is configured)
+            from liteagent.runtime.cache_manager import EmbeddingCache as SharedEmbeddingCache
+            from liteagent.runtime.redis_client import RedisClientWrapper
+
+            redis = RedisClientWrapper(settings)
+            shared = SharedEmbeddingCache(redis=redis)
+        return cls(
+            name,
+            store=store,
+            embedder=emb,
+            chunker=chunker,
+            cache=cache,
+            shared=shared,
+            redis=redis,
+        )
 
     def __repr__(self) -> str:
         return f"KnowledgeBase({self.name!r}, store={self.store!r}, embedder={self.embedder!r})"
@@ -181,6 +207,8 @@ class KnowledgeBase:
         await self.embedder.aclose()
         if isinstance(self.embedder, CachedEmbedder):
             self.embedder.cache.close()
+        if self._redis is not None:
+            await self._redis.close()
 
     async def documents(self) -> list[Document]:
         """Every chunk in the knowledge base (without vectors)."""

@@ -6,8 +6,10 @@ protocol (``CircuitBreakerBackend``, ``ConcurrencyBackend``, ``LockBackend``, a 
 storage); ``liteagent.runtime.services.RuntimeServices`` builds the right set from Settings
 (``REDIS_URL``). Modules: ``redis_client`` (``RedisClientWrapper``, ``redis_fallback``),
 ``redis_backends``, ``session_lock``, ``distributed_lock``, ``task_tracker``,
-``session_manager``, ``pubsub``, ``cache``, ``cache_manager``, ``health``, ``metrics``,
-``endpoints`` (``/liteagent/health``, ``/liteagent/metrics`` on the proxy app).
+``session_manager``, ``pubsub``, ``run_control`` (aborting a run on whichever replica runs it),
+``chain_health`` (fallback-chain counts), ``cache``, ``cache_manager``, ``health``, ``metrics``,
+``endpoints`` (``/liteagent/health``, ``/liteagent/metrics``, ``/liteagent/runs/{id}/abort`` on
+the proxy app).
 """
 
 from liteagent.runtime.circuit_breaker import (

@@ -15,6 +15,7 @@ every replica sees one breaker per upstream.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from liteagent.errors import LiteAgentError
 from liteagent.log import get_logger
 
 __all__ = [
+    "Change",
     "CircuitBreaker",
     "CircuitBreakerBackend",
     "CircuitBreakerConfig",
@@ -167,18 +169,16 @@ def transition(
 
 
 # ----------------------------------------------------------------------------- backends
-class CircuitBreakerBackend(Protocol):
-    """Stores breaker snapshots and applies ``transition`` atomically."""
+Change = Callable[[CircuitSnapshot], tuple[CircuitSnapshot, bool]]
+"""One operation on a snapshot (``transition`` with its arguments bound): the new snapshot and
+the verdict."""
 
-    async def apply(
-        self,
-        name: str,
-        op: Operation,
-        config: CircuitBreakerConfig,
-        now: float,
-        error: str | None = None,
-    ) -> tuple[CircuitSnapshot, bool]:
-        """Apply one operation to breaker ``name``; return the new snapshot and the verdict."""
+
+class CircuitBreakerBackend(Protocol):
+    """Stores breaker snapshots and applies a ``Change`` to one atomically."""
+
+    async def apply(self, name: str, change: Change) -> tuple[CircuitSnapshot, bool]:
+        """Apply ``change`` to breaker ``name``'s snapshot; return the new one and the verdict."""
         ...
 
     async def reset(self, name: str) -> None:
@@ -196,17 +196,8 @@ class InMemoryCircuitBackend:
     def __init__(self) -> None:
         self._states: dict[str, CircuitSnapshot] = {}
 
-    async def apply(
-        self,
-        name: str,
-        op: Operation,
-        config: CircuitBreakerConfig,
-        now: float,
-        error: str | None = None,
-    ) -> tuple[CircuitSnapshot, bool]:
-        snapshot, verdict = transition(
-            self._states.get(name, CircuitSnapshot()), op, config, now, error
-        )
+    async def apply(self, name: str, change: Change) -> tuple[CircuitSnapshot, bool]:
+        snapshot, verdict = change(self._states.get(name, CircuitSnapshot()))
         self._states[name] = snapshot
         return snapshot, verdict
 
@@ -274,10 +265,16 @@ class CircuitBreaker:
             return 0.0
         return max(0.0, s.opened_at + self.config.recovery_timeout - self.clock())
 
+    async def _apply(self, op: Operation, error: str | None = None) -> tuple[CircuitSnapshot, bool]:
+        change = functools.partial(
+            transition, op=op, config=self.config, now=self.clock(), error=error
+        )
+        return await self.backend.apply(self.name, change)
+
     async def before_call(self) -> None:
         """Reserve a call; raise ``CircuitOpenError`` if the circuit refuses it."""
         previous = self._snapshot().state
-        snapshot, allowed = await self.backend.apply(self.name, "admit", self.config, self.clock())
+        snapshot, allowed = await self._apply("admit")
         if not allowed:
             raise CircuitOpenError(self.name, self.retry_in())
         if snapshot.state is CircuitState.HALF_OPEN and previous is not CircuitState.HALF_OPEN:
@@ -286,7 +283,7 @@ class CircuitBreaker:
     async def record_success(self) -> None:
         """Report that a reserved call succeeded."""
         before = self._snapshot().state
-        await self.backend.apply(self.name, "success", self.config, self.clock())
+        await self._apply("success")
         if before is not CircuitState.CLOSED:
             logger.info("circuit_closed", circuit=self.name)
 
@@ -296,9 +293,7 @@ class CircuitBreaker:
             await self.release()
             return
         before = self._snapshot().state
-        snapshot, _ = await self.backend.apply(
-            self.name, "failure", self.config, self.clock(), f"{type(exc).__name__}: {exc}"[:300]
-        )
+        snapshot, _ = await self._apply("failure", f"{type(exc).__name__}: {exc}"[:300])
         if snapshot.state is CircuitState.OPEN and before is not CircuitState.OPEN:
             logger.warning(
                 "circuit_opened",
@@ -309,7 +304,7 @@ class CircuitBreaker:
 
     async def release(self) -> None:
         """Report that a reserved call ended without a verdict on the upstream (cancelled)."""
-        await self.backend.apply(self.name, "release", self.config, self.clock())
+        await self._apply("release")
 
     async def call(self, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         """Run ``func`` through the breaker."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from types import TracebackType
 
@@ -122,15 +122,7 @@ class DistributedLock:
         lock, self._redis_lock = self._redis_lock, None
         if lock is None:
             return False
-        try:
-            await lock.release()
-        except LockError:
-            return False
-        except REDIS_ERRORS as exc:
-            assert self.redis is not None
-            self.redis.mark_failed(exc)
-            return False
-        return True
+        return await self._on_redis(lock.release())
 
     async def extend(self, additional_time: float) -> bool:
         """Add ``additional_time`` seconds to the lease. False if the lock is not held."""
@@ -138,8 +130,12 @@ class DistributedLock:
             return True
         if self._redis_lock is None:
             return False
+        return await self._on_redis(self._redis_lock.extend(additional_time))
+
+    async def _on_redis(self, operation: Awaitable[object]) -> bool:
+        """Run a Redis lock operation: False when the lease is gone or Redis failed."""
         try:
-            await self._redis_lock.extend(additional_time)
+            await operation
         except LockError:
             return False
         except REDIS_ERRORS as exc:

@@ -10,6 +10,7 @@ Metric names (all prefixed ``liteagent_``): ``runs_started_total``, ``runs_compl
 ``runs_failed_total``, ``runs_cancelled_total`` (label ``model``); ``tool_calls_total``
 (``tool``, ``outcome``); ``approvals_total`` (``decision``); ``llm_calls_total`` (``provider``,
 ``outcome``); ``llm_fallbacks_total`` (``from_provider``, ``to_provider``);
+``input_checks_total`` (``model``, ``check``, ``action``: flagged or blocked);
 ``run_duration_seconds`` and ``queue_wait_seconds`` histograms (``model``); ``circuit_state``
 gauge (``circuit``; 0 closed, 1 half-open, 2 open).
 """
@@ -41,6 +42,10 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "approvals": ("Human approval decisions", ("decision",)),
     "llm_calls": ("Calls to LLM providers", ("provider", "outcome")),
     "llm_fallbacks": ("Fallbacks from one provider to the next", ("from_provider", "to_provider")),
+    "input_checks": (
+        "Chat requests an input check flagged or blocked",
+        ("model", "check", "action"),
+    ),
 }
 _HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "run_duration_seconds": ("Run duration", ("model",)),

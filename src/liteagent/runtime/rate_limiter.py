@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
@@ -47,6 +47,8 @@ __all__ = [
     "rate_limit_headers",
     "rate_limiters",
 ]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -156,30 +158,25 @@ class SlidingWindowRateLimiter:
             return self._limiter
         return self._local
 
-    async def _hit(self, key: str) -> bool:
+    async def _on_window(self, operation: Callable[[RateLimiter], Awaitable[T]]) -> T:
+        """Run ``operation`` on the shared window, or on this process's while Redis is down."""
         limiter = self._current()
         if limiter is self._local:
-            return await limiter.hit(self._item, key)
+            return await operation(limiter)
         try:
             await self._connect()
-            allowed = await limiter.hit(self._item, key)
+            result = await operation(limiter)
         except Exception as exc:  # noqa: BLE001 - Redis errors fall back, others are raised
             self._fell_back(exc)
-            return await self._local.hit(self._item, key)
+            return await operation(self._local)
         self._shared_ok()
-        return allowed
+        return result
+
+    async def _hit(self, key: str) -> bool:
+        return await self._on_window(lambda limiter: limiter.hit(self._item, key))
 
     async def _stats(self, key: str) -> WindowStats:
-        limiter = self._current()
-        if limiter is self._local:
-            return await limiter.get_window_stats(self._item, key)
-        try:
-            stats = await limiter.get_window_stats(self._item, key)
-        except Exception as exc:  # noqa: BLE001 - Redis errors fall back, others are raised
-            self._fell_back(exc)
-            return await self._local.get_window_stats(self._item, key)
-        self._shared_ok()
-        return stats
+        return await self._on_window(lambda limiter: limiter.get_window_stats(self._item, key))
 
     def _fell_back(self, exc: BaseException) -> None:
         """Count in-process while Redis is unreachable; any other failure is raised."""
@@ -380,13 +377,20 @@ class RateLimiterRegistry:
         self._limiters: dict[str, CombinedRateLimiter] = {}
         self.redis: RedisClientWrapper | None = None
         self.concurrency: ConcurrencyBackend | None = None
+        self.storage: Storage | None = None
 
     def use(
-        self, *, redis: RedisClientWrapper | None, concurrency: ConcurrencyBackend | None
+        self,
+        *,
+        redis: RedisClientWrapper | None,
+        concurrency: ConcurrencyBackend | None,
+        storage: Storage | None = None,
     ) -> None:
-        """Back limiters created from now on with ``redis`` (windows) and ``concurrency``."""
+        """Back limiters created from now on with ``redis`` (windows) and ``concurrency``;
+        without Redis, ``storage`` (when given) holds the windows of all of them."""
         self.redis = redis
         self.concurrency = concurrency
+        self.storage = storage
         self._limiters.clear()
 
     def create(
@@ -397,6 +401,7 @@ class RateLimiterRegistry:
             max_requests,
             window_seconds,
             max_concurrent,
+            storage=self.storage,
             concurrency_backend=self.concurrency,
             redis=self.redis,
         )

@@ -11,6 +11,8 @@ Each class keeps an in-process twin as ``local``; while Redis is unreachable the
   per key, entered by a Lua script; each entry is a lease, so a crashed replica's slots expire.
 - ``RedisLockBackend`` (``LockBackend``): redis-py's token-checked ``Lock`` per chat, with its
   lease renewed while held and released only once the turn's pending work is done.
+- ``RedisChainHealth`` (``ChainHealthBackend``): one hash per fallback chain, changed by a Lua
+  script, so failures counted by any replica steer every replica's chain.
 - ``limits_storage_uri`` (from ``redis_client``): the ``limits`` storage URI for the same
   Redis (sliding windows).
 """
@@ -19,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from typing import Any
@@ -30,13 +33,12 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from liteagent.log import get_logger
+from liteagent.runtime.chain_health import InMemoryChainHealth, ModelHealth
 from liteagent.runtime.circuit_breaker import (
-    CircuitBreakerConfig,
+    Change,
     CircuitSnapshot,
     CircuitState,
     InMemoryCircuitBackend,
-    Operation,
-    transition,
 )
 from liteagent.runtime.rate_limiter import InMemoryConcurrencyBackend
 from liteagent.runtime.redis_client import (
@@ -46,10 +48,11 @@ from liteagent.runtime.redis_client import (
     limits_storage_uri,
     redis_fallback,
 )
-from liteagent.runtime.session_lock import InProcessLockBackend, take_pending_work
+from liteagent.runtime.session_lock import InProcessLockBackend, release_after_turn
 
 __all__ = [
     "KEY_PREFIX",
+    "RedisChainHealth",
     "RedisCircuitBackend",
     "RedisConcurrencyBackend",
     "RedisLockBackend",
@@ -96,21 +99,14 @@ class RedisCircuitBackend:
         return f"{KEY_PREFIX}circuit:{name}"
 
     @redis_fallback()
-    async def apply(
-        self,
-        name: str,
-        op: Operation,
-        config: CircuitBreakerConfig,
-        now: float,
-        error: str | None = None,
-    ) -> tuple[CircuitSnapshot, bool]:
+    async def apply(self, name: str, change: Change) -> tuple[CircuitSnapshot, bool]:
         key = self.key(name)
         outcome: list[tuple[CircuitSnapshot, bool]] = []
 
         async def step(pipe: Pipeline) -> None:
             outcome.clear()
             current = _load(await pipe.get(key))
-            snapshot, verdict = transition(current, op, config, now, error)
+            snapshot, verdict = change(current)
             outcome.append((snapshot, verdict))
             pipe.multi()  # type: ignore[no-untyped-call]
             if snapshot != current:
@@ -222,7 +218,6 @@ class RedisLockBackend:
         self.local = InProcessLockBackend()
         self.lease = lease
         self.poll = poll
-        self._background: set[asyncio.Task[None]] = set()
         self._gates: dict[str, list[Any]] = {}
 
     def key(self, key: str) -> str:
@@ -283,13 +278,7 @@ class RedisLockBackend:
         try:
             yield
         finally:
-            pending = take_pending_work(key)
-            if pending:  # released once the turn's remaining work is done
-                task = asyncio.create_task(self._release_after(lock, renewer, pending))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
-            else:
-                await self._release(lock, renewer)
+            await release_after_turn(key, functools.partial(self._release, lock, renewer))
 
     async def _renew(self, lock: Lock) -> None:
         while True:
@@ -311,10 +300,73 @@ class RedisLockBackend:
         except REDIS_ERRORS as exc:
             self.redis.mark_failed(exc)  # the lease frees it once Redis is back
 
-    async def _release_after(
-        self, lock: Lock, renewer: asyncio.Task[None], pending: list[asyncio.Future[Any]]
+
+# ----------------------------------------------------------------------------- chain health
+# One hash per chain (one key: atomic, and one Cluster slot): "<model>|<field>" → value.
+_RECORD = """
+local key, model, reason, err, counted, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if reason == '' then
+  redis.call('HINCRBY', key, model .. '|requests', 1)
+  redis.call('HSET', key, model .. '|consecutive', 0)
+else
+  if counted == '1' then
+    redis.call('HINCRBY', key, model .. '|requests', 1)
+    redis.call('HINCRBY', key, model .. '|failures', 1)
+    redis.call('HINCRBY', key, model .. '|consecutive', 1)
+  end
+  redis.call('HSET', key, model .. '|last_reason', reason, model .. '|last_error', err)
+end
+redis.call('EXPIRE', key, ttl)
+return 1
+"""
+
+
+class RedisChainHealth:
+    """Chain health shared by every replica through Redis.
+
+    Args:
+        redis: The shared Redis.
+        ttl: Seconds a chain's counts are kept after its last call.
+    """
+
+    def __init__(self, redis: RedisClientWrapper, *, ttl: int = 86_400) -> None:
+        self.redis = redis
+        self.local = InMemoryChainHealth()
+        self.ttl = ttl
+
+    @staticmethod
+    def key(chain: str) -> str:
+        return f"{KEY_PREFIX}chain:{{{chain}}}"
+
+    @redis_fallback()
+    async def record(
+        self, chain: str, model: str, reason: str | None, error: str | None, *, counted: bool
     ) -> None:
-        try:
-            await asyncio.gather(*pending, return_exceptions=True)
-        finally:
-            await self._release(lock, renewer)
+        args = (model, reason or "", error or "", "1" if counted else "0", str(self.ttl))
+        await self.redis.client.eval(_RECORD, 1, self.key(chain), *args)
+
+    @redis_fallback()
+    async def snapshot(self, chain: str, models: Sequence[str]) -> dict[str, ModelHealth]:
+        raw = await self.redis.client.hgetall(self.key(chain))
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        result: dict[str, ModelHealth] = {}
+        for m in models:
+            result[m] = ModelHealth(
+                requests=int(fields.get(f"{m}|requests", 0)),
+                failures=int(fields.get(f"{m}|failures", 0)),
+                consecutive_failures=int(fields.get(f"{m}|consecutive", 0)),
+                last_reason=fields.get(f"{m}|last_reason") or None,
+                last_error=fields.get(f"{m}|last_error") or None,
+            )
+        return result
+
+    @redis_fallback()
+    async def next_turn(self, chain: str) -> int:
+        key = self.key(chain)
+        turn = int(await self.redis.client.hincrby(key, "turn", 1)) - 1
+        await self.redis.client.expire(key, self.ttl)
+        return turn
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,7 +1,8 @@
 """Every runtime service of one process, built from Settings: Redis-backed or in-process.
 
     services = RuntimeServices.from_settings(settings)   # opens nothing
-    services.install()          # process-wide breakers and rate limiters use the backends
+    services.install()          # process-wide breakers, rate limiters, fallback-chain health,
+                                # run aborts use the backends
     await services.start()      # subscribes to invalidations (idempotent)
     ...
     await services.aclose()
@@ -20,6 +21,7 @@ from limits.aio.storage import MemoryStorage
 
 from liteagent.config import Settings
 from liteagent.runtime.cache_manager import InvalidationBus
+from liteagent.runtime.chain_health import ChainHealthBackend, InMemoryChainHealth, chain_health
 from liteagent.runtime.circuit_breaker import (
     CircuitBreakerBackend,
     CircuitBreakerRegistry,
@@ -44,11 +46,13 @@ from liteagent.runtime.rate_limiter import (
     rate_limiters,
 )
 from liteagent.runtime.redis_backends import (
+    RedisChainHealth,
     RedisCircuitBackend,
     RedisConcurrencyBackend,
     RedisLockBackend,
 )
 from liteagent.runtime.redis_client import RedisClientWrapper
+from liteagent.runtime.run_control import run_control
 from liteagent.runtime.session_lock import InProcessLockBackend, LockBackend
 from liteagent.runtime.session_manager import SessionManager
 from liteagent.runtime.task_tracker import TaskTracker
@@ -85,7 +89,16 @@ class RuntimeServices:
         self.concurrency_backend: ConcurrencyBackend = (
             RedisConcurrencyBackend(self.redis) if shared else InMemoryConcurrencyBackend()
         )
+        self.chain_health: ChainHealthBackend = (
+            RedisChainHealth(self.redis) if shared else InMemoryChainHealth()
+        )
         self.window_storage = MemoryStorage()  # in-process windows, shared by its limiters
+        self.limiters = RateLimiterRegistry()
+        self.limiters.use(
+            redis=self.redis if shared else None,
+            concurrency=self.concurrency_backend,
+            storage=None if shared else self.window_storage,
+        )
         self.lock_backend: LockBackend = (
             RedisLockBackend(self.redis) if shared else InProcessLockBackend()
         )
@@ -125,14 +138,7 @@ class RuntimeServices:
         self, max_requests: int | None, window_seconds: int = 60, max_concurrent: int | None = None
     ) -> CombinedRateLimiter:
         """A limiter whose window and concurrency count across every replica (with Redis)."""
-        return CombinedRateLimiter(
-            max_requests,
-            window_seconds,
-            max_concurrent,
-            storage=None if self.shared else self.window_storage,
-            concurrency_backend=self.concurrency_backend,
-            redis=self.redis if self.shared else None,
-        )
+        return self.limiters.create(max_requests, window_seconds, max_concurrent)
 
     def command_channel(self, execution_id: str) -> CommandChannel:
         return CommandChannel(execution_id, redis=self.redis if self.shared else None)
@@ -160,6 +166,8 @@ class RuntimeServices:
         (limiters or rate_limiters).use(
             redis=self.redis if self.shared else None, concurrency=self.concurrency_backend
         )
+        run_control.use(self.tasks, self.command_channel)  # aborts reach every replica
+        chain_health.backend = self.chain_health  # fallback chains count on every replica
 
     async def start(self) -> None:
         """Start listening for invalidations from other replicas (idempotent; nothing to do

@@ -13,7 +13,8 @@ compare-and-set writes keep runs consistent even if both fail (a stale write is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ __all__ = [
     "ReplicaLockBackend",
     "SessionLocks",
     "finish_turn_with",
+    "release_after_turn",
     "take_pending_work",
     "turn_key",
 ]
@@ -69,6 +71,28 @@ def take_pending_work(key: str) -> list[asyncio.Future[Any]]:
     return [t for t in _deferred.pop(key, ()) if not t.done()]
 
 
+_background: set[asyncio.Future[None]] = set()
+
+
+async def release_after_turn(key: str, release: Callable[[], Awaitable[None]]) -> None:
+    """Release a turn's lock on ``key``: now, or once the work registered with
+    ``finish_turn_with(key, …)`` is done (then in the background, so the request returns)."""
+    pending = take_pending_work(key)
+    if not pending:
+        await release()
+        return
+
+    async def when_done() -> None:
+        try:
+            await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            await release()
+
+    task = asyncio.ensure_future(when_done())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
 class InProcessLockBackend:
     """``asyncio.Lock`` per key, dropped when nobody holds or waits for it (bounded memory)."""
 
@@ -92,23 +116,11 @@ class InProcessLockBackend:
         try:
             yield
         finally:
-            pending = take_pending_work(key)
-            if pending:  # released once the turn's remaining work is done
-                release = asyncio.ensure_future(self._release_after(key, entry, pending))
-                _background.add(release)
-                release.add_done_callback(_background.discard)
-            else:
-                entry.lock.release()
-                self._leave(key, entry)
+            await release_after_turn(key, functools.partial(self._release, key, entry))
 
-    async def _release_after(
-        self, key: str, entry: _Entry, pending: list[asyncio.Future[Any]]
-    ) -> None:
-        try:
-            await asyncio.gather(*pending, return_exceptions=True)
-        finally:
-            entry.lock.release()
-            self._leave(key, entry)
+    async def _release(self, key: str, entry: _Entry) -> None:
+        entry.lock.release()
+        self._leave(key, entry)
 
     def _leave(self, key: str, entry: _Entry) -> None:
         entry.users -= 1
@@ -117,9 +129,6 @@ class InProcessLockBackend:
 
     def hold(self, key: str) -> AbstractAsyncContextManager[None]:
         return self._hold(key)
-
-
-_background: set[asyncio.Future[None]] = set()
 
 
 class SessionLocks:

@@ -1,7 +1,9 @@
 """Security: encryption of secrets at rest.
 
 The outbound-URL policy lives in ``liteagent.security.outbound`` (decisions) and
-``liteagent.security.outbound_client`` (the httpx client that enforces them).
+``liteagent.security.outbound_client`` (the httpx client that enforces them); input validation
+(prompt-injection and script-markup checks, untrusted-data labels) in
+``liteagent.security.validation``.
 """
 
 from liteagent.security.encryption import (

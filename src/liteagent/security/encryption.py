@@ -36,10 +36,8 @@ KEYGEN_COMMAND = (
 _RELAXED_ENVIRONMENTS = ("development", "test")
 
 
-class DecryptionError(ConfigurationError):
+class DecryptionError(ConfigurationError, error_code="decryption_error"):
     """A stored value cannot be decrypted with the configured key(s)."""
-
-    error_code = "decryption_error"
 
 
 def _parse_keys(raw: str) -> list[bytes]:

@@ -86,7 +86,7 @@ _NAT64: Final = _V6("64:ff9b::/96")
 _TEREDO: Final = _V6("2001::/32")
 
 
-class OutboundURLError(InvalidRequestError):
+class OutboundURLError(InvalidRequestError, error_code="outbound_url_refused"):
     """LiteAgent refused to connect to a URL (scheme, credentials or address policy).
 
     Attributes:
@@ -94,8 +94,6 @@ class OutboundURLError(InvalidRequestError):
         reason: Why, in a few words.
         allowable: Whether ``LITEAGENT_OUTBOUND_ALLOW_HOSTS`` could allow it (an address rule).
     """
-
-    error_code = "outbound_url_refused"
 
     def __init__(self, host: str, reason: str, *, allowable: bool = False) -> None:
         self.host = host

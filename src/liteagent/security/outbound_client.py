@@ -42,11 +42,8 @@ SECRET_HEADERS: Final = frozenset(
 )
 
 
-class ResponseTooLargeError(LiteAgentError):
+class ResponseTooLargeError(LiteAgentError, status_code=502, error_code="response_too_large"):
     """A response body is larger than the caller's limit (reading stopped there)."""
-
-    status_code = 502
-    error_code = "response_too_large"
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

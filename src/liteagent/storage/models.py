@@ -5,16 +5,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liteagent.storage.base import Base, RunColumns, UTCDateTime, utcnow
+from liteagent.storage.catalog_models import (
+    ApiAgentRecord,
+    ApiDataSourceRecord,
+    ApiProviderRecord,
+    CatalogVersionRecord,
+)
 
 __all__ = [
     "AgentRunRecord",
+    "ApiAgentRecord",
+    "ApiDataSourceRecord",
+    "ApiKeyRecord",
+    "ApiProviderRecord",
     "Base",
+    "CatalogVersionRecord",
     "NoteRecord",
+    "RefreshTokenRecord",
     "ToolkitCredentialRecord",
+    "UserRecord",
     "WorkflowRunRecord",
     "migrated_name",
 ]
@@ -69,6 +82,64 @@ class ToolkitCredentialRecord(Base):
     secret: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UserRecord(Base):
+    """A user of the standalone management API (``liteagent api``).
+
+    ``password_hash`` is a salted scrypt hash (``liteagent.security.passwords``); ``roles`` are
+    role names separated by commas (``admin`` makes the user an administrator).
+    """
+
+    __tablename__ = "liteagent_users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[str] = mapped_column(String(512), default="")
+    team_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiKeyRecord(Base):
+    """A management API key of one user. Only its SHA-256 hash is stored (the key itself is
+    shown once, when it is created), plus ``prefix``: its first characters, for display."""
+
+    __tablename__ = "liteagent_api_keys"
+    __table_args__ = (Index("ix_liteagent_api_keys_user_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("liteagent_users.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RefreshTokenRecord(Base):
+    """A refresh token issued to a user, by its ``jti`` claim (the token itself is not stored).
+
+    A refresh token works once: using it sets ``used_at`` (compare-and-set, so two replicas
+    cannot both accept it) and a new one is issued. A used one presented again revokes every
+    refresh token of the user (a stolen token was replayed).
+    """
+
+    __tablename__ = "liteagent_refresh_tokens"
+    __table_args__ = (Index("ix_liteagent_refresh_tokens_user_id", "user_id"),)
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("liteagent_users.id", ondelete="CASCADE")
+    )
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 def migrated_name(name: str | None, type_: str, _parents: object) -> bool:

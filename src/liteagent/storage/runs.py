@@ -19,6 +19,7 @@ state type.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,7 +64,8 @@ StateT = TypeVar("StateT", bound=RunState)
 
 
 class StoredRunLike(Protocol[StateT]):
-    """A run as stored: ``StoredRun`` and ``StoredWorkflowRun``."""
+    """A run as stored: ``StoredRun`` and ``StoredWorkflowRun`` (plus an owner attribute named
+    like the table's owner column)."""
 
     session_key: str
     state: StateT
@@ -72,9 +74,6 @@ class StoredRunLike(Protocol[StateT]):
     answer_fingerprint: str | None
     final_fingerprint: str | None
     updated_at: datetime
-
-    @property
-    def owner(self) -> str: ...
 
 
 RunT = TypeVar("RunT", bound=StoredRunLike[Any])
@@ -101,27 +100,44 @@ class RunFields:
 
 @dataclass(frozen=True)
 class RunKind(Generic[StateT, RunT]):
-    """How one kind of run maps onto its table.
+    """How one kind of run maps onto its table: the one binding each engine makes.
 
     Attributes:
-        event: Prefix of log events (``agent_run`` → ``agent_run_hash_mismatch``).
         table: The table, with the ``RunColumns`` plus the two below.
-        owner_column: Column naming the owner (``agent`` / ``workflow``).
-        run_id_column: Column holding the state's run id (``run_id`` / ``execution_id``).
-        record_id: Primary key of (session key, owner).
+        owner_column: Column naming the owner (``agent`` / ``workflow``), and the stored run's
+            attribute of the same name.
+        run_id_column: Column holding the state's run id (``run_id`` / ``execution_id``), and
+            the state's attribute of the same name.
         parse: State from its JSON (may raise ``ValueError``, ``KeyError``, ``TypeError``).
-        run_id: The state's run id.
         make: Builds a stored run from (session key, owner, state).
+        key_prefix: Parts hashed before the owner and the session key into a row's id.
     """
 
-    event: str
     table: Table
     owner_column: str
     run_id_column: str
-    record_id: Callable[[str, str], str]
     parse: Callable[[str], StateT]
-    run_id: Callable[[StateT], str]
     make: Callable[[str, str, StateT], RunT]
+    key_prefix: tuple[str, ...] = ()
+
+    @property
+    def event(self) -> str:
+        """Prefix of log events (``agent_run`` → ``agent_run_hash_mismatch``)."""
+        return f"{self.owner_column}_run"
+
+    def record_id(self, session_key: str, owner: str) -> str:
+        """Primary key of a session's run of one owner."""
+        return hashlib.sha256(
+            "\x1f".join((*self.key_prefix, owner, session_key)).encode()
+        ).hexdigest()
+
+    def owner(self, run: RunT) -> str:
+        """The owner of a stored run."""
+        return str(getattr(run, self.owner_column))
+
+    def run_id(self, state: StateT) -> str:
+        """The run id of a state."""
+        return str(getattr(state, self.run_id_column))
 
 
 class VersionedRunStore(Generic[StateT, RunT]):
@@ -185,7 +201,7 @@ class VersionedRunStore(Generic[StateT, RunT]):
         return {
             "id": key,
             "session_key": run.session_key,
-            self.kind.owner_column: run.owner,
+            self.kind.owner_column: self.kind.owner(run),
             "version": 1,
             "created_at": now,
             **self._values(run, now),
@@ -201,7 +217,7 @@ class VersionedRunStore(Generic[StateT, RunT]):
                 simultaneous first save won); nothing was written.
         """
         table = self.kind.table
-        key = self.kind.record_id(run.session_key, run.owner)
+        key = self.kind.record_id(run.session_key, self.kind.owner(run))
         now = utcnow()
         async with self.database.session() as session:
             statement: Executable
@@ -236,7 +252,7 @@ class VersionedRunStore(Generic[StateT, RunT]):
         ``save`` with the loaded version to get ``StaleRunError`` instead.
         """
         table = self.kind.table
-        key = self.kind.record_id(run.session_key, run.owner)
+        key = self.kind.record_id(run.session_key, self.kind.owner(run))
         now = utcnow()
         statement = (
             upsert(table, self.database.dialect)
@@ -252,7 +268,7 @@ class VersionedRunStore(Generic[StateT, RunT]):
         if run.version and new_version != run.version + 1:
             logger.warning(
                 f"{self.kind.event}_overwritten",
-                owner=run.owner,
+                owner=self.kind.owner(run),
                 run_id=self.kind.run_id(run.state),
                 expected_version=run.version,
                 overwritten_version=new_version - 1,

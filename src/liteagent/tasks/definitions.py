@@ -56,10 +56,8 @@ JOBS: dict[str, JobDefinition] = {
 """Every background job by name (the Celery task of each is ``liteagent.<name>``)."""
 
 
-class UnknownJobError(NotFoundError):
+class UnknownJobError(NotFoundError, error_code="job_not_found"):
     """No background job has that name."""
-
-    error_code = "job_not_found"
 
 
 def get_job(name: str) -> JobDefinition:

@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import importlib.util
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from liteagent.errors import ConfigurationError, InvalidRequestError
 from liteagent.log import get_logger
@@ -39,10 +40,8 @@ __all__ = [
 logger = get_logger(__name__)
 
 
-class InvalidJobArgumentsError(InvalidRequestError):
+class InvalidJobArgumentsError(InvalidRequestError, error_code="invalid_job_arguments"):
     """The arguments do not fit the job's signature."""
-
-    error_code = "invalid_job_arguments"
 
 
 def check_arguments(definition: JobDefinition, kwargs: Mapping[str, Any]) -> None:
@@ -76,13 +75,42 @@ class JobRunner(Protocol):
         ...
 
 
-class InProcessJobRunner:
+class _RecordedJobs(ABC):
+    """What both runners share: a job is checked and recorded in ``store`` before it starts."""
+
+    backend: ClassVar[str]
+    settings: Settings
+    store: JobStore
+
+    async def enqueue(self, name: str, /, **kwargs: Any) -> str:
+        """Queue the job ``name`` with ``kwargs``; returns its id."""
+        definition = get_job(name)
+        check_arguments(definition, kwargs)
+        job_id = new_job_id()
+        policy = definition.policy(self.settings)
+        await self.store.create(job_id, name, kwargs, max_attempts=policy.max_attempts)
+        await self._start(definition, job_id, dict(kwargs))
+        logger.info("job_queued", job_id=job_id, job=name, backend=self.backend)
+        return job_id
+
+    async def get(self, job_id: str) -> Job | None:
+        """The job's record."""
+        return await self.store.get(job_id)
+
+    @abstractmethod
+    async def _start(self, definition: JobDefinition, job_id: str, kwargs: dict[str, Any]) -> None:
+        """Start the recorded job (a task of this process, or a message to the workers)."""
+
+
+class InProcessJobRunner(_RecordedJobs):
     """Runs jobs as asyncio tasks of this process, with retries and backoff.
 
     Args:
         settings: Settings for the jobs.
         store: Where job rows go (default: ``LITEAGENT_DATABASE_URL``).
     """
+
+    backend = "inprocess"
 
     def __init__(self, settings: Settings, *, store: JobStore | None = None) -> None:
         self.settings = settings
@@ -91,17 +119,10 @@ class InProcessJobRunner:
         self._tasks: dict[str, asyncio.Task[AttemptOutcome]] = {}
         self._schedulers: list[asyncio.Task[None]] = []
 
-    async def enqueue(self, name: str, /, **kwargs: Any) -> str:
-        definition = get_job(name)
-        check_arguments(definition, kwargs)
-        job_id = new_job_id()
-        policy = definition.policy(self.settings)
-        await self.store.create(job_id, name, kwargs, max_attempts=policy.max_attempts)
+    async def _start(self, definition: JobDefinition, job_id: str, kwargs: dict[str, Any]) -> None:
         self._tasks[job_id] = asyncio.create_task(
-            self._run(definition, job_id, dict(kwargs)), name=f"job:{name}:{job_id}"
+            self._run(definition, job_id, kwargs), name=f"job:{definition.name}:{job_id}"
         )
-        logger.info("job_queued", job_id=job_id, job=name, backend="inprocess")
-        return job_id
 
     async def _run(
         self, definition: JobDefinition, job_id: str, kwargs: dict[str, Any]
@@ -123,9 +144,6 @@ class InProcessJobRunner:
                 retries += 1
         finally:
             self._tasks.pop(job_id, None)
-
-    async def get(self, job_id: str) -> Job | None:
-        return await self.store.get(job_id)
 
     async def wait(self, job_id: str) -> Job | None:
         """Wait until the job has finished (succeeded, failed or dead-lettered)."""
@@ -158,13 +176,15 @@ class InProcessJobRunner:
             await self.store.close()
 
 
-class CeleryJobRunner:
+class CeleryJobRunner(_RecordedJobs):
     """Sends jobs to Celery workers on the Redis broker (``liteagent.tasks.celery_app``).
 
     Args:
         settings: Settings (the broker URL and the jobs' database).
         app: The Celery app (default: one built from ``settings``).
     """
+
+    backend = "celery"
 
     def __init__(self, settings: Settings, *, app: Celery | None = None) -> None:
         from liteagent.tasks.celery_app import create_celery_app
@@ -173,20 +193,10 @@ class CeleryJobRunner:
         self.app = app or create_celery_app(settings)
         self.store = JobStore(settings.database_url)
 
-    async def enqueue(self, name: str, /, **kwargs: Any) -> str:
-        definition = get_job(name)
-        check_arguments(definition, kwargs)
-        job_id = new_job_id()
-        policy = definition.policy(self.settings)
-        await self.store.create(job_id, name, kwargs, max_attempts=policy.max_attempts)
+    async def _start(self, definition: JobDefinition, job_id: str, kwargs: dict[str, Any]) -> None:
         await asyncio.to_thread(
-            self.app.send_task, f"liteagent.{name}", kwargs=dict(kwargs), task_id=job_id
+            self.app.send_task, f"liteagent.{definition.name}", kwargs=kwargs, task_id=job_id
         )
-        logger.info("job_queued", job_id=job_id, job=name, backend="celery")
-        return job_id
-
-    async def get(self, job_id: str) -> Job | None:
-        return await self.store.get(job_id)
 
     async def aclose(self) -> None:
         await self.store.close()

@@ -8,6 +8,7 @@ points.
 from liteagent.toolkits.base import (
     BaseToolkitConfig,
     ConfigOutcome,
+    TokenToolkitConfig,
     ToolkitError,
     toolkit_registry,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "JiraConfig",
     "MemoryCredentialBackend",
     "TokenStorage",
+    "TokenToolkitConfig",
     "ToolkitError",
     "ToolkitGate",
     "ToolkitService",

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
 
 from liteagent.config import Settings
 from liteagent.registry import ProviderRegistry
 from liteagent.security.outbound import OutboundPolicy
 from liteagent.toolkits.errors import ToolkitError as ToolkitError
-from liteagent.toolkits.http import request_json
+from liteagent.toolkits.http import ToolkitAuthError, request_json
 from liteagent.toolkits.store import TokenStorage, secret_values
 
 if TYPE_CHECKING:
@@ -163,13 +165,110 @@ class BaseToolkitConfig(ABC):
         return f"You had no {self.display_name} credentials stored; nothing was removed."
 
     # ------------------------------------------------------------------ the agent's side
-    @abstractmethod
     async def get_toolkit(self, user_id: str) -> Toolkit | None:
-        """The user's Agno toolkit, or ``None`` when not configured."""
+        """The user's Agno toolkit (named ``name``, with ``tools``), or ``None`` when not
+        configured."""
+        if not await self.is_configured(user_id):
+            return None
+        from agno.tools import Toolkit
+
+        return Toolkit(name=self.name, tools=self.tools(user_id))
+
+    def tools(self, user_id: str) -> list[Callable[..., Any]]:
+        """The functions the agent may call for ``user_id`` (override this or ``get_toolkit``)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no tools")
 
     @abstractmethod
     def get_agent_instructions(self) -> list[str]:
         """Instructions added to the agent's prompt when this toolkit is available."""
+
+
+class TokenToolkitConfig(BaseToolkitConfig):
+    """A toolkit whose users paste a token for a REST API at their ``base_url`` (GitLab, Jira).
+
+    Subclasses say how a request carries the token (``auth``), which call tells who the token
+    belongs to (``whoami_path``, ``account``) and what to check when the service refuses it
+    (``refused_advice``); checking, storing and the calls are done here.
+    """
+
+    whoami_path: ClassVar[str]
+    """The API path that answers with the token's account (used to check a pasted token)."""
+    refused_advice: ClassVar[str]
+    """What to check when the service refuses a pasted token."""
+    account_shown_as: ClassVar[str] = "{}"
+    """How the account name is shown when connected (``"@{}"``)."""
+
+    @abstractmethod
+    def account(self, me: Mapping[str, Any]) -> tuple[str, str]:
+        """The (field, name) of the account in the ``whoami_path`` answer, e.g.
+        ``("username", "alice")``; the name is stored under the field."""
+
+    @abstractmethod
+    def auth(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        """The request keywords that authenticate with ``credentials`` (``headers``, ``auth``)."""
+
+    async def call(
+        self,
+        credentials: Mapping[str, Any],
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        method: str = "GET",
+        verified: bool = True,
+    ) -> Any:
+        """``path`` of the user's API with ``credentials``; ``verified`` once they are stored
+        (the upstream's error details are then shown)."""
+        return await self.fetch_json(
+            method,
+            f"{credentials['base_url']}{path}",
+            params=params,
+            detail=verified,
+            **self.auth(credentials),
+        )
+
+    async def store_checked_token(
+        self, user_id: str, secrets: Sequence[str], credentials: dict[str, Any]
+    ) -> ConfigOutcome:
+        """Store ``credentials`` (``base_url`` and ``token`` among them) once the service's
+        who-am-I call accepts them; otherwise tell the user why nothing was stored."""
+        found = tuple(secrets)
+        base_url = str(credentials["base_url"])
+        try:
+            me = await self.call(credentials, self.whoami_path, verified=False)
+        except ToolkitAuthError as exc:
+            host = httpx.URL(base_url).host
+            return ConfigOutcome(
+                stored=False,
+                secrets=found,
+                message=f"{self.display_name} answered {exc.status} at {host}, so nothing was "
+                f"stored. {self.refused_advice}",
+            )
+        except ToolkitError as exc:
+            return ConfigOutcome(
+                stored=False,
+                secrets=found,
+                message=f"I could not check the token with {self.display_name}: {exc} Nothing "
+                "was stored.",
+            )
+        field_name, who = self.account(me if isinstance(me, dict) else {})
+        who = who[:100]
+        credentials[field_name] = who
+        await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
+        return ConfigOutcome(
+            stored=True,
+            secrets=found,
+            message=f"{self.display_name} is connected as **{self.account_shown_as.format(who)}** "
+            f"({base_url}). The token is stored encrypted for you alone and was removed from our "
+            f"conversation. Send `revoke {self.name}` to delete it.",
+        )
+
+    async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET ``path`` with the user's stored credentials.
+
+        Raises:
+            ToolkitError: not configured any more, or the call failed.
+        """
+        return await self.call(await self.configured(user_id), path, params)
 
 
 toolkit_registry: ProviderRegistry[BaseToolkitConfig] = ProviderRegistry(

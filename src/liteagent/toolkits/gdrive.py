@@ -19,7 +19,8 @@ import hashlib
 import json
 import re
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from liteagent.log import get_logger
@@ -33,9 +34,6 @@ from liteagent.toolkits.base import (
     toolkit_registry,
 )
 from liteagent.toolkits.http import ToolkitAuthError, request_text
-
-if TYPE_CHECKING:
-    from agno.tools import Toolkit
 
 logger = get_logger(__name__)
 
@@ -127,6 +125,15 @@ class GoogleDriveConfig(BaseToolkitConfig):
         found = [code for code, _ in _code_from_urls(message)] + _CODE.findall(message)
         return list(dict.fromkeys(found))
 
+    async def _token_request(self, **grant: str) -> Any:
+        """Google's token endpoint, called with this client's id and secret and ``grant``."""
+        return await self.fetch_json(
+            "POST",
+            self.settings.google_token_url,
+            service="Google",
+            data={**self._client(), **grant},
+        )
+
     async def extract_and_store_config(self, message: str, user_id: str) -> ConfigOutcome | None:
         secrets = self.find_secrets(message)
         if not secrets:
@@ -144,17 +151,11 @@ class GoogleDriveConfig(BaseToolkitConfig):
                     f"get.\n\n{self.get_config_prompt(user_id)}",
                 )
         try:
-            tokens = await self.fetch_json(
-                "POST",
-                self.settings.google_token_url,
-                service="Google",
-                data={
-                    **self._client(),
-                    "code": secrets[0],
-                    "grant_type": "authorization_code",
-                    "redirect_uri": self.settings.google_redirect_uri,
-                    "code_verifier": self.code_verifier_for(user_id),
-                },
+            tokens = await self._token_request(
+                grant_type="authorization_code",
+                code=secrets[0],
+                redirect_uri=self.settings.google_redirect_uri,
+                code_verifier=self.code_verifier_for(user_id),
             )
         except ToolkitError as exc:
             return ConfigOutcome(
@@ -255,15 +256,8 @@ class GoogleDriveConfig(BaseToolkitConfig):
         ):
             return str(credentials["access_token"])
         try:
-            tokens = await self.fetch_json(
-                "POST",
-                self.settings.google_token_url,
-                service="Google",
-                data={
-                    **self._client(),
-                    "grant_type": "refresh_token",
-                    "refresh_token": str(credentials["refresh_token"]),
-                },
+            tokens = await self._token_request(
+                grant_type="refresh_token", refresh_token=str(credentials["refresh_token"])
             )
         except ToolkitError as exc:
             if "invalid_grant" in str(exc) or isinstance(exc, ToolkitAuthError):
@@ -318,13 +312,9 @@ class GoogleDriveConfig(BaseToolkitConfig):
                     raise
         raise ToolkitError("unreachable")  # pragma: no cover
 
-    async def get_toolkit(self, user_id: str) -> Toolkit | None:
-        if not await self.is_configured(user_id):
-            return None
-        from agno.tools import Toolkit
-
+    def tools(self, user_id: str) -> list[Callable[..., Any]]:
         tools = GoogleDriveTools(self, user_id)
-        return Toolkit(name="gdrive", tools=[tools.gdrive_search_files, tools.gdrive_read_file])
+        return [tools.gdrive_search_files, tools.gdrive_read_file]
 
 
 class GoogleDriveTools:

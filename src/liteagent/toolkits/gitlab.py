@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 from urllib.parse import quote
-
-import httpx
 
 from liteagent.toolkits.base import (
     URL_PATTERN,
-    BaseToolkitConfig,
     ConfigOutcome,
+    TokenToolkitConfig,
     ToolkitError,
     clean_url,
     toolkit_registry,
 )
-from liteagent.toolkits.http import ToolkitAuthError
-
-if TYPE_CHECKING:
-    from agno.tools import Toolkit
 
 GITLAB_COM = "https://gitlab.com"
 _PAT = re.compile(r"glpat-[A-Za-z0-9_.-]{20,}")  # also glued to a word: "tokenglpat-…"
@@ -41,7 +36,7 @@ def _project(project: str) -> str:
     return project if project.isdigit() else quote(project, safe="")
 
 
-class GitLabConfig(BaseToolkitConfig):
+class GitLabConfig(TokenToolkitConfig):
     """GitLab (gitlab.com or self-managed) through a personal access token (scope read_api).
 
     Catalog options: ``base_url`` (default ``GITLAB_URL``).
@@ -50,6 +45,11 @@ class GitLabConfig(BaseToolkitConfig):
     name: ClassVar[str] = "gitlab"
     display_name: ClassVar[str] = "GitLab"
     feature_words: ClassVar[tuple[str, ...]] = ("gitlab", "merge request", "merge requests")
+    whoami_path = "/api/v4/user"
+    refused_advice = (
+        "Check that the token is not expired and has the read_api scope, then send it again."
+    )
+    account_shown_as = "@{}"
 
     @property
     def default_base_url(self) -> str:
@@ -75,33 +75,7 @@ class GitLabConfig(BaseToolkitConfig):
             "base_url": urls[0] if urls else self.default_base_url,
             "token": secrets[0],
         }
-        try:
-            me = await self._call(credentials, "/api/v4/user", verified=False)
-        except ToolkitAuthError as exc:
-            host = httpx.URL(str(credentials["base_url"])).host
-            return ConfigOutcome(
-                stored=False,
-                secrets=tuple(secrets),
-                message=f"GitLab answered {exc.status} at {host}, so nothing was stored. Check "
-                "that the token is not expired and has the read_api scope, then send it again.",
-            )
-        except ToolkitError as exc:
-            return ConfigOutcome(
-                stored=False,
-                secrets=tuple(secrets),
-                message=f"I could not check the token with GitLab: {exc} Nothing was stored.",
-            )
-        me = me if isinstance(me, dict) else {}
-        who = str(me.get("username") or "your account")[:100]
-        credentials["username"] = who
-        await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
-        return ConfigOutcome(
-            stored=True,
-            secrets=tuple(secrets),
-            message=f"GitLab is connected as **@{who}** ({credentials['base_url']}). The token "
-            "is stored encrypted for you alone and was removed from our conversation. Send "
-            "`revoke gitlab` to delete it.",
-        )
+        return await self.store_checked_token(user_id, secrets, credentials)
 
     def get_config_prompt(self, user_id: str) -> str:
         return (
@@ -120,45 +94,16 @@ class GitLabConfig(BaseToolkitConfig):
             "gitlab_list_merge_requests, for a project given by id or path (group/project).",
         ]
 
-    async def _call(
-        self,
-        credentials: dict[str, Any],
-        path: str,
-        params: dict[str, Any] | None = None,
-        *,
-        verified: bool = True,
-    ) -> Any:
-        return await self.fetch_json(
-            "GET",
-            f"{credentials['base_url']}{path}",
-            headers={"PRIVATE-TOKEN": str(credentials["token"]), "Accept": "application/json"},
-            params=params,
-            detail=verified,
-        )
+    def account(self, me: Mapping[str, Any]) -> tuple[str, str]:
+        return "username", str(me.get("username") or "your account")
 
-    async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET ``path`` with the user's token.
+    def auth(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        token = str(credentials["token"])
+        return {"headers": {"PRIVATE-TOKEN": token, "Accept": "application/json"}}
 
-        Raises:
-            ToolkitError: not configured any more, or the call failed.
-        """
-        credentials = await self.configured(user_id)
-        return await self._call(credentials, path, params)
-
-    async def get_toolkit(self, user_id: str) -> Toolkit | None:
-        if not await self.is_configured(user_id):
-            return None
-        from agno.tools import Toolkit
-
+    def tools(self, user_id: str) -> list[Callable[..., Any]]:
         tools = GitLabTools(self, user_id)
-        return Toolkit(
-            name="gitlab",
-            tools=[
-                tools.gitlab_list_issues,
-                tools.gitlab_get_issue,
-                tools.gitlab_list_merge_requests,
-            ],
-        )
+        return [tools.gitlab_list_issues, tools.gitlab_get_issue, tools.gitlab_list_merge_requests]
 
 
 def _issue(item: dict[str, Any]) -> dict[str, Any]:

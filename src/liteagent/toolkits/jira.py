@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 from urllib.parse import quote
-
-import httpx
 
 from liteagent.toolkits.base import (
     URL_PATTERN,
-    BaseToolkitConfig,
     ConfigOutcome,
+    TokenToolkitConfig,
     ToolkitError,
     clean_url,
     toolkit_registry,
 )
-from liteagent.toolkits.http import ToolkitAuthError
-
-if TYPE_CHECKING:
-    from agno.tools import Toolkit
 
 _ATLASSIAN_TOKEN = re.compile(r"ATATT[A-Za-z0-9_=-]{16,}")  # also glued to a word
 _KEYWORD_TOKEN = re.compile(
@@ -58,7 +53,7 @@ def _issue_summary(issue: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class JiraConfig(BaseToolkitConfig):
+class JiraConfig(TokenToolkitConfig):
     """Jira (Cloud, Server or Data Center) through an API token and the site URL.
 
     Catalog options: ``base_url`` (the site, when every user shares one; default
@@ -68,6 +63,11 @@ class JiraConfig(BaseToolkitConfig):
     name: ClassVar[str] = "jira"
     display_name: ClassVar[str] = "Jira"
     feature_words: ClassVar[tuple[str, ...]] = ("jira", "jql", "atlassian")
+    whoami_path = "/rest/api/2/myself"
+    refused_advice = (
+        "Check the token (and, for Jira Cloud, the e-mail of the account that created it) and "
+        "send it again."
+    )
 
     @property
     def default_base_url(self) -> str | None:
@@ -104,33 +104,7 @@ class JiraConfig(BaseToolkitConfig):
         credentials: dict[str, Any] = {"base_url": base_url, "token": token}
         if email_match:
             credentials["email"] = email_match.group("email")
-        try:
-            me = await self._call(credentials, "GET", "/rest/api/2/myself", verified=False)
-        except ToolkitAuthError as exc:
-            return ConfigOutcome(
-                stored=False,
-                secrets=tuple(secrets),
-                message=f"Jira answered {exc.status} at {httpx.URL(base_url).host}, so nothing "
-                "was stored. Check the token (and, for Jira Cloud, the e-mail of the account "
-                "that created it) and send it again.",
-            )
-        except ToolkitError as exc:
-            return ConfigOutcome(
-                stored=False,
-                secrets=tuple(secrets),
-                message=f"I could not check the token with Jira: {exc} Nothing was stored.",
-            )
-        me = me if isinstance(me, dict) else {}
-        who = str(me.get("displayName") or me.get("name") or "your account")[:100]
-        credentials["display_name"] = who
-        await self.storage.upsert_token(user_id=user_id, toolkit=self.name, data=credentials)
-        return ConfigOutcome(
-            stored=True,
-            secrets=tuple(secrets),
-            message=f"Jira is connected as **{who}** ({base_url}). The token is stored "
-            "encrypted for you alone and was removed from our conversation. Send `revoke jira` "
-            "to delete it.",
-        )
+        return await self.store_checked_token(user_id, secrets, credentials)
 
     def get_config_prompt(self, user_id: str) -> str:
         if self.default_base_url:
@@ -160,49 +134,19 @@ class JiraConfig(BaseToolkitConfig):
         ]
 
     # ------------------------------------------------------------------ the API
-    async def _call(
-        self,
-        credentials: dict[str, Any],
-        method: str,
-        path: str,
-        params: dict[str, Any] | None = None,
-        *,
-        verified: bool = True,
-    ) -> Any:
-        headers = {"Accept": "application/json"}
-        auth: tuple[str, str] | None = None
-        if credentials.get("email"):
+    def account(self, me: Mapping[str, Any]) -> tuple[str, str]:
+        return "display_name", str(me.get("displayName") or me.get("name") or "your account")
+
+    def auth(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        if credentials.get("email"):  # Jira Cloud: e-mail and API token
             auth = (str(credentials["email"]), str(credentials["token"]))
-        else:
-            headers["Authorization"] = f"Bearer {credentials['token']}"
-        return await self.fetch_json(
-            method,
-            f"{credentials['base_url']}{path}",
-            headers=headers,
-            params=params,
-            auth=auth,
-            detail=verified,
-        )
+            return {"headers": {"Accept": "application/json"}, "auth": auth}
+        bearer = f"Bearer {credentials['token']}"  # Server / Data Center: personal access token
+        return {"headers": {"Accept": "application/json", "Authorization": bearer}}
 
-    async def api(self, user_id: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET ``path`` with the user's credentials.
-
-        Raises:
-            ToolkitError: not configured any more, or the call failed.
-        """
-        credentials = await self.configured(user_id)
-        return await self._call(credentials, "GET", path, params)
-
-    async def get_toolkit(self, user_id: str) -> Toolkit | None:
-        if not await self.is_configured(user_id):
-            return None
-        from agno.tools import Toolkit
-
+    def tools(self, user_id: str) -> list[Callable[..., Any]]:
         tools = JiraTools(self, user_id)
-        return Toolkit(
-            name="jira",
-            tools=[tools.jira_search_issues, tools.jira_get_issue, tools.jira_list_versions],
-        )
+        return [tools.jira_search_issues, tools.jira_get_issue, tools.jira_list_versions]
 
 
 class JiraTools:

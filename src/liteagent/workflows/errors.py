@@ -25,11 +25,8 @@ __all__ = [
 ]
 
 
-class WorkflowValidationError(LiteAgentError):
+class WorkflowValidationError(LiteAgentError, status_code=400, error_code="workflow_invalid"):
     """A workflow definition is malformed. ``problems`` lists every problem found."""
-
-    status_code = 400
-    error_code = "workflow_invalid"
 
     def __init__(self, workflow_id: str, problems: Sequence[str]) -> None:
         self.workflow_id = workflow_id
@@ -38,16 +35,13 @@ class WorkflowValidationError(LiteAgentError):
         super().__init__(f"Workflow '{workflow_id}' is invalid: {listed}")
 
 
-class ExpressionError(LiteAgentError):
+class ExpressionError(LiteAgentError, status_code=400, error_code="invalid_expression"):
     """An expression could not be parsed or evaluated (never executed as Python).
 
     Attributes:
         expression: The offending text (truncated for long input).
         position: Character offset of the problem, when known.
     """
-
-    status_code = 400
-    error_code = "invalid_expression"
 
     def __init__(self, message: str, expression: str = "", position: int | None = None) -> None:
         self.expression = expression if len(expression) <= 120 else expression[:117] + "..."
@@ -57,21 +51,13 @@ class ExpressionError(LiteAgentError):
         super().__init__(f"{message}{where}{shown}")
 
 
-class HumanResponseError(LiteAgentError):
+class HumanResponseError(LiteAgentError, status_code=400, error_code="invalid_human_response"):
     """A human response does not fit the waiting HUMAN node (wrong node or option)."""
 
-    status_code = 400
-    error_code = "invalid_human_response"
 
-
-class UnsafeURLError(LiteAgentError):
+class UnsafeURLError(LiteAgentError, status_code=400, error_code="unsafe_url"):
     """An HTTP request node refused a URL (scheme, private address, size or time limit)."""
 
-    status_code = 400
-    error_code = "unsafe_url"
 
-
-class WorkflowExecutionError(LiteAgentError):
+class WorkflowExecutionError(LiteAgentError, error_code="workflow_failed"):
     """A workflow node failed while running, or the engine was asked something impossible."""
-
-    error_code = "workflow_failed"

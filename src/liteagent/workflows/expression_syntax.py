@@ -7,6 +7,7 @@ plain string processing with explicit limits; nothing is ever executed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -61,6 +62,13 @@ _FORBIDDEN: Final = frozenset(
 )  # fmt: skip
 _TWO_CHAR_OPS: Final = frozenset({"==", "!=", "<=", ">=", "&&", "||"})
 _ONE_CHAR_OPS: Final = frozenset("<>+-*/%!()[],.")
+_OPS_BY_WIDTH: Final = ((2, _TWO_CHAR_OPS), (1, _ONE_CHAR_OPS))
+_REFUSED_OPS: Final = {
+    "**": "'**' (power) is not supported",
+    "=": "'=' is not supported; use '==' to compare",
+    "&": "'&' is not supported; use '&&'",
+    "|": "'|' is not supported; use '||'",
+}
 _COMPARISONS: Final = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "not in"})
 
 
@@ -139,22 +147,16 @@ def _tokenize(text: str) -> list[_Token]:
             value, i = _scan_string(text, i)
             tokens.append(_Token("str", value, i))
             continue
-        pair = text[i : i + 2]
-        if pair == "**":
-            raise ExpressionError("'**' (power) is not supported", text, i)
-        if pair in _TWO_CHAR_OPS:
-            tokens.append(_Token("op", pair, i))
-            i += 2
-            continue
-        if ch == "=":
-            raise ExpressionError("'=' is not supported; use '==' to compare", text, i)
-        if ch in _ONE_CHAR_OPS:
-            tokens.append(_Token("op", ch, i))
-            i += 1
-            continue
-        if ch in "&|":
-            raise ExpressionError(f"'{ch}' is not supported; use '{ch * 2}'", text, i)
-        raise ExpressionError(f"unexpected character {ch!r}", text, i)
+        for width, known in _OPS_BY_WIDTH:  # the longest operator first
+            op = text[i : i + width]
+            if op in _REFUSED_OPS:
+                raise ExpressionError(_REFUSED_OPS[op], text, i)
+            if op in known:
+                tokens.append(_Token("op", op, i))
+                i += width
+                break
+        else:
+            raise ExpressionError(f"unexpected character {ch!r}", text, i)
     tokens.append(_Token("end", None, n))
     return tokens
 
@@ -297,18 +299,20 @@ class _Parser:
         return depth + 1
 
     def _or(self, depth: int) -> Node:
-        operands = [self._and(depth)]
-        while self._is("or", "||"):
-            self._advance()
-            operands.append(self._and(depth))
-        return operands[0] if len(operands) == 1 else BoolOp("or", tuple(operands))
+        return self._bool_chain("or", ("or", "||"), self._and, depth)
 
     def _and(self, depth: int) -> Node:
-        operands = [self._not(depth)]
-        while self._is("and", "&&"):
+        return self._bool_chain("and", ("and", "&&"), self._not, depth)
+
+    def _bool_chain(
+        self, op: str, spellings: tuple[str, ...], operand: Callable[[int], Node], depth: int
+    ) -> Node:
+        """``operand (op operand)*`` as one ``BoolOp`` (or the lone operand)."""
+        operands = [operand(depth)]
+        while self._is(*spellings):
             self._advance()
-            operands.append(self._not(depth))
-        return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands))
+            operands.append(operand(depth))
+        return operands[0] if len(operands) == 1 else BoolOp(op, tuple(operands))
 
     def _not(self, depth: int) -> Node:
         if self._is("not", "!"):

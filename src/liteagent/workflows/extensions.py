@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import jmespath.exceptions
 import regex
@@ -71,6 +71,17 @@ async def _call(func: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def _chain(
+    hooks: list[Callable[..., Any]], definition: WorkflowDefinition, state: WorkflowState
+) -> WorkflowState:
+    """Pass ``state`` through ``hooks`` in order; a hook returning ``None`` keeps it."""
+    for hook in list(hooks):
+        result = await _call(hook, definition, state)
+        if result is not None:
+            state = result
+    return state
 
 
 def _key(node_type: object) -> str:
@@ -198,23 +209,34 @@ class WorkflowHooks:
     async def run_before_workflow_start(
         self, definition: WorkflowDefinition, state: WorkflowState
     ) -> WorkflowState:
-        for hook in list(self._start):
-            result = await _call(hook, definition, state)
-            if result is not None:
-                state = result
-        return state
+        return await _chain(self._start, definition, state)
 
     async def run_after_workflow_complete(
         self, definition: WorkflowDefinition, state: WorkflowState
     ) -> WorkflowState:
-        for hook in list(self._complete):
-            result = await _call(hook, definition, state)
-            if result is not None:
-                state = result
-        return state
+        return await _chain(self._complete, definition, state)
 
 
-class ConditionRegistry:
+class _FunctionTable(Generic[F]):
+    """Functions by name, added with a decorator (``@table.register(name)``)."""
+
+    def __init__(self) -> None:
+        self._functions: dict[str, F] = {}
+
+    def register(self, name: str) -> Callable[[F], F]:
+        """Decorator registering the function under ``name``."""
+
+        def decorator(func: F) -> F:
+            self._functions[name] = func
+            return func
+
+        return decorator
+
+    def unregister(self, name: str) -> None:
+        self._functions.pop(name, None)
+
+
+class ConditionRegistry(_FunctionTable[ConditionEvaluator]):
     """Condition evaluators chosen by the prefix of the condition text.
 
     ``evaluate("jmespath:a.b == 'x'", context)`` calls the evaluator registered for
@@ -222,26 +244,15 @@ class ConditionRegistry:
     registered prefix is evaluated by the safe expression language.
     """
 
-    def __init__(self) -> None:
-        self._evaluators: dict[str, ConditionEvaluator] = {}
-
     def register(self, prefix: str) -> Callable[[ConditionEvaluator], ConditionEvaluator]:
         """Decorator registering ``evaluator(condition, context) -> bool`` for ``prefix``."""
         if not prefix:
             raise ValueError("a condition prefix must not be empty")
-
-        def decorator(func: ConditionEvaluator) -> ConditionEvaluator:
-            self._evaluators[prefix] = func
-            return func
-
-        return decorator
-
-    def unregister(self, prefix: str) -> None:
-        self._evaluators.pop(prefix, None)
+        return super().register(prefix)
 
     def prefixes(self) -> list[str]:
         """Registered prefixes, longest first (the order they are tried in)."""
-        return sorted(self._evaluators, key=lambda p: (-len(p), p))
+        return sorted(self._functions, key=lambda p: (-len(p), p))
 
     def find(self, condition: str) -> str | None:
         """The registered prefix that ``condition`` starts with, if any."""
@@ -264,7 +275,7 @@ class ConditionRegistry:
         if prefix is None:
             return evaluate_condition(condition, context)
         try:
-            return bool(self._evaluators[prefix](condition, context))
+            return bool(self._functions[prefix](condition, context))
         except ExpressionError:
             raise
         except Exception as exc:
@@ -273,37 +284,22 @@ class ConditionRegistry:
             ) from exc
 
 
-class TransformerRegistry:
+class TransformerRegistry(_FunctionTable[StateTransformer]):
     """Named ``WorkflowState -> WorkflowState`` functions usable as a TRANSFORM node's transform."""
 
-    def __init__(self) -> None:
-        self._transformers: dict[str, StateTransformer] = {}
-
-    def register(self, name: str) -> Callable[[StateTransformer], StateTransformer]:
-        """Decorator registering ``func(state) -> state`` as ``name``."""
-
-        def decorator(func: StateTransformer) -> StateTransformer:
-            self._transformers[name] = func
-            return func
-
-        return decorator
-
-    def unregister(self, name: str) -> None:
-        self._transformers.pop(name, None)
-
     def get(self, name: str) -> StateTransformer | None:
-        return self._transformers.get(name)
+        return self._functions.get(name)
 
     def apply(self, name: str, state: WorkflowState) -> WorkflowState:
         """Apply the transformer ``name`` to ``state``; ``KeyError`` names the known ones."""
-        func = self._transformers.get(name)
+        func = self._functions.get(name)
         if func is None:
             known = ", ".join(self.list()) or "none"
             raise KeyError(f"no state transformer named '{name}' (registered: {known})")
         return func(state)
 
     def list(self) -> list[str]:
-        return sorted(self._transformers)
+        return sorted(self._functions)
 
 
 node_handler_registry: ProviderRegistry[NodeHandler] = ProviderRegistry(

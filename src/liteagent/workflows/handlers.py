@@ -100,9 +100,12 @@ class NodeHandler(ABC):
     Attributes:
         config_model: Optional pydantic model of a CUSTOM node's config; when set, ``build()``
             and ``workflow_from_dict`` validate the node's config with it.
+        sets_variables: ``False`` for nodes whose output never becomes a variable (start,
+            end, parallel, loop): ``variable_updates`` is then empty.
     """
 
     config_model: ClassVar[type[BaseModel] | None] = None
+    sets_variables: ClassVar[bool] = True
 
     @abstractmethod
     async def execute(
@@ -112,6 +115,8 @@ class NodeHandler(ABC):
 
     def variable_updates(self, node: NodeDefinition, output: dict[str, Any]) -> dict[str, Any]:
         """Variables to set from ``output``: by default the whole output in ``output_variable``."""
+        if not self.sets_variables:
+            return {}
         name = node.config.get("output_variable")
         return {name: output} if isinstance(name, str) and name else {}
 
@@ -119,17 +124,18 @@ class NodeHandler(ABC):
 class StartNodeHandler(NodeHandler):
     """Entry point: records which variables the run started with."""
 
+    sets_variables = False
+
     async def execute(
         self, node: NodeDefinition, state: WorkflowState, context: dict[str, Any]
     ) -> dict[str, Any]:
         return {"variables": sorted(state.variables)}
 
-    def variable_updates(self, node: NodeDefinition, output: dict[str, Any]) -> dict[str, Any]:
-        return {}
-
 
 class EndNodeHandler(NodeHandler):
     """Finishes the run; ``result`` is the value of its ``output_variable``."""
+
+    sets_variables = False
 
     async def execute(
         self, node: NodeDefinition, state: WorkflowState, context: dict[str, Any]
@@ -137,9 +143,6 @@ class EndNodeHandler(NodeHandler):
         cfg = parse_config(node, EndNodeConfig)
         result = state.variables.get(cfg.output_variable) if cfg.output_variable else None
         return {"end": True, "result": result}
-
-    def variable_updates(self, node: NodeDefinition, output: dict[str, Any]) -> dict[str, Any]:
-        return {}
 
 
 def _usage(raw: Any) -> dict[str, int]:
@@ -197,12 +200,11 @@ class ConditionNodeHandler(NodeHandler):
 class ParallelNodeHandler(NodeHandler):
     """Fans out: the reducer takes every outgoing edge whose condition holds."""
 
+    sets_variables = False
+
     async def execute(
         self, node: NodeDefinition, state: WorkflowState, context: dict[str, Any]
     ) -> dict[str, Any]:
-        return {}
-
-    def variable_updates(self, node: NodeDefinition, output: dict[str, Any]) -> dict[str, Any]:
         return {}
 
 
@@ -225,6 +227,8 @@ class LoopNodeHandler(NodeHandler):
     """Decides whether to enter the body again: ``continue`` while the condition holds and
     fewer than ``max_iterations`` iterations ran (``iteration`` is visible to the condition)."""
 
+    sets_variables = False
+
     async def execute(
         self, node: NodeDefinition, state: WorkflowState, context: dict[str, Any]
     ) -> dict[str, Any]:
@@ -236,9 +240,6 @@ class LoopNodeHandler(NodeHandler):
             namespace = expression_namespace(state, {"iteration": count})
             proceed = condition_registry.evaluate(cfg.condition, namespace)
         return {"continue": proceed, "iteration": count, "exhausted": exhausted}
-
-    def variable_updates(self, node: NodeDefinition, output: dict[str, Any]) -> dict[str, Any]:
-        return {}
 
 
 class HumanNodeHandler(NodeHandler):

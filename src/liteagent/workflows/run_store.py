@@ -7,7 +7,6 @@ replica. It is the store of ``liteagent.storage.runs`` bound to ``liteagent_work
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from liteagent.storage.database import Database
@@ -15,12 +14,13 @@ from liteagent.storage.models import WorkflowRunRecord
 from liteagent.storage.runs import RunFields, RunKind, VersionedRunStore
 from liteagent.workflows.state import WorkflowState
 
-__all__ = ["StoredWorkflowRun", "WorkflowRunRecord", "WorkflowRunStore", "workflow_record_id"]
-
-
-def workflow_record_id(session_key: str, workflow: str) -> str:
-    """Primary key of a session's run of one workflow."""
-    return hashlib.sha256(f"workflow\x1f{workflow}\x1f{session_key}".encode()).hexdigest()
+__all__ = [
+    "WORKFLOW_RUNS",
+    "StoredWorkflowRun",
+    "WorkflowRunRecord",
+    "WorkflowRunStore",
+    "workflow_record_id",
+]
 
 
 @dataclass
@@ -31,26 +31,20 @@ class StoredWorkflowRun(RunFields):
     workflow: str
     state: WorkflowState
 
-    @property
-    def owner(self) -> str:
-        """The workflow (the store's owner column)."""
-        return self.workflow
-
-
-def _execution_id(state: WorkflowState) -> str:
-    return state.execution_id
-
 
 WORKFLOW_RUNS: RunKind[WorkflowState, StoredWorkflowRun] = RunKind(
-    event="workflow_run",
     table=WorkflowRunRecord.__table__,  # type: ignore[arg-type]
     owner_column="workflow",
     run_id_column="execution_id",
-    record_id=workflow_record_id,
     parse=WorkflowState.from_json,
-    run_id=_execution_id,
     make=StoredWorkflowRun,
+    key_prefix=("workflow",),
 )
+
+
+def workflow_record_id(session_key: str, workflow: str) -> str:
+    """Primary key of a session's run of one workflow."""
+    return WORKFLOW_RUNS.record_id(session_key, workflow)
 
 
 class WorkflowRunStore(VersionedRunStore[WorkflowState, StoredWorkflowRun]):
@@ -58,11 +52,3 @@ class WorkflowRunStore(VersionedRunStore[WorkflowState, StoredWorkflowRun]):
 
     def __init__(self, database: Database) -> None:
         super().__init__(database, WORKFLOW_RUNS)
-
-    async def load(self, *, session_key: str, workflow: str) -> StoredWorkflowRun | None:
-        """The stored run, or ``None`` (also when the stored state fails its hash check)."""
-        return await self.load_run(session_key=session_key, owner=workflow)
-
-    async def load_version(self, *, session_key: str, workflow: str) -> int | None:
-        """The stored row's version, or ``None`` when there is no row."""
-        return await self.version_of(session_key=session_key, owner=workflow)

@@ -25,8 +25,8 @@ def restore_global_extensions() -> Iterator[None]:
         name: copy.copy(getattr(node_handler_registry, name))
         for name in ("_classes", "_factories", "_instances", "_metadata")
     }
-    saved_conditions = dict(condition_registry._evaluators)
-    saved_transformers = dict(transformer_registry._transformers)
+    saved_conditions = dict(condition_registry._functions)
+    saved_transformers = dict(transformer_registry._functions)
     saved_hooks = {
         name: list(getattr(workflow_hooks, name))
         for name in ("_before", "_after", "_error", "_start", "_complete")
@@ -34,8 +34,8 @@ def restore_global_extensions() -> Iterator[None]:
     yield
     for name, value in saved_nodes.items():
         setattr(node_handler_registry, name, value)
-    condition_registry._evaluators = saved_conditions
-    transformer_registry._transformers = saved_transformers
+    condition_registry._functions = saved_conditions
+    transformer_registry._functions = saved_transformers
     for name, value in saved_hooks.items():
         setattr(workflow_hooks, name, value)
 

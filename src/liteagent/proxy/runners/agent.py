@@ -68,9 +68,10 @@ from liteagent.proxy.runners.agent_chat import (
     is_approval_word,
     is_reply_word,
     parse_reply,
+    read_turn,
 )
 from liteagent.proxy.runners.base import user_scoped
-from liteagent.proxy.runners.chat_session import ChatSession
+from liteagent.proxy.runners.chat_session import ABORTED, ChatSession
 from liteagent.runtime.metrics import metrics
 from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import NoteRepository, StaleRunError, get_database
@@ -231,7 +232,7 @@ class AgentChatRunner:
     # ------------------------------------------------------------------ entry point
     async def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
         offered, tool_choice = client_tools(self.spec, ctx)
-        turn = ChatTurn.from_context(ctx, client_tools=bool(offered))
+        turn = await read_turn(ctx, client_tools=bool(offered))
         queue: asyncio.Queue[LLMEvent] = asyncio.Queue()
         purpose = "\n\n".join([self.spec.system_prompt.strip(), *turn.system])
         # the request's own options (stop, top_p, response_format…) for this request only
@@ -366,7 +367,9 @@ class _Session(ChatSession[StoredRun]):
             yield RunFinished(metadata={"model": model_id})
             return
         if state is None:
-            state = self.agent.launch(message, history=self.turn.history)
+            # the input checks the request matched stay with the run (input_validation: flag)
+            flags = {"input_flags": list(self.ctx.input_flags)} if self.ctx.input_flags else None
+            state = self.agent.launch(message, history=self.turn.history, metadata=flags)
             if self.turn.tool_exchange:
                 state = _client_steps(self.turn.tool_exchange, state)
             logger.info("agent_run_started", agent=self.name, run_id=state.run_id)
@@ -420,6 +423,9 @@ class _Session(ChatSession[StoredRun]):
                 approved=reply.kind in ("approve", "answer"),
                 request_id=request.request_id,
             )
+        if self.ctx.input_flags:  # the reply matched input checks (input_validation: flag)
+            flags = dict.fromkeys([*new.metadata.get("input_flags", ()), *self.ctx.input_flags])
+            new.metadata = {**new.metadata, "input_flags": list(flags)}  # a copy: ``state`` stays
         self.claimed = (state, record.paused_fingerprint)
         record.state = new
         record.answer_fingerprint = fingerprint(self.turn.with_message())
@@ -444,17 +450,29 @@ class _Session(ChatSession[StoredRun]):
     # ------------------------------------------------------------------ drive
     async def _drive(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         self.run_id = state.run_id
-        try:
-            async with aclosing(self._drive_steps(state)) as events:
-                async for event in events:
-                    yield event
-        except (asyncio.CancelledError, GeneratorExit):
-            # this task cannot await any more: the rest runs in a task of its own, and the
-            # chat's next turn waits for it
-            rest = asyncio.ensure_future(self._save_cancelled())
-            finish_turn_with(turn_key(self.name, self.key), rest)
-            await asyncio.shield(rest)
-            raise
+        async with self._watch(state.run_id) as watch:
+            try:
+                async with (
+                    aclosing(self._drive_steps(state)) as steps,
+                    aclosing(watch.guard(steps)) as events,
+                ):
+                    async for event in events:
+                        yield event
+            except (asyncio.CancelledError, GeneratorExit) as exc:
+                aborted = isinstance(exc, asyncio.CancelledError) and watch.absorb()
+                # this task cannot await any more: the rest runs in a task of its own, and the
+                # chat's next turn waits for it
+                rest = asyncio.ensure_future(self._save_cancelled())
+                finish_turn_with(turn_key(self.name, self.key), rest)
+                await asyncio.shield(rest)
+                if not aborted:
+                    raise
+                # an abort (from any replica): the run is stopped, the answer ends normally
+                yield self._say(ABORTED)
+                model_id = self.runner.provider.model_id
+                yield RunFinished(
+                    metadata={"model": model_id, "status": "aborted", "stopped": True}
+                )
 
     async def _save_cancelled(self) -> None:
         """The client went away (Open WebUI's Stop) or the request failed. From the last durable
@@ -615,12 +633,18 @@ class _Session(ChatSession[StoredRun]):
                 out.append(task.result())
                 return
         finally:
-            if not task.done() and state.queued_tool_calls:
-                self.running_tools = task  # tools already running finish (see _save_cancelled)
+            if not task.done() and self._approved_running(state):
+                # calls the person approved finish, never cut off halfway (see _save_cancelled)
+                self.running_tools = task
             elif not task.done():
-                task.cancel()
+                task.cancel()  # the model's stream and the other tools see the cancellation
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    def _approved_running(self, state: AgentState) -> bool:
+        """Whether the calls running in ``state`` include one that needed an approval."""
+        approval = {t.name for t in self.agent.config.tools if t.requires_human_approval}
+        return any(c.name in approval for c in state.queued_tool_calls)
 
     def _llm_event(self, event: LLMEvent) -> list[RunEvent]:
         events: list[RunEvent] = []

@@ -12,11 +12,15 @@ stale question is still never answered on another branch.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from cachetools import LRUCache
 
 from liteagent.llm.base import LLMMessage, content_to_text
 from liteagent.proxy.context import RequestContext, strip_rendered_blocks
@@ -82,9 +86,49 @@ class ChatTurn:
         return [*self.history, {"role": "user", "content": self.message}]
 
 
+# A turn's normal form is needed several times per request (the history's and the whole
+# conversation's fingerprints, before and after the run): long texts are normalised once.
+_LONG_TEXT = 4_096
+_normal_cache: LRUCache[str, str] = LRUCache(maxsize=8)
+_normal_lock = threading.Lock()
+
+
 def _normal(text: str) -> str:
+    long = len(text) >= _LONG_TEXT
+    if long:
+        with _normal_lock:
+            cached = _normal_cache.get(text)
+        if cached is not None:
+            return cached
     # WORD JOINERs are what ``openwebui_safe`` adds to the text we send: ignore them
-    return " ".join(strip_rendered_blocks(text).replace(WORD_JOINER, "").split())
+    normal = " ".join(strip_rendered_blocks(text).replace(WORD_JOINER, "").split())
+    if long:
+        with _normal_lock:
+            _normal_cache[text] = normal
+    return normal
+
+
+# Past this much text, a request's turn is read off the event loop (stripping our rendered
+# blocks and normalising a megabyte takes tens of milliseconds).
+OFF_LOOP_CHARS = 64_000
+
+
+def _read_turn(ctx: RequestContext, client_tools: bool) -> ChatTurn:
+    turn = ChatTurn.from_context(ctx, client_tools=client_tools)
+    fingerprint(turn.with_message())  # normalises every user turn into the cache
+    return turn
+
+
+async def read_turn(ctx: RequestContext, *, client_tools: bool = False) -> ChatTurn:
+    """``ChatTurn.from_context``, in a worker thread for a large request.
+
+    The user turns' normal forms are computed there too, so the fingerprints taken later on
+    the event loop are cache hits.
+    """
+    size = sum(len(str(m.get("content") or "")) for m in ctx.messages)
+    if size < OFF_LOOP_CHARS:
+        return ChatTurn.from_context(ctx, client_tools=client_tools)
+    return await asyncio.to_thread(_read_turn, ctx, client_tools)
 
 
 def fingerprint(messages: list[ChatMessage]) -> str:

@@ -35,8 +35,10 @@ from litellm.types.utils import (
 )
 from litellm.types.utils import Usage as LiteLLMUsage
 
+from liteagent.agents.twelve_factor_agent import label_tool_results
 from liteagent.llm import BaseLLMProvider, ChatOptions
 from liteagent.llm.base import LLMChunk, LLMToolCall, Usage
+from liteagent.proxy.chunks import delta_tool_calls
 
 _TOOL_FUNCTION_KEYS = ("name", "description", "parameters", "strict")
 
@@ -66,17 +68,7 @@ def _usage(usage: Usage | None) -> LiteLLMUsage | None:
 
 
 def _delta_tool_calls(calls: Sequence[LLMToolCall]) -> list[ChatCompletionDeltaToolCall] | None:
-    if not calls:
-        return None
-    return [
-        ChatCompletionDeltaToolCall(
-            id=call.id,
-            index=i,
-            type="function",
-            function=Function(name=call.name, arguments=call.arguments),
-        )
-        for i, call in enumerate(calls)
-    ]
+    return delta_tool_calls(calls) if calls else None
 
 
 REQUEST_OPTIONS: ContextVar[ChatOptions | None] = ContextVar("agno_request_options", default=None)
@@ -110,7 +102,9 @@ class ProviderCompletionClient:
         self, **kwargs: Any
     ) -> ModelResponse | AsyncIterator[ModelResponseStream]:
         """The ``litellm.acompletion`` call Agno's ``LiteLLM`` model makes."""
-        messages = list(kwargs.get("messages") or [])
+        # a toolkit's result (a Jira issue, a Drive file) reaches the model labelled as untrusted
+        # data when an input check flags it
+        messages = label_tool_results(kwargs.get("messages") or [])
         options = self._options(kwargs)
         if kwargs.get("stream"):
             return self._stream(messages, options)

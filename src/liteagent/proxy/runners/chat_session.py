@@ -10,16 +10,20 @@ overwritten. The agent and workflow runners subclass it with their own decisions
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar
 
 from liteagent.log import get_logger
 from liteagent.proxy.context import RequestContext
 from liteagent.proxy.events import TextDelta
 from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint
+from liteagent.runtime.run_control import RunWatch, run_control
 from liteagent.storage import StaleRunError, VersionedRunStore
 from liteagent.storage.runs import StoredRunLike
 
-__all__ = ["ChatSession"]
+__all__ = ["ABORTED", "ChatSession"]
+
+ABORTED = "Stopped: this run was aborted before it finished. Nothing else was run."
 
 logger = get_logger(__name__)
 
@@ -67,6 +71,13 @@ class ChatSession(Generic[RunT]):
         else:
             sep = "\n" if sofar.endswith("\n") else "\n\n"
         return self._text(sep + text)
+
+    def _watch(self, run_id: str) -> AbstractAsyncContextManager[RunWatch]:
+        """Register the run so an abort from any replica (``liteagent.runtime.run_control``)
+        cancels it here."""
+        return run_control.watch(
+            run_id, agent=self.name, owner=self.ctx.user_key, metadata={"model": self.ctx.model}
+        )
 
     # ------------------------------------------------------------------ the stored run
     async def _load(self) -> RunT | None:

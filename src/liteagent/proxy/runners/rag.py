@@ -46,7 +46,13 @@ from liteagent.rag import (
 from liteagent.rag.answer import strip_sources_section
 from liteagent.rag.retriever import DEFAULT_RRF_K, DEFAULT_VECTOR_WEIGHT
 
-__all__ = ["RagRunner", "answer_mode", "knowledge_base_for", "schedule_knowledge_ingestion"]
+__all__ = [
+    "RagRunner",
+    "answer_mode",
+    "forget_ingestion",
+    "knowledge_base_for",
+    "schedule_knowledge_ingestion",
+]
 
 logger = get_logger(__name__)
 
@@ -134,6 +140,21 @@ def _start_ingestion(spec: RagSpec, settings: Settings) -> asyncio.Task[None] | 
         task = asyncio.get_running_loop().create_task(_ingest(spec, settings))
         state.ingestions[spec.knowledge_base_name] = task
     return task
+
+
+def forget_ingestion(spec: RagSpec) -> bool:
+    """Let the next request ingest the entry's sources again (after its definition or a data
+    source it reads changed; unchanged sources cost nothing). An ingestion under way is left
+    to finish. Returns whether a finished ingestion was forgotten."""
+    try:
+        state = _state()
+    except RuntimeError:  # no running loop: nothing was ingested in one
+        return False
+    task = state.ingestions.get(spec.knowledge_base_name)
+    if task is None or not task.done():
+        return False
+    del state.ingestions[spec.knowledge_base_name]
+    return True
 
 
 def schedule_knowledge_ingestion(specs: Iterable[ModelSpec], settings: Settings) -> int:

@@ -47,8 +47,8 @@ from liteagent.proxy.events import (
     ToolStep,
     UsageReport,
 )
-from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint
-from liteagent.proxy.runners.chat_session import ChatSession
+from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint, read_turn
+from liteagent.proxy.runners.chat_session import ABORTED, ChatSession
 from liteagent.proxy.runners.workflow_render import (
     node_block,
     node_label,
@@ -175,7 +175,7 @@ class WorkflowRunner:
         await self.nodes.aclose()
 
     async def run(self, ctx: RequestContext) -> AsyncGenerator[RunEvent, None]:
-        session = _Session(self, ctx, ChatTurn.from_context(ctx))
+        session = _Session(self, ctx, await read_turn(ctx))
         async with aclosing(session.run()) as events:
             async for event in events:
                 yield event
@@ -254,6 +254,8 @@ class _Session(ChatSession[StoredWorkflowRun]):
             },
         )
         state.metadata["definition_hash"] = self.runner.digest
+        if self.ctx.input_flags:  # the input checks the request matched (input_validation: flag)
+            state.metadata["input_flags"] = list(self.ctx.input_flags)
         logger.info("workflow_run_started", workflow=self.name, execution=state.execution_id)
         async with aclosing(self._drive(state)) as events:
             async for event in events:
@@ -371,13 +373,25 @@ class _Session(ChatSession[StoredWorkflowRun]):
         return StatusUpdate(f"Running {', '.join(labels)}…") if labels else None
 
     async def _drive(self, state: WorkflowState) -> AsyncGenerator[RunEvent, None]:
-        try:
-            async with aclosing(self._drive_steps(state)) as events:
-                async for event in events:
-                    yield event
-        except (asyncio.CancelledError, GeneratorExit):
-            await asyncio.shield(self._save_cancelled())
-            raise
+        async with self._watch(state.execution_id) as watch:
+            try:
+                async with (
+                    aclosing(self._drive_steps(state)) as steps,
+                    aclosing(watch.guard(steps)) as events,
+                ):
+                    async for event in events:
+                        yield event
+            except (asyncio.CancelledError, GeneratorExit) as exc:
+                aborted = isinstance(exc, asyncio.CancelledError) and watch.absorb()
+                await asyncio.shield(self._save_cancelled())
+                if not aborted:
+                    raise
+                # an abort (from any replica): the run is stopped, the answer ends normally
+                yield StatusUpdate("Stopped", done=True)
+                yield self._say(ABORTED)
+                yield RunFinished(
+                    metadata={"model": self.model, "status": "cancelled", "stopped": True}
+                )
 
     async def _save_cancelled(self) -> None:
         """The client went away (Open WebUI's Stop) while a resumed run went on: it is saved as
