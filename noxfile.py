@@ -58,13 +58,10 @@ def hello(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: each prints ratios measured side by side in one run and writes its table
-    under benchmarks/results/ (docs/benchmarks.md)."""
-    from pathlib import Path
-
-    for script in sorted(Path("benchmarks").glob("bench_*.py")):
-        session.log(f"== {script}")
-        session.run("uv", "run", "python", str(script), *session.posargs, external=True)
+    """The benchmark suite (docs/benchmarks.md): every measure side by side with its reference
+    in one run; report and plots in benchmarks/results/. `nox -s bench -- --quick` for a first
+    look."""
+    session.run("uv", "run", "python", "benchmarks/run_all.py", *session.posargs, external=True)
 
 
 # --- Container development stack (compose.yaml) ------------------------------------------------

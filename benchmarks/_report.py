@@ -1,12 +1,14 @@
 """Shared helpers of the benchmark scripts: percentiles, tables and the results folder.
 
-Every script prints its table and writes it to ``benchmarks/results/<name>.md`` and ``.csv``
-(the folder is not committed); with matplotlib installed it also draws ``<name>.png``.
+Every script prints its table and writes it to ``benchmarks/results/<name>.md`` and ``.csv``,
+its headline figures to ``<name>.json`` (which ``run_all.py`` gathers into ``report.md``), and
+draws ``<name>.png`` with matplotlib (in the ``dev`` dependency group).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,28 @@ def write(name: str, title: str, header: list[str], rows: list[list[Any]], notes
     return text
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` with its children (psutil when installed, else the
+    process alone from Linux's /proc)."""
+    try:
+        import psutil
+    except ImportError:
+        status = Path(f"/proc/{pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        return int(kb) / 1e3
+    proc = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 1e6
+
+
+def save_summary(name: str, entries: list[dict[str, Any]]) -> None:
+    """The script's headline figures for the suite's summary: each entry has ``part``,
+    ``measure``, ``value``, ``reference``, ``ratio``, ``goal`` and ``met`` (``None``: no goal)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(entries, indent=1))
+
+
 def bar_chart(name: str, title: str, labels: list[str], values: list[float], unit: str) -> None:
-    """``<name>.png`` when matplotlib is installed (it is not a dependency)."""
+    """``<name>.png`` (matplotlib, from the ``dev`` group; without it only the tables)."""
     try:
         import matplotlib
 

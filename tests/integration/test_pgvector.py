@@ -130,3 +130,26 @@ async def test_unreachable_database_is_a_clear_error() -> None:
     store = PgVectorStore("postgresql://nobody@127.0.0.1:1/none", embedding_dimension=4)
     with pytest.raises(ConfigurationError, match="Cannot connect to PostgreSQL"):
         await store.initialize()
+
+
+async def test_bulk_load_replaces_repeated_ids_and_rebuilds_the_index(pg_url: str) -> None:
+    docs = _documents(200)
+    store = PgVectorStore(pg_url, table_name="bulk", embedding_dimension=48, copy_batch=64)
+    try:
+        async with store.bulk_load():
+            await store.add_documents(docs[:150])
+            # a repeated id: the last one given wins, within a call and across calls
+            changed = Document("doc-010", "changed", docs[10].embedding, {"topic": "new"})
+            await store.add_documents([*docs[150:], docs[11], changed])
+        assert await store.count() == 200
+        got = await store.get("doc-010")
+        assert got is not None and got.content == "changed" and got.metadata == {"topic": "new"}
+        hits = await store.search(docs[42].embedding or [], limit=1)
+        assert hits[0].document.id == "doc-042"
+        with psycopg.connect(pg_url) as conn:
+            row = conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'bulk_hnsw'"
+            ).fetchone()
+        assert row is not None and "hnsw" in row[0] and "m='16'" in row[0]
+    finally:
+        await store.close()

@@ -21,6 +21,7 @@ from liteagent.rag import (
     openwebui_source_event,
 )
 from liteagent.rag.answer import strip_sources_section
+from liteagent.rag.embeddings import EmbeddingResult
 from liteagent.rag.testing import HashEmbedder
 
 GUIDE = """# Install
@@ -206,3 +207,34 @@ async def test_a_serving_knowledge_base_sees_what_another_process_ingested(
     await other.ingest([*_items(), extra])
     after = await (await serving.retriever()).retrieve("refund deadline", 3)
     assert after.documents[0].document.metadata["source"] == "refunds.md"
+
+
+async def test_a_long_source_is_embedded_in_bounded_batches_and_saved_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liteagent.rag import knowledge
+
+    monkeypatch.setattr(knowledge, "EMBED_BATCH", 4)
+    sizes: list[int] = []
+
+    class Recording(HashEmbedder):
+        async def embed(self, texts: list[str]) -> EmbeddingResult:
+            sizes.append(len(texts))
+            return await super().embed(texts)
+
+    kb = _kb(tmp_path, Recording())
+    saves: list[int] = []
+    save = InMemoryVectorStore._save
+
+    def counting_save(self: InMemoryVectorStore) -> None:
+        saves.append(len(self))
+        save(self)
+
+    monkeypatch.setattr(InMemoryVectorStore, "_save", counting_save)
+    long = "\n\n".join(f"# Part {i}\n\nPassage number {i} about topic {i}." for i in range(11))
+    report = await kb.ingest([DataSourceContent(long, "long.md", {"name": "long.md"}), *_items()])
+    assert report.chunks_written >= 9
+    assert max(sizes) <= 4 and sum(sizes) == report.chunks_written
+    assert saves == [report.chunks_written]  # the folder is written once, at the end
+    reopened = _kb(tmp_path)
+    assert len(await reopened.documents()) == report.chunks_written

@@ -3,7 +3,10 @@
 It turns the agent's OpenAI-style call into ``provider.chat`` / ``provider.stream`` and the
 answer back into the OpenAI dict (``LLMResponse.to_openai()``). With ``on_event`` set it streams,
 handing text and reasoning deltas and each call's usage to the caller as they arrive (the proxy
-uses this to stream the agent's answer while the reducer stays pure).
+uses this to stream the agent's answer while the reducer stays pure). With ``stream=False`` (a
+client that asked for one answer, not a stream) each call is one ``provider.chat`` and its text
+and usage are reported when it returns: nothing streams from the model through the fallback
+and retry wrappers only to be joined again.
 
 Models differ in how they take tools. A ``ToolCallingProfile`` says what a provider does well:
 
@@ -81,6 +84,8 @@ class ProviderLLMClient(LLMClient):
         options: Generation options for every call (temperature, max_tokens, stop…).
         on_event: When set, calls stream and report deltas and usage through it.
         profile: Tool handling (default: ``profile_for(provider)``).
+        stream: With ``on_event``, whether calls stream (``False``: one ``chat`` per call,
+            reported to ``on_event`` when it returns).
     """
 
     def __init__(
@@ -90,16 +95,20 @@ class ProviderLLMClient(LLMClient):
         *,
         on_event: Callable[[LLMEvent], None] | None = None,
         profile: ToolCallingProfile | None = None,
+        stream: bool = True,
     ) -> None:
         self.provider = provider
         self.options = options or ChatOptions()
         self.on_event = on_event
         self.profile = profile or profile_for(provider)
+        self.stream = stream
 
-    def with_events(self, on_event: Callable[[LLMEvent], None] | None) -> ProviderLLMClient:
+    def with_events(
+        self, on_event: Callable[[LLMEvent], None] | None, *, stream: bool = True
+    ) -> ProviderLLMClient:
         """The same client reporting to ``on_event`` (one per request)."""
         return ProviderLLMClient(
-            self.provider, self.options, on_event=on_event, profile=self.profile
+            self.provider, self.options, on_event=on_event, profile=self.profile, stream=stream
         )
 
     def _plan(
@@ -157,6 +166,14 @@ class ProviderLLMClient(LLMClient):
     async def _call(self, messages: list[LLMMessage], options: ChatOptions) -> LLMResponse:
         if self.on_event is None:
             return await self.provider.chat(messages, options)
+        if not self.stream:
+            response = await self.provider.chat(messages, options)
+            if response.reasoning:
+                self.on_event(LLMEvent(reasoning=response.reasoning))
+            if response.content:
+                self.on_event(LLMEvent(text=response.content))
+            self.on_event(LLMEvent(usage=response.usage, model=self.provider.model_id))
+            return response
         text: list[str] = []
         reasoning: list[str] = []
         calls: tuple[LLMToolCall, ...] = ()

@@ -28,6 +28,7 @@ import atexit
 import contextlib
 import importlib.util
 import json
+import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -119,6 +120,23 @@ class _LoadedModel:
     def __init__(self, llama: Any) -> None:
         self.llama = llama
         self.lock = threading.Lock()
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def generation_threads() -> int:
+    """llama.cpp threads by default: every available CPU but one, which stays free for the
+    event loop that receives each token (and for the proxy's other requests). llama.cpp's
+    threads wait for one another at every step, so one of them losing its core to the event
+    loop stalls them all: on 2 CPUs, 2 threads generated 5-10 tokens/s through the provider and
+    1 thread 100-130 (``benchmarks/bench_local.py``)."""
+    return max(1, available_cpus() - 1)
 
 
 @lru_cache(maxsize=4)
@@ -253,7 +271,8 @@ class LocalLlamaProvider(BaseLLMProvider):
         model_name: ``smollm2`` (the bundled file) or any name with ``model_path``.
         model_path: A GGUF file instead of the bundled one.
         n_ctx: Context size in tokens.
-        n_threads: CPU threads (llama.cpp's default when ``None``).
+        n_threads: CPU threads (default: ``generation_threads()``, every CPU this process may
+            run on but one; llama-cpp-python's own default is half of them).
         default_max_tokens: Answer length when a request sets none.
         sampling: Sampling settings (the model card's by default).
         loop_guard: Ends answers that repeat themselves; ``None`` turns it off.
@@ -279,7 +298,7 @@ class LocalLlamaProvider(BaseLLMProvider):
         super().__init__(model_name=model_name)
         self._model_path = Path(model_path) if model_path else None
         self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        self.n_threads = n_threads or generation_threads()
         self.default_max_tokens = default_max_tokens
         self.sampling = sampling or Sampling()
         self.loop_guard = loop_guard

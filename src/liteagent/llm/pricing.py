@@ -36,6 +36,8 @@ _LITELLM_PROVIDER = {"nvidia": "nvidia_nim"}
 """Our provider types whose LiteLLM name differs; others are looked up under their own name."""
 
 _warned_unpriced: set[str] = set()
+_unpriced: set[tuple[str, str, int]] = set()
+_UNPRICED_MAX = 1024
 
 
 class PricedEntry(Protocol):
@@ -127,6 +129,11 @@ def _price_map_cost(
     litellm_provider = _LITELLM_PROVIDER.get(provider_type, provider_type)
     if not model or litellm_provider not in _litellm_providers():
         return None
+    # A model the map cannot price is not asked again (LiteLLM raises, which costs more than
+    # the rest of a proxied request) until the map changes size (a model registered at run time).
+    unpriced = (litellm_provider, model, len(litellm.model_cost))
+    if unpriced in _unpriced:
+        return None
     try:
         prompt_cost, completion_cost = litellm.cost_per_token(
             model=model,
@@ -135,6 +142,8 @@ def _price_map_cost(
             custom_llm_provider=litellm_provider,
         )
     except Exception:  # noqa: BLE001 - LiteLLM raises bare Exception for models it cannot price
+        if len(_unpriced) < _UNPRICED_MAX:
+            _unpriced.add(unpriced)
         return None
     return float(prompt_cost), float(completion_cost)
 

@@ -59,6 +59,7 @@ from liteagent.proxy.events import (
     RunFinished,
     ToolStep,
 )
+from liteagent.proxy.heap import note_request
 from liteagent.proxy.input_gate import check_input
 from liteagent.proxy.request_options import check_for_entry
 from liteagent.proxy.runners import Runner, build_runner, runner_is_per_user
@@ -221,6 +222,7 @@ class LiteAgentLLM(CustomLLM):
         user = ctx.user_key if runner_is_per_user(spec) else SHARED
         key = AgentCacheKey(spec.name, ctx.temperature, ctx.max_tokens, user)
         runner, hit = self.cache.get_or_build(key, lambda: build_runner(spec, ctx, self.settings))
+        note_request()  # the heap is frozen once the first requests were served (proxy.heap)
         logger.info(
             "agent_cache_hit" if hit else "agent_built",
             model=spec.model_name,

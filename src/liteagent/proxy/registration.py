@@ -15,6 +15,7 @@ from typing import Any
 
 from liteagent.catalog import ModelSpec
 from liteagent.log import get_logger
+from liteagent.proxy.heap import freeze_heap
 
 logger = get_logger(__name__)
 
@@ -77,6 +78,7 @@ async def _register_when_ready(specs: list[ModelSpec]) -> None:
         await asyncio.sleep(0.05)
     added = register_with_router(router, specs)
     logger.info("catalog_registered", models=added, total=len(router.get_model_names()))
+    freeze_heap("catalog_registered")
 
 
 def schedule_registration(specs: Iterable[ModelSpec]) -> bool:
@@ -88,6 +90,7 @@ def schedule_registration(specs: Iterable[ModelSpec]) -> bool:
     router = proxy_router()
     if router is not None:
         register_with_router(router, specs)
+        loop.call_soon(freeze_heap, "catalog_registered")
         return True
     task = loop.create_task(_register_when_ready(list(specs)))
     _background.add(task)

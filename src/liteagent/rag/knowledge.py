@@ -46,6 +46,10 @@ logger = get_logger(__name__)
 REFRESH_SECONDS = 2.0
 """How often a knowledge base checks its store for changes made by another process."""
 KB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+EMBED_BATCH = 256
+"""Chunks embedded and stored together while ingesting (memory is bounded by this, not by the
+size of a source or of the knowledge base)."""
+
 ProgressCallback = Callable[[int, int, str], None]
 """``progress(done, total, name)`` after each document of an ingestion run."""
 
@@ -236,8 +240,24 @@ class KnowledgeBase:
             fps.add(str(doc.metadata.get("fingerprint")))
             ids.append(doc.id)
         items = list(items)
-        seen: set[str] = set()
         embedded_before = getattr(self.embedder, "embedded_texts", 0)
+        async with self.store.batch():
+            await self._ingest_items(items, existing, prune, report, progress)
+        report.chunks_embedded = getattr(self.embedder, "embedded_texts", 0) - embedded_before
+        if report.changed:
+            self._retrievers.clear()
+        logger.info("knowledge_base_ingested", kb=self.name, summary=report.summary())
+        return report
+
+    async def _ingest_items(
+        self,
+        items: list[DataSourceContent],
+        existing: dict[str, tuple[set[str], list[str]]],
+        prune: bool,
+        report: IngestReport,
+        progress: ProgressCallback | None,
+    ) -> None:
+        seen: set[str] = set()
         if progress is not None:
             progress(0, len(items), "")
         for done, item in enumerate(items, start=1):
@@ -260,11 +280,6 @@ class KnowledgeBase:
             for src in stale:
                 report.chunks_removed += await self.store.delete(existing[src][1])
             report.sources_removed = len(stale)
-        report.chunks_embedded = getattr(self.embedder, "embedded_texts", 0) - embedded_before
-        if report.changed:
-            self._retrievers.clear()
-        logger.info("knowledge_base_ingested", kb=self.name, summary=report.summary())
-        return report
 
     async def _write(
         self, item: DataSourceContent, fp: str, old_ids: list[str], report: IngestReport
@@ -281,12 +296,18 @@ class KnowledgeBase:
             embedding_model=self.embedder.model_id,
         )
         chunks = [c.to_document(item.source) for c in self.chunker.chunk(item.content, meta)]
-        if chunks and self.embedder.dimension:
-            vectors = await self.embedder.embed_documents([_embedding_text(c) for c in chunks])
-            for chunk, vector in zip(chunks, vectors, strict=True):
-                chunk.embedding = vector
-        if chunks:
-            await self.store.add_documents(chunks)
+        # embedded and stored a bounded batch at a time: a long source never holds the vectors
+        # of all its chunks at once
+        for start in range(0, len(chunks), EMBED_BATCH):
+            batch = chunks[start : start + EMBED_BATCH]
+            if self.embedder.dimension:
+                texts = [_embedding_text(c) for c in batch]
+                vectors = await self.embedder.embed_documents(texts)
+                for chunk, vector in zip(batch, vectors, strict=True):
+                    chunk.embedding = vector
+            await self.store.add_documents(batch)
+            for chunk in batch:
+                chunk.embedding = None  # the store has it
         new_ids = {c.id for c in chunks}
         stale = [i for i in old_ids if i not in new_ids]
         if stale:

@@ -256,7 +256,7 @@ class AgentChatRunner:
                 self.config,
                 tools=[*self.config.tools, *mcp_tools],
                 purpose=purpose,
-                llm_client=client.with_events(queue.put_nowait),
+                llm_client=client.with_events(queue.put_nowait, stream=ctx.stream),
                 memory=memory,
                 external_tools=offered,
                 tool_choice=tool_choice,
