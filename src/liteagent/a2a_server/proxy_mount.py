@@ -10,20 +10,26 @@ and the run belongs to the same user as that key's chats.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import inspect
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from liteagent.a2a_server.app import GATEWAY_USER_HEADER, Authenticator, build_a2a_app
-from liteagent.a2a_server.executor import A2AIdentity
 from liteagent.log import get_logger
 from liteagent.proxy import LiteAgentLLM
 
-__all__ = ["MOUNT_PATH", "litellm_key_authenticator", "mount_on_proxy"]
+if TYPE_CHECKING:
+    from liteagent.a2a_server.app import Authenticator
+    from liteagent.a2a_server.executor import A2AIdentity
+
+__all__ = ["MOUNT_PATH", "LazyA2AApp", "litellm_key_authenticator", "mount_on_proxy"]
 
 logger = get_logger(__name__)
 
@@ -70,6 +76,9 @@ def litellm_key_authenticator(app: Any) -> Authenticator:
     async def authenticate(token: str, headers: Headers, model: str | None) -> A2AIdentity | None:
         from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
 
+        from liteagent.a2a_server.app import GATEWAY_USER_HEADER
+        from liteagent.a2a_server.executor import A2AIdentity
+
         arguments: dict[str, Any] = {
             "request": _chat_request(app, token, model or ""),
             "api_key": f"Bearer {token}",
@@ -97,6 +106,34 @@ def litellm_key_authenticator(app: Any) -> Authenticator:
     return authenticate
 
 
+class LazyA2AApp:
+    """The A2A app, built on its first request.
+
+    The A2A SDK (and the MCP client the agent cards read tools through) take about half a
+    second to import: a proxy that never receives an A2A call does not pay it at start-up.
+    """
+
+    def __init__(self, build: Callable[[], ASGIApp]) -> None:
+        self._build = build
+        self._app: ASGIApp | None = None
+        self._lock = asyncio.Lock()
+
+    def reset(self) -> None:
+        """Build again on the next request (the catalog changed)."""
+        self._app = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._app
+        if app is None:
+            async with self._lock:
+                if self._app is None:
+                    # the imports run in a worker thread, off the event loop
+                    await asyncio.to_thread(importlib.import_module, "liteagent.a2a_server.app")
+                    self._app = self._build()
+                app = self._app
+        await app(scope, receive, send)
+
+
 def mount_on_proxy(handler: LiteAgentLLM) -> bool:
     """Mount the A2A app on the running LiteLLM proxy's app (no-op outside a proxy)."""
     proxy_server = sys.modules.get("litellm.proxy.proxy_server")
@@ -107,13 +144,17 @@ def mount_on_proxy(handler: LiteAgentLLM) -> bool:
         return True
     public_url = handler.settings.a2a_public_url
     authenticate = litellm_key_authenticator(app)
-    mount = Mount(
-        MOUNT_PATH, app=build_a2a_app(handler, public_url=public_url, authenticate=authenticate)
-    )
-    app.router.routes.insert(0, mount)
+
+    def build() -> ASGIApp:
+        from liteagent.a2a_server.app import build_a2a_app
+
+        return build_a2a_app(handler, public_url=public_url, authenticate=authenticate)
+
+    lazy = LazyA2AApp(build)
+    app.router.routes.insert(0, Mount(MOUNT_PATH, app=lazy))
 
     def rebuild(_: object) -> None:  # agents defined at run time get cards too (docs/api.md)
-        mount.app = build_a2a_app(handler, public_url=public_url, authenticate=authenticate)
+        lazy.reset()
 
     handler.refresher.on_reload(rebuild)
     logger.info("a2a_mounted", path=MOUNT_PATH, public_url=public_url or "from requests")
