@@ -46,9 +46,12 @@ def _fresh_llm_resilience_state() -> Iterator[None]:
     """Circuit breakers, shared fallback chains and rate limiters are process-wide: reset them
     so that one test's outage does not open another test's circuit."""
     from liteagent.llm.fallback import fallback_chains
-    from liteagent.runtime import circuit_breakers, rate_limiters
+    from liteagent.runtime import rate_limiters
+    from liteagent.runtime.services import restore_process_defaults
 
     yield
-    circuit_breakers.clear()
+    # a handler built with Redis settings installed Redis backends process-wide (breakers,
+    # chain health, run control): the next test starts from the in-process defaults
+    restore_process_defaults()
     fallback_chains.clear()
     rate_limiters.clear()

@@ -57,7 +57,7 @@ from liteagent.runtime.session_lock import InProcessLockBackend, LockBackend
 from liteagent.runtime.session_manager import SessionManager
 from liteagent.runtime.task_tracker import TaskTracker
 
-__all__ = ["RuntimeServices"]
+__all__ = ["RuntimeServices", "restore_process_defaults"]
 
 
 class RuntimeServices:
@@ -181,6 +181,18 @@ class RuntimeServices:
         await self.invalidation.close()
         await self.redis.close()
         self._started = False
+
+
+def restore_process_defaults() -> None:
+    """Point the process-wide registries back at in-process backends (what ``install`` set up
+    is forgotten): the state of a process that never installed any services. For tests, and
+    for embedding applications that build and discard several handlers in one process."""
+    circuit_breakers.clear()
+    circuit_breakers.backend = InMemoryCircuitBackend()
+    circuit_breakers.clock = time.monotonic
+    rate_limiters.use(redis=None, concurrency=None)
+    run_control.use(TaskTracker(), CommandChannel)
+    chain_health.backend = InMemoryChainHealth()
 
 
 def _data_folder(settings: Settings) -> Path:
