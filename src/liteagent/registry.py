@@ -85,9 +85,18 @@ class ProviderRegistry(Generic[T]):
                 self._load_entry_points(self.entry_point_group)
                 self._entry_points_loaded = True
 
-    def _load_entry_points(self, group: str) -> None:
+    def _load_named(self, name: str) -> None:
+        """Import only the plugin declared as ``name`` (a catalog naming the ``openai``
+        provider does not import every other provider's SDK)."""
+        if self.has_loaded(name) or self._entry_points_loaded or not self.entry_point_group:
+            return
+        with self._load_lock:
+            if not self.has_loaded(name):
+                self._load_entry_points(self.entry_point_group, only=name)
+
+    def _load_entry_points(self, group: str, only: str | None = None) -> None:
         for ep in entry_points(group=group):
-            if self.has_loaded(ep.name):
+            if self.has_loaded(ep.name) or (only is not None and ep.name != only):
                 continue
             try:
                 obj = ep.load()
@@ -112,8 +121,7 @@ class ProviderRegistry(Generic[T]):
         key = name or self._default
         if key is None:
             raise ProviderNotFoundError(f"No default {self.category} is set.")
-        if not self.has_loaded(key):
-            self.load_entry_points()
+        self._load_named(key)
         if key in self._instances:
             return self._instances[key]
         if key in self._factories:
@@ -145,8 +153,7 @@ class ProviderRegistry(Generic[T]):
         return sorted({*self._classes, *self._factories, *self._instances})
 
     def get_metadata(self, name: str) -> ProviderMetadata:
-        if name not in self._metadata:
-            self.load_entry_points()
+        self._load_named(name)
         try:
             return self._metadata[name]
         except KeyError:
@@ -161,8 +168,7 @@ class ProviderRegistry(Generic[T]):
         self._default = name
 
     def has(self, name: str) -> bool:
-        if not self.has_loaded(name):
-            self.load_entry_points()
+        self._load_named(name)
         return self.has_loaded(name)
 
     def unregister(self, name: str) -> None:
