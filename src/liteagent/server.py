@@ -9,9 +9,15 @@ the package opens nothing.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
-from liteagent.config import ensure_offline_cost_map
+# LiteLLM's proxy has just imported close to a million objects that live as long as it does:
+# freeze them before importing the plugin, or the garbage collector's next full pass walks them
+# all (about 0.4 s here at start-up, more on a busy host). See liteagent.proxy.heap.
+gc.freeze()
+
+from liteagent.config import ensure_offline_cost_map  # noqa: E402
 
 ensure_offline_cost_map()
 

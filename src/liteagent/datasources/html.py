@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from bs4 import BeautifulSoup
-
 __all__ = ["html_to_text"]
 
 _DROP = ("script", "style", "noscript", "template", "svg", "nav", "footer", "header", "form")
@@ -15,6 +13,8 @@ _BLOCKS = ("p", "div", "section", "article", "li", "tr", "br", "h1", "h2", "h3",
 
 def html_to_text(html: str) -> tuple[str, str | None]:
     """The visible text of ``html`` (one block per paragraph) and its ``<title>``."""
+    from bs4 import BeautifulSoup  # half a second to import: only when a page is read
+
     soup = BeautifulSoup(html, "html.parser")
     title = soup.title.get_text(strip=True) if soup.title else None
     for tag in soup(list(_DROP)):
