@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     catalog_path: Path = Field(Path("liteagent.yaml"), validation_alias=_env("LITEAGENT_CATALOG"))
     default_model: str | None = Field(None, validation_alias=_env("LITEAGENT_DEFAULT_MODEL"))
     agent_cache_size: int = Field(256, ge=1, validation_alias=_env("LITEAGENT_AGENT_CACHE_SIZE"))
+    # and the memory the cached runners may hold of their own (MB; 0: bounded by count only)
+    agent_cache_mb: float = Field(64.0, ge=0, validation_alias=_env("LITEAGENT_AGENT_CACHE_MB"))
     # Agents defined through the management API (docs/api.md): how often each replica checks
     # the database for changes (seconds; 0: never, only Redis invalidations and local writes)
     catalog_refresh_seconds: float = Field(

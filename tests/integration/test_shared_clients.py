@@ -94,3 +94,49 @@ async def test_runners_built_per_user_share_the_http_client(
 def _provider_of(runner: Any) -> Any:
     (provider,) = runner.provider._providers.values()  # ResilientLLM builds it on first use
     return provider
+
+
+async def test_the_agent_cache_keeps_runners_within_its_memory_budget(
+    tmp_path: Path, openai_server: Any
+) -> None:
+    server, url = openai_server
+    for _ in range(12):
+        server.reply_text("ok")
+    catalog = parse_catalog(
+        {
+            "providers": {"up": {"type": "openai", "base_url": url, "api_key": "sk-up-00000000"}},
+            "models": {
+                "helper": {
+                    "model": "up/gpt-test",
+                    "system_prompt": "Help.",
+                    "tools": ["calculator"],
+                }
+            },
+        }
+    )
+    db = f"sqlite+aiosqlite:///{tmp_path}/liteagent.db"
+
+    async def serve(handler: LiteAgentLLM, users: range) -> None:
+        for i in users:
+            await handler.acompletion(
+                "helper",
+                [{"role": "user", "content": "hi"}],
+                model_response=ModelResponse(),
+                optional_params={},
+                litellm_params={"metadata": {"headers": {"x-openwebui-user-id": f"user{i}"}}},
+            )
+
+    one = LiteAgentLLM(settings=Settings(database_url=db), catalog=catalog)
+    await serve(one, range(1))
+    size = one.cache.cached_bytes  # what one user's runner holds of its own
+    assert 0 < size < 1_000_000
+    budget = 3.5 * size / 2**20
+    handler = LiteAgentLLM(
+        settings=Settings(database_url=db, agent_cache_mb=budget, agent_cache_size=100),
+        catalog=catalog,
+    )
+    await serve(handler, range(10))
+    assert len(handler.cache) == 3 and handler.cache.stats.evictions == 7
+    assert handler.cache.cached_bytes <= budget * 2**20
+    await one.aclose()
+    await handler.aclose()

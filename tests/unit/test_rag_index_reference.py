@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from liteagent.rag import BM25Retriever, Document, HybridRetriever, InMemoryVectorStore
+from liteagent.rag import (
+    BM25Retriever,
+    Document,
+    HybridRetriever,
+    InMemoryVectorStore,
+    vector_store,
+)
 from liteagent.rag.retriever import VectorRetriever, tokenize
 from liteagent.rag.testing import HashEmbedder
 
@@ -105,7 +111,14 @@ async def test_bm25_filter_keeps_the_best_matching_documents() -> None:
         assert [h.document.id for h in result.documents] == [ordered[i].id for i in hits[:10]]
 
 
-async def test_vector_top_k_is_the_numpy_reference_and_get_returns_the_embedding() -> None:
+@pytest.mark.parametrize("blocked", [False, True], ids=["one-block", "blocks-off-the-loop"])
+async def test_vector_top_k_is_the_numpy_reference_and_get_returns_the_embedding(
+    blocked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if blocked:  # the path of a large store: a worker thread, and row blocks on 3 threads
+        monkeypatch.setattr(vector_store, "_INLINE_FLOATS", 0)
+        monkeypatch.setattr(vector_store, "_PARALLEL_FLOATS", 0)
+        monkeypatch.setattr(vector_store, "_BLOCKS", 3)
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(700, 16)).astype(np.float32)
     vectors[5] = vectors[9]  # an exact tie: broken by id

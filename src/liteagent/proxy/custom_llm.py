@@ -136,8 +136,11 @@ class LiteAgentLLM(CustomLLM):
         super().__init__()
         self.settings = settings or get_settings()
         self.catalog = catalog if catalog is not None else load_catalog(self.settings.catalog_path)
+        budget = self.settings.agent_cache_mb
         self.cache: AgentCache[Runner] = AgentCache(
-            self.settings.agent_cache_size, on_evict=self._close_evicted
+            self.settings.agent_cache_size,
+            on_evict=self._close_evicted,
+            max_bytes=int(budget * 1024 * 1024) if budget else None,
         )
         self.tasks = TaskAnswerer(self.settings)
         # Redis-backed when REDIS_URL is set (shared by replicas), else in-process
@@ -230,6 +233,7 @@ class LiteAgentLLM(CustomLLM):
             temperature=ctx.temperature,
             max_tokens=ctx.max_tokens,
             cached_agents=len(self.cache),
+            cached_bytes=self.cache.cached_bytes,
         )
         return runner
 
