@@ -229,9 +229,25 @@ async def test_gitlab_files_trees_issues_and_merge_requests(gitlab) -> None:
         readme = await provider.fetch_file("acme/shop", "README.md", "v1")
         assert readme.content == "# Shop v1"
         assert readme.metadata is not None
-        assert readme.metadata["url"] == f"{url}/acme/shop/-/blob/v1/README.md"
+        assert readme.source == "gitlab:acme/shop:file:README.md@v1"
+        assert readme.metadata == {
+            "name": "acme/shop/README.md",
+            "url": f"{url}/acme/shop/-/blob/v1/README.md",
+            "type": "gitlab_file",
+            "project": "acme/shop",
+            "path": "README.md",
+            "ref": "v1",
+        }
         tree = await provider.fetch_tree("42", "docs", "main")
         assert tree.content.count("blob\tdocs/page") == 120  # two pages of 100
+        assert tree.source == "gitlab:42:tree:docs@main"
+        assert tree.metadata == {
+            "name": "42/docs (tree)",
+            "url": f"{url}/acme/shop/-/tree/main/docs",
+            "type": "gitlab_tree",
+            "project": "42",
+            "ref": "main",
+        }
         issues = await provider.fetch_documents("acme/shop:issues:opened")
         assert [d.metadata["iid"] for d in issues] == [1, 3, 5]  # type: ignore[index]
         assert issues[0].metadata["url"] == f"{url}/acme/shop/-/issues/1"  # type: ignore[index]

@@ -170,18 +170,8 @@ class GitLabDataSourceProvider(BaseDataSourceProvider):
             content = base64.b64decode(raw).decode("utf-8", errors="replace")
         else:
             content = str(raw)
-        web = await self._web_url(project_id)
-        return DataSourceContent(
-            content=content,
-            source=f"gitlab:{project_id}:file:{file_path}@{ref}",
-            metadata={
-                "name": f"{project_id}/{file_path}",
-                "url": f"{web}/-/blob/{quote(ref)}/{quote(file_path)}",
-                "type": "gitlab_file",
-                "project": project_id,
-                "path": file_path,
-                "ref": ref,
-            },
+        return await self._repository_document(
+            project_id, "file", file_path, ref, content, name=f"{project_id}/{file_path}"
         )
 
     async def _tree(self, project_id: str, path: str, ref: str) -> list[dict[str, Any]]:
@@ -194,17 +184,33 @@ class GitLabDataSourceProvider(BaseDataSourceProvider):
         """The listing of a folder (recursive): one line per file or folder."""
         entries = await self._tree(project_id, path, ref)
         lines = [f"{e['type']}\t{e['path']}" for e in sorted(entries, key=lambda e: e["path"])]
+        return await self._repository_document(
+            project_id,
+            "tree",
+            path,
+            ref,
+            "\n".join(lines),
+            name=f"{project_id}/{path or ''} (tree)",
+        )
+
+    async def _repository_document(
+        self, project_id: str, kind: str, path: str, ref: str, content: str, *, name: str
+    ) -> DataSourceContent:
+        """A document of what stands at ``path`` of the repository at ``ref``: a file's text
+        (``kind`` ``file``) or a folder's listing (``tree``), linked to GitLab's page of it."""
         web = await self._web_url(project_id)
+        page = "blob" if kind == "file" else "tree"
+        metadata: dict[str, Any] = {
+            "name": name,
+            "url": f"{web}/-/{page}/{quote(ref)}/{quote(path)}",
+            "type": f"gitlab_{kind}",
+            "project": project_id,
+        }
+        if kind == "file":
+            metadata["path"] = path
+        metadata["ref"] = ref
         return DataSourceContent(
-            content="\n".join(lines),
-            source=f"gitlab:{project_id}:tree:{path}@{ref}",
-            metadata={
-                "name": f"{project_id}/{path or ''} (tree)",
-                "url": f"{web}/-/tree/{quote(ref)}/{quote(path)}",
-                "type": "gitlab_tree",
-                "project": project_id,
-                "ref": ref,
-            },
+            content=content, source=f"gitlab:{project_id}:{kind}:{path}@{ref}", metadata=metadata
         )
 
     def _item(self, project_id: str, kind: str, item: dict[str, Any]) -> DataSourceContent:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from liteagent.llm.loop_guard import LoopGuard, Repetition, StopGeneration
 from liteagent.llm.provenance import Provenance
+from liteagent.llm.streams import aclose_stream
 from liteagent.log import get_logger
 
 logger = get_logger(__name__)
@@ -463,9 +464,7 @@ async def _guard_stream(
         if rest:
             yield LLMChunk(content=rest)
     finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose_stream(chunks)
 
 
 _EMPTY = LLMChunk()

@@ -20,7 +20,7 @@ from liteagent.errors import (
     LLMTimeoutError,
     LLMUnavailableError,
 )
-from liteagent.llm.provenance import FallbackAttempt, FallbackReason, Provenance
+from liteagent.llm.provenance import FallbackAttempt, FallbackReason, Provenance, ProvenanceView
 from liteagent.runtime.circuit_breaker import CircuitBreakerConfig, CircuitOpenError, CircuitState
 from liteagent.runtime.rate_limiter import CombinedRateLimiter, RateLimitedError
 
@@ -98,7 +98,7 @@ class ModelStatus:
 
 
 @dataclass(frozen=True)
-class FallbackResult(Generic[T]):
+class FallbackResult(ProvenanceView, Generic[T]):
     """What ``execute`` returns: the result and its provenance."""
 
     result: T
@@ -106,15 +106,7 @@ class FallbackResult(Generic[T]):
 
     @property
     def model_used(self) -> str:
-        return self.provenance.model
-
-    @property
-    def attempts(self) -> tuple[FallbackAttempt, ...]:
-        return self.provenance.attempts
-
-    @property
-    def fallback_used(self) -> bool:
-        return self.provenance.fallback_used
+        return self.model
 
 
 def classify_failure(exc: BaseException) -> FallbackReason:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from liteagent.errors import LLMUnavailableError
 from liteagent.llm.fallback_policy import ModelConfig
 from liteagent.llm.provenance import Provenance
+from liteagent.llm.streams import aclose_stream
 from liteagent.runtime.circuit_breaker import CircuitBreaker
 
 if TYPE_CHECKING:
@@ -64,12 +65,12 @@ class FallbackStream(Generic[T]):
         except Exception as exc:
             await breaker.record_failure(exc)
             await walk.release(model, request_id)
-            await _aclose(stream)
+            await aclose_stream(stream)
             raise
         except BaseException:
             await breaker.release()
             await walk.release(model, request_id)
-            await _aclose(stream)
+            await aclose_stream(stream)
             raise
         return stream, first, breaker, request_id
 
@@ -121,10 +122,4 @@ async def _drive(
             await breaker.record_success()
             await walk.record_success(model)
         await walk.release(model, request_id)
-        await _aclose(stream)
-
-
-async def _aclose(stream: AsyncIterator[Any]) -> None:
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        await close()
+        await aclose_stream(stream)

@@ -51,6 +51,7 @@ from liteagent.llm.base import (
 )
 from liteagent.llm.chatml import IM_END, ToolPlan, choice_grammar, plan_tool_choice, render_prompt
 from liteagent.llm.loop_guard import LoopGuard, StopGeneration
+from liteagent.llm.streams import aclose_stream
 from liteagent.log import get_logger
 
 if TYPE_CHECKING:
@@ -440,9 +441,7 @@ class LocalLlamaProvider(BaseLLMProvider):
                     finish = chunk.finish_reason
         finally:
             # Closing at once (also when cancelled) stops the generation and frees the model.
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose_stream(chunks)
         return LLMResponse(
             content="".join(content),
             model=self.model_name,

@@ -29,6 +29,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from liteagent.llm.provenance import LLMCall, Provenance, note_llm_call
+from liteagent.llm.streams import aclose_stream, iterate_in_context
 
 if TYPE_CHECKING:
     from liteagent.llm.base import (
@@ -115,20 +116,14 @@ def _metered_stream(method: StreamMethod) -> StreamMethod:
                 async for chunk in chunks:
                     yield chunk
             finally:
-                await _aclose(chunks)
+                await aclose_stream(chunks)
             return
         provenance: Provenance | None = None
         prompt_tokens = completion_tokens = 0
         started = False
+        steps = iterate_in_context(chunks, _in_call, True)
         try:
-            while True:
-                token = _in_call.set(True)
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    break
-                finally:
-                    _in_call.reset(token)
+            async for chunk in steps:
                 started = True
                 if chunk.usage is not None:
                     prompt_tokens += chunk.usage.prompt_tokens
@@ -137,11 +132,9 @@ def _metered_stream(method: StreamMethod) -> StreamMethod:
                     provenance = chunk.provenance
                 yield chunk
         finally:
-            token = _in_call.set(True)
             try:
-                await _aclose(chunks)
+                await steps.aclose()
             finally:
-                _in_call.reset(token)
                 if started:
                     note_llm_call(
                         LLMCall(
@@ -153,9 +146,3 @@ def _metered_stream(method: StreamMethod) -> StreamMethod:
 
     setattr(stream, _METERED, True)
     return stream
-
-
-async def _aclose(stream: AsyncIterator[Any]) -> None:
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        await close()

@@ -23,11 +23,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from liteagent.llm.streams import iterate_in_context
+
 __all__ = [
     "FallbackAttempt",
     "FallbackReason",
     "LLMCall",
     "Provenance",
+    "ProvenanceView",
     "note_llm_call",
     "provenance_headers",
     "record_llm_calls",
@@ -92,13 +95,11 @@ class Provenance:
         }
 
 
-@dataclass(frozen=True)
-class LLMCall:
-    """One model call of a run: which model answered it, and the tokens it used."""
+class ProvenanceView:
+    """Read-through access to the ``provenance`` of something that carries one (a call, a
+    chain's result)."""
 
     provenance: Provenance
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
     @property
     def model(self) -> str:
@@ -115,6 +116,15 @@ class LLMCall:
     @property
     def attempts(self) -> tuple[FallbackAttempt, ...]:
         return self.provenance.attempts
+
+
+@dataclass(frozen=True)
+class LLMCall(ProvenanceView):
+    """One model call of a run: which model answered it, and the tokens it used."""
+
+    provenance: Provenance
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 CallPrice = Callable[[LLMCall], float]
@@ -137,9 +147,7 @@ def record_llm_calls() -> Iterator[list[LLMCall]]:
             _calls.set(None)
 
 
-async def record_llm_calls_of(
-    stream: AsyncIterator[T], calls: list[LLMCall]
-) -> AsyncGenerator[T, None]:
+def record_llm_calls_of(stream: AsyncIterator[T], calls: list[LLMCall]) -> AsyncGenerator[T, None]:
     """Iterate ``stream``, collecting into ``calls`` every LLM call it makes.
 
     Unlike a ``record_llm_calls`` block opened inside an async generator, this holds when the
@@ -147,25 +155,7 @@ async def record_llm_calls_of(
     of a stream in a task of its own): the recording is set for the duration of each step
     only, so the calls of that step, and of the tasks it starts, land in ``calls``.
     """
-    items = aiter(stream)
-    try:
-        while True:
-            token = _calls.set(calls)
-            try:
-                item = await anext(items)
-            except StopAsyncIteration:
-                return
-            finally:
-                _calls.reset(token)
-            yield item
-    finally:
-        close = getattr(items, "aclose", None)
-        if close is not None:
-            token = _calls.set(calls)
-            try:
-                await close()
-            finally:
-                _calls.reset(token)
+    return iterate_in_context(stream, _calls, calls)
 
 
 def note_llm_call(call: LLMCall | Provenance) -> None:
