@@ -27,7 +27,7 @@ import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from redis import exceptions as redis_errors
@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from liteagent.config import Settings
 
 __all__ = [
+    "KEY_PREFIX",
     "REDIS_ERRORS",
+    "RedisBacked",
     "RedisClientWrapper",
     "RedisNotConfiguredError",
     "ensure_redis",
@@ -59,6 +61,10 @@ logger = get_logger(__name__)
 
 AnyRedis = Redis | RedisCluster
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+L = TypeVar("L")
+
+KEY_PREFIX = "liteagent:"
+"""The prefix of every key LiteAgent writes to Redis."""
 
 REDIS_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,
@@ -349,6 +355,39 @@ def redis_fallback(default: Any = None) -> Callable[[F], F]:
         return cast(F, wrapper)
 
     return decorator
+
+
+class RedisBacked(Generic[L]):
+    """Base of the runtime services kept in Redis, each with an in-process twin.
+
+    Methods decorated with ``redis_fallback`` run on ``redis`` and, while it is unreachable or not
+    configured, ``local``'s method of the same name runs instead.
+
+    Args:
+        redis: The shared Redis (``None``: this process only).
+        local: The in-process twin.
+    """
+
+    kind: ClassVar[str] = ""
+    """What the keys hold: they are ``liteagent:<kind>:<name>``."""
+    slot_tag: ClassVar[bool] = False
+    """Whether ``key`` puts the name in braces, so all keys of one name share a Cluster slot."""
+
+    def __init__(self, redis: RedisClientWrapper | None, local: L) -> None:
+        self.redis = redis
+        self.local = local
+
+    @property
+    def client(self) -> AnyRedis:
+        """The Redis client (for ``redis_fallback`` methods: they run only with Redis set)."""
+        assert self.redis is not None
+        return self.redis.client
+
+    @classmethod
+    def key(cls, name: str) -> str:
+        """The Redis key of ``name``."""
+        tagged = f"{{{name}}}" if cls.slot_tag else name
+        return f"{KEY_PREFIX}{cls.kind}:{tagged}"
 
 
 redis_client = RedisClientWrapper()
