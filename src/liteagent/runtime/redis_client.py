@@ -384,10 +384,10 @@ class RedisBacked(Generic[L]):
         return self.redis.client
 
     @classmethod
-    def key(cls, name: str) -> str:
-        """The Redis key of ``name``."""
+    def key(cls, name: str, *parts: str) -> str:
+        """The Redis key of ``name`` (with ``parts``: a key beside it, e.g. its messages)."""
         tagged = f"{{{name}}}" if cls.slot_tag else name
-        return f"{KEY_PREFIX}{cls.kind}:{tagged}"
+        return ":".join((f"{KEY_PREFIX}{cls.kind}:{tagged}", *parts))
 
 
 redis_client = RedisClientWrapper()

@@ -84,9 +84,6 @@ class SessionManager(RedisBacked[InProcessSessionStore]):
         super().__init__(redis, InProcessSessionStore())
         self.ttl = ttl
 
-    def _messages_key(self, session_id: str) -> str:
-        return self.key(session_id) + ":messages"
-
     @staticmethod
     def _index_key(tenant_id: str, agent_id: str) -> str:
         return f"{KEY_PREFIX}sessions:{tenant_id}:{agent_id}"
@@ -111,7 +108,7 @@ class SessionManager(RedisBacked[InProcessSessionStore]):
         client = self.client
         await client.set(self.key(session.session_id), json.dumps(record), ex=self.ttl)
         if session.messages:
-            key = self._messages_key(session.session_id)
+            key = self.key(session.session_id, "messages")
             await client.rpush(key, *[json.dumps(m) for m in session.messages])
             await client.expire(key, self.ttl)
         index = self._index_key(session.tenant_id, session.agent_id)
@@ -126,7 +123,7 @@ class SessionManager(RedisBacked[InProcessSessionStore]):
             return None
         data = json.loads(raw)
         data["messages"] = [
-            json.loads(m) for m in await self.client.lrange(self._messages_key(session_id), 0, -1)
+            json.loads(m) for m in await self.client.lrange(self.key(session_id, "messages"), 0, -1)
         ]
         return ConversationSession.from_dict(data)
 
@@ -140,7 +137,7 @@ class SessionManager(RedisBacked[InProcessSessionStore]):
         data = json.loads(raw)
         now = datetime.now(UTC)
         data["last_activity"] = now.isoformat()
-        key = self._messages_key(session_id)
+        key = self.key(session_id, "messages")
         await client.rpush(key, json.dumps(message))
         await client.expire(key, self.ttl)
         await client.set(self.key(session_id), json.dumps(data), ex=self.ttl)
@@ -153,7 +150,7 @@ class SessionManager(RedisBacked[InProcessSessionStore]):
         """The last ``limit`` messages, oldest first."""
         if limit <= 0:
             return []
-        raw = await self.client.lrange(self._messages_key(session_id), -limit, -1)
+        raw = await self.client.lrange(self.key(session_id, "messages"), -limit, -1)
         return [json.loads(m) for m in raw]
 
     @redis_fallback(default=[])
@@ -178,7 +175,7 @@ class SessionManager(RedisBacked[InProcessSessionStore]):
         if raw is None:
             return await self.local.delete(session_id)
         data = json.loads(raw)
-        await client.delete(self.key(session_id), self._messages_key(session_id))
+        await client.delete(self.key(session_id), self.key(session_id, "messages"))
         await client.zrem(self._index_key(data["tenant_id"], data["agent_id"]), session_id)
         await self.local.delete(session_id)
         return True

@@ -81,9 +81,6 @@ class TaskTracker(RedisBacked[InProcessTaskStore]):
         super().__init__(redis, InProcessTaskStore())
         self.ttl = ttl
 
-    def _stop_key(self, task_id: str) -> str:
-        return self.key(task_id) + ":stop"
-
     # ----------------------------------------------------------------- storage (with fallback)
     @redis_fallback()
     async def put(self, info: TaskInfo) -> None:
@@ -97,17 +94,17 @@ class TaskTracker(RedisBacked[InProcessTaskStore]):
 
     @redis_fallback()
     async def raise_flag(self, task_id: str) -> None:
-        await self.client.set(self._stop_key(task_id), "1", ex=self.ttl)
+        await self.client.set(self.key(task_id, "stop"), "1", ex=self.ttl)
 
     @redis_fallback(default=False)
     async def is_stopped(self, task_id: str) -> bool:
         """Whether someone asked this task to stop."""
-        return bool(await self.client.exists(self._stop_key(task_id)))
+        return bool(await self.client.exists(self.key(task_id, "stop")))
 
     @redis_fallback()
     async def clear_task(self, task_id: str) -> None:
         """Forget the task and its flag."""
-        await self.client.delete(self.key(task_id), self._stop_key(task_id))
+        await self.client.delete(self.key(task_id), self.key(task_id, "stop"))
         await self.local.clear_task(task_id)
 
     # ----------------------------------------------------------------- lifecycle
