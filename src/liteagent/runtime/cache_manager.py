@@ -101,7 +101,7 @@ class BaseCache(RedisBacked[_LocalStore], Generic[T]):
     async def set_raw(self, key: str, value: str, ttl: int) -> None:
         await self.client.set(key, value, ex=ttl)
 
-    @redis_fallback(default=False)
+    @redis_fallback()
     async def delete_raw(self, key: str) -> bool:
         local = await self.local.delete_raw(key)  # it may have been set during an outage
         return bool(await self.client.delete(key)) or local

@@ -316,7 +316,7 @@ class CommandChannel(RedisBacked[_LocalCommands]):
         await self.client.rpush(key, message)
         await self.client.expire(key, self.ttl)
 
-    @redis_fallback(default=[])
+    @redis_fallback()
     async def pop_all(self, execution_id: str) -> list[str]:
         raw = await self.client.eval(_FETCH_ALL, 1, self.key(execution_id))
         return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]

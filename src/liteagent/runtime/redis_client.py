@@ -27,7 +27,7 @@ import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from redis import exceptions as redis_errors
@@ -318,26 +318,18 @@ class RedisClientWrapper:
                 await client.aclose()
 
 
-class _UsesRedis(Protocol):
-    redis: RedisClientWrapper | None
-
-
 def in_use(redis: RedisClientWrapper | None) -> bool:
     """Whether ``redis`` is configured (``REDIS_URL`` set)."""
     return redis is not None and redis.configured
 
 
-def redis_fallback(default: Any = None) -> Callable[[F], F]:
-    """Method decorator: run on Redis; if Redis is unreachable, run the in-process twin.
-
-    The decorated method's object has ``redis`` (a ``RedisClientWrapper``, or ``None``) and may
-    have ``local``: an in-process backend with a method of the same name, which runs instead
-    while Redis is down or not configured. Without ``local`` the method returns ``default``.
-    """
+def redis_fallback() -> Callable[[F], F]:
+    """Method decorator for ``RedisBacked``: run on Redis; if Redis is unreachable or not
+    configured, run the method of the same name of the object's in-process twin (``local``)."""
 
     def decorator(func: F) -> F:
         @functools.wraps(func)
-        async def wrapper(self: _UsesRedis, *args: Any, **kwargs: Any) -> Any:
+        async def wrapper(self: RedisBacked[Any], *args: Any, **kwargs: Any) -> Any:
             redis = self.redis
             if redis is not None and redis.configured and redis.should_try():
                 try:
@@ -347,10 +339,7 @@ def redis_fallback(default: Any = None) -> Callable[[F], F]:
                 else:
                     redis.mark_ok()
                     return result
-            local = getattr(self, "local", None)
-            if local is not None:
-                return await getattr(local, func.__name__)(*args, **kwargs)
-            return default
+            return await getattr(self.local, func.__name__)(*args, **kwargs)
 
         return cast(F, wrapper)
 

@@ -145,7 +145,7 @@ class SessionManager(RedisBacked[InProcessSessionStore]):
         await client.zadd(index, {session_id: now.timestamp()})
         await client.expire(index, self.ttl)
 
-    @redis_fallback(default=[])
+    @redis_fallback()
     async def get_messages(self, session_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The last ``limit`` messages, oldest first."""
         if limit <= 0:
@@ -153,7 +153,7 @@ class SessionManager(RedisBacked[InProcessSessionStore]):
         raw = await self.client.lrange(self.key(session_id, "messages"), -limit, -1)
         return [json.loads(m) for m in raw]
 
-    @redis_fallback(default=[])
+    @redis_fallback()
     async def list_sessions(self, tenant_id: str, agent_id: str, limit: int = 50) -> list[str]:
         """Session ids of a tenant and agent, most recently active first."""
         index = self._index_key(tenant_id, agent_id)
@@ -167,7 +167,7 @@ class SessionManager(RedisBacked[InProcessSessionStore]):
                 await self.client.zrem(index, sid)
         return live
 
-    @redis_fallback(default=False)
+    @redis_fallback()
     async def delete(self, session_id: str) -> bool:
         """Delete the session; False if it did not exist."""
         client = self.client

@@ -96,7 +96,7 @@ class TaskTracker(RedisBacked[InProcessTaskStore]):
     async def raise_flag(self, task_id: str) -> None:
         await self.client.set(self.key(task_id, "stop"), "1", ex=self.ttl)
 
-    @redis_fallback(default=False)
+    @redis_fallback()
     async def is_stopped(self, task_id: str) -> bool:
         """Whether someone asked this task to stop."""
         return bool(await self.client.exists(self.key(task_id, "stop")))
