@@ -272,16 +272,6 @@ class Settings(BaseSettings):
     )
     webhook_timeout: float = Field(10.0, gt=0, validation_alias=_env("LITEAGENT_WEBHOOK_TIMEOUT"))
 
-    @field_validator(
-        "celery_broker_url",
-        "webhook_secret",
-        "knowledge_retention_days",
-        mode="before",
-    )
-    @classmethod
-    def _blank_job_setting_is_none(cls, value: object) -> object:
-        return None if value == "" else value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -303,11 +293,6 @@ class Settings(BaseSettings):
             return tuple(n.strip() for n in value.split(",") if n.strip())
         return value
 
-    @field_validator("redis_mode", mode="before")
-    @classmethod
-    def _redis_mode(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
     @field_validator(
         "openwebui_jwt_secret", "forward_user_info_header_jwt_secret", "jwt_secret", mode="before"
     )
@@ -318,7 +303,7 @@ class Settings(BaseSettings):
             return value.strip() or None
         return value
 
-    @field_validator("loop_guard", mode="before")
+    @field_validator("redis_mode", "loop_guard", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -337,6 +322,9 @@ class Settings(BaseSettings):
         "gitlab_token",
         "redis_url",
         "redis_ssl_ca_certs",
+        "celery_broker_url",
+        "webhook_secret",
+        "knowledge_retention_days",
         mode="before",
     )
     @classmethod

@@ -4,8 +4,10 @@ caches, health and metrics.
 Each service has an in-process backend (the zero-setup default) and a Redis one behind the same
 protocol (``CircuitBreakerBackend``, ``ConcurrencyBackend``, ``LockBackend``, a ``limits``
 storage); ``liteagent.runtime.services.RuntimeServices`` builds the right set from Settings
-(``REDIS_URL``). Modules: ``redis_client`` (``RedisClientWrapper``, ``redis_fallback``),
-``redis_backends``, ``session_lock``, ``distributed_lock``, ``task_tracker``,
+(``REDIS_URL``). Modules: ``redis_client`` (``RedisClientWrapper``, ``redis_fallback``,
+``RedisBacked``: the base of the services kept in Redis with an in-process twin),
+``redis_backends``, ``records`` (``JsonRecord``: dataclasses stored or sent as JSON),
+``background`` (``cancel_and_wait``), ``session_lock``, ``distributed_lock``, ``task_tracker``,
 ``session_manager``, ``pubsub``, ``run_control`` (aborting a run on whichever replica runs it),
 ``chain_health`` (fallback-chain counts), ``cache``, ``cache_manager``, ``health``, ``metrics``,
 ``endpoints`` (``/liteagent/health``, ``/liteagent/metrics``, ``/liteagent/runs/{id}/abort`` on

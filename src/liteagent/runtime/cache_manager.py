@@ -13,7 +13,6 @@ that user's cached agents. A replica ignores its own messages (it invalidated lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import inspect
 import json
@@ -22,10 +21,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from liteagent.log import get_logger
+from liteagent.runtime.background import cancel_and_wait
 from liteagent.runtime.cache import CacheConfig, InMemoryCache
 from liteagent.runtime.pubsub import InProcessBroker, Subscription, Topic
-from liteagent.runtime.redis_backends import KEY_PREFIX
-from liteagent.runtime.redis_client import RedisClientWrapper, redis_fallback
+from liteagent.runtime.redis_client import RedisBacked, RedisClientWrapper, redis_fallback
 
 __all__ = [
     "AgentConfigCache",
@@ -65,7 +64,7 @@ class _LocalStore:
         return self.cache.delete(key)
 
 
-class BaseCache(Generic[T]):
+class BaseCache(RedisBacked[_LocalStore], Generic[T]):
     """A namespaced cache of JSON-serialisable values.
 
     Args:
@@ -75,6 +74,8 @@ class BaseCache(Generic[T]):
         max_local: Entries kept by the in-process twin.
     """
 
+    kind = "cache"
+
     def __init__(
         self,
         namespace: str,
@@ -83,31 +84,27 @@ class BaseCache(Generic[T]):
         ttl: int = 300,
         max_local: int = 1000,
     ) -> None:
-        self.namespace = namespace
-        self.redis = redis
-        self.ttl = ttl
         self.memory = InMemoryCache(CacheConfig(max_size=max_local, default_ttl=ttl))
-        self.local = _LocalStore(self.memory)
+        super().__init__(redis, _LocalStore(self.memory))
+        self.namespace = namespace
+        self.ttl = ttl
 
     def full_key(self, key: str) -> str:
-        return f"{KEY_PREFIX}cache:{self.namespace}:{key}"
+        return self.key(f"{self.namespace}:{key}")
 
     @redis_fallback()
     async def get_raw(self, key: str) -> str | None:
-        assert self.redis is not None
-        raw = await self.redis.client.get(key)
+        raw = await self.client.get(key)
         return raw.decode() if isinstance(raw, bytes) else raw
 
     @redis_fallback()
     async def set_raw(self, key: str, value: str, ttl: int) -> None:
-        assert self.redis is not None
-        await self.redis.client.set(key, value, ex=ttl)
+        await self.client.set(key, value, ex=ttl)
 
-    @redis_fallback(default=False)
+    @redis_fallback()
     async def delete_raw(self, key: str) -> bool:
-        assert self.redis is not None
         local = await self.local.delete_raw(key)  # it may have been set during an outage
-        return bool(await self.redis.client.delete(key)) or local
+        return bool(await self.client.delete(key)) or local
 
     def encode(self, value: T) -> str:
         return json.dumps(value)
@@ -281,10 +278,7 @@ class InvalidationBus:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None

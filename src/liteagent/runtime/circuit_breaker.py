@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from liteagent.errors import LiteAgentError
 from liteagent.log import get_logger
+from liteagent.runtime.records import JsonRecord
 
 __all__ = [
     "Change",
@@ -76,7 +77,7 @@ class CircuitBreakerConfig:
 
 
 @dataclass(frozen=True)
-class CircuitSnapshot:
+class CircuitSnapshot(JsonRecord):
     """The stored state of one breaker (plain data, so any backend can keep it)."""
 
     state: CircuitState = CircuitState.CLOSED

@@ -25,9 +25,10 @@ from typing import Any
 
 from redis.asyncio.client import PubSub
 
-from liteagent.runtime.redis_backends import KEY_PREFIX
+from liteagent.runtime.records import JsonRecord
 from liteagent.runtime.redis_client import (
     REDIS_ERRORS,
+    RedisBacked,
     RedisClientWrapper,
     in_use,
     redis_fallback,
@@ -62,7 +63,7 @@ class EventType(StrEnum):
 
 
 @dataclass(frozen=True)
-class AgentEvent:
+class AgentEvent(JsonRecord):
     """Something that happened in one execution."""
 
     event_type: EventType
@@ -70,28 +71,6 @@ class AgentEvent:
     agent_id: str
     data: dict[str, Any] = field(default_factory=dict)
     timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "event_type": self.event_type.value,
-                "execution_id": self.execution_id,
-                "agent_id": self.agent_id,
-                "data": self.data,
-                "timestamp": self.timestamp.isoformat(),
-            }
-        )
-
-    @classmethod
-    def from_json(cls, json_str: str | bytes) -> AgentEvent:
-        data = json.loads(json_str)
-        return cls(
-            event_type=EventType(data["event_type"]),
-            execution_id=data["execution_id"],
-            agent_id=data["agent_id"],
-            data=data.get("data") or {},
-            timestamp=datetime.fromisoformat(data["timestamp"]),
-        )
 
 
 class InProcessBroker:
@@ -132,7 +111,7 @@ class _LocalTopic:
         return await self.broker.publish(self.channel, message)
 
 
-class Topic:
+class Topic(RedisBacked[_LocalTopic]):
     """A named stream of messages (``AgentEvent`` by default).
 
     Args:
@@ -140,6 +119,8 @@ class Topic:
         redis: The shared Redis (default: this process only).
         broker: The in-process broker (default: the process-wide one).
     """
+
+    kind = "topic"
 
     def __init__(
         self,
@@ -149,16 +130,14 @@ class Topic:
         broker: InProcessBroker | None = None,
     ) -> None:
         self.name = name
-        self.channel = f"{KEY_PREFIX}topic:{name}"
-        self.redis = redis
+        self.channel = self.key(name)
         self.broker = broker or local_broker
-        self.local = _LocalTopic(self.channel, self.broker)
+        super().__init__(redis, _LocalTopic(self.channel, self.broker))
 
     @redis_fallback()
     async def publish_raw(self, message: str) -> int:
         """Publish a string; returns how many subscribers Redis (or this process) reached."""
-        assert self.redis is not None
-        return int(await self.redis.client.publish(self.channel, message))
+        return int(await self.client.publish(self.channel, message))
 
     async def publish(self, event: AgentEvent) -> None:
         await self.publish_raw(event.to_json())
@@ -313,7 +292,7 @@ class _LocalCommands:
 _local_commands = _LocalCommands()
 
 
-class CommandChannel:
+class CommandChannel(RedisBacked[_LocalCommands]):
     """Commands for one execution (pause, resume, abort), fetched by the replica running it.
 
     Args:
@@ -322,28 +301,24 @@ class CommandChannel:
         ttl: Seconds unfetched commands are kept.
     """
 
+    kind = "commands"
+
     def __init__(
         self, execution_id: str, *, redis: RedisClientWrapper | None = None, ttl: int = 3600
     ) -> None:
+        super().__init__(redis, _local_commands)
         self.execution_id = execution_id
-        self.redis = redis
-        self.local = _local_commands
         self.ttl = ttl
-
-    @property
-    def key(self) -> str:
-        return f"{KEY_PREFIX}commands:{self.execution_id}"
 
     @redis_fallback()
     async def push(self, execution_id: str, message: str) -> None:
-        assert self.redis is not None
-        await self.redis.client.rpush(self.key, message)
-        await self.redis.client.expire(self.key, self.ttl)
+        key = self.key(execution_id)
+        await self.client.rpush(key, message)
+        await self.client.expire(key, self.ttl)
 
-    @redis_fallback(default=[])
+    @redis_fallback()
     async def pop_all(self, execution_id: str) -> list[str]:
-        assert self.redis is not None
-        raw = await self.redis.client.eval(_FETCH_ALL, 1, self.key)
+        raw = await self.client.eval(_FETCH_ALL, 1, self.key(execution_id))
         return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
 
     async def send_command(self, command_type: str, data: dict[str, Any] | None = None) -> None:

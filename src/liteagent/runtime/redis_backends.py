@@ -20,12 +20,9 @@ Each class keeps an in-process twin as ``local``; while Redis is unreachable the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import asdict
 from typing import Any
 
 from redis.asyncio.client import Pipeline
@@ -33,16 +30,18 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from liteagent.log import get_logger
+from liteagent.runtime.background import cancel_and_wait
 from liteagent.runtime.chain_health import InMemoryChainHealth, ModelHealth
 from liteagent.runtime.circuit_breaker import (
     Change,
     CircuitSnapshot,
-    CircuitState,
     InMemoryCircuitBackend,
 )
 from liteagent.runtime.rate_limiter import InMemoryConcurrencyBackend
 from liteagent.runtime.redis_client import (
+    KEY_PREFIX,
     REDIS_ERRORS,
+    RedisBacked,
     RedisClientWrapper,
     limits_storage_options,
     limits_storage_uri,
@@ -62,25 +61,13 @@ __all__ = [
 
 logger = get_logger(__name__)
 
-KEY_PREFIX = "liteagent:"
-
 
 # ----------------------------------------------------------------------------- breakers
-def _dump(s: CircuitSnapshot) -> str:
-    data = asdict(s)
-    data["state"] = s.state.value
-    return json.dumps(data)
-
-
 def _load(raw: bytes | str | None) -> CircuitSnapshot:
-    if not raw:
-        return CircuitSnapshot()
-    data = json.loads(raw)
-    data["state"] = CircuitState(data["state"])
-    return CircuitSnapshot(**data)
+    return CircuitSnapshot.from_json(raw) if raw else CircuitSnapshot()
 
 
-class RedisCircuitBackend:
+class RedisCircuitBackend(RedisBacked[InMemoryCircuitBackend]):
     """Breaker snapshots in Redis, shared by every replica.
 
     Args:
@@ -88,15 +75,13 @@ class RedisCircuitBackend:
         ttl: Seconds an untouched breaker's state is kept.
     """
 
+    kind = "circuit"
+    redis: RedisClientWrapper
+
     def __init__(self, redis: RedisClientWrapper, *, ttl: int = 86_400) -> None:
-        self.redis = redis
-        self.local = InMemoryCircuitBackend()
+        super().__init__(redis, InMemoryCircuitBackend())
         self.ttl = ttl
         self._known: dict[str, CircuitSnapshot] = {}
-
-    @staticmethod
-    def key(name: str) -> str:
-        return f"{KEY_PREFIX}circuit:{name}"
 
     @redis_fallback()
     async def apply(self, name: str, change: Change) -> tuple[CircuitSnapshot, bool]:
@@ -110,25 +95,25 @@ class RedisCircuitBackend:
             outcome.append((snapshot, verdict))
             pipe.multi()  # type: ignore[no-untyped-call]
             if snapshot != current:
-                pipe.set(key, _dump(snapshot), ex=self.ttl)
+                pipe.set(key, snapshot.to_json(), ex=self.ttl)
             else:
                 pipe.expire(key, self.ttl)
 
-        await self.redis.client.transaction(step, key)  # type: ignore[arg-type]
+        await self.client.transaction(step, key)  # type: ignore[arg-type]
         snapshot, verdict = outcome[0]
         self._known[name] = snapshot
         return snapshot, verdict
 
     @redis_fallback()
     async def reset(self, name: str) -> None:
-        await self.redis.client.delete(self.key(name))
+        await self.client.delete(self.key(name))
         self._known.pop(name, None)
         await self.local.reset(name)
 
     @redis_fallback()
     async def refresh(self, name: str) -> CircuitSnapshot | None:
         """Read the shared snapshot (so ``peek`` and ``CircuitBreaker.state`` show it)."""
-        raw = await self.redis.client.get(self.key(name))
+        raw = await self.client.get(self.key(name))
         if raw is None:
             self._known.pop(name, None)
             return None
@@ -160,7 +145,7 @@ return redis.call('ZCARD', KEYS[1])
 """
 
 
-class RedisConcurrencyBackend:
+class RedisConcurrencyBackend(RedisBacked[InMemoryConcurrencyBackend]):
     """In-flight requests per key across replicas.
 
     Args:
@@ -168,30 +153,27 @@ class RedisConcurrencyBackend:
         lease: Seconds after which a slot whose request never exited is freed (a crash).
     """
 
-    def __init__(self, redis: RedisClientWrapper, *, lease: float = 3600.0) -> None:
-        self.redis = redis
-        self.local = InMemoryConcurrencyBackend()
-        self.lease = lease
+    kind = "inflight"
 
-    @staticmethod
-    def key(key: str) -> str:
-        return f"{KEY_PREFIX}inflight:{key}"
+    def __init__(self, redis: RedisClientWrapper, *, lease: float = 3600.0) -> None:
+        super().__init__(redis, InMemoryConcurrencyBackend())
+        self.lease = lease
 
     @redis_fallback()
     async def try_enter(self, key: str, request_id: str, limit: int) -> tuple[bool, int]:
-        entered, active = await self.redis.client.eval(
+        entered, active = await self.client.eval(
             _ENTER, 1, self.key(key), request_id, limit, self.lease
         )
         return bool(entered), int(active)
 
     @redis_fallback()
     async def exit(self, key: str, request_id: str) -> None:
-        await self.redis.client.zrem(self.key(key), request_id)
+        await self.client.zrem(self.key(key), request_id)
         await self.local.exit(key, request_id)  # it may have entered during an outage
 
     @redis_fallback()
     async def active(self, key: str) -> int:
-        return int(await self.redis.client.eval(_ACTIVE, 1, self.key(key)))
+        return int(await self.client.eval(_ACTIVE, 1, self.key(key)))
 
 
 # ----------------------------------------------------------------------------- chat locks
@@ -292,9 +274,7 @@ class RedisLockBackend:
                 return
 
     async def _release(self, lock: Lock, renewer: asyncio.Task[None]) -> None:
-        renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewer
+        await cancel_and_wait(renewer)
         try:
             await lock.release()  # token-checked: never frees another holder's lock
         except REDIS_ERRORS as exc:
@@ -321,7 +301,7 @@ return 1
 """
 
 
-class RedisChainHealth:
+class RedisChainHealth(RedisBacked[InMemoryChainHealth]):
     """Chain health shared by every replica through Redis.
 
     Args:
@@ -329,25 +309,23 @@ class RedisChainHealth:
         ttl: Seconds a chain's counts are kept after its last call.
     """
 
-    def __init__(self, redis: RedisClientWrapper, *, ttl: int = 86_400) -> None:
-        self.redis = redis
-        self.local = InMemoryChainHealth()
-        self.ttl = ttl
+    kind = "chain"
+    slot_tag = True
 
-    @staticmethod
-    def key(chain: str) -> str:
-        return f"{KEY_PREFIX}chain:{{{chain}}}"
+    def __init__(self, redis: RedisClientWrapper, *, ttl: int = 86_400) -> None:
+        super().__init__(redis, InMemoryChainHealth())
+        self.ttl = ttl
 
     @redis_fallback()
     async def record(
         self, chain: str, model: str, reason: str | None, error: str | None, *, counted: bool
     ) -> None:
         args = (model, reason or "", error or "", "1" if counted else "0", str(self.ttl))
-        await self.redis.client.eval(_RECORD, 1, self.key(chain), *args)
+        await self.client.eval(_RECORD, 1, self.key(chain), *args)
 
     @redis_fallback()
     async def snapshot(self, chain: str, models: Sequence[str]) -> dict[str, ModelHealth]:
-        raw = await self.redis.client.hgetall(self.key(chain))
+        raw = await self.client.hgetall(self.key(chain))
         fields = {_text(k): _text(v) for k, v in raw.items()}
         result: dict[str, ModelHealth] = {}
         for m in models:
@@ -363,8 +341,8 @@ class RedisChainHealth:
     @redis_fallback()
     async def next_turn(self, chain: str) -> int:
         key = self.key(chain)
-        turn = int(await self.redis.client.hincrby(key, "turn", 1)) - 1
-        await self.redis.client.expire(key, self.ttl)
+        turn = int(await self.client.hincrby(key, "turn", 1)) - 1
+        await self.client.expire(key, self.ttl)
         return turn
 
 

@@ -27,7 +27,7 @@ import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from redis import exceptions as redis_errors
@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from liteagent.config import Settings
 
 __all__ = [
+    "KEY_PREFIX",
     "REDIS_ERRORS",
+    "RedisBacked",
     "RedisClientWrapper",
     "RedisNotConfiguredError",
     "ensure_redis",
@@ -59,6 +61,10 @@ logger = get_logger(__name__)
 
 AnyRedis = Redis | RedisCluster
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+L = TypeVar("L")
+
+KEY_PREFIX = "liteagent:"
+"""The prefix of every key LiteAgent writes to Redis."""
 
 REDIS_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,
@@ -312,26 +318,18 @@ class RedisClientWrapper:
                 await client.aclose()
 
 
-class _UsesRedis(Protocol):
-    redis: RedisClientWrapper | None
-
-
 def in_use(redis: RedisClientWrapper | None) -> bool:
     """Whether ``redis`` is configured (``REDIS_URL`` set)."""
     return redis is not None and redis.configured
 
 
-def redis_fallback(default: Any = None) -> Callable[[F], F]:
-    """Method decorator: run on Redis; if Redis is unreachable, run the in-process twin.
-
-    The decorated method's object has ``redis`` (a ``RedisClientWrapper``, or ``None``) and may
-    have ``local``: an in-process backend with a method of the same name, which runs instead
-    while Redis is down or not configured. Without ``local`` the method returns ``default``.
-    """
+def redis_fallback() -> Callable[[F], F]:
+    """Method decorator for ``RedisBacked``: run on Redis; if Redis is unreachable or not
+    configured, run the method of the same name of the object's in-process twin (``local``)."""
 
     def decorator(func: F) -> F:
         @functools.wraps(func)
-        async def wrapper(self: _UsesRedis, *args: Any, **kwargs: Any) -> Any:
+        async def wrapper(self: RedisBacked[Any], *args: Any, **kwargs: Any) -> Any:
             redis = self.redis
             if redis is not None and redis.configured and redis.should_try():
                 try:
@@ -341,14 +339,44 @@ def redis_fallback(default: Any = None) -> Callable[[F], F]:
                 else:
                     redis.mark_ok()
                     return result
-            local = getattr(self, "local", None)
-            if local is not None:
-                return await getattr(local, func.__name__)(*args, **kwargs)
-            return default
+            return await getattr(self.local, func.__name__)(*args, **kwargs)
 
         return cast(F, wrapper)
 
     return decorator
+
+
+class RedisBacked(Generic[L]):
+    """Base of the runtime services kept in Redis, each with an in-process twin.
+
+    Methods decorated with ``redis_fallback`` run on ``redis`` and, while it is unreachable or not
+    configured, ``local``'s method of the same name runs instead.
+
+    Args:
+        redis: The shared Redis (``None``: this process only).
+        local: The in-process twin.
+    """
+
+    kind: ClassVar[str] = ""
+    """What the keys hold: they are ``liteagent:<kind>:<name>``."""
+    slot_tag: ClassVar[bool] = False
+    """Whether ``key`` puts the name in braces, so all keys of one name share a Cluster slot."""
+
+    def __init__(self, redis: RedisClientWrapper | None, local: L) -> None:
+        self.redis = redis
+        self.local = local
+
+    @property
+    def client(self) -> AnyRedis:
+        """The Redis client (for ``redis_fallback`` methods: they run only with Redis set)."""
+        assert self.redis is not None
+        return self.redis.client
+
+    @classmethod
+    def key(cls, name: str, *parts: str) -> str:
+        """The Redis key of ``name`` (with ``parts``: a key beside it, e.g. its messages)."""
+        tagged = f"{{{name}}}" if cls.slot_tag else name
+        return ":".join((f"{KEY_PREFIX}{cls.kind}:{tagged}", *parts))
 
 
 redis_client = RedisClientWrapper()

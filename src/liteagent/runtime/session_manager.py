@@ -13,14 +13,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from liteagent.runtime.redis_backends import KEY_PREFIX
-from liteagent.runtime.redis_client import RedisClientWrapper, redis_fallback
+from liteagent.runtime.records import JsonRecord
+from liteagent.runtime.redis_client import (
+    KEY_PREFIX,
+    RedisBacked,
+    RedisClientWrapper,
+    redis_fallback,
+)
 
 __all__ = ["ConversationSession", "InProcessSessionStore", "SessionManager"]
 
 
 @dataclass(frozen=True)
-class ConversationSession:
+class ConversationSession(JsonRecord):
     session_id: str
     tenant_id: str
     agent_id: str
@@ -28,29 +33,6 @@ class ConversationSession:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     last_activity: datetime = field(default_factory=lambda: datetime.now(UTC))
     metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "tenant_id": self.tenant_id,
-            "agent_id": self.agent_id,
-            "messages": self.messages,
-            "created_at": self.created_at.isoformat(),
-            "last_activity": self.last_activity.isoformat(),
-            "metadata": self.metadata,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConversationSession:
-        return cls(
-            session_id=data["session_id"],
-            tenant_id=data["tenant_id"],
-            agent_id=data["agent_id"],
-            messages=list(data.get("messages") or []),
-            created_at=datetime.fromisoformat(data["created_at"]),
-            last_activity=datetime.fromisoformat(data["last_activity"]),
-            metadata=dict(data.get("metadata") or {}),
-        )
 
 
 class InProcessSessionStore:
@@ -87,7 +69,7 @@ class InProcessSessionStore:
         return self.sessions.pop(session_id, None) is not None
 
 
-class SessionManager:
+class SessionManager(RedisBacked[InProcessSessionStore]):
     """Creates, reads, extends and deletes conversation sessions.
 
     Args:
@@ -95,17 +77,12 @@ class SessionManager:
         ttl: Seconds a session is kept after its last change.
     """
 
+    kind = "session"
+    slot_tag = True
+
     def __init__(self, redis: RedisClientWrapper | None = None, *, ttl: int = 3600) -> None:
-        self.redis = redis
-        self.local = InProcessSessionStore()
+        super().__init__(redis, InProcessSessionStore())
         self.ttl = ttl
-
-    @staticmethod
-    def _key(session_id: str) -> str:
-        return f"{KEY_PREFIX}session:{{{session_id}}}"
-
-    def _messages_key(self, session_id: str) -> str:
-        return self._key(session_id) + ":messages"
 
     @staticmethod
     def _index_key(tenant_id: str, agent_id: str) -> str:
@@ -127,12 +104,11 @@ class SessionManager:
     @redis_fallback()
     async def save(self, session: ConversationSession) -> None:
         """Store the session's record (its messages are appended with ``add_message``)."""
-        assert self.redis is not None
         record = {**session.to_dict(), "messages": []}
-        client = self.redis.client
-        await client.set(self._key(session.session_id), json.dumps(record), ex=self.ttl)
+        client = self.client
+        await client.set(self.key(session.session_id), json.dumps(record), ex=self.ttl)
         if session.messages:
-            key = self._messages_key(session.session_id)
+            key = self.key(session.session_id, "messages")
             await client.rpush(key, *[json.dumps(m) for m in session.messages])
             await client.expire(key, self.ttl)
         index = self._index_key(session.tenant_id, session.agent_id)
@@ -142,70 +118,64 @@ class SessionManager:
     @redis_fallback()
     async def get(self, session_id: str) -> ConversationSession | None:
         """The session with all its messages, or ``None``."""
-        assert self.redis is not None
-        raw = await self.redis.client.get(self._key(session_id))
+        raw = await self.client.get(self.key(session_id))
         if raw is None:
             return None
         data = json.loads(raw)
         data["messages"] = [
-            json.loads(m)
-            for m in await self.redis.client.lrange(self._messages_key(session_id), 0, -1)
+            json.loads(m) for m in await self.client.lrange(self.key(session_id, "messages"), 0, -1)
         ]
         return ConversationSession.from_dict(data)
 
     @redis_fallback()
     async def add_message(self, session_id: str, message: dict[str, Any]) -> None:
         """Append ``message`` (no effect on an unknown or expired session)."""
-        assert self.redis is not None
-        client = self.redis.client
-        raw = await client.get(self._key(session_id))
+        client = self.client
+        raw = await client.get(self.key(session_id))
         if raw is None:
             return
         data = json.loads(raw)
         now = datetime.now(UTC)
         data["last_activity"] = now.isoformat()
-        key = self._messages_key(session_id)
+        key = self.key(session_id, "messages")
         await client.rpush(key, json.dumps(message))
         await client.expire(key, self.ttl)
-        await client.set(self._key(session_id), json.dumps(data), ex=self.ttl)
+        await client.set(self.key(session_id), json.dumps(data), ex=self.ttl)
         index = self._index_key(data["tenant_id"], data["agent_id"])
         await client.zadd(index, {session_id: now.timestamp()})
         await client.expire(index, self.ttl)
 
-    @redis_fallback(default=[])
+    @redis_fallback()
     async def get_messages(self, session_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The last ``limit`` messages, oldest first."""
-        assert self.redis is not None
         if limit <= 0:
             return []
-        raw = await self.redis.client.lrange(self._messages_key(session_id), -limit, -1)
+        raw = await self.client.lrange(self.key(session_id, "messages"), -limit, -1)
         return [json.loads(m) for m in raw]
 
-    @redis_fallback(default=[])
+    @redis_fallback()
     async def list_sessions(self, tenant_id: str, agent_id: str, limit: int = 50) -> list[str]:
         """Session ids of a tenant and agent, most recently active first."""
-        assert self.redis is not None
         index = self._index_key(tenant_id, agent_id)
-        ids = await self.redis.client.zrevrange(index, 0, max(0, limit - 1))
+        ids = await self.client.zrevrange(index, 0, max(0, limit - 1))
         live = []
         for raw in ids:
             sid = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if await self.redis.client.exists(self._key(sid)):
+            if await self.client.exists(self.key(sid)):
                 live.append(sid)
             else:
-                await self.redis.client.zrem(index, sid)
+                await self.client.zrem(index, sid)
         return live
 
-    @redis_fallback(default=False)
+    @redis_fallback()
     async def delete(self, session_id: str) -> bool:
         """Delete the session; False if it did not exist."""
-        assert self.redis is not None
-        client = self.redis.client
-        raw = await client.get(self._key(session_id))
+        client = self.client
+        raw = await client.get(self.key(session_id))
         if raw is None:
             return await self.local.delete(session_id)
         data = json.loads(raw)
-        await client.delete(self._key(session_id), self._messages_key(session_id))
+        await client.delete(self.key(session_id), self.key(session_id, "messages"))
         await client.zrem(self._index_key(data["tenant_id"], data["agent_id"]), session_id)
         await self.local.delete(session_id)
         return True

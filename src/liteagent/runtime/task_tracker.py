@@ -10,14 +10,13 @@ without it, or while it is unreachable, in this process.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from liteagent.runtime.redis_backends import KEY_PREFIX
-from liteagent.runtime.redis_client import RedisClientWrapper, redis_fallback
+from liteagent.runtime.records import JsonRecord
+from liteagent.runtime.redis_client import RedisBacked, RedisClientWrapper, redis_fallback
 
 __all__ = ["InProcessTaskStore", "TaskInfo", "TaskStatus", "TaskTracker"]
 
@@ -32,7 +31,7 @@ class TaskStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class TaskInfo:
+class TaskInfo(JsonRecord):
     """One tracked task."""
 
     task_id: str
@@ -41,30 +40,6 @@ class TaskInfo:
     owner_id: str
     started_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "task_id": self.task_id,
-                "agent_id": self.agent_id,
-                "status": self.status.value,
-                "owner_id": self.owner_id,
-                "started_at": self.started_at.isoformat(),
-                "metadata": self.metadata,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> TaskInfo:
-        data = json.loads(raw)
-        return cls(
-            task_id=data["task_id"],
-            agent_id=data["agent_id"],
-            status=TaskStatus(data["status"]),
-            owner_id=data["owner_id"],
-            started_at=datetime.fromisoformat(data["started_at"]),
-            metadata=data.get("metadata") or {},
-        )
 
 
 class InProcessTaskStore:
@@ -91,7 +66,7 @@ class InProcessTaskStore:
         self.stops.discard(task_id)
 
 
-class TaskTracker:
+class TaskTracker(RedisBacked[InProcessTaskStore]):
     """Tracks tasks and their stop flags.
 
     Args:
@@ -99,47 +74,37 @@ class TaskTracker:
         ttl: Seconds a task record and its flag are kept after the last change.
     """
 
+    kind = "task"
+    slot_tag = True
+
     def __init__(self, redis: RedisClientWrapper | None = None, *, ttl: int = 86_400) -> None:
-        self.redis = redis
-        self.local = InProcessTaskStore()
+        super().__init__(redis, InProcessTaskStore())
         self.ttl = ttl
-
-    @staticmethod
-    def _key(task_id: str) -> str:
-        return f"{KEY_PREFIX}task:{{{task_id}}}"
-
-    def _stop_key(self, task_id: str) -> str:
-        return self._key(task_id) + ":stop"
 
     # ----------------------------------------------------------------- storage (with fallback)
     @redis_fallback()
     async def put(self, info: TaskInfo) -> None:
-        assert self.redis is not None
-        await self.redis.client.set(self._key(info.task_id), info.to_json(), ex=self.ttl)
+        await self.client.set(self.key(info.task_id), info.to_json(), ex=self.ttl)
 
     @redis_fallback()
     async def get_task(self, task_id: str) -> TaskInfo | None:
         """The task's record, or ``None`` if unknown."""
-        assert self.redis is not None
-        raw = await self.redis.client.get(self._key(task_id))
+        raw = await self.client.get(self.key(task_id))
         return TaskInfo.from_json(raw) if raw is not None else None
 
     @redis_fallback()
     async def raise_flag(self, task_id: str) -> None:
-        assert self.redis is not None
-        await self.redis.client.set(self._stop_key(task_id), "1", ex=self.ttl)
+        await self.client.set(self.key(task_id, "stop"), "1", ex=self.ttl)
 
-    @redis_fallback(default=False)
+    @redis_fallback()
     async def is_stopped(self, task_id: str) -> bool:
         """Whether someone asked this task to stop."""
-        assert self.redis is not None
-        return bool(await self.redis.client.exists(self._stop_key(task_id)))
+        return bool(await self.client.exists(self.key(task_id, "stop")))
 
     @redis_fallback()
     async def clear_task(self, task_id: str) -> None:
         """Forget the task and its flag."""
-        assert self.redis is not None
-        await self.redis.client.delete(self._key(task_id), self._stop_key(task_id))
+        await self.client.delete(self.key(task_id), self.key(task_id, "stop"))
         await self.local.clear_task(task_id)
 
     # ----------------------------------------------------------------- lifecycle
