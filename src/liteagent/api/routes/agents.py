@@ -3,25 +3,15 @@ and chatting with them (``/agents/{id}/chat``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from liteagent.api.dependencies import Agents
 from liteagent.api.routes import ResourceId, errors
 from liteagent.api.routes.resource import ResourceRoutes
-from liteagent.api.schemas import Agent, AgentCreate, AgentUpdate, ChatRequest, ChatResponse
-from liteagent.errors import AgentNotFoundError
+from liteagent.api.schemas import AgentCreate, AgentUpdate, ChatRequest, ChatResponse
 
-router = APIRouter(prefix="/agents", tags=["agents"])
-
-_routes = ResourceRoutes(
-    router,
-    noun="agent",
-    label="agent",
-    not_found=AgentNotFoundError,
-    service=Agents,
-    schema=Agent,
-)
+_routes = ResourceRoutes(Agents)
+router = _routes.router
 _routes.create(
     AgentCreate,
     "Define an agent; every replica serves it as ``liteagent/<name>`` within seconds.",

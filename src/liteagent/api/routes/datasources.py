@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi import File, Form, UploadFile, status
 
 from liteagent.api.dependencies import DataSources
 from liteagent.api.routes import ResourceId, errors
 from liteagent.api.routes.resource import ResourceRoutes
 from liteagent.api.schemas import DataSource, DataSourceCreate, DataSourceUpdate
-from liteagent.datasources import DataSourceNotFoundError
 
-router = APIRouter(prefix="/datasources", tags=["datasources"])
-
-_routes = ResourceRoutes(
-    router,
-    noun="datasource",
-    label="data source",
-    not_found=DataSourceNotFoundError,
-    service=DataSources,
-    schema=DataSource,
-)
+_routes = ResourceRoutes(DataSources)
+router = _routes.router
 _routes.create(
     DataSourceCreate, "Fetch a URL, inline text or GitLab source and store its text.", 422, 502
 )

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from liteagent.api.dependencies import Providers
 from liteagent.api.routes import errors
 from liteagent.api.routes.resource import ResourceRoutes
 from liteagent.api.schemas import LLMProvider, LLMProviderCreate, LLMProviderUpdate
-from liteagent.errors import ProviderNotFoundError
 
-router = APIRouter(prefix="/providers", tags=["providers"])
-
-_routes = ResourceRoutes(
-    router,
-    noun="provider",
-    label="provider",
-    not_found=ProviderNotFoundError,
-    service=Providers,
-    schema=LLMProvider,
-)
+_routes = ResourceRoutes(Providers)
+router = _routes.router
 _routes.create(
     LLMProviderCreate,
     "Add a provider; its name becomes the ``<provider>`` of agents' models.",

@@ -11,13 +11,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from types import GenericAlias
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, get_args
 
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel
 
 from liteagent.api.routes import errors
-from liteagent.errors import NotFoundError
+from liteagent.api.services.owned import OwnedResourceService
 
 __all__ = ["CrudService", "ResourceRoutes"]
 
@@ -53,43 +53,31 @@ def _endpoint(call: Callable[..., Any], **annotations: Any) -> Callable[..., Any
 
 
 class ResourceRoutes:
-    """Adds a resource's routes to its router.
+    """A resource's router (``/agents``) and its generic routes.
 
     Args:
-        router: The resource's router (``prefix="/agents"``).
-        noun: The resource in operation names (``agent``: ``create_agent``, ``list_agents``,
-            ``/{agent_id}``).
-        label: The resource in error messages (``data source``: "No data source 'x'.").
-        not_found: The 404 error raised for an id the caller has no resource under.
-        service: The ``Annotated[..., Depends(...)]`` alias of the caller's service.
-        schema: The resource as the API shows it.
+        service: The ``Annotated[<service>, Depends(...)]`` alias of the caller's service; the
+            service class names the resource (``noun``: ``/agents``, ``get_agent``,
+            ``/{agent_id}``), its schema and its 404.
     """
 
-    def __init__(
-        self,
-        router: APIRouter,
-        *,
-        noun: str,
-        label: str,
-        not_found: type[NotFoundError],
-        service: Any,
-        schema: type[BaseModel],
-    ) -> None:
-        self.router = router
-        self.noun = noun
-        self.label = label
-        self.not_found = not_found
+    def __init__(self, service: Any) -> None:
+        kind: type[OwnedResourceService[Any, Any]] = get_args(service)[0]
         self.service = service
-        self.schema = schema
-        self.item = f"/{{{noun}_id}}"
+        self.noun = kind.noun
+        self.schema = kind.schema
+        self.missing = kind.missing
+        self.router = APIRouter(prefix=f"/{kind.noun}s", tags=[f"{kind.noun}s"])
+        self.item = f"/{{{kind.noun}_id}}"
         self.resource_id = Annotated[
             str,
-            Path(alias=f"{noun}_id", min_length=1, max_length=64, description="The resource's id."),
+            Path(
+                alias=f"{kind.noun}_id",
+                min_length=1,
+                max_length=64,
+                description="The resource's id.",
+            ),
         ]
-
-    def missing(self, resource_id: str) -> NotFoundError:
-        """The 404 for ``resource_id``."""
-        return self.not_found(f"No {self.label} '{resource_id}'.")
 
     def found(self, resource: Any, resource_id: str) -> Any:
         """``resource``, or the 404 raised when the service found none."""

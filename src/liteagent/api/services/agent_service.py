@@ -26,7 +26,7 @@ from liteagent.api.services.owned import OwnedResourceService
 from liteagent.api.services.policy import check_delegated
 from liteagent.catalog import MODEL_PREFIX
 from liteagent.catalog.runtime_store import validate_definition
-from liteagent.errors import CatalogError, ConflictError, ValidationError
+from liteagent.errors import AgentNotFoundError, CatalogError, ConflictError, ValidationError
 from liteagent.storage.catalog_models import ApiAgentRecord, ApiProviderRecord
 from liteagent.storage.catalog_store import new_id
 
@@ -44,9 +44,8 @@ class AgentService(OwnedResourceService[ApiAgentRecord, Agent]):
         headers: The request's headers (inside the proxy its key goes on to LiteLLM's chat).
     """
 
-    record_type = ApiAgentRecord
     noun = "agent"
-    named = "An agent"
+    not_found = AgentNotFoundError
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from liteagent.api.services.owned import OwnedResourceService
 from liteagent.datasources import (
     BaseDataSourceProvider,
     DataSourceContent,
+    DataSourceNotFoundError,
     FileDataSourceProvider,
     GitLabDataSourceProvider,
     TextDataSourceProvider,
@@ -35,16 +36,11 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 class DataSourceService(OwnedResourceService[ApiDataSourceRecord, DataSource]):
-    """The seeds' data-source service, scoped to one caller.
+    """The seeds' data-source service, scoped to one caller."""
 
-    Args:
-        context: The app's shared parts.
-        principal: The caller: sees and changes only what ``principal.can_access`` allows.
-    """
-
-    record_type = ApiDataSourceRecord
     noun = "datasource"
-    named = "A data source"
+    label = "data source"
+    not_found = DataSourceNotFoundError
 
     def to_schema(self, record: ApiDataSourceRecord) -> DataSource:
         """The data source as the API shows it (never its token)."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from liteagent.api.principal import Principal
 from liteagent.api.services.context import ApiContext
-from liteagent.errors import ConflictError
+from liteagent.errors import ConflictError, NotFoundError
 from liteagent.log import get_logger
 from liteagent.storage.catalog_models import ApiAgentRecord, ApiDataSourceRecord, ApiProviderRecord
 from liteagent.storage.catalog_store import DuplicateNameError
@@ -36,15 +36,33 @@ class OwnedResourceService(ABC, Generic[RecordT, SchemaT]):
     """
 
     record_type: type[RecordT]
+    """The table's row (the first type parameter)."""
+    schema: type[SchemaT]
+    """The resource as the API shows it (the second type parameter; ``to_schema`` makes it)."""
     noun: ClassVar[str]
-    """The resource in log events (``api_<noun>_created``)."""
-    named: ClassVar[str]
-    """How a conflict names the resource ("An agent named 'x' exists already.")."""
+    """The resource in names: ``/<noun>s`` and ``get_<noun>`` routes, ``api_<noun>_created``."""
+    label: ClassVar[str]
+    """The resource in messages ("No data source 'x'."); the noun unless a subclass says."""
+    not_found: ClassVar[type[NotFoundError]]
+    """The 404 for an id the caller has no resource under."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is OwnedResourceService:
+                cls.record_type, cls.schema = get_args(base)
+        if "label" not in vars(cls):
+            cls.label = cls.noun
 
     def __init__(self, context: ApiContext, principal: Principal) -> None:
         self.context = context
         self.principal = principal
         self.repository = context.repository
+
+    @classmethod
+    def missing(cls, resource_id: str) -> NotFoundError:
+        """The 404 for ``resource_id`` (the seeds' methods answer ``None`` instead)."""
+        return cls.not_found(f"No {cls.label} '{resource_id}'.")
 
     @abstractmethod
     def to_schema(self, record: RecordT) -> SchemaT:
@@ -97,7 +115,8 @@ class OwnedResourceService(ABC, Generic[RecordT, SchemaT]):
         try:
             yield
         except DuplicateNameError:
-            raise ConflictError(f"{self.named} named '{name}' exists already.") from None
+            article = "An" if self.label[0] in "aeiou" else "A"
+            raise ConflictError(f"{article} {self.label} named '{name}' exists already.") from None
 
     async def _insert(self, record: RecordT, **logged: Any) -> SchemaT:
         """Store a new row, log ``api_<noun>_created`` with ``logged`` and tell the replicas.

@@ -6,7 +6,7 @@ from typing import Any
 
 from liteagent.api.schemas import LLMProvider, LLMProviderCreate, LLMProviderUpdate
 from liteagent.api.services.owned import OwnedResourceService
-from liteagent.errors import ConflictError, ValidationError
+from liteagent.errors import ConflictError, ProviderNotFoundError, ValidationError
 from liteagent.security.outbound import OutboundPolicy, OutboundURLError
 from liteagent.storage.catalog_models import ApiProviderRecord
 from liteagent.storage.catalog_store import new_id
@@ -28,16 +28,10 @@ def _registered(provider_type: str) -> bool:
 
 
 class ProviderService(OwnedResourceService[ApiProviderRecord, LLMProvider]):
-    """The seeds' provider service, scoped to one caller.
+    """The seeds' provider service, scoped to one caller."""
 
-    Args:
-        context: The app's shared parts.
-        principal: The caller: sees and changes only what ``principal.can_access`` allows.
-    """
-
-    record_type = ApiProviderRecord
     noun = "provider"
-    named = "A provider"
+    not_found = ProviderNotFoundError
 
     def to_schema(self, record: ApiProviderRecord) -> LLMProvider:
         """The provider as the API shows it (the key masked, never in plain text)."""
