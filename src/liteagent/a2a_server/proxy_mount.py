@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import inspect
 import json
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
-from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from liteagent.log import get_logger
 from liteagent.proxy import LiteAgentLLM
+from liteagent.proxy.litellm_app import litellm_key_auth, mount_on_running_proxy
 
 if TYPE_CHECKING:
     from liteagent.a2a_server.app import Authenticator
@@ -37,56 +35,24 @@ MOUNT_PATH = "/liteagent/a2a"
 CHAT_PATH = "/v1/chat/completions"
 
 
-def _chat_request(app: Any, token: str, model: str) -> Any:
-    """The chat request an A2A call stands for, as LiteLLM's authentication reads requests."""
-    from fastapi import Request
-
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "a2a"}]})
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": CHAT_PATH,
-        "raw_path": CHAT_PATH.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "scheme": "http",
-        "server": ("127.0.0.1", 80),
-        "client": ("127.0.0.1", 0),
-        "headers": [
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"content-type", b"application/json"),
-        ],
-        "app": app,
-    }
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body.encode(), "more_body": False}
-
-    return Request(scope, receive)
-
-
 def litellm_key_authenticator(app: Any) -> Authenticator:
     """Authenticate with the running proxy's ``user_api_key_auth`` (any LiteLLM key)."""
 
     async def authenticate(token: str, headers: Headers, model: str | None) -> A2AIdentity | None:
-        from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
-
         from liteagent.a2a_server.app import GATEWAY_USER_HEADER
         from liteagent.a2a_server.executor import A2AIdentity
 
-        arguments: dict[str, Any] = {
-            "request": _chat_request(app, token, model or ""),
-            "api_key": f"Bearer {token}",
-        }
-        for name in inspect.signature(user_api_key_auth).parameters:
-            arguments.setdefault(name, None)
+        # checked as the chat request the A2A call stands for
+        body = json.dumps({"model": model or "", "messages": [{"role": "user", "content": "a2a"}]})
         try:
-            key = await user_api_key_auth(**arguments)
+            key = await litellm_key_auth(
+                app,
+                token,
+                method="POST",
+                path=CHAT_PATH,
+                body=body.encode(),
+                headers=[(b"content-type", b"application/json")],
+            )
         except Exception as exc:  # noqa: BLE001 - every refusal is a 401 for the caller
             logger.info("a2a_key_refused", model=model, reason=type(exc).__name__)
             return None
@@ -136,26 +102,23 @@ class LazyA2AApp:
 
 def mount_on_proxy(handler: LiteAgentLLM) -> bool:
     """Mount the A2A app on the running LiteLLM proxy's app (no-op outside a proxy)."""
-    proxy_server = sys.modules.get("litellm.proxy.proxy_server")
-    app = getattr(proxy_server, "app", None)
-    if app is None:
-        return False
-    if any(getattr(r, "path", None) == MOUNT_PATH for r in app.router.routes):
-        return True
     public_url = handler.settings.a2a_public_url
-    authenticate = litellm_key_authenticator(app)
 
-    def build() -> ASGIApp:
-        from liteagent.a2a_server.app import build_a2a_app
+    def build(app: Any) -> ASGIApp:
+        authenticate = litellm_key_authenticator(app)
 
-        return build_a2a_app(handler, public_url=public_url, authenticate=authenticate)
+        def build_a2a() -> ASGIApp:
+            from liteagent.a2a_server.app import build_a2a_app
 
-    lazy = LazyA2AApp(build)
-    app.router.routes.insert(0, Mount(MOUNT_PATH, app=lazy))
+            return build_a2a_app(handler, public_url=public_url, authenticate=authenticate)
 
-    def rebuild(_: object) -> None:  # agents defined at run time get cards too (docs/api.md)
-        lazy.reset()
+        lazy = LazyA2AApp(build_a2a)
 
-    handler.refresher.on_reload(rebuild)
-    logger.info("a2a_mounted", path=MOUNT_PATH, public_url=public_url or "from requests")
-    return True
+        def rebuild(_: object) -> None:  # agents defined at run time get cards too (docs/api.md)
+            lazy.reset()
+
+        handler.refresher.on_reload(rebuild)
+        logger.info("a2a_mounted", path=MOUNT_PATH, public_url=public_url or "from requests")
+        return lazy
+
+    return mount_on_running_proxy(MOUNT_PATH, build)

@@ -14,6 +14,7 @@ The routes use the ``StandaloneAuthenticator`` installed on the app
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -22,7 +23,12 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, SecretStr
 
 from liteagent.api.auth import User
-from liteagent.api.standalone import STATE_ATTRIBUTE, StandaloneAuthenticator, unauthorized
+from liteagent.api.standalone import (
+    STATE_ATTRIBUTE,
+    IssuedTokens,
+    StandaloneAuthenticator,
+    unauthorized,
+)
 from liteagent.errors import AuthenticationError, NotFoundError
 from liteagent.storage.base import utcnow
 from liteagent.storage.models import ApiKeyRecord
@@ -152,11 +158,10 @@ auth_router = APIRouter(prefix="/auth", tags=["auth"])
 """The standalone API's ``/auth`` routes (needs ``StandaloneAuthenticator.install(app)``)."""
 
 
-@auth_router.post("/token", responses=_UNAUTHORIZED)
-async def issue_tokens(body: TokenRequest, authenticator: Authenticator) -> TokenResponse:
-    """Sign in with an e-mail address and password."""
+async def _token_response(issuing: Awaitable[IssuedTokens]) -> TokenResponse:
+    """The tokens being issued as the API shows them; a refusal is a 401."""
     try:
-        tokens = await authenticator.login(body.email, body.password.get_secret_value())
+        tokens = await issuing
     except AuthenticationError as exc:
         raise unauthorized(exc) from None
     return TokenResponse(
@@ -165,21 +170,18 @@ async def issue_tokens(body: TokenRequest, authenticator: Authenticator) -> Toke
         expires_in=tokens.expires_in,
         refresh_expires_in=tokens.refresh_expires_in,
     )
+
+
+@auth_router.post("/token", responses=_UNAUTHORIZED)
+async def issue_tokens(body: TokenRequest, authenticator: Authenticator) -> TokenResponse:
+    """Sign in with an e-mail address and password."""
+    return await _token_response(authenticator.login(body.email, body.password.get_secret_value()))
 
 
 @auth_router.post("/refresh", responses=_UNAUTHORIZED)
 async def refresh_tokens(body: RefreshRequest, authenticator: Authenticator) -> TokenResponse:
     """Trade a refresh token for a new access token and a new refresh token."""
-    try:
-        tokens = await authenticator.refresh(body.refresh_token.get_secret_value())
-    except AuthenticationError as exc:
-        raise unauthorized(exc) from None
-    return TokenResponse(
-        access_token=tokens.access_token,
-        refresh_token=tokens.refresh_token,
-        expires_in=tokens.expires_in,
-        refresh_expires_in=tokens.refresh_expires_in,
-    )
+    return await _token_response(authenticator.refresh(body.refresh_token.get_secret_value()))
 
 
 @auth_router.get("/me", responses=_UNAUTHORIZED)

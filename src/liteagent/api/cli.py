@@ -100,16 +100,28 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return _run(args.url, work)
 
 
-def cmd_create_key(args: argparse.Namespace) -> int:
-    """``liteagent api create-key``."""
-    from liteagent.api.standalone import create_api_key, normalise_email, user_from_record
-    from liteagent.storage.base import utcnow
+def _with_user(
+    args: argparse.Namespace, hint: str, work: Callable[[Any, Any], Coroutine[Any, Any, int]]
+) -> int:
+    """Run ``work(accounts, user_record)`` for the user ``args.email`` (exit 2 without one)."""
+    from liteagent.api.standalone import normalise_email
 
-    async def work(accounts: Any) -> int:
+    async def find_then_work(accounts: Any) -> int:
         record = await accounts.get_user_by_email(normalise_email(args.email))
         if record is None:
-            print(f"liteagent api: no user {args.email!r} (create-user first).", file=sys.stderr)
+            print(f"liteagent api: no user {args.email!r}{hint}.", file=sys.stderr)
             return 2
+        return await work(accounts, record)
+
+    return _run(args.url, find_then_work)
+
+
+def cmd_create_key(args: argparse.Namespace) -> int:
+    """``liteagent api create-key``."""
+    from liteagent.api.standalone import create_api_key, user_from_record
+    from liteagent.storage.base import utcnow
+
+    async def work(accounts: Any, record: Any) -> int:
         expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
         key, api_key = await create_api_key(
             accounts, user_from_record(record), args.name, expires_at=expires
@@ -123,23 +135,18 @@ def cmd_create_key(args: argparse.Namespace) -> int:
         print(api_key)
         return 0
 
-    return _run(args.url, work)
+    return _with_user(args, " (create-user first)", work)
 
 
 def cmd_set_active(args: argparse.Namespace) -> int:
     """``liteagent api disable-user`` / ``enable-user``."""
-    from liteagent.api.standalone import normalise_email
 
-    async def work(accounts: Any) -> int:
-        record = await accounts.get_user_by_email(normalise_email(args.email))
-        if record is None:
-            print(f"liteagent api: no user {args.email!r}.", file=sys.stderr)
-            return 2
+    async def work(accounts: Any, record: Any) -> int:
         await accounts.set_active(user_id=record.id, active=args.active)
         print(f"User {record.email} {'enabled' if args.active else 'disabled'}.")
         return 0
 
-    return _run(args.url, work)
+    return _with_user(args, "", work)
 
 
 def add_api_command(

@@ -12,20 +12,19 @@ LiteLLM's ``user_api_key_auth`` (as for ``GET /v1/models``):
 
 from __future__ import annotations
 
-import inspect
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import HTTPException
 from starlette.requests import Request
-from starlette.routing import Mount
+from starlette.types import ASGIApp
 
 from liteagent.api.app import create_app
 from liteagent.api.principal import Principal, RateLimitInfo
 from liteagent.api.proxy_chat import ProxyChatGateway
 from liteagent.log import get_logger
 from liteagent.proxy import LiteAgentLLM
+from liteagent.proxy.litellm_app import litellm_key_auth, mount_on_running_proxy
 
 __all__ = ["MOUNT_PATH", "LiteLLMKeyAuthenticator", "mount_on_proxy", "principal_from_key"]
 
@@ -56,41 +55,12 @@ def principal_from_key(key: Any) -> Principal:
     )
 
 
-def _models_request(app: Any, token: str) -> Request:
-    """``GET /v1/models`` with ``token``, as LiteLLM's authentication reads requests."""
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": _CHECKED_AS,
-        "raw_path": _CHECKED_AS.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "scheme": "http",
-        "server": ("127.0.0.1", 80),
-        "client": ("127.0.0.1", 0),
-        "headers": [(b"authorization", f"Bearer {token}".encode())],
-        "app": app,
-    }
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    return Request(scope, receive)
-
-
 def litellm_key_check(app: Any) -> KeyCheck:
-    """Check a key with the running proxy's ``user_api_key_auth``; raises when refused."""
+    """Check a key with the running proxy's ``user_api_key_auth`` (as for ``GET /v1/models``);
+    raises when refused."""
 
     async def check(token: str) -> Any:
-        from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
-
-        arguments: dict[str, Any] = {
-            "request": _models_request(app, token),
-            "api_key": f"Bearer {token}",
-        }
-        for name in inspect.signature(user_api_key_auth).parameters:
-            arguments.setdefault(name, None)
-        return await user_api_key_auth(**arguments)
+        return await litellm_key_auth(app, token, method="GET", path=_CHECKED_AS)
 
     return check
 
@@ -141,17 +111,14 @@ class LiteLLMKeyAuthenticator:
 
 def mount_on_proxy(handler: LiteAgentLLM) -> bool:
     """Mount the management API on the running LiteLLM proxy's app (no-op outside a proxy)."""
-    proxy_server = sys.modules.get("litellm.proxy.proxy_server")
-    app = getattr(proxy_server, "app", None)
-    if app is None:
-        return False
-    if any(getattr(r, "path", None) == MOUNT_PATH for r in app.router.routes):
-        return True
-    api = create_app(
-        handler=handler,
-        authenticator=LiteLLMKeyAuthenticator(litellm_key_check(app)),
-        gateway=ProxyChatGateway(app),  # chats through LiteLLM: its checks, budgets, spend
-    )
-    app.router.routes.insert(0, Mount(MOUNT_PATH, app=api))
-    logger.info("management_api_mounted", path=MOUNT_PATH)
-    return True
+
+    def build(app: Any) -> ASGIApp:
+        api = create_app(
+            handler=handler,
+            authenticator=LiteLLMKeyAuthenticator(litellm_key_check(app)),
+            gateway=ProxyChatGateway(app),  # chats through LiteLLM: its checks, budgets, spend
+        )
+        logger.info("management_api_mounted", path=MOUNT_PATH)
+        return api
+
+    return mount_on_running_proxy(MOUNT_PATH, build)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from liteagent.storage.base import Base, utcnow
+from liteagent.storage.base import utcnow
 from liteagent.storage.catalog_models import (
     ApiAgentRecord,
     ApiDataSourceRecord,
@@ -28,10 +28,12 @@ from liteagent.storage.catalog_models import (
 from liteagent.storage.database import Database
 from liteagent.storage.sql import upsert
 
-__all__ = ["CatalogRepository", "CatalogSnapshot", "DuplicateNameError"]
+__all__ = ["CatalogRecord", "CatalogRepository", "CatalogSnapshot", "DuplicateNameError"]
 
 _VERSION_ROW = "catalog"
-_Record = TypeVar("_Record", bound=Base)
+
+CatalogRecord = TypeVar("CatalogRecord", ApiProviderRecord, ApiAgentRecord, ApiDataSourceRecord)
+"""A row of one of the management API's tables (each has an id, a name and an owner)."""
 
 
 class DuplicateNameError(Exception):
@@ -102,31 +104,47 @@ class CatalogRepository:
                 agents=list(agents.scalars()),
             )
 
-    # ----------------------------------------------------------------- generic rows
-    async def _list(self, record: type[_Record], owner: str | None) -> list[_Record]:
-        statement = select(record).order_by(record.created_at)  # type: ignore[attr-defined]
+    # ----------------------------------------------------------------- rows of any table
+    # Providers, agents and data sources (which RAG entries read as ``datasource:<id>``) are
+    # all part of the catalog: every write bumps its version in the same transaction.
+    async def list_rows(
+        self, record: type[CatalogRecord], *, owner: str | None = None
+    ) -> list[CatalogRecord]:
+        """Rows of ``record``'s table, oldest first (``owner``: only that owner's)."""
+        statement = select(record).order_by(record.created_at)
         if owner is not None:
-            statement = statement.where(record.owner == owner)  # type: ignore[attr-defined]
+            statement = statement.where(record.owner == owner)
         async with self.database.session() as session:
             return list((await session.execute(statement)).scalars())
 
-    async def _get(self, record: type[_Record], row_id: str) -> _Record | None:
+    async def get_row(self, record: type[CatalogRecord], row_id: str) -> CatalogRecord | None:
+        """One row of ``record``'s table by id."""
         async with self.database.session() as session:
             return await session.get(record, row_id)
 
-    async def _add(self, row: Base, *, bump: bool) -> None:
+    async def add_row(self, row: CatalogRecord) -> CatalogRecord:
+        """Insert a row (secrets in it already encrypted).
+
+        Raises:
+            DuplicateNameError: a row of that name exists (providers and agents).
+        """
         try:
             async with self.database.session() as session:
                 session.add(row)
                 await session.flush()
-                if bump:
-                    await self._bump(session)
+                await self._bump(session)
         except IntegrityError:
-            raise DuplicateNameError(getattr(row, "name", "")) from None
+            raise DuplicateNameError(row.name) from None
+        return row
 
-    async def _update(
-        self, record: type[_Record], row_id: str, fields: dict[str, Any], *, bump: bool
-    ) -> _Record | None:
+    async def update_row(
+        self, record: type[CatalogRecord], row_id: str, fields: dict[str, Any]
+    ) -> CatalogRecord | None:
+        """Change a row's fields; ``None`` when it does not exist.
+
+        Raises:
+            DuplicateNameError: the new name is taken (providers and agents).
+        """
         try:
             async with self.database.session() as session:
                 row = await session.get(record, row_id)
@@ -134,51 +152,28 @@ class CatalogRepository:
                     return None
                 for name, value in fields.items():
                     setattr(row, name, value)
-                row.updated_at = utcnow()  # type: ignore[attr-defined]
+                row.updated_at = utcnow()
                 await session.flush()
-                if bump:
-                    await self._bump(session)
+                await self._bump(session)
                 return row
         except IntegrityError:
             raise DuplicateNameError(str(fields.get("name", ""))) from None
 
-    async def _delete(self, record: type[_Record], row_id: str, *, bump: bool) -> bool:
+    async def delete_row(self, record: type[CatalogRecord], row_id: str) -> bool:
+        """Remove a row; ``True`` when there was one."""
         async with self.database.session() as session:
             result = await session.execute(
-                delete(record).where(record.id == row_id).returning(record.id)  # type: ignore[attr-defined]
+                delete(record).where(record.id == row_id).returning(record.id)
             )
             deleted = result.first() is not None
-            if deleted and bump:
+            if deleted:
                 await self._bump(session)
             return deleted
 
-    # ----------------------------------------------------------------- providers
-    async def list_providers(self, *, owner: str | None = None) -> list[ApiProviderRecord]:
-        """Providers, oldest first (``owner``: only that owner's)."""
-        return await self._list(ApiProviderRecord, owner)
-
+    # ----------------------------------------------------------------- by kind
     async def get_provider(self, provider_id: str) -> ApiProviderRecord | None:
         """One provider by id."""
-        return await self._get(ApiProviderRecord, provider_id)
-
-    async def add_provider(self, row: ApiProviderRecord) -> ApiProviderRecord:
-        """Insert a provider (its ``api_key`` already encrypted).
-
-        Raises:
-            DuplicateNameError: a provider of that name exists.
-        """
-        await self._add(row, bump=True)
-        return row
-
-    async def update_provider(
-        self, provider_id: str, fields: dict[str, Any]
-    ) -> ApiProviderRecord | None:
-        """Change a provider's fields; ``None`` when it does not exist."""
-        return await self._update(ApiProviderRecord, provider_id, fields, bump=True)
-
-    async def delete_provider(self, provider_id: str) -> bool:
-        """Remove a provider; ``True`` when there was one."""
-        return await self._delete(ApiProviderRecord, provider_id, bump=True)
+        return await self.get_row(ApiProviderRecord, provider_id)
 
     async def agents_using_provider(self, provider_id: str) -> list[str]:
         """Names of the agents that use the provider."""
@@ -188,14 +183,9 @@ class CatalogRepository:
             )
             return list(result.scalars())
 
-    # ----------------------------------------------------------------- agents
-    async def list_agents(self, *, owner: str | None = None) -> list[ApiAgentRecord]:
-        """Agents, oldest first (``owner``: only that owner's)."""
-        return await self._list(ApiAgentRecord, owner)
-
     async def get_agent(self, agent_id: str) -> ApiAgentRecord | None:
         """One agent by id."""
-        return await self._get(ApiAgentRecord, agent_id)
+        return await self.get_row(ApiAgentRecord, agent_id)
 
     async def get_agent_by_name(self, name: str) -> ApiAgentRecord | None:
         """One agent by name."""
@@ -205,43 +195,6 @@ class CatalogRepository:
             )
             return result.scalar_one_or_none()
 
-    async def add_agent(self, row: ApiAgentRecord) -> ApiAgentRecord:
-        """Insert an agent.
-
-        Raises:
-            DuplicateNameError: an agent of that name exists.
-        """
-        await self._add(row, bump=True)
-        return row
-
-    async def update_agent(self, agent_id: str, fields: dict[str, Any]) -> ApiAgentRecord | None:
-        """Change an agent's fields; ``None`` when it does not exist."""
-        return await self._update(ApiAgentRecord, agent_id, fields, bump=True)
-
-    async def delete_agent(self, agent_id: str) -> bool:
-        """Remove an agent; ``True`` when there was one."""
-        return await self._delete(ApiAgentRecord, agent_id, bump=True)
-
-    # ----------------------------------------------------------------- data sources
-    async def list_datasources(self, *, owner: str | None = None) -> list[ApiDataSourceRecord]:
-        """Data sources, oldest first (``owner``: only that owner's)."""
-        return await self._list(ApiDataSourceRecord, owner)
-
     async def get_datasource(self, datasource_id: str) -> ApiDataSourceRecord | None:
         """One data source by id."""
-        return await self._get(ApiDataSourceRecord, datasource_id)
-
-    async def add_datasource(self, row: ApiDataSourceRecord) -> ApiDataSourceRecord:
-        """Insert a data source."""
-        await self._add(row, bump=True)  # RAG entries may read it (datasource:<id>)
-        return row
-
-    async def update_datasource(
-        self, datasource_id: str, fields: dict[str, Any]
-    ) -> ApiDataSourceRecord | None:
-        """Change a data source's fields; ``None`` when it does not exist."""
-        return await self._update(ApiDataSourceRecord, datasource_id, fields, bump=True)
-
-    async def delete_datasource(self, datasource_id: str) -> bool:
-        """Remove a data source; ``True`` when there was one."""
-        return await self._delete(ApiDataSourceRecord, datasource_id, bump=True)
+        return await self.get_row(ApiDataSourceRecord, datasource_id)

@@ -181,7 +181,7 @@ async def test_yaml_wins_and_definitions_are_checked_like_the_catalog(api: Api) 
     assert r.status_code == 201, r.text
     # a database entry that liteagent.yaml shadows (written before the YAML entry existed)
     repository = CatalogRepository(get_database(api.handler.settings.database_url))
-    await repository.add_agent(
+    await repository.add_row(
         ApiAgentRecord(
             id=new_id(),
             name="yaml-bot",

@@ -188,7 +188,7 @@ async def _shadowed_agent(api: Api) -> str:
         definition=json.dumps({"system_prompt": "hidden"}),
         owner="team:team-a",
     )
-    await CatalogRepository(get_database(api.handler.settings.database_url)).add_agent(record)
+    await CatalogRepository(get_database(api.handler.settings.database_url)).add_row(record)
     await api.handler.catalog_changed()
     return record.id
 

@@ -20,29 +20,22 @@ from liteagent.api.schemas import (
     ChatRequest,
     ChatResponse,
 )
-from liteagent.api.services.chat_paths import (
-    gateway_chat,
-    gateway_stream,
-    handler_chat,
-    handler_stream,
-)
+from liteagent.api.services.chat_paths import ChatPath, GatewayPath, HandlerPath
 from liteagent.api.services.context import ApiContext
+from liteagent.api.services.owned import OwnedResourceService
 from liteagent.api.services.policy import check_delegated
 from liteagent.catalog import MODEL_PREFIX
 from liteagent.catalog.runtime_store import validate_definition
-from liteagent.errors import CatalogError, ConflictError, ValidationError
-from liteagent.log import get_logger
+from liteagent.errors import AgentNotFoundError, CatalogError, ConflictError, ValidationError
 from liteagent.storage.catalog_models import ApiAgentRecord, ApiProviderRecord
-from liteagent.storage.catalog_store import DuplicateNameError, new_id
+from liteagent.storage.catalog_store import new_id
 
 __all__ = ["AgentService"]
-
-logger = get_logger(__name__)
 
 _NOT_DEFINITION = {"name", "provider_id"}
 
 
-class AgentService:
+class AgentService(OwnedResourceService[ApiAgentRecord, Agent]):
     """The seeds' agent service, scoped to one caller.
 
     Args:
@@ -51,16 +44,22 @@ class AgentService:
         headers: The request's headers (inside the proxy its key goes on to LiteLLM's chat).
     """
 
+    noun = "agent"
+    not_found = AgentNotFoundError
+
     def __init__(
         self,
         context: ApiContext,
         principal: Principal,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.context = context
-        self.principal = principal
+        super().__init__(context, principal)
         self.headers = dict(headers or {})  # the caller's key, forwarded to LiteLLM's chat
-        self.repository = context.repository
+        self.chat_path: ChatPath = (
+            HandlerPath(context.handler, principal)
+            if context.gateway is None
+            else GatewayPath(context.gateway, self.headers)
+        )
 
     # ----------------------------------------------------------------- views
     def to_schema(self, record: ApiAgentRecord) -> Agent:
@@ -89,13 +88,6 @@ class AgentService:
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
-
-    async def record(self, agent_id: str) -> ApiAgentRecord | None:
-        """The caller's agent ``agent_id`` (``None`` if absent or someone else's)."""
-        record = await self.repository.get_agent(agent_id)
-        if record is None or not self.principal.can_access(record.owner):
-            return None
-        return record
 
     # ----------------------------------------------------------------- checks
     async def _provider(self, provider_id: str | None) -> ApiProviderRecord | None:
@@ -152,23 +144,7 @@ class AgentService:
             definition=json.dumps(definition),
             owner=self.principal.owner,
         )
-        try:
-            await self.repository.add_agent(record)
-        except DuplicateNameError:
-            raise ConflictError(f"An agent named '{data.name}' exists already.") from None
-        logger.info("api_agent_created", agent=record.name, kind=kind, owner=record.owner)
-        await self.context.changed()
-        return self.to_schema(record)
-
-    async def get_by_id(self, agent_id: str) -> Agent | None:
-        """The agent, if the caller may see it."""
-        record = await self.record(agent_id)
-        return self.to_schema(record) if record is not None else None
-
-    async def get_all(self) -> list[Agent]:
-        """The caller's agents (an admin: everyone's)."""
-        owner = None if self.principal.is_admin else self.principal.owner
-        return [self.to_schema(r) for r in await self.repository.list_agents(owner=owner)]
+        return await self._insert(record, agent=record.name, kind=kind, owner=record.owner)
 
     async def update(self, agent_id: str, data: AgentUpdate) -> Agent | None:
         """Change the agent; its cached runners are dropped on every replica.
@@ -201,29 +177,18 @@ class AgentService:
             "provider_id": provider_id,
             "definition": json.dumps(definition),
         }
-        try:
-            updated = await self.repository.update_agent(agent_id, fields)
-        except DuplicateNameError:
-            raise ConflictError(f"An agent named '{name}' exists already.") from None
-        if updated is None:
-            return None
-        logger.info("api_agent_updated", agent=name, fields=sorted(given))
-        await self.context.changed()
-        return self.to_schema(updated)
-
-    async def delete(self, agent_id: str) -> bool:
-        """Remove the agent: ``liteagent/<name>`` stops being served on every replica."""
-        record = await self.record(agent_id)
-        if record is None:
-            return False
-        deleted = await self.repository.delete_agent(agent_id)
-        if deleted:
-            logger.info("api_agent_deleted", agent=record.name)
-            await self.context.changed()
-        return deleted
+        return await self._apply(agent_id, fields, changed=given)
 
     # ----------------------------------------------------------------- chat
-    def _served_model(self, record: ApiAgentRecord) -> str:
+    async def _served_model(self, agent_id: str) -> str | None:
+        """The model serving the caller's agent (``None`` if the caller has no such agent).
+
+        Raises:
+            ConflictError: the agent is not served (shadowed by liteagent.yaml, or invalid).
+        """
+        record = await self.record(agent_id)
+        if record is None:
+            return None
         agent = self.to_schema(record)
         if agent.status != "served":
             raise ConflictError(
@@ -238,13 +203,8 @@ class AgentService:
         Raises:
             ConflictError: the agent is not served (shadowed by liteagent.yaml, or invalid).
         """
-        record = await self.record(agent_id)
-        if record is None:
-            return None
-        model = self._served_model(record)
-        if self.context.gateway is not None:
-            return await gateway_chat(self.context.gateway, self.headers, model, request)
-        return await handler_chat(self.context.handler, self.principal, model, request)
+        model = await self._served_model(agent_id)
+        return None if model is None else await self.chat_path.chat(model, request)
 
     async def stream(
         self, agent_id: str, request: ChatRequest
@@ -254,10 +214,5 @@ class AgentService:
         Raises:
             ConflictError: the agent is not served.
         """
-        record = await self.record(agent_id)
-        if record is None:
-            return None
-        model = self._served_model(record)
-        if self.context.gateway is not None:
-            return await gateway_stream(self.context.gateway, self.headers, model, request)
-        return await handler_stream(self.context.handler, self.principal, model, request)
+        model = await self._served_model(agent_id)
+        return None if model is None else await self.chat_path.stream(model, request)

@@ -15,7 +15,7 @@ from liteagent.api.schemas import ChatRequest, ChatResponse, ChatUsage
 from liteagent.api.streaming import sse_events
 from liteagent.proxy import LiteAgentLLM
 
-__all__ = ["gateway_chat", "gateway_stream", "handler_chat", "handler_stream"]
+__all__ = ["ChatPath", "GatewayPath", "HandlerPath"]
 
 
 def _messages(request: ChatRequest) -> list[dict[str, str]]:
@@ -73,27 +73,34 @@ def _handler_call(principal: Principal, model: str, request: ChatRequest) -> dic
     }
 
 
-async def handler_chat(
-    handler: LiteAgentLLM, principal: Principal, model: str, request: ChatRequest
-) -> ChatResponse:
-    """One turn through the handler's ``acompletion``."""
-    response = await handler.acompletion(
-        model,
-        _messages(request),
-        model_response=ModelResponse(),
-        **_handler_call(principal, model, request),
-    )
-    return _answer(model, request, response.choices[0], getattr(response, "usage", None))
+class HandlerPath:
+    """Standalone: chats go straight to the handler, as the caller.
 
+    Args:
+        handler: The handler serving the agents.
+        principal: The caller, passed on as LiteLLM's key metadata.
+    """
 
-async def handler_stream(
-    handler: LiteAgentLLM, principal: Principal, model: str, request: ChatRequest
-) -> AsyncIterator[str]:
-    """One turn through the handler's ``astreaming``, as server-sent events."""
-    chunks = handler.astreaming(
-        model, _messages(request), **_handler_call(principal, model, request)
-    )
-    return await sse_events(chunks, model=model)
+    def __init__(self, handler: LiteAgentLLM, principal: Principal) -> None:
+        self.handler = handler
+        self.principal = principal
+
+    async def chat(self, model: str, request: ChatRequest) -> ChatResponse:
+        """One turn through the handler's ``acompletion``."""
+        response = await self.handler.acompletion(
+            model,
+            _messages(request),
+            model_response=ModelResponse(),
+            **_handler_call(self.principal, model, request),
+        )
+        return _answer(model, request, response.choices[0], getattr(response, "usage", None))
+
+    async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[str]:
+        """One turn through the handler's ``astreaming``, as server-sent events."""
+        chunks = self.handler.astreaming(
+            model, _messages(request), **_handler_call(self.principal, model, request)
+        )
+        return await sse_events(chunks, model=model)
 
 
 # ----------------------------------------------------------------- in the proxy: LiteLLM
@@ -107,20 +114,31 @@ def _gateway_call(
     return body, forwarded
 
 
-async def gateway_chat(
-    gateway: ProxyChatGateway, headers: Mapping[str, str], model: str, request: ChatRequest
-) -> ChatResponse:
-    """One turn through the proxy's ``/v1/chat/completions`` with the caller's key."""
-    body, forwarded = _gateway_call(model, request, headers)
-    answer, reply_headers = await gateway.complete(body, forwarded)
-    reply = _answer(model, request, answer["choices"][0], answer.get("usage") or {})
-    reply.litellm_call_id = reply_headers.get("x-litellm-call-id")
-    return reply
+class GatewayPath:
+    """Inside the proxy: chats go through LiteLLM's ``/v1/chat/completions`` with the caller's
+    key (its checks, budgets and spend logs apply).
+
+    Args:
+        gateway: The proxy's chat endpoint.
+        headers: The caller's request headers (its key among them).
+    """
+
+    def __init__(self, gateway: ProxyChatGateway, headers: Mapping[str, str]) -> None:
+        self.gateway = gateway
+        self.headers = headers
+
+    async def chat(self, model: str, request: ChatRequest) -> ChatResponse:
+        """One turn through the proxy's ``/v1/chat/completions`` with the caller's key."""
+        body, forwarded = _gateway_call(model, request, self.headers)
+        answer, reply_headers = await self.gateway.complete(body, forwarded)
+        reply = _answer(model, request, answer["choices"][0], answer.get("usage") or {})
+        reply.litellm_call_id = reply_headers.get("x-litellm-call-id")
+        return reply
+
+    async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[bytes]:
+        """One streamed turn through the proxy: its server-sent events, as they come."""
+        body, forwarded = _gateway_call(model, request, self.headers)
+        return await self.gateway.stream(body, forwarded)
 
 
-async def gateway_stream(
-    gateway: ProxyChatGateway, headers: Mapping[str, str], model: str, request: ChatRequest
-) -> AsyncIterator[bytes]:
-    """One streamed turn through the proxy: its server-sent events, as they come."""
-    body, forwarded = _gateway_call(model, request, headers)
-    return await gateway.stream(body, forwarded)
+ChatPath = HandlerPath | GatewayPath

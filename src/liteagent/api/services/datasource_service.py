@@ -12,43 +12,35 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from liteagent.api.principal import Principal
 from liteagent.api.schemas import DataSource, DataSourceCreate, DataSourceUpdate
-from liteagent.api.services.context import ApiContext
+from liteagent.api.services.owned import OwnedResourceService
 from liteagent.datasources import (
     BaseDataSourceProvider,
     DataSourceContent,
+    DataSourceNotFoundError,
     FileDataSourceProvider,
     GitLabDataSourceProvider,
     TextDataSourceProvider,
     provider_for_source,
 )
 from liteagent.errors import ConflictError, InvalidRequestError, NotFoundError, ValidationError
-from liteagent.log import get_logger
 from liteagent.storage.base import utcnow
 from liteagent.storage.catalog_models import ApiDataSourceRecord
 from liteagent.storage.catalog_store import new_id
 
 __all__ = ["DataSourceService"]
 
-logger = get_logger(__name__)
 
 _PREVIEW = 200
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
-class DataSourceService:
-    """The seeds' data-source service, scoped to one caller.
+class DataSourceService(OwnedResourceService[ApiDataSourceRecord, DataSource]):
+    """The seeds' data-source service, scoped to one caller."""
 
-    Args:
-        context: The app's shared parts.
-        principal: The caller: sees and changes only what ``principal.can_access`` allows.
-    """
-
-    def __init__(self, context: ApiContext, principal: Principal) -> None:
-        self.context = context
-        self.principal = principal
-        self.repository = context.repository
+    noun = "datasource"
+    label = "data source"
+    not_found = DataSourceNotFoundError
 
     def to_schema(self, record: ApiDataSourceRecord) -> DataSource:
         """The data source as the API shows it (never its token)."""
@@ -69,13 +61,6 @@ class DataSourceService:
             updated_at=record.updated_at,
             fetched_at=record.fetched_at,
         )
-
-    async def record(self, datasource_id: str) -> ApiDataSourceRecord | None:
-        """The caller's data source (``None`` if absent or someone else's)."""
-        record = await self.repository.get_datasource(datasource_id)
-        if record is None or not self.principal.can_access(record.owner):
-            return None
-        return record
 
     # ----------------------------------------------------------------- fetching
     def _provider(self, source_type: str, source: str, token: str | None) -> BaseDataSourceProvider:
@@ -140,10 +125,7 @@ class DataSourceService:
             owner=self.principal.owner,
             **self._content_fields(content),
         )
-        await self.repository.add_datasource(record)
-        logger.info("api_datasource_created", datasource=record.id, type=record.source_type)
-        await self.context.changed()
-        return self.to_schema(record)
+        return await self._insert(record, datasource=record.id, type=record.source_type)
 
     async def create_from_upload(self, name: str, filename: str, payload: bytes) -> DataSource:
         """Store an uploaded file's text (PDF, HTML, Markdown… as ``FileDataSourceProvider``
@@ -170,20 +152,7 @@ class DataSourceService:
             owner=self.principal.owner,
             **self._content_fields(content),
         )
-        await self.repository.add_datasource(record)
-        logger.info("api_datasource_created", datasource=record.id, type="file")
-        await self.context.changed()
-        return self.to_schema(record)
-
-    async def get_by_id(self, datasource_id: str) -> DataSource | None:
-        """The data source, if the caller may see it."""
-        record = await self.record(datasource_id)
-        return self.to_schema(record) if record is not None else None
-
-    async def get_all(self) -> list[DataSource]:
-        """The caller's data sources (an admin: everyone's)."""
-        owner = None if self.principal.is_admin else self.principal.owner
-        return [self.to_schema(r) for r in await self.repository.list_datasources(owner=owner)]
+        return await self._insert(record, datasource=record.id, type="file")
 
     async def get_by_ids(self, ids: list[str]) -> list[DataSource]:
         """Those of ``ids`` the caller may see, in that order."""
@@ -216,17 +185,7 @@ class DataSourceService:
                 source=source,
                 **self._content_fields(await self._fetch(record.source_type, source, token)),
             )
-        updated = await self.repository.update_datasource(datasource_id, fields)
-        await self.context.changed()
-        return self.to_schema(updated) if updated is not None else None
-
-    async def delete(self, datasource_id: str) -> bool:
-        """Remove the data source; ``False`` if the caller has no such data source."""
-        if await self.record(datasource_id) is None:
-            return False
-        deleted = await self.repository.delete_datasource(datasource_id)
-        await self.context.changed()
-        return deleted
+        return await self._apply(datasource_id, fields, changed=given)
 
     async def refresh_content(self, datasource_id: str) -> DataSource | None:
         """Fetch the source again; a failure is recorded on it and raised.
@@ -246,11 +205,7 @@ class DataSourceService:
         except Exception as exc:
             message = getattr(exc, "message", None) or type(exc).__name__
             failed = {"error": message, "status": "error"}
-            await self.repository.update_datasource(datasource_id, failed)
+            await self.repository.update_row(ApiDataSourceRecord, datasource_id, failed)
             raise
-        updated = await self.repository.update_datasource(
-            datasource_id, self._content_fields(content)
-        )
-        logger.info("api_datasource_refreshed", datasource=datasource_id)
-        await self.context.changed()  # RAG entries reading it ingest it again
-        return self.to_schema(updated) if updated is not None else None
+        fields = self._content_fields(content)  # RAG entries reading it ingest it again
+        return await self._apply(datasource_id, fields, changed=["content"], event="refreshed")

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from liteagent.api.principal import Principal
 from liteagent.api.schemas import LLMProvider, LLMProviderCreate, LLMProviderUpdate
-from liteagent.api.services.context import ApiContext
-from liteagent.errors import ConflictError, ValidationError
-from liteagent.log import get_logger
+from liteagent.api.services.owned import OwnedResourceService
+from liteagent.errors import ConflictError, ProviderNotFoundError, ValidationError
 from liteagent.security.outbound import OutboundPolicy, OutboundURLError
 from liteagent.storage.catalog_models import ApiProviderRecord
-from liteagent.storage.catalog_store import DuplicateNameError, new_id
+from liteagent.storage.catalog_store import new_id
 
 __all__ = ["ProviderService", "mask_secret"]
-
-logger = get_logger(__name__)
 
 
 def mask_secret(secret: str) -> str:
@@ -31,18 +27,11 @@ def _registered(provider_type: str) -> bool:
     return llm_registry.has(provider_type)
 
 
-class ProviderService:
-    """The seeds' provider service, scoped to one caller.
+class ProviderService(OwnedResourceService[ApiProviderRecord, LLMProvider]):
+    """The seeds' provider service, scoped to one caller."""
 
-    Args:
-        context: The app's shared parts.
-        principal: The caller: sees and changes only what ``principal.can_access`` allows.
-    """
-
-    def __init__(self, context: ApiContext, principal: Principal) -> None:
-        self.context = context
-        self.principal = principal
-        self.repository = context.repository
+    noun = "provider"
+    not_found = ProviderNotFoundError
 
     def to_schema(self, record: ApiProviderRecord) -> LLMProvider:
         """The provider as the API shows it (the key masked, never in plain text)."""
@@ -89,13 +78,6 @@ class ProviderService:
                 f"provider_type: unknown provider type '{provider_type}'; known: {known}."
             )
 
-    async def record(self, provider_id: str) -> ApiProviderRecord | None:
-        """The caller's provider ``provider_id`` (``None`` if absent or someone else's)."""
-        record = await self.repository.get_provider(provider_id)
-        if record is None or not self.principal.can_access(record.owner):
-            return None
-        return record
-
     async def create(self, data: LLMProviderCreate) -> LLMProvider:
         """Store a new provider (its key encrypted).
 
@@ -116,23 +98,11 @@ class ProviderService:
             is_active=data.is_active,
             owner=self.principal.owner,
         )
-        try:
-            await self.repository.add_provider(record)
-        except DuplicateNameError:
-            raise ConflictError(f"A provider named '{data.name}' exists already.") from None
-        logger.info("api_provider_created", provider=record.name, owner=record.owner)
-        await self.context.changed()
-        return self.to_schema(record)
-
-    async def get_by_id(self, provider_id: str) -> LLMProvider | None:
-        """The provider, if the caller may see it."""
-        record = await self.record(provider_id)
-        return self.to_schema(record) if record is not None else None
+        return await self._insert(record, provider=record.name, owner=record.owner)
 
     async def get_all(self, active_only: bool = False) -> list[LLMProvider]:
         """The caller's providers (an admin: everyone's)."""
-        owner = None if self.principal.is_admin else self.principal.owner
-        records = await self.repository.list_providers(owner=owner)
+        records = await self.records()
         return [self.to_schema(r) for r in records if r.is_active or not active_only]
 
     async def update(self, provider_id: str, data: LLMProviderUpdate) -> LLMProvider | None:
@@ -154,33 +124,13 @@ class ProviderService:
         if "api_key" in given:
             key = data.api_key.get_secret_value() if data.api_key else None
             fields["api_key"] = self.context.encryption.encrypt(key) if key else None
-        try:
-            record = await self.repository.update_provider(provider_id, fields)
-        except DuplicateNameError:
-            raise ConflictError(f"A provider named '{data.name}' exists already.") from None
-        if record is None:
-            return None
-        logger.info("api_provider_updated", provider=record.name, fields=sorted(fields))
-        await self.context.changed()
-        return self.to_schema(record)
+        return await self._apply(provider_id, fields, changed=fields)
 
-    async def delete(self, provider_id: str) -> bool:
-        """Remove the provider; ``False`` if the caller has no such provider.
-
-        Raises:
-            ConflictError: agents still use it.
-        """
-        record = await self.record(provider_id)
-        if record is None:
-            return False
-        users = await self.repository.agents_using_provider(provider_id)
+    async def _check_deletable(self, record: ApiProviderRecord) -> None:
+        """A provider agents still use is not removed (409)."""
+        users = await self.repository.agents_using_provider(record.id)
         if users:
             raise ConflictError(
                 f"Provider '{record.name}' is used by agent(s) {', '.join(sorted(users))}; "
                 "change or delete them first."
             )
-        deleted = await self.repository.delete_provider(provider_id)
-        if deleted:
-            logger.info("api_provider_deleted", provider=record.name)
-            await self.context.changed()
-        return deleted

@@ -13,12 +13,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from liteagent.storage.migrations.columns import AWARE, timestamps
+
 revision = "0001"
 down_revision: str | None = None
 branch_labels: str | None = None
 depends_on: str | None = None
-
-_AWARE = sa.DateTime(timezone=True)
 
 
 def _run_columns(owner: str, run_id: str) -> list[sa.Column[object]]:
@@ -34,8 +34,7 @@ def _run_columns(owner: str, run_id: str) -> list[sa.Column[object]]:
         sa.Column("answer_fingerprint", sa.String(64), nullable=True),
         sa.Column("final_fingerprint", sa.String(64), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", _AWARE, nullable=False),
-        sa.Column("updated_at", _AWARE, nullable=False),
+        *timestamps(),
     ]
 
 
@@ -52,7 +51,7 @@ def upgrade() -> None:
             sa.Column("owner", sa.String(512), nullable=False),
             sa.Column("title", sa.String(200), nullable=False),
             sa.Column("text", sa.Text(), nullable=False),
-            sa.Column("created_at", _AWARE, nullable=False),
+            sa.Column("created_at", AWARE, nullable=False),
         )
         op.create_index("ix_liteagent_notes_owner", "liteagent_notes", ["owner"])
     if "liteagent_toolkit_credentials" not in existing:
@@ -62,8 +61,7 @@ def upgrade() -> None:
             sa.Column("user_key", sa.String(512), nullable=False),
             sa.Column("toolkit", sa.String(64), nullable=False),
             sa.Column("secret", sa.Text(), nullable=False),
-            sa.Column("created_at", _AWARE, nullable=False),
-            sa.Column("updated_at", _AWARE, nullable=False),
+            *timestamps(),
             sa.UniqueConstraint(
                 "user_key", "toolkit", name="uq_liteagent_toolkit_credentials_user"
             ),

@@ -13,12 +13,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from liteagent.storage.migrations.columns import AWARE, timestamps
+
 revision = "0002_auth"
 down_revision: str | None = "0001"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-_AWARE = sa.DateTime(timezone=True)
+
+def _user_id() -> sa.Column[object]:
+    """The user a key or a token belongs to (removed with the user)."""
+    return sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("liteagent_users.id", ondelete="CASCADE"),
+        nullable=False,
+    )
 
 
 def upgrade() -> None:
@@ -30,38 +40,27 @@ def upgrade() -> None:
         sa.Column("roles", sa.String(512), nullable=False),
         sa.Column("team_id", sa.String(128), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", _AWARE, nullable=False),
-        sa.Column("updated_at", _AWARE, nullable=False),
+        *timestamps(),
     )
     op.create_table(
         "liteagent_api_keys",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column(
-            "user_id",
-            sa.String(36),
-            sa.ForeignKey("liteagent_users.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        _user_id(),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("prefix", sa.String(16), nullable=False),
         sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
-        sa.Column("created_at", _AWARE, nullable=False),
-        sa.Column("expires_at", _AWARE, nullable=True),
-        sa.Column("revoked_at", _AWARE, nullable=True),
+        sa.Column("created_at", AWARE, nullable=False),
+        sa.Column("expires_at", AWARE, nullable=True),
+        sa.Column("revoked_at", AWARE, nullable=True),
     )
     op.create_index("ix_liteagent_api_keys_user_id", "liteagent_api_keys", ["user_id"])
     op.create_table(
         "liteagent_refresh_tokens",
         sa.Column("jti", sa.String(64), primary_key=True),
-        sa.Column(
-            "user_id",
-            sa.String(36),
-            sa.ForeignKey("liteagent_users.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
-        sa.Column("expires_at", _AWARE, nullable=False),
-        sa.Column("used_at", _AWARE, nullable=True),
-        sa.Column("created_at", _AWARE, nullable=False),
+        _user_id(),
+        sa.Column("expires_at", AWARE, nullable=False),
+        sa.Column("used_at", AWARE, nullable=True),
+        sa.Column("created_at", AWARE, nullable=False),
     )
     op.create_index("ix_liteagent_refresh_tokens_user_id", "liteagent_refresh_tokens", ["user_id"])
 

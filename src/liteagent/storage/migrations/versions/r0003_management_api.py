@@ -11,19 +11,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from liteagent.storage.migrations.columns import AWARE, timestamps
+
 revision = "0003_management_api"
 down_revision: str | None = "0002_auth"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-_AWARE = sa.DateTime(timezone=True)
-
 
 def _stamps() -> list[sa.Column[object]]:
     return [
         sa.Column("owner", sa.String(512), nullable=False),
-        sa.Column("created_at", _AWARE, nullable=False),
-        sa.Column("updated_at", _AWARE, nullable=False),
+        *timestamps(),
     ]
 
 
@@ -60,13 +59,13 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         *_stamps(),
-        sa.Column("fetched_at", _AWARE, nullable=True),
+        sa.Column("fetched_at", AWARE, nullable=True),
     )
     op.create_table(
         "liteagent_catalog_version",
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("updated_at", _AWARE, nullable=False),
+        sa.Column("updated_at", AWARE, nullable=False),
     )
 
 

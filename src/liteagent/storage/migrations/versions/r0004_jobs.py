@@ -13,12 +13,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from liteagent.storage.migrations.columns import AWARE, timestamps
+
 revision = "0004_jobs"
 down_revision: str | None = "0003_management_api"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-_AWARE = sa.DateTime(timezone=True)
 _INDEX = "ix_liteagent_jobs_name_status"
 
 
@@ -35,10 +36,9 @@ def upgrade() -> None:
             sa.Column("max_attempts", sa.Integer(), nullable=False),
             sa.Column("result", sa.Text(), nullable=True),
             sa.Column("error", sa.Text(), nullable=True),
-            sa.Column("next_attempt_at", _AWARE, nullable=True),
-            sa.Column("created_at", _AWARE, nullable=False),
-            sa.Column("updated_at", _AWARE, nullable=False),
-            sa.Column("finished_at", _AWARE, nullable=True),
+            sa.Column("next_attempt_at", AWARE, nullable=True),
+            *timestamps(),
+            sa.Column("finished_at", AWARE, nullable=True),
         )
     if _INDEX not in {index["name"] for index in inspector.get_indexes("liteagent_jobs")}:
         op.create_index(_INDEX, "liteagent_jobs", ["name", "status", "updated_at"])
