@@ -406,6 +406,18 @@ def test_api_keys_work_are_listed_masked_and_revoked(world: World) -> None:
         assert body["id"] not in {k["id"] for k in client.get("/auth/api-keys", headers=bob).json()}
 
 
+def test_text_the_database_cannot_store_is_a_422_and_changes_nothing(world: World) -> None:
+    """A NUL character (PostgreSQL cannot store it) is refused at the door on both databases."""
+    with world.client() as client:
+        bob = bearer(login(client, world, "bob")["access_token"])
+        before = client.get("/auth/api-keys", headers=bob).json()
+        created = client.post("/auth/api-keys", json={"name": "lap\x00top"}, headers=bob)
+        token = client.post("/auth/token", json={"email": "b\x00b@x.org", "password": "pw"})
+        assert created.status_code == 422, created.text
+        assert token.status_code == 422, token.text
+        assert client.get("/auth/api-keys", headers=bob).json() == before
+
+
 def test_api_key_ownership(world: World) -> None:
     with world.client() as client:
         bob = bearer(login(client, world, "bob")["access_token"])

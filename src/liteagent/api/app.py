@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from litellm.exceptions import APIError
 from litellm.llms.custom_llm import CustomLLMError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from liteagent.api.principal import Authenticator
 from liteagent.api.proxy_chat import ChatGatewayError, ProxyChatGateway
@@ -80,6 +80,18 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("api_request_failed", path=request.url.path, error=type(exc).__name__)
         return _error(500, "LiteAgent hit an internal error; see the logs.", "internal_error")
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL refuses some values SQLite takes (a NUL character in a text field): the
+        # client's to correct. The value is not echoed (it may be a secret).
+        logger.info("api_value_refused_by_storage", path=request.url.path, error=type(exc).__name__)
+        return _error(
+            422,
+            "A value in this request cannot be stored (for example text containing the NUL "
+            "character \\u0000); nothing was changed. Remove it and try again.",
+            "validation_error",
+        )
 
     @app.exception_handler(OperationalError)
     async def storage_down(request: Request, exc: OperationalError) -> JSONResponse:

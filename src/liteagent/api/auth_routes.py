@@ -78,10 +78,14 @@ async def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+# Text that is looked up or stored: PostgreSQL cannot hold the NUL character.
+_STORABLE = r"^[^\x00]*$"
+
+
 class TokenRequest(BaseModel):
     """Credentials of a user."""
 
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(min_length=3, max_length=320, pattern=_STORABLE)
     password: SecretStr = Field(min_length=1, max_length=1024)
 
 
@@ -114,7 +118,9 @@ class UserInfo(BaseModel):
 class CreateApiKeyRequest(BaseModel):
     """A new API key."""
 
-    name: str = Field(min_length=1, max_length=200, description="What the key is for")
+    name: str = Field(
+        min_length=1, max_length=200, pattern=_STORABLE, description="What the key is for"
+    )
     expires_in_days: int | None = Field(
         None, ge=1, le=3650, description="Days until the key stops working (default: never)"
     )

@@ -477,3 +477,22 @@ async def test_teams_cannot_borrow_the_servers_own_access(api: Api) -> None:
         assert named in r.json()["error"]["message"], (definition, r.text)
         r = await api.client.post("/agents", json=body, headers=auth(MASTER))
         assert r.status_code == 201, (definition, r.text)  # an admin decides for itself
+
+
+async def test_text_postgresql_cannot_store_is_a_422_that_changes_nothing(tmp_path: Path) -> None:
+    """SQLite stores a NUL character, PostgreSQL refuses it in a text column: the API answers
+    422 with what to do, never 500, and nothing is written."""
+    from tests.servers.pgvector_server import embedded_postgres
+    from tests.servers.postgres_db import scratch_database
+
+    with embedded_postgres() as uri, scratch_database(uri) as database_url:
+        async with running_api(tmp_path, database_url=database_url) as api:
+            body = {"name": "nul", "provider_type": "openai", "model_name": "gpt\x00test"}
+            r = await api.client.post("/providers", json=body, headers=auth(MASTER))
+            assert r.status_code == 422, r.text
+            message = r.json()["error"]["message"]
+            assert "\\u0000" in message and "nothing was changed" in message
+            listed = await api.client.get("/providers", headers=auth(MASTER))
+            assert listed.status_code == 200 and listed.json() == []
+            fixed = {**body, "model_name": "gpt-test"}
+            assert (await api.client.post("/providers", json=fixed, headers=auth(MASTER))).is_success
