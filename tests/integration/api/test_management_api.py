@@ -495,4 +495,5 @@ async def test_text_postgresql_cannot_store_is_a_422_that_changes_nothing(tmp_pa
             listed = await api.client.get("/providers", headers=auth(MASTER))
             assert listed.status_code == 200 and listed.json() == []
             fixed = {**body, "model_name": "gpt-test"}
-            assert (await api.client.post("/providers", json=fixed, headers=auth(MASTER))).is_success
+            again = await api.client.post("/providers", json=fixed, headers=auth(MASTER))
+            assert again.status_code == 201, again.text
