@@ -415,6 +415,7 @@ def test_text_the_database_cannot_store_is_a_422_and_changes_nothing(world: Worl
         token = client.post("/auth/token", json={"email": "b\x00b@x.org", "password": "pw"})
         assert created.status_code == 422, created.text
         assert token.status_code == 422, token.text
+        assert client.delete("/auth/api-keys/a%00b", headers=bob).status_code == 422
         assert client.get("/auth/api-keys", headers=bob).json() == before
 
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 
@@ -242,7 +242,9 @@ async def list_api_keys(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**_UNAUTHORIZED, status.HTTP_404_NOT_FOUND: {"description": "No such live key"}},
 )
-async def revoke_api_key(key_id: str, user: CurrentUser, authenticator: Authenticator) -> None:
+async def revoke_api_key(
+    key_id: Annotated[str, Path(pattern=_STORABLE)], user: CurrentUser, authenticator: Authenticator
+) -> None:
     """Revoke one of the caller's API keys (admins: anyone's). It stops working at once."""
     if not await authenticator.revoke_api_key(user, key_id):
         raise NotFoundError(f"No live API key {key_id!r} of yours.").to_http_exception()
