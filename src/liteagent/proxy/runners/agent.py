@@ -72,6 +72,7 @@ from liteagent.proxy.runners.agent_chat import (
 )
 from liteagent.proxy.runners.base import user_scoped
 from liteagent.proxy.runners.chat_session import ABORTED, ChatSession
+from liteagent.runtime.background import cancel_and_wait
 from liteagent.runtime.metrics import metrics
 from liteagent.storage import NoteRepository, StaleRunError, get_database
 
@@ -616,9 +617,8 @@ class _Session(ChatSession[AgentState, StoredRun]):
                 # calls the person approved finish, never cut off halfway (see _save_cancelled)
                 self.running_tools = task
             elif not task.done():
-                task.cancel()  # the model's stream and the other tools see the cancellation
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # the model's stream and the other tools see the cancellation
+                await cancel_and_wait(task)
 
     def _approved_running(self, state: AgentState) -> bool:
         """Whether the calls running in ``state`` include one that needed an approval."""

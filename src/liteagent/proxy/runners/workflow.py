@@ -19,7 +19,6 @@ Each request is one turn of a conversation. The runner
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import re
@@ -55,6 +54,7 @@ from liteagent.proxy.runners.workflow_render import (
     question_text,
     result_text,
 )
+from liteagent.runtime.background import cancel_and_wait
 from liteagent.storage import NoteRepository, StaleRunError, get_database
 from liteagent.workflows import (
     HumanResponseError,
@@ -418,9 +418,7 @@ class _Session(ChatSession[WorkflowState, StoredWorkflowRun]):
                     raise item
         finally:
             if not producer.done():
-                producer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await producer
+                await cancel_and_wait(producer)
         async for event in self._finish(previous):
             yield event
 
