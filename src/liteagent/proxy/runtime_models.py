@@ -15,7 +15,6 @@ went away, and adds or removes the proxy router's deployments so that ``/v1/mode
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from liteagent.proxy.cache import AgentCache
 from liteagent.proxy.registration import deployment_id, proxy_router, register_with_router
 from liteagent.proxy.runners.rag import forget_ingestion
 from liteagent.redaction import redact_text
+from liteagent.runtime.background import cancel_and_wait
 from liteagent.runtime.services import RuntimeServices
 from liteagent.security import get_encryption_service
 from liteagent.storage import get_database
@@ -202,7 +202,4 @@ class CatalogRefresher:
     async def aclose(self) -> None:
         """Stop polling."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

@@ -158,11 +158,7 @@ class WorkflowEngine:
         its options (matched ignoring case and surrounding spaces).
         """
         event = WorkflowEvent("human_response", node_id=node_id, data={"response": response})
-        new = await self.reducer.reduce(definition, state, event, context)
-        new = await self._after(definition, state, new)
-        if run:
-            new = await self.run_to_completion(definition, new, context, max_steps)
-        return new
+        return await self._deliver(definition, state, event, context, run, max_steps)
 
     async def send_event(
         self,
@@ -177,6 +173,18 @@ class WorkflowEngine:
     ) -> WorkflowState:
         """Deliver ``event_name`` to the WAIT nodes waiting for it and carry on running."""
         event = WorkflowEvent("external_event", data={"event": event_name, "data": data})
+        return await self._deliver(definition, state, event, context, run, max_steps)
+
+    async def _deliver(
+        self,
+        definition: WorkflowDefinition,
+        state: WorkflowState,
+        event: WorkflowEvent,
+        context: dict[str, Any] | None,
+        run: bool,
+        max_steps: int,
+    ) -> WorkflowState:
+        """Apply ``event`` to ``state`` and (with ``run``) carry on running."""
         new = await self.reducer.reduce(definition, state, event, context)
         new = await self._after(definition, state, new)
         if run:

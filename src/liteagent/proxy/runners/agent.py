@@ -43,7 +43,7 @@ from liteagent.agents import (
 from liteagent.agents.builtin_tools import ToolContext
 from liteagent.agents.llm_client import LLMEvent, ProviderLLMClient
 from liteagent.agents.memory import summarizer_for
-from liteagent.agents.run_store import RunStore, StoredRun
+from liteagent.agents.run_store import AGENT_RUNS, RunStore, StoredRun
 from liteagent.agents.twelve_factor_agent import EXTERNAL_TOOL_CALLS, ToolChoice
 from liteagent.catalog import AgentSpec
 from liteagent.catalog.assembly import build_memory, build_tools
@@ -72,8 +72,8 @@ from liteagent.proxy.runners.agent_chat import (
 )
 from liteagent.proxy.runners.base import user_scoped
 from liteagent.proxy.runners.chat_session import ABORTED, ChatSession
+from liteagent.runtime.background import cancel_and_wait
 from liteagent.runtime.metrics import metrics
-from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import NoteRepository, StaleRunError, get_database
 
 logger = get_logger(__name__)
@@ -268,7 +268,7 @@ class AgentChatRunner:
                 yield event
 
 
-class _Session(ChatSession[StoredRun]):
+class _Session(ChatSession[AgentState, StoredRun]):
     """One request's work on one conversation."""
 
     def __init__(
@@ -282,13 +282,12 @@ class _Session(ChatSession[StoredRun]):
         # the client ran its tools: its messages hold the whole conversation, and a stored run
         # of this chat is not touched
         store = None if turn.tool_exchange else runner.store
-        super().__init__(ctx, turn, store, runner.spec.name, "agent_run")
+        super().__init__(ctx, turn, store, runner.spec.name, AGENT_RUNS)
         self.runner = runner
         self.agent = agent
         self.queue = queue
         self.persist = False
         self.displaced: AgentState | None = None
-        self.run_id: str | None = None
         # the waiting state and its fingerprint an approval claimed, to give it back if the
         # client leaves before any approved work started
         self.claimed: tuple[AgentState, str | None] | None = None
@@ -448,31 +447,12 @@ class _Session(ChatSession[StoredRun]):
         return new
 
     # ------------------------------------------------------------------ drive
-    async def _drive(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
-        self.run_id = state.run_id
-        async with self._watch(state.run_id) as watch:
-            try:
-                async with (
-                    aclosing(self._drive_steps(state)) as steps,
-                    aclosing(watch.guard(steps)) as events,
-                ):
-                    async for event in events:
-                        yield event
-            except (asyncio.CancelledError, GeneratorExit) as exc:
-                aborted = isinstance(exc, asyncio.CancelledError) and watch.absorb()
-                # this task cannot await any more: the rest runs in a task of its own, and the
-                # chat's next turn waits for it
-                rest = asyncio.ensure_future(self._save_cancelled())
-                finish_turn_with(turn_key(self.name, self.key), rest)
-                await asyncio.shield(rest)
-                if not aborted:
-                    raise
-                # an abort (from any replica): the run is stopped, the answer ends normally
-                yield self._say(ABORTED)
-                model_id = self.runner.provider.model_id
-                yield RunFinished(
-                    metadata={"model": model_id, "status": "aborted", "stopped": True}
-                )
+    def _stopped(self) -> list[RunEvent]:
+        model_id = self.runner.provider.model_id
+        return [
+            self._say(ABORTED),
+            RunFinished(metadata={"model": model_id, "status": "aborted", "stopped": True}),
+        ]
 
     async def _save_cancelled(self) -> None:
         """The client went away (Open WebUI's Stop) or the request failed. From the last durable
@@ -637,9 +617,8 @@ class _Session(ChatSession[StoredRun]):
                 # calls the person approved finish, never cut off halfway (see _save_cancelled)
                 self.running_tools = task
             elif not task.done():
-                task.cancel()  # the model's stream and the other tools see the cancellation
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # the model's stream and the other tools see the cancellation
+                await cancel_and_wait(task)
 
     def _approved_running(self, state: AgentState) -> bool:
         """Whether the calls running in ``state`` include one that needed an approval."""
@@ -716,10 +695,7 @@ class _Session(ChatSession[StoredRun]):
         compare-and-set. ``False`` when the stored run moved on meanwhile (never overwritten)."""
         if self.store is None or not self.persist:
             return True
-        record = self._record_for(
-            state.run_id, lambda: StoredRun(session_key=self.key, agent=self.name, state=state)
-        )
-        record.state = state
+        record = self._record_for(state)
         waiting = state.status == AgentStatus.WAITING_HUMAN
         return await self._write(record, final=final, waiting=waiting)
 

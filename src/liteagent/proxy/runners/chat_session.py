@@ -4,22 +4,27 @@ A ``ChatSession`` loads the run stored for the chat (``RequestContext.session_ke
 entry's name), keeps the text it sent (so the conversation's fingerprints can be taken when the
 turn ends), and writes the run back with compare-and-set: a run's first write takes the chat's
 slot, a later write fails with ``StaleRunError`` when the row moved on meanwhile and is never
-overwritten. The agent and workflow runners subclass it with their own decisions.
+overwritten. It drives a run (``_drive``) under a watch for aborts from any replica, and has
+what a stop leaves saved (``_save_cancelled``) before the chat's next turn starts. The agent and
+workflow runners subclass it with their own decisions and steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Generic, TypeVar
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager, aclosing
+from typing import Generic
 
 from liteagent.log import get_logger
 from liteagent.proxy.context import RequestContext
-from liteagent.proxy.events import TextDelta
+from liteagent.proxy.events import RunEvent, TextDelta
 from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint
 from liteagent.runtime.run_control import RunWatch, run_control
+from liteagent.runtime.session_lock import finish_turn_with, turn_key
 from liteagent.storage import StaleRunError, VersionedRunStore
-from liteagent.storage.runs import StoredRunLike
+from liteagent.storage.runs import RunKind, RunT, StateT
 
 __all__ = ["ABORTED", "ChatSession"]
 
@@ -27,10 +32,8 @@ ABORTED = "Stopped: this run was aborted before it finished. Nothing else was ru
 
 logger = get_logger(__name__)
 
-RunT = TypeVar("RunT", bound=StoredRunLike[Any])
 
-
-class ChatSession(Generic[RunT]):
+class ChatSession(ABC, Generic[StateT, RunT]):
     """The shared part of one request's session (see the module docs).
 
     Args:
@@ -38,25 +41,27 @@ class ChatSession(Generic[RunT]):
         turn: The conversation as the client sent it.
         store: The run store (``None``: nothing is stored for this request).
         name: The catalog entry (the store's owner).
-        event: Prefix of log events (``agent_run``, ``workflow_run``).
+        kind: The kind of run (``AGENT_RUNS``, ``WORKFLOW_RUNS``): its run ids, stored records
+            and log events (``agent_run_…``, ``workflow_run_…``).
     """
 
     def __init__(
         self,
         ctx: RequestContext,
         turn: ChatTurn,
-        store: VersionedRunStore[Any, RunT] | None,
+        store: VersionedRunStore[StateT, RunT] | None,
         name: str,
-        event: str,
+        kind: RunKind[StateT, RunT],
     ) -> None:
         self.ctx = ctx
         self.turn = turn
         self.store = store
         self.key = ctx.session_key
         self.name = name
-        self.event = event
+        self.kind = kind
         self.emitted: list[str] = []
         self.stored: RunT | None = None
+        self.run_id: str | None = None
 
     # ------------------------------------------------------------------ text
     def _text(self, text: str) -> TextDelta:
@@ -79,6 +84,48 @@ class ChatSession(Generic[RunT]):
             run_id, agent=self.name, owner=self.ctx.user_key, metadata={"model": self.ctx.model}
         )
 
+    # ------------------------------------------------------------------ drive
+    async def _drive(self, state: StateT) -> AsyncGenerator[RunEvent, None]:
+        """Yield the events of ``_drive_steps(state)`` while watching the run for an abort.
+
+        When the client goes away (Open WebUI's Stop) or an abort arrives, what the stop leaves
+        is saved (``_save_cancelled``) before the chat's next turn starts; an abort then ends the
+        answer normally (``_stopped``), anything else is raised again.
+        """
+        self.run_id = self.kind.run_id(state)
+        async with self._watch(self.run_id) as watch:
+            try:
+                async with (
+                    aclosing(self._drive_steps(state)) as steps,
+                    aclosing(watch.guard(steps)) as events,
+                ):
+                    async for event in events:
+                        yield event
+            except (asyncio.CancelledError, GeneratorExit) as exc:
+                aborted = isinstance(exc, asyncio.CancelledError) and watch.absorb()
+                # this task cannot await any more: the rest runs in a task of its own, and the
+                # chat's next turn waits for it
+                rest = asyncio.ensure_future(self._save_cancelled())
+                finish_turn_with(turn_key(self.name, self.key), rest)
+                await asyncio.shield(rest)
+                if not aborted:
+                    raise
+                # an abort (from any replica): the run is stopped, the answer ends normally
+                for event in self._stopped():
+                    yield event
+
+    @abstractmethod
+    def _drive_steps(self, state: StateT) -> AsyncGenerator[RunEvent, None]:
+        """Step the run from ``state`` to its end or its next wait, with the events to send."""
+
+    @abstractmethod
+    async def _save_cancelled(self) -> None:
+        """Save the stored run as a stop at its phase leaves it (see ``_drive``)."""
+
+    @abstractmethod
+    def _stopped(self) -> list[RunEvent]:
+        """The end of an answer whose run was aborted: what it says, then ``RunFinished``."""
+
     # ------------------------------------------------------------------ the stored run
     async def _load(self) -> RunT | None:
         if self.store is None:
@@ -86,13 +133,14 @@ class ChatSession(Generic[RunT]):
         self.stored = await self.store.load_run(session_key=self.key, owner=self.name)
         return self.stored
 
-    def _record_for(self, run_id: str, make: Callable[[], RunT]) -> RunT:
-        """The stored record of the run ``run_id``: the loaded one, or a new one (``make``)
-        that will take the chat's slot on its first write."""
+    def _record_for(self, state: StateT) -> RunT:
+        """The stored record of the run of ``state``, holding ``state``: the loaded one, or a new
+        one that will take the chat's slot on its first write."""
         record = self.stored
-        if record is None or self.store is None or self.store.kind.run_id(record.state) != run_id:
-            record = make()
+        if record is None or self.kind.run_id(record.state) != self.kind.run_id(state):
+            record = self.kind.make(self.key, self.name, state)
             self.stored = record
+        record.state = state
         return record
 
     async def _write(self, record: RunT, *, final: bool, waiting: bool) -> bool:
@@ -113,7 +161,7 @@ class ChatSession(Generic[RunT]):
                 await self.store.put(record)
         except StaleRunError:
             logger.warning(
-                f"{self.event}_stale", owner=self.name, run_id=self.store.kind.run_id(record.state)
+                f"{self.kind.event}_stale", owner=self.name, run_id=self.kind.run_id(record.state)
             )
             return False
         return True

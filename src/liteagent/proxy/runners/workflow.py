@@ -19,7 +19,6 @@ Each request is one turn of a conversation. The runner
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import re
@@ -55,6 +54,7 @@ from liteagent.proxy.runners.workflow_render import (
     question_text,
     result_text,
 )
+from liteagent.runtime.background import cancel_and_wait
 from liteagent.storage import NoteRepository, StaleRunError, get_database
 from liteagent.workflows import (
     HumanResponseError,
@@ -65,7 +65,7 @@ from liteagent.workflows import (
     WorkflowStatus,
 )
 from liteagent.workflows.agent_node import AgentNodeEvent, AgentNodeRunner
-from liteagent.workflows.run_store import StoredWorkflowRun, WorkflowRunStore
+from liteagent.workflows.run_store import WORKFLOW_RUNS, StoredWorkflowRun, WorkflowRunStore
 
 __all__ = ["WorkflowRunner", "build_workflow_runner", "definition_hash"]
 
@@ -138,6 +138,16 @@ def normalise_answer(text: str, options: Sequence[str] | None) -> str:
     return reply
 
 
+def _closed(state: WorkflowState, reason: str) -> WorkflowState:
+    """A copy of ``state`` ended for good: ``FAILED`` with ``reason``, waiting for nothing."""
+    closed = state.copy()
+    closed.status = WorkflowStatus.FAILED
+    closed.error = reason
+    closed.current_nodes = []
+    closed.waiting.clear()
+    return closed
+
+
 @dataclass(frozen=True)
 class _Step:
     state: WorkflowState
@@ -181,11 +191,11 @@ class WorkflowRunner:
                 yield event
 
 
-class _Session(ChatSession[StoredWorkflowRun]):
+class _Session(ChatSession[WorkflowState, StoredWorkflowRun]):
     """One request's work on one conversation."""
 
     def __init__(self, runner: WorkflowRunner, ctx: RequestContext, turn: ChatTurn) -> None:
-        super().__init__(ctx, turn, runner.store, runner.spec.name, "workflow_run")
+        super().__init__(ctx, turn, runner.store, runner.spec.name, WORKFLOW_RUNS)
         self.runner = runner
         self.definition = runner.definition
         self.engine = runner.engine
@@ -266,12 +276,7 @@ class _Session(ChatSession[StoredWorkflowRun]):
         branch (same user turns) cannot be taken as its answer."""
         logger.info("workflow_run_superseded", workflow=self.name, reason="history")
         assert self.store is not None
-        closed = record.state.copy()
-        closed.status = WorkflowStatus.FAILED
-        closed.error = "Superseded by a newer message."
-        closed.current_nodes = []
-        closed.waiting.clear()
-        record.state = closed
+        record.state = _closed(record.state, "Superseded by a newer message.")
         record.paused_fingerprint = None
         try:
             await self.store.save(record, expected_version=record.version)
@@ -288,11 +293,7 @@ class _Session(ChatSession[StoredWorkflowRun]):
         answer = normalise_answer(self.turn.message, options)
         cancel = answer.lower().rstrip(".!") in _CANCEL and answer not in (options or [])
         if cancel:
-            new = state.copy()
-            new.status = WorkflowStatus.FAILED
-            new.error = "Cancelled by the user."
-            new.current_nodes = []
-            new.waiting.clear()
+            new = _closed(state, "Cancelled by the user.")
         else:
             try:
                 new = await self.engine.provide_human_response(
@@ -372,26 +373,12 @@ class _Session(ChatSession[StoredWorkflowRun]):
         self.live_started = False
         return StatusUpdate(f"Running {', '.join(labels)}…") if labels else None
 
-    async def _drive(self, state: WorkflowState) -> AsyncGenerator[RunEvent, None]:
-        async with self._watch(state.execution_id) as watch:
-            try:
-                async with (
-                    aclosing(self._drive_steps(state)) as steps,
-                    aclosing(watch.guard(steps)) as events,
-                ):
-                    async for event in events:
-                        yield event
-            except (asyncio.CancelledError, GeneratorExit) as exc:
-                aborted = isinstance(exc, asyncio.CancelledError) and watch.absorb()
-                await asyncio.shield(self._save_cancelled())
-                if not aborted:
-                    raise
-                # an abort (from any replica): the run is stopped, the answer ends normally
-                yield StatusUpdate("Stopped", done=True)
-                yield self._say(ABORTED)
-                yield RunFinished(
-                    metadata={"model": self.model, "status": "cancelled", "stopped": True}
-                )
+    def _stopped(self) -> list[RunEvent]:
+        return [
+            StatusUpdate("Stopped", done=True),
+            self._say(ABORTED),
+            RunFinished(metadata={"model": self.model, "status": "cancelled", "stopped": True}),
+        ]
 
     async def _save_cancelled(self) -> None:
         """The client went away (Open WebUI's Stop) while a resumed run went on: it is saved as
@@ -401,12 +388,7 @@ class _Session(ChatSession[StoredWorkflowRun]):
             return
         if record.state.status is not WorkflowStatus.RUNNING:
             return
-        stopped = record.state.copy()
-        stopped.status = WorkflowStatus.FAILED
-        stopped.error = STOPPED_REASON
-        stopped.current_nodes = []
-        stopped.waiting.clear()
-        record.state = stopped
+        record.state = stopped = _closed(record.state, STOPPED_REASON)
         try:
             await self.store.save(record, expected_version=record.version)
         except StaleRunError:
@@ -436,9 +418,7 @@ class _Session(ChatSession[StoredWorkflowRun]):
                     raise item
         finally:
             if not producer.done():
-                producer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await producer
+                await cancel_and_wait(producer)
         async for event in self._finish(previous):
             yield event
 
@@ -535,11 +515,7 @@ class _Session(ChatSession[StoredWorkflowRun]):
         waiting = state.status is WorkflowStatus.WAITING_HUMAN
         if self.store is None or not (waiting or self.resumed):
             return
-        record = self._record_for(
-            state.execution_id,
-            lambda: StoredWorkflowRun(session_key=self.key, workflow=self.name, state=state),
-        )
-        record.state = state
+        record = self._record_for(state)
         await self._write(record, final=final, waiting=waiting)
 
 
