@@ -116,17 +116,15 @@ class AgentCache(Generic[T]):
 
     def invalidate_user(self, user: str) -> int:
         """Drop every cached agent of ``user`` (after their credentials change)."""
-        with self._lock:
-            keys = [k for k in self._lru if k.user == user]
-            for k in keys:
-                value = self._lru.pop(k)
-                self._evicted(k, value)
-            return len(keys)
+        return self._drop(lambda key: key.user == user)
 
     def invalidate_model(self, name: str) -> int:
         """Drop every cached runner of the entry ``name`` (after its definition changed)."""
+        return self._drop(lambda key: key.name == name)
+
+    def _drop(self, matches: Callable[[AgentCacheKey], bool]) -> int:
         with self._lock:
-            keys = [k for k in self._lru if k.name == name]
+            keys = [k for k in self._lru if matches(k)]
             for k in keys:
                 value = self._lru.pop(k)
                 self._evicted(k, value)
