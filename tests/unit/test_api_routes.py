@@ -128,3 +128,44 @@ def test_bodies_and_answers_keep_their_schemas(spec: dict[str, Any]) -> None:
     patch = spec["paths"]["/datasources/{datasource_id}"]["patch"]
     assert ref(patch["requestBody"]["content"]) == {"$ref": "#/components/schemas/DataSourceUpdate"}
     assert "content" not in spec["paths"]["/providers/{provider_id}"]["delete"]["responses"]["204"]
+
+
+# The seeds' service methods, with their parameters (the module reference's public contract).
+SEED_SERVICES = {
+    "AgentService": {
+        "create": ["data"],
+        "get_by_id": ["agent_id"],
+        "get_all": [],
+        "update": ["agent_id", "data"],
+        "delete": ["agent_id"],
+        "chat": ["agent_id", "request"],
+    },
+    "DataSourceService": {
+        "create": ["data"],
+        "get_by_id": ["datasource_id"],
+        "get_all": [],
+        "get_by_ids": ["ids"],
+        "update": ["datasource_id", "data"],
+        "delete": ["datasource_id"],
+        "refresh_content": ["datasource_id"],
+    },
+    "ProviderService": {
+        "create": ["data"],
+        "get_by_id": ["provider_id"],
+        "get_all": ["active_only"],
+        "update": ["provider_id", "data"],
+        "delete": ["provider_id"],
+    },
+}
+
+
+@pytest.mark.parametrize("service", sorted(SEED_SERVICES))
+def test_services_keep_the_seeds_method_and_parameter_names(service: str) -> None:
+    import inspect
+
+    from liteagent.api import services
+
+    cls = getattr(services, service)
+    for method, parameters in SEED_SERVICES[service].items():
+        signature = inspect.signature(getattr(cls, method))
+        assert list(signature.parameters)[1:] == parameters, (service, method)

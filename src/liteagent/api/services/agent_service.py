@@ -89,6 +89,13 @@ class AgentService(OwnedResourceService[ApiAgentRecord, Agent]):
             updated_at=record.updated_at,
         )
 
+    # the seeds' parameter names
+    async def get_by_id(self, agent_id: str) -> Agent | None:
+        return await super().get_by_id(agent_id)
+
+    async def delete(self, agent_id: str) -> bool:
+        return await super().delete(agent_id)
+
     # ----------------------------------------------------------------- checks
     async def _provider(self, provider_id: str | None) -> ApiProviderRecord | None:
         if provider_id is None:

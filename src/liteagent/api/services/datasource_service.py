@@ -62,6 +62,13 @@ class DataSourceService(OwnedResourceService[ApiDataSourceRecord, DataSource]):
             fetched_at=record.fetched_at,
         )
 
+    # the seeds' parameter names
+    async def get_by_id(self, datasource_id: str) -> DataSource | None:
+        return await super().get_by_id(datasource_id)
+
+    async def delete(self, datasource_id: str) -> bool:
+        return await super().delete(datasource_id)
+
     # ----------------------------------------------------------------- fetching
     def _provider(self, source_type: str, source: str, token: str | None) -> BaseDataSourceProvider:
         settings = self.context.settings

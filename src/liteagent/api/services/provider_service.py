@@ -51,6 +51,13 @@ class ProviderService(OwnedResourceService[ApiProviderRecord, LLMProvider]):
             updated_at=record.updated_at,
         )
 
+    # the seeds' parameter names
+    async def get_by_id(self, provider_id: str) -> LLMProvider | None:
+        return await super().get_by_id(provider_id)
+
+    async def delete(self, provider_id: str) -> bool:
+        return await super().delete(provider_id)
+
     def _check_base_url(self, base_url: str | None) -> None:
         """A non-admin's provider may reach only where URL data sources may (the outbound-URL
         policy: no cloud metadata address; private ones only with LITEAGENT_URL_ALLOW_PRIVATE);
