@@ -56,6 +56,7 @@ from liteagent.runtime.circuit_breaker import (
     CircuitOpenError,
     circuit_breakers,
 )
+from liteagent.runtime.instances import SharedInstances
 from liteagent.runtime.metrics import metrics
 from liteagent.runtime.rate_limiter import RateLimitedError
 from liteagent.runtime.retry import RetryConfig, is_retryable, retry_with_backoff
@@ -423,15 +424,13 @@ class FallbackChainRegistry:
     """
 
     def __init__(self) -> None:
-        self._chains: dict[str, ModelFallbackChain] = {}
+        self._chains: SharedInstances[ModelFallbackChain] = SharedInstances()
         self._by_name: dict[str, ModelFallbackChain] = {}
 
     def get_or_create(
         self, key: str, factory: Callable[[], ModelFallbackChain]
     ) -> ModelFallbackChain:
-        chain = self._chains.get(key)
-        if chain is None:
-            chain = self._chains[key] = factory()
+        chain = self._chains.get_or_create(key, factory)
         self._by_name[chain.name] = chain
         return chain
 

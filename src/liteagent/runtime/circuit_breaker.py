@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from liteagent.errors import LiteAgentError
 from liteagent.log import get_logger
+from liteagent.runtime.instances import SharedInstances
 from liteagent.runtime.records import JsonRecord
 
 __all__ = [
@@ -363,7 +364,7 @@ class CircuitBreakerRegistry:
     ) -> None:
         self.backend: CircuitBreakerBackend = backend or InMemoryCircuitBackend()
         self.clock = clock
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breakers: SharedInstances[CircuitBreaker] = SharedInstances()
 
     def get_or_create(
         self,
@@ -373,32 +374,31 @@ class CircuitBreakerRegistry:
         counts_as_failure: Callable[[BaseException], bool] | None = None,
     ) -> CircuitBreaker:
         """The breaker called ``name``; the first caller's config wins."""
-        breaker = self._breakers.get(name)
-        if breaker is None:
-            breaker = CircuitBreaker(
+        return self._breakers.get_or_create(
+            name,
+            lambda: CircuitBreaker(
                 name,
                 config,
                 backend=self.backend,
                 clock=self.clock,
                 counts_as_failure=counts_as_failure or _counts_everything,
-            )
-            self._breakers[name] = breaker
-        return breaker
+            ),
+        )
 
     def get(self, name: str) -> CircuitBreaker | None:
         return self._breakers.get(name)
 
     def get_all_stats(self) -> dict[str, dict[str, Any]]:
-        return {name: b.get_stats() for name, b in sorted(self._breakers.items())}
+        return {name: b.get_stats() for name, b in self._breakers.items()}
 
     def reset_all(self) -> None:
         """Reset every breaker (the seeds' call, not awaited; see ``CircuitBreaker.reset``)."""
-        for breaker in self._breakers.values():
+        for _, breaker in self._breakers.items():
             breaker.reset()
 
     async def areset_all(self) -> None:
         """Reset every breaker and wait until the backend has them reset."""
-        for breaker in self._breakers.values():
+        for _, breaker in self._breakers.items():
             await breaker.areset()
 
     def clear(self) -> None:

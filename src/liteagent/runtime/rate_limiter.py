@@ -28,6 +28,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from liteagent.errors import RateLimitExceededError
+from liteagent.runtime.instances import SharedInstances
 
 if TYPE_CHECKING:
     from limits.aio.strategies import RateLimiter
@@ -370,11 +371,12 @@ class CombinedRateLimiter:
             await self.exit_request(key, request_id)
 
 
-class RateLimiterRegistry:
-    """Limiters by name, so that everything calling one upstream shares its limit."""
+class RateLimiterRegistry(SharedInstances[CombinedRateLimiter]):
+    """Limiters by name, so that everything calling one upstream shares its limit
+    (``get_or_create(name, factory)``, ``get(name)``, ``clear()``)."""
 
     def __init__(self) -> None:
-        self._limiters: dict[str, CombinedRateLimiter] = {}
+        super().__init__()
         self.redis: RedisClientWrapper | None = None
         self.concurrency: ConcurrencyBackend | None = None
         self.storage: Storage | None = None
@@ -391,7 +393,7 @@ class RateLimiterRegistry:
         self.redis = redis
         self.concurrency = concurrency
         self.storage = storage
-        self._limiters.clear()
+        self.clear()
 
     def create(
         self, max_requests: int | None, window_seconds: int = 60, max_concurrent: int | None = None
@@ -405,21 +407,6 @@ class RateLimiterRegistry:
             concurrency_backend=self.concurrency,
             redis=self.redis,
         )
-
-    def get_or_create(
-        self, name: str, factory: Callable[[], CombinedRateLimiter]
-    ) -> CombinedRateLimiter:
-        """The limiter called ``name``; ``factory`` builds it the first time."""
-        limiter = self._limiters.get(name)
-        if limiter is None:
-            limiter = self._limiters[name] = factory()
-        return limiter
-
-    def get(self, name: str) -> CombinedRateLimiter | None:
-        return self._limiters.get(name)
-
-    def clear(self) -> None:
-        self._limiters.clear()
 
 
 rate_limiters = RateLimiterRegistry()
