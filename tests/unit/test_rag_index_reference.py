@@ -111,14 +111,12 @@ async def test_bm25_filter_keeps_the_best_matching_documents() -> None:
         assert [h.document.id for h in result.documents] == [ordered[i].id for i in hits[:10]]
 
 
-@pytest.mark.parametrize("blocked", [False, True], ids=["one-block", "blocks-off-the-loop"])
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "worker-thread"])
 async def test_vector_top_k_is_the_numpy_reference_and_get_returns_the_embedding(
-    blocked: bool, monkeypatch: pytest.MonkeyPatch
+    threaded: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if blocked:  # the path of a large store: a worker thread, and row blocks on 3 threads
+    if threaded:  # the path of a large store: scored in a worker thread, off the event loop
         monkeypatch.setattr(vector_store, "_INLINE_FLOATS", 0)
-        monkeypatch.setattr(vector_store, "_PARALLEL_FLOATS", 0)
-        monkeypatch.setattr(vector_store, "_BLOCKS", 3)
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(700, 16)).astype(np.float32)
     vectors[5] = vectors[9]  # an exact tie: broken by id
