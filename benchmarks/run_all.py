@@ -62,6 +62,10 @@ def main() -> None:
     chosen = [s for s in SCRIPTS if not args.only or s[0] in args.only.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    # Everything runs with bytecode compiled, as the container image ships it (built with
+    # UV_COMPILE_BYTECODE=1): without it a module is compiled again by every process that
+    # imports it, and every import a proxy retries per request costs a compilation.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     loads = [f"start {_load()}"]
     timings: list[tuple[str, float, int]] = []
