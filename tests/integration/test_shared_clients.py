@@ -58,32 +58,46 @@ def test_each_event_loop_gets_its_own_client_on_one_ssl_context() -> None:
     assert shared_ssl_context() is shared_ssl_context()
 
 
+def _helper_catalog(url: str) -> Any:
+    return parse_catalog(
+        {
+            "providers": {"up": {"type": "openai", "base_url": url, "api_key": "sk-up-00000000"}},
+            "models": {
+                # a tool makes the runner per user: each user gets their own runner and provider
+                "helper": {
+                    "model": "up/gpt-test",
+                    "system_prompt": "Help.",
+                    "tools": ["calculator"],
+                }
+            },
+        }
+    )
+
+
+async def _ask_as(handler: LiteAgentLLM, user: str) -> None:
+    """One request to ``helper`` as the Open WebUI user ``user``."""
+    await handler.acompletion(
+        "helper",
+        [{"role": "user", "content": "hi"}],
+        model_response=ModelResponse(),
+        optional_params={},
+        litellm_params={"metadata": {"headers": {"x-openwebui-user-id": user}}},
+    )
+
+
 async def test_runners_built_per_user_share_the_http_client(
     tmp_path: Path, openai_server: Any
 ) -> None:
     server, url = openai_server
     for _ in range(30):
         server.reply_text("ok")
-    catalog = {
-        "providers": {"up": {"type": "openai", "base_url": url, "api_key": "sk-up-000000000"}},
-        "models": {
-            # a tool makes the runner per user: each user gets their own runner and provider
-            "helper": {"model": "up/gpt-test", "system_prompt": "Help.", "tools": ["calculator"]},
-        },
-    }
     settings = Settings(
         agent_cache_size=8, database_url=f"sqlite+aiosqlite:///{tmp_path}/liteagent.db"
     )
-    handler = LiteAgentLLM(settings=settings, catalog=parse_catalog(catalog))
+    handler = LiteAgentLLM(settings=settings, catalog=_helper_catalog(url))
     clients = []
     for i in range(30):
-        await handler.acompletion(
-            "helper",
-            [{"role": "user", "content": "hi"}],
-            model_response=ModelResponse(),
-            optional_params={},
-            litellm_params={"metadata": {"headers": {"x-openwebui-user-id": f"user{i}"}}},
-        )
+        await _ask_as(handler, f"user{i}")
         runners = list(handler.cache._lru.values())
         clients.extend(_http(_provider_of(r)) for r in runners)
     assert handler.cache.stats.misses == 30 and handler.cache.stats.evictions == 22
@@ -102,32 +116,10 @@ async def test_the_agent_cache_keeps_runners_within_its_memory_budget(
     server, url = openai_server
     for _ in range(12):
         server.reply_text("ok")
-    catalog = parse_catalog(
-        {
-            "providers": {"up": {"type": "openai", "base_url": url, "api_key": "sk-up-00000000"}},
-            "models": {
-                "helper": {
-                    "model": "up/gpt-test",
-                    "system_prompt": "Help.",
-                    "tools": ["calculator"],
-                }
-            },
-        }
-    )
+    catalog = _helper_catalog(url)
     db = f"sqlite+aiosqlite:///{tmp_path}/liteagent.db"
-
-    async def serve(handler: LiteAgentLLM, users: range) -> None:
-        for i in users:
-            await handler.acompletion(
-                "helper",
-                [{"role": "user", "content": "hi"}],
-                model_response=ModelResponse(),
-                optional_params={},
-                litellm_params={"metadata": {"headers": {"x-openwebui-user-id": f"user{i}"}}},
-            )
-
     one = LiteAgentLLM(settings=Settings(database_url=db), catalog=catalog)
-    await serve(one, range(1))
+    await _ask_as(one, "user0")
     size = one.cache.cached_bytes  # what one user's runner holds of its own
     assert 0 < size < 1_000_000
     budget = 3.5 * size / 2**20
@@ -135,7 +127,8 @@ async def test_the_agent_cache_keeps_runners_within_its_memory_budget(
         settings=Settings(database_url=db, agent_cache_mb=budget, agent_cache_size=100),
         catalog=catalog,
     )
-    await serve(handler, range(10))
+    for i in range(10):
+        await _ask_as(handler, f"user{i}")
     assert len(handler.cache) == 3 and handler.cache.stats.evictions == 7
     assert handler.cache.cached_bytes <= budget * 2**20
     await one.aclose()
