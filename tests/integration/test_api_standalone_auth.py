@@ -29,7 +29,6 @@ import httpx
 import jwt
 import pytest
 import structlog
-import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy import inspect, text
 
@@ -44,7 +43,7 @@ from liteagent.runtime.rate_limiter import CombinedRateLimiter
 from liteagent.runtime.services import RuntimeServices
 from liteagent.storage.accounts import AccountRepository
 from liteagent.storage.database import Database
-from tests.servers.http import free_port
+from tests.servers.http import free_port, serve_app
 from tests.servers.pgvector_server import embedded_postgres
 from tests.servers.postgres_db import scratch_database
 
@@ -52,25 +51,9 @@ pytestmark = pytest.mark.integration
 
 
 # ----------------------------------------------------------------------------- servers
-@contextlib.contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
+def serve(app: FastAPI) -> contextlib.AbstractContextManager[str]:
     """Serve ``app`` (with its lifespan, which closes its database) on a free port."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test API server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    return serve_app(app, lifespan="on")
 
 
 def build_app(

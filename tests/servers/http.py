@@ -22,23 +22,26 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def serve_app(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``app``; yields its base URL (``http://127.0.0.1:<port>``)."""
+def serve_app(app: Any, host: str = "127.0.0.1", *, lifespan: str = "off") -> Iterator[str]:
+    """Serve ``app``; yields its base URL (``http://127.0.0.1:<port>``).
+
+    ``lifespan="on"`` runs the app's start-up and shut-down (an app that closes its database).
+    """
     if not host.startswith("127."):
         raise ValueError("test servers listen on loopback addresses only")
     port = free_port(host)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test HTTP server did not start")
         time.sleep(0.01)
     try:
         yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=20)

@@ -22,17 +22,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from tests.servers.http import free_port
+from tests.servers.http import serve_app
 
 TOKENS = {"tok-alice-123": "alice", "tok-bob-456": "bob"}
 
@@ -108,22 +105,8 @@ def calls(log: Path) -> list[str]:
 def serve_http(log: Path) -> Iterator[str]:
     """Serve the server over streamable HTTP; yields the endpoint URL (``…/mcp``)."""
     app = build_server(log).streamable_http_app(host="127.0.0.1")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test MCP server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(app, lifespan="on") as url:
+        yield f"{url}/mcp"
 
 
 def stdio_command(log: Path) -> list[str]:

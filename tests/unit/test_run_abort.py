@@ -66,16 +66,23 @@ async def _stream(chat: Chat, out: list[str]) -> None:
             out.append(chunk["text"])
 
 
+async def _run_until_the_tool_waits(
+    chat: Chat, gate: Gate, text: list[str]
+) -> tuple[asyncio.Task[None], str]:
+    """Start a streamed turn whose tool blocks; return its task and run id once it waits."""
+    chat.start([WAIT, "never said"], tools=["wait_for_data"])
+    chat.messages.append({"role": "user", "content": "Fetch the warehouse data"})
+    streaming = asyncio.create_task(_stream(chat, text))
+    await asyncio.wait_for(gate.started.wait(), 30)
+    return streaming, (await _stored(chat)).run_id
+
+
 async def test_an_abort_cancels_the_running_tool_and_stores_the_run_aborted(
     tmp_path: Path, gate: Gate
 ) -> None:
     chat = Chat(tmp_path)
-    chat.start([WAIT, "never said"], tools=["wait_for_data"])
-    chat.messages.append({"role": "user", "content": "Fetch the warehouse data"})
     text: list[str] = []
-    streaming = asyncio.create_task(_stream(chat, text))
-    await asyncio.wait_for(gate.started.wait(), 30)
-    run_id = (await _stored(chat)).run_id
+    streaming, run_id = await _run_until_the_tool_waits(chat, gate, text)
     assert not await run_control.abort(run_id, owner="owui/mallory")  # not theirs
     assert await run_control.abort(run_id, owner="owui/alice")
     await asyncio.wait_for(streaming, 30)  # the answer ends normally...
@@ -92,12 +99,8 @@ async def test_a_stop_cancels_a_running_tool_that_needs_no_approval(
     tmp_path: Path, gate: Gate
 ) -> None:
     chat = Chat(tmp_path)
-    chat.start([WAIT, "never said"], tools=["wait_for_data"])
-    chat.messages.append({"role": "user", "content": "Fetch the warehouse data"})
     text: list[str] = []
-    streaming = asyncio.create_task(_stream(chat, text))
-    await asyncio.wait_for(gate.started.wait(), 30)
-    run_id = (await _stored(chat)).run_id
+    streaming, run_id = await _run_until_the_tool_waits(chat, gate, text)
     streaming.cancel()  # Open WebUI's Stop: the proxy cancels the request
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(streaming, 30)  # the run does not wait for the tool
