@@ -22,6 +22,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from liteagent.api.principal import Authenticator
 from liteagent.api.proxy_chat import ChatGatewayError, ProxyChatGateway
 from liteagent.api.routes import agents, datasources, health, meta, providers
+from liteagent.api.schemas import PATTERN_HINTS
 from liteagent.api.services import ApiContext
 from liteagent.api.streaming import error_body
 from liteagent.errors import LiteAgentError
@@ -41,10 +42,20 @@ def _error(status: int, message: str, kind: str, headers: Any = None) -> JSONRes
 
 
 def _field_errors(exc: RequestValidationError) -> str:
+    """One message naming each field that is wrong and what it needs, in words."""
     parts = []
     for err in exc.errors():
+        ctx = err.get("ctx") or {}
+        if err.get("type") == "json_invalid":
+            at = err.get("loc", ("body", 0))[-1]  # 0-based
+            why = ctx.get("error", "decode error")
+            where = f" (at character {at + 1})" if isinstance(at, int) else ""
+            return f"The request body is not valid JSON: {why}{where}."
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+        message = err.get("msg", "invalid")
+        if err.get("type") == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_HINTS:
+            message = f"invalid value: {PATTERN_HINTS[ctx['pattern']]}"
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "The request body is invalid."
 
 

@@ -23,6 +23,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, SecretStr
 
 from liteagent.api.auth import User
+from liteagent.api.schemas import STORABLE
 from liteagent.api.standalone import (
     STATE_ATTRIBUTE,
     IssuedTokens,
@@ -78,14 +79,10 @@ async def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-# Text that is looked up or stored: PostgreSQL cannot hold the NUL character.
-_STORABLE = r"^[^\x00]*$"
-
-
 class TokenRequest(BaseModel):
     """Credentials of a user."""
 
-    email: str = Field(min_length=3, max_length=320, pattern=_STORABLE)
+    email: str = Field(min_length=3, max_length=320, pattern=STORABLE)
     password: SecretStr = Field(min_length=1, max_length=1024)
 
 
@@ -119,7 +116,7 @@ class CreateApiKeyRequest(BaseModel):
     """A new API key."""
 
     name: str = Field(
-        min_length=1, max_length=200, pattern=_STORABLE, description="What the key is for"
+        min_length=1, max_length=200, pattern=STORABLE, description="What the key is for"
     )
     expires_in_days: int | None = Field(
         None, ge=1, le=3650, description="Days until the key stops working (default: never)"
@@ -243,7 +240,7 @@ async def list_api_keys(
     responses={**_UNAUTHORIZED, status.HTTP_404_NOT_FOUND: {"description": "No such live key"}},
 )
 async def revoke_api_key(
-    key_id: Annotated[str, Path(pattern=_STORABLE)], user: CurrentUser, authenticator: Authenticator
+    key_id: Annotated[str, Path(pattern=STORABLE)], user: CurrentUser, authenticator: Authenticator
 ) -> None:
     """Revoke one of the caller's API keys (admins: anyone's). It stops working at once."""
     if not await authenticator.revoke_api_key(user, key_id):

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = [
+    "PATTERN_HINTS",
+    "STORABLE",
     "Agent",
     "AgentCreate",
     "AgentKind",
@@ -37,6 +39,17 @@ __all__ = [
 AgentKind = Literal["agent", "rag", "workflow", "agno"]
 _NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 _PROVIDER_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+STORABLE = r"^[^\x00]*$"
+"""Text that is looked up or stored: PostgreSQL cannot hold the NUL character."""
+
+PATTERN_HINTS: dict[str, str] = {
+    _NAME: "use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter "
+    "or a digit",
+    _PROVIDER_NAME: "use 1 to 64 lower-case letters, digits, '_' or '-', starting with a letter "
+    "or a digit",
+    STORABLE: "the text must not contain the NUL character",
+}
+"""What each pattern of these schemas asks for, in words (error messages quote it)."""
 
 
 class ErrorBody(BaseModel):

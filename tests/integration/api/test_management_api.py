@@ -204,6 +204,34 @@ async def test_yaml_wins_and_definitions_are_checked_like_the_catalog(api: Api) 
     assert r.status_code == 409
 
 
+async def test_malformed_bodies_and_names_get_messages_a_person_can_act_on(api: Api) -> None:
+    """A body that is not JSON says so and where; a name that breaks the rules says the rules in
+    words, not as a regular expression; nothing is created."""
+    r = await api.client.post(
+        "/agents",
+        content=b'{"name": "bot", system_prompt: "x"}',
+        headers={**auth(TEAM_A), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["type"] == "validation_error"
+    assert error["message"].startswith("The request body is not valid JSON: Expecting property")
+    assert "(at character 17)" in error["message"], error
+    cases = [
+        ("/agents", {"name": "Bad Name!", "system_prompt": "x"}, "'.', '_' or '-'"),
+        ("/providers", {"name": "has.dot", "provider_type": "openai"}, "'_' or '-'"),
+    ]
+    for path, body, words in cases:
+        r = await api.client.post(path, json=body, headers=auth(MASTER))
+        assert r.status_code == 422, r.text
+        message = r.json()["error"]["message"]
+        assert message.startswith("name: invalid value: use 1 to 64 lower-case letters"), message
+        assert words in message and "^[" not in message, message
+    for path in ("/agents", "/providers"):
+        listed = await api.client.get(path, headers=auth(MASTER))
+        assert listed.json() == [], listed.text
+
+
 async def test_provider_key_never_stored_or_shown_in_plain_text(api: Api) -> None:
     provider = await api.create_provider(TEAM_A, "secretive")
     responses = [json.dumps(provider)]
