@@ -100,6 +100,19 @@ def test_session_key_is_stable_without_a_chat_id() -> None:
         ([{"role": "user"}], "messages[0].content is required"),
         ([{"role": "system", "content": "x"}], "at least one user message"),
         (["not an object"], "messages[0] must be an object"),
+        ([{"role": "user", "content": ""}], "messages[0] is empty"),
+        (
+            [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "user", "content": " \n "},
+            ],
+            "messages[2] is empty",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
+            "messages[0] has no text: LiteAgent models read text only",
+        ),
     ],
 )
 def test_bad_messages_are_400(messages, fragment) -> None:
@@ -107,6 +120,32 @@ def test_bad_messages_are_400(messages, fragment) -> None:
         validate_messages(messages)
     assert err.value.status_code == 400
     assert fragment in err.value.message
+
+
+def test_only_the_newest_message_needs_text() -> None:
+    """An image beside text, an empty earlier turn, or a tool result last are all accepted."""
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    accepted = [
+        [{"role": "user", "content": [image, {"type": "text", "text": "what is this?"}]}],
+        [
+            {"role": "user", "content": ""},
+            {"role": "assistant", "content": "?"},
+            {"role": "user", "content": "hi"},
+        ],
+        [
+            {"role": "user", "content": "add 2 and 3"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": ""},
+        ],
+    ]
+    for messages in accepted:
+        assert validate_messages(messages) == messages
 
 
 def test_task_request_signature() -> None:

@@ -45,6 +45,7 @@ from liteagent.errors import (
     RequestTooLargeError,
     UserIdentityError,
 )
+from liteagent.llm.base import content_to_text
 from liteagent.log import get_logger
 from liteagent.proxy.request_options import (
     RequestOptions,
@@ -271,6 +272,17 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
         out.append(dict(msg))
     if not any(m["role"] == "user" for m in out):
         raise InvalidRequestError("'messages' must contain at least one user message.")
+    last = len(out) - 1
+    if (
+        out[last]["role"] == "user"
+        and not (content_to_text(out[last].get("content")) or "").strip()
+    ):
+        if isinstance(out[last].get("content"), list) and out[last]["content"]:
+            raise InvalidRequestError(
+                f"messages[{last}] has no text: LiteAgent models read text only (images, audio "
+                "and files are not read). Write what you need in words."
+            )
+        raise InvalidRequestError(f"messages[{last}] is empty: write what you need.")
     return out
 
 
