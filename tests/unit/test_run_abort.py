@@ -1,5 +1,6 @@
 """Aborting and stopping a run through the handler, in one process (no Redis): the tool that is
-running sees the cancellation and the run is stored as stopped."""
+running sees the cancellation, the run is stored as stopped and the answer says so (the calls
+the person approved: tests/unit/test_stop_approved_tool.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from liteagent.agents.builtin_tools import tool_registry
 from liteagent.agents.run_store import RunStore
 from liteagent.agents.tools import FunctionTool
-from liteagent.proxy.runners.chat_session import ABORTED
+from liteagent.proxy.runners.chat_session import StopReport, stopped_text
 from liteagent.runtime.run_control import run_control
 from liteagent.storage import get_database
 from tests.unit.test_agent_runner import Chat
@@ -88,7 +89,10 @@ async def test_an_abort_cancels_the_running_tool_and_stores_the_run_aborted(
     await asyncio.wait_for(streaming, 30)  # the answer ends normally...
     assert gate.cancelled.is_set()  # ...the tool saw the cancellation...
     answer = "".join(text)
-    assert answer.rstrip().endswith(ABORTED) and "never said" not in answer
+    said = stopped_text(StopReport("aborted", interrupted=("wait_for_data",)))
+    assert answer.endswith(said) and "never said" not in answer
+    assert "`wait_for_data` was interrupted while running: it may or may not" in said
+    assert said.endswith("Nothing else was run.\n\nSend a new message to start again.")
     state = await _stored(chat)  # ...and the run is stored as stopped
     assert state.status.value == "aborted" and "Stopped" in (state.error or "")
     assert await run_control.tasks.get_task(run_id) is None
@@ -187,5 +191,7 @@ async def test_an_abort_stops_a_workflow_whose_agent_waits_in_a_tool(
     await asyncio.wait_for(streaming, 30)
     assert gate.cancelled.is_set()
     answer = "".join(text)
-    assert answer.rstrip().endswith(ABORTED) and "never said" not in answer
+    # the step that was running is named: its tool may or may not have taken effect
+    assert answer.endswith(stopped_text(StopReport(interrupted=("fetch",))))
+    assert "never said" not in answer
     await handler.aclose()

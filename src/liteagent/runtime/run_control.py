@@ -126,6 +126,12 @@ class RunWatch:
             # not cancelled: a Redis command cut off halfway could spoil its connection
             self._closing.set()
             await watcher
+        try:
+            # an abort command the watch left unread (it saw the flag first) must not stop the
+            # next watch of this run (a stopped run that the chat's next message resumes)
+            await self.control.channel(self.run_id).fetch_commands()
+        except Exception as exc:  # noqa: BLE001 - the run is over either way
+            logger.warning("run_watch_drain_failed", run_id=self.run_id, error=str(exc))
         await self.control.tasks.clear_task(self.run_id)
 
 
