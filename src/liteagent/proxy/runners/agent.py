@@ -289,6 +289,7 @@ class AgentChatRunner:
         self.provider = provider
         self.options = options
         self.store = store
+        self.abort_poll_interval = settings.abort_poll_interval
         self.client = ProviderLLMClient(provider, options)
         self.config = AgentConfig(
             agent_id=spec.name,
@@ -360,7 +361,14 @@ class _Session(ChatSession[AgentState, StoredRun]):
         # the client ran its tools: its messages hold the whole conversation, and a stored run
         # of this chat is not touched
         store = None if turn.tool_exchange else runner.store
-        super().__init__(ctx, turn, store, runner.spec.name, AGENT_RUNS)
+        super().__init__(
+            ctx,
+            turn,
+            store,
+            runner.spec.name,
+            AGENT_RUNS,
+            abort_poll_interval=runner.abort_poll_interval,
+        )
         self.runner = runner
         self.agent = agent
         self.queue = queue

@@ -104,6 +104,8 @@ class ChatSession(ABC, Generic[StateT, RunT]):
         name: The catalog entry (the store's owner).
         kind: The kind of run (``AGENT_RUNS``, ``WORKFLOW_RUNS``): its run ids, stored records
             and log events (``agent_run_…``, ``workflow_run_…``).
+        abort_poll_interval: Seconds between two looks for an abort of the run
+            (``LITEAGENT_ABORT_POLL_INTERVAL``).
     """
 
     def __init__(
@@ -113,8 +115,11 @@ class ChatSession(ABC, Generic[StateT, RunT]):
         store: VersionedRunStore[StateT, RunT] | None,
         name: str,
         kind: RunKind[StateT, RunT],
+        *,
+        abort_poll_interval: float,
     ) -> None:
         self.ctx = ctx
+        self.abort_poll_interval = abort_poll_interval
         self.turn = turn
         self.store = store
         self.key = ctx.session_key
@@ -142,7 +147,11 @@ class ChatSession(ABC, Generic[StateT, RunT]):
         """Register the run so an abort from any replica (``liteagent.runtime.run_control``)
         cancels it here."""
         return run_control.watch(
-            run_id, agent=self.name, owner=self.ctx.user_key, metadata={"model": self.ctx.model}
+            run_id,
+            agent=self.name,
+            owner=self.ctx.user_key,
+            metadata={"model": self.ctx.model},
+            interval=self.abort_poll_interval,
         )
 
     # ------------------------------------------------------------------ drive

@@ -195,7 +195,14 @@ class _Session(ChatSession[WorkflowState, StoredWorkflowRun]):
     """One request's work on one conversation."""
 
     def __init__(self, runner: WorkflowRunner, ctx: RequestContext, turn: ChatTurn) -> None:
-        super().__init__(ctx, turn, runner.store, runner.spec.name, WORKFLOW_RUNS)
+        super().__init__(
+            ctx,
+            turn,
+            runner.store,
+            runner.spec.name,
+            WORKFLOW_RUNS,
+            abort_poll_interval=runner.settings.abort_poll_interval,
+        )
         self.runner = runner
         self.definition = runner.definition
         self.engine = runner.engine
