@@ -30,7 +30,7 @@ from liteagent.catalog import parse_catalog
 from liteagent.config import Settings
 from liteagent.proxy import LiteAgentLLM
 from liteagent.proxy.events import ToolStep
-from liteagent.proxy.runners.agent import ASK_AGAIN, FINISH_LATER, LEFT_UNFINISHED
+from liteagent.proxy.runners.agent_stop import ASK_AGAIN, FINISH_LATER, LEFT_UNFINISHED
 from liteagent.proxy.runners.chat_session import StopReport, stopped_text
 from liteagent.runtime.run_control import run_control
 from liteagent.storage import get_database

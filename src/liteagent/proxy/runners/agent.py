@@ -70,6 +70,13 @@ from liteagent.proxy.runners.agent_chat import (
     parse_reply,
     read_turn,
 )
+from liteagent.proxy.runners.agent_stop import (
+    ASK_AGAIN,
+    FINISH_LATER,
+    RUNNING_CALLS,
+    left_behind,
+    tool_steps,
+)
 from liteagent.proxy.runners.base import user_scoped
 from liteagent.proxy.runners.chat_session import START_AGAIN, ChatSession, StopReport
 from liteagent.runtime.background import cancel_and_wait
@@ -92,24 +99,10 @@ CALL_INTERRUPTED = (
     "Interrupted while running: this call may or may not have taken effect, and it was not run "
     "again. Tell the user, and let them check."
 )
-RUNNING_CALLS = "running_calls"
 STOPPED = (
     "This request was stopped before it finished (the answer was interrupted), so nothing more "
     "was run. Send a new message to start again."
 )
-ASK_AGAIN = (
-    "It is waiting for your approval again: reply **approve** to run it, or **reject** followed "
-    "by your reason to refuse."
-)
-FINISH_LATER = (
-    "Reply **approve** to let me finish this request from there (nothing that ran is run "
-    "again), or send a new message to leave it."
-)
-LEFT_UNFINISHED = (
-    "_Your earlier request was stopped before it finished and is dropped now; of what you "
-    "approved, {ran}._"
-)
-RESULT_CHARS = 200  # of a result the model of the next run is told
 SUPERSEDED = (
     "_The request for your approval ({calls}) on another branch of this chat was dropped; "
     "nothing was run._"
@@ -196,71 +189,6 @@ def _interrupted(state: AgentState) -> bool:
 
 def _results(state: AgentState) -> int:
     return sum(1 for s in state.steps if s.step_type == StepType.TOOL_RESULT)
-
-
-def _tool_steps(before: AgentState, after: AgentState) -> list[ToolStep]:
-    """The tool calls that finished between ``before`` and ``after``, as tool blocks."""
-    calls = {
-        str(s.content.get("id")): ToolCall.from_dict(s.content)
-        for s in after.steps
-        if s.step_type == StepType.TOOL_CALL and isinstance(s.content, dict)
-    }
-    steps: list[ToolStep] = []
-    for step in after.steps[len(before.steps) :]:
-        if step.step_type != StepType.TOOL_RESULT or not isinstance(step.content, dict):
-            continue
-        call_id = str(step.content.get("tool_call_id", ""))
-        call = calls.get(call_id)
-        steps.append(
-            ToolStep(
-                call_id=call_id,
-                name=str(step.content.get("name", "")),
-                arguments=call.arguments_json() if call else "{}",
-                result=str(step.content.get("content", "")),
-                is_error=bool(step.metadata.get("is_error")),
-            )
-        )
-    return steps
-
-
-def _left_behind(state: AgentState) -> tuple[str, dict[str, str]] | None:
-    """What an unfinished run had done since its last approval, said when a new message closes
-    it: a note for the person, and the same with the results for the model of the new run
-    (``None``: nothing had started)."""
-    start = max(
-        (
-            n
-            for n, step in enumerate(state.steps)
-            if step.step_type == StepType.HUMAN_RESPONSE
-            and step.metadata.get("request_type") == HumanRequestType.APPROVAL.value
-        ),
-        default=len(state.steps),
-    )
-    ran: dict[str, str] = {}
-    for step in state.steps[start:]:
-        content = step.content
-        if step.step_type != StepType.TOOL_RESULT or not isinstance(content, dict):
-            continue
-        if step.metadata.get("rejected"):
-            continue  # refused: it never ran
-        result = " ".join(str(content.get("content", "")).split())
-        if len(result) > RESULT_CHARS:
-            result = result[: RESULT_CHARS - 1] + "…"
-        ran[str(content.get("name", ""))] = result
-    running = {str(i) for i in state.metadata.get(RUNNING_CALLS) or ()}
-    started = list(dict.fromkeys(c.name for c in state.queued_tool_calls if c.id in running))
-    parts = []
-    if ran:
-        parts.append(f"{', '.join(f'`{n}`' for n in ran)} had already run")
-    if started:
-        names = ", ".join(f"`{n}`" for n in started)
-        parts.append(f"{names} had started and may or may not have taken effect")
-    if not parts:
-        return None
-    note = LEFT_UNFINISHED.format(ran="; ".join(parts))
-    results = "; ".join(f"{name}: {result}" for name, result in ran.items())
-    told = f"{note}\n\nResults: {results}" if results else note
-    return note, {"role": "assistant", "content": told}
 
 
 def _pending_calls(state: AgentState) -> str:
@@ -445,7 +373,7 @@ class _Session(ChatSession[AgentState, StoredRun]):
                 # what it ran of the approved work is said (the person may never have seen it,
                 # the model of the new run learns it from the history)
                 await self._close(record, INTERRUPTED_REASON)
-                if behind := _left_behind(s):
+                if behind := left_behind(s):
                     note, left = behind
                     yield self._say(note + "\n\n")
             elif waiting and record.paused_fingerprint == answered:
@@ -574,7 +502,7 @@ class _Session(ChatSession[AgentState, StoredRun]):
                 del done.metadata[RUNNING_CALLS]
             await self._save(done)
             before = self.running_from or done
-            finished = tuple(_tool_steps(before, done))
+            finished = tuple(tool_steps(before, done))
         record = self.stored
         if self.store is None or not self.persist or record is None:
             return StopReport(finished=finished, interrupted=self.cut_off)
@@ -765,7 +693,7 @@ class _Session(ChatSession[AgentState, StoredRun]):
     async def _replay_new_steps(
         self, before: AgentState, after: AgentState
     ) -> AsyncGenerator[RunEvent, None]:
-        for step in _tool_steps(before, after):
+        for step in tool_steps(before, after):
             yield step
 
     async def _finish(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
