@@ -427,3 +427,27 @@ def _script(tmp: Path, name: str, items: list[Any]) -> Path:
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(items))
     return path
+
+
+async def test_openwebui_stop_before_the_approved_call_started_then_approve_below_runs_it(
+    tmp_path: Path, invoices: Invoices
+) -> None:
+    bot = Bot(tmp_path, [SEND, FINAL])
+    await _asked(bot)
+    approve = bot.request("approve")
+    call = handler_kwargs(approve)
+    stream = bot.handler.astreaming("assistant", approve.messages, **call)
+    async for chunk in stream:
+        if isinstance(chunk, dict) and status_of(chunk) == "Running send_invoice…":
+            break  # claimed, not started: Open WebUI's Stop closes the response here
+    await stream.aclose()
+    assert not invoices.started.is_set()
+    assert (await bot.stored()).state.status.value == "waiting_human"
+    bot.answered("")  # what Open WebUI kept of the cut answer
+
+    # the approval was given back: "approve" below the cut answer runs the call, once
+    running = asyncio.create_task(bot.say("approve"))
+    await asyncio.wait_for(invoices.started.wait(), 30)
+    invoices.release.set()
+    assert (await asyncio.wait_for(running, 30)).endswith(FINAL)
+    assert invoices.sent == ["ACME"]
