@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     max_iterations: int = Field(20, ge=1, le=100, validation_alias=_env("MAX_ITERATIONS"))
     max_execution_time: float = Field(300.0, gt=0, validation_alias=_env("MAX_EXECUTION_TIME"))
     step_timeout: float = Field(60.0, gt=0, validation_alias=_env("STEP_TIMEOUT"))
+    # seconds between two looks of the replica running a run at its stop flag and abort
+    # commands (POST /liteagent/runs/<id>/abort; with Redis, each look is a round trip)
+    abort_poll_interval: float = Field(
+        0.25, gt=0, le=60, validation_alias=_env("LITEAGENT_ABORT_POLL_INTERVAL")
+    )
 
     # Secrets at rest and per-user toolkits (docs/toolkits.md)
     encryption_key: SecretStr | None = Field(

@@ -529,6 +529,7 @@ async def test_a_stop_that_cuts_the_running_mark_short_gives_the_approval_back(
     request never learnt its new version. The approval is given back all the same (no call had
     started), and the next "approve" runs the call exactly once."""
     from liteagent.proxy.runners.agent import RUNNING_CALLS
+    from liteagent.proxy.runners.agent_chat import fingerprint
 
     chat = Chat(tmp_path)
     chat.start([SAVE, "Saved."])
@@ -554,7 +555,8 @@ async def test_a_stop_that_cuts_the_running_mark_short_gives_the_approval_back(
         session_key="owui/alice:chat:chat-1", owner="bot"
     )
     assert record is not None and record.state.status.value == "waiting_human"
-    assert record.answer_fingerprint is None
+    assert record.paused_fingerprint == fingerprint(chat.messages[:-1])  # asked here...
+    assert record.answer_fingerprint == fingerprint(chat.messages)  # ...or right below "approve"
 
     chat.messages.pop()  # the stopped "approve" got no answer; the person sends it again
     answer = await chat.say("approve")

@@ -1,7 +1,8 @@
 """Stopping a run from anywhere: the replica that runs it watches for an abort.
 
 The replica running a run registers it (``RunControl.watch``) in the ``TaskTracker`` and, while
-it runs, watches two things every ``interval`` seconds: the run's stop flag and its
+it runs, watches two things every ``interval`` seconds (``LITEAGENT_ABORT_POLL_INTERVAL``, passed
+to ``watch`` by the runners): the run's stop flag and its
 ``CommandChannel`` (an ``abort`` command). ``RunControl.abort`` (from any replica: with Redis
 both live there) raises the flag and sends the command; the watching replica then cancels the
 task that drives the run, which the run sees as ``asyncio.CancelledError`` at the point it was
@@ -41,11 +42,18 @@ ABORT = "abort"
 
 
 class RunWatch:
-    """One run being watched for an abort (see the module docs)."""
+    """One run being watched for an abort (see the module docs).
 
-    def __init__(self, control: RunControl, run_id: str) -> None:
+    Args:
+        control: The run control it belongs to.
+        run_id: The run.
+        interval: Seconds between two looks at the run's flag and commands.
+    """
+
+    def __init__(self, control: RunControl, run_id: str, interval: float) -> None:
         self.control = control
         self.run_id = run_id
+        self.interval = interval
         self.aborted = False
         self._task: asyncio.Task[Any] | None = None  # the task driving the run, while armed
         self._cancelled: asyncio.Task[Any] | None = None  # the task this watch cancelled
@@ -114,7 +122,7 @@ class RunWatch:
                 return
             # the flag may be raised on another replica: nothing here to wait on but time
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), control.interval)
+                await asyncio.wait_for(self._closing.wait(), self.interval)
 
     async def start(self, agent: str, owner: str, metadata: dict[str, Any]) -> None:
         await self.control.tasks.start_task(self.run_id, agent, owner, metadata)
@@ -126,6 +134,12 @@ class RunWatch:
             # not cancelled: a Redis command cut off halfway could spoil its connection
             self._closing.set()
             await watcher
+        try:
+            # an abort command the watch left unread (it saw the flag first) must not stop the
+            # next watch of this run (a stopped run that the chat's next message resumes)
+            await self.control.channel(self.run_id).fetch_commands()
+        except Exception as exc:  # noqa: BLE001 - the run is over either way
+            logger.warning("run_watch_drain_failed", run_id=self.run_id, error=str(exc))
         await self.control.tasks.clear_task(self.run_id)
 
 
@@ -135,7 +149,8 @@ class RunControl:
     Args:
         tasks: Where runs and their stop flags are kept (default: this process).
         channel: The command channel of a run (default: this process's).
-        interval: Seconds between two looks at a run's flag and commands.
+        interval: Seconds between two looks at a run's flag and commands, for watches that
+            name none.
     """
 
     def __init__(
@@ -161,10 +176,12 @@ class RunControl:
         agent: str,
         owner: str,
         metadata: dict[str, Any] | None = None,
+        interval: float | None = None,
     ) -> AsyncGenerator[RunWatch, None]:
         """Register the run ``run_id`` of ``agent`` for ``owner`` and watch it for an abort
-        until the block ends (then the record and any flag are removed)."""
-        watch = RunWatch(self, run_id)
+        until the block ends (then the record and any flag are removed), looking every
+        ``interval`` seconds (default: this control's)."""
+        watch = RunWatch(self, run_id, self.interval if interval is None else interval)
         await watch.start(agent, owner, dict(metadata or {}))
         try:
             yield watch

@@ -102,7 +102,7 @@ class RuntimeServices:
         self.lock_backend: LockBackend = (
             RedisLockBackend(self.redis) if shared else InProcessLockBackend()
         )
-        self.tasks = TaskTracker(wrapper)
+        self.tasks = TaskTracker(wrapper, poll_interval=settings.abort_poll_interval)
         self.sessions = SessionManager(wrapper)
         self.events = Topic("agent-events", redis=wrapper)
         self.invalidation = InvalidationBus(wrapper)

@@ -72,14 +72,23 @@ class TaskTracker(RedisBacked[InProcessTaskStore]):
     Args:
         redis: The shared Redis (default: this process only).
         ttl: Seconds a task record and its flag are kept after the last change.
+        poll_interval: Seconds between two looks at a flag in ``wait_for_stop``
+            (``LITEAGENT_ABORT_POLL_INTERVAL``).
     """
 
     kind = "task"
     slot_tag = True
 
-    def __init__(self, redis: RedisClientWrapper | None = None, *, ttl: int = 86_400) -> None:
+    def __init__(
+        self,
+        redis: RedisClientWrapper | None = None,
+        *,
+        ttl: int = 86_400,
+        poll_interval: float = 0.25,
+    ) -> None:
         super().__init__(redis, InProcessTaskStore())
         self.ttl = ttl
+        self.poll_interval = poll_interval
 
     # ----------------------------------------------------------------- storage (with fallback)
     @redis_fallback()
@@ -146,9 +155,11 @@ class TaskTracker(RedisBacked[InProcessTaskStore]):
         await self.raise_flag(task_id)
         return True
 
-    async def wait_for_stop(self, task_id: str, *, interval: float = 0.25) -> None:
+    async def wait_for_stop(self, task_id: str, *, interval: float | None = None) -> None:
         """Return once the task's stop flag is raised (run it as a task beside the run and
-        cancel the run when it returns)."""
+        cancel the run when it returns), looking every ``interval`` seconds (default:
+        ``poll_interval``)."""
+        pause = self.poll_interval if interval is None else interval
         # the flag may be raised by another replica: nothing here can be awaited but Redis
         while not await self.is_stopped(task_id):  # noqa: ASYNC110
-            await asyncio.sleep(interval)
+            await asyncio.sleep(pause)

@@ -70,8 +70,15 @@ from liteagent.proxy.runners.agent_chat import (
     parse_reply,
     read_turn,
 )
+from liteagent.proxy.runners.agent_stop import (
+    ASK_AGAIN,
+    FINISH_LATER,
+    RUNNING_CALLS,
+    left_behind,
+    tool_steps,
+)
 from liteagent.proxy.runners.base import user_scoped
-from liteagent.proxy.runners.chat_session import ABORTED, ChatSession
+from liteagent.proxy.runners.chat_session import START_AGAIN, ChatSession, StopReport
 from liteagent.runtime.background import cancel_and_wait
 from liteagent.runtime.metrics import metrics
 from liteagent.storage import NoteRepository, StaleRunError, get_database
@@ -92,7 +99,6 @@ CALL_INTERRUPTED = (
     "Interrupted while running: this call may or may not have taken effect, and it was not run "
     "again. Tell the user, and let them check."
 )
-RUNNING_CALLS = "running_calls"
 STOPPED = (
     "This request was stopped before it finished (the answer was interrupted), so nothing more "
     "was run. Send a new message to start again."
@@ -211,6 +217,7 @@ class AgentChatRunner:
         self.provider = provider
         self.options = options
         self.store = store
+        self.abort_poll_interval = settings.abort_poll_interval
         self.client = ProviderLLMClient(provider, options)
         self.config = AgentConfig(
             agent_id=spec.name,
@@ -282,7 +289,14 @@ class _Session(ChatSession[AgentState, StoredRun]):
         # the client ran its tools: its messages hold the whole conversation, and a stored run
         # of this chat is not touched
         store = None if turn.tool_exchange else runner.store
-        super().__init__(ctx, turn, store, runner.spec.name, AGENT_RUNS)
+        super().__init__(
+            ctx,
+            turn,
+            store,
+            runner.spec.name,
+            AGENT_RUNS,
+            abort_poll_interval=runner.abort_poll_interval,
+        )
         self.runner = runner
         self.agent = agent
         self.queue = queue
@@ -292,6 +306,8 @@ class _Session(ChatSession[AgentState, StoredRun]):
         # client leaves before any approved work started
         self.claimed: tuple[AgentState, str | None] | None = None
         self.running_tools: asyncio.Future[AgentState] | None = None
+        self.running_from: AgentState | None = None  # the state ``running_tools`` started from
+        self.cut_off: tuple[str, ...] = ()  # calls a stop cancelled while they ran
         self.tools_started = False
 
     # ------------------------------------------------------------------ decide
@@ -302,10 +318,13 @@ class _Session(ChatSession[AgentState, StoredRun]):
         message = self.turn.message
         model_id = self.runner.provider.model_id
         state: AgentState | None = None
+        left: dict[str, str] | None = None  # what an unfinished run closed here had run
         if record is not None:
             s = record.state
             waiting = s.status == AgentStatus.WAITING_HUMAN and s.pending_request is not None
-            if waiting and record.paused_fingerprint == prior:
+            # a request is answered right below it, or right below the answer a stop cut short
+            # before any approved call started (the approval was given back)
+            if waiting and prior in (record.paused_fingerprint, record.answer_fingerprint):
                 result = await self._resume(record)
                 if result is None:
                     yield self._say(ALREADY_HANDLED)
@@ -314,10 +333,15 @@ class _Session(ChatSession[AgentState, StoredRun]):
                 state = result
                 async for event in self._replay_new_steps(s, state):
                     yield event
-            elif record.answer_fingerprint == answered and _interrupted(s):
-                # the same reply again, after a stop, a crash or an upstream failure cut the
-                # approved work short: finish it from the last durable phase
+            elif _interrupted(s) and (
+                record.answer_fingerprint == answered
+                or (record.answer_fingerprint == prior and is_approval_word(message))
+            ):
+                # the same reply again, or an approval right below the answer that was cut
+                # short (a stop, a crash or an upstream failure): finish the approved work from
+                # its last durable phase
                 state = self._recover(s)
+                record.answer_fingerprint = answered
                 self.persist = True
                 logger.info("agent_run_recovered", agent=self.name, run_id=s.run_id)
             elif record.answer_fingerprint == answered:
@@ -345,8 +369,13 @@ class _Session(ChatSession[AgentState, StoredRun]):
                 yield RunFinished(metadata={"model": model_id})
                 return
             elif _interrupted(s):
-                # left unfinished and answered by something else than a retry: closed for good
+                # left unfinished and answered by something else than a retry: closed for good;
+                # what it ran of the approved work is said (the person may never have seen it,
+                # the model of the new run learns it from the history)
                 await self._close(record, INTERRUPTED_REASON)
+                if behind := left_behind(s):
+                    note, left = behind
+                    yield self._say(note + "\n\n")
             elif waiting and record.paused_fingerprint == answered:
                 # Regenerate of our question: its branch cannot be told apart from the new one
                 # by the user turns, so the waiting run is closed for good (a later reply on
@@ -368,7 +397,8 @@ class _Session(ChatSession[AgentState, StoredRun]):
         if state is None:
             # the input checks the request matched stay with the run (input_validation: flag)
             flags = {"input_flags": list(self.ctx.input_flags)} if self.ctx.input_flags else None
-            state = self.agent.launch(message, history=self.turn.history, metadata=flags)
+            history = [*self.turn.history, *([left] if left else [])]
+            state = self.agent.launch(message, history=history, metadata=flags)
             if self.turn.tool_exchange:
                 state = _client_steps(self.turn.tool_exchange, state)
             logger.info("agent_run_started", agent=self.name, run_id=state.run_id)
@@ -447,23 +477,23 @@ class _Session(ChatSession[AgentState, StoredRun]):
         return new
 
     # ------------------------------------------------------------------ drive
-    def _stopped(self) -> list[RunEvent]:
-        model_id = self.runner.provider.model_id
-        return [
-            self._say(ABORTED),
-            RunFinished(metadata={"model": model_id, "status": "aborted", "stopped": True}),
-        ]
+    def _finish_metadata(self) -> dict[str, object]:
+        return {"model": self.runner.provider.model_id}
 
-    async def _save_cancelled(self) -> None:
-        """The client went away (Open WebUI's Stop) or the request failed. From the last durable
-        phase of the stored run:
+    async def _save_cancelled(self) -> StopReport:
+        """The client went away (Open WebUI's Stop), an abort arrived or the request failed.
+        From the last durable phase of the stored run:
 
         - an approval claimed by this request with none of its work started is given back: the
-          run waits for the approval again;
-        - approved work that started is kept, paused: the same reply again finishes it (a
-          started call is never run twice, a finished result is never lost);
-        - any other run is saved as stopped: nothing else of it runs.
+          run waits for the approval again (answered again at the same point, or right below
+          the answer the stop cut short);
+        - approved work that started is kept, paused: calls that were running are let finish
+          (never cut off halfway, their results kept), and the same reply again, or an approval
+          right below, finishes the run (a started call is never run twice);
+        - any other run is saved as stopped: the calls that were running are cancelled, nothing
+          else of it runs.
         """
+        finished: tuple[ToolStep, ...] = ()
         if self.running_tools is not None:
             # calls that started are finished and their results kept, never cut off halfway
             done = await self.running_tools
@@ -471,16 +501,18 @@ class _Session(ChatSession[AgentState, StoredRun]):
                 done = done.copy()
                 del done.metadata[RUNNING_CALLS]
             await self._save(done)
+            before = self.running_from or done
+            finished = tuple(tool_steps(before, done))
         record = self.stored
         if self.store is None or not self.persist or record is None:
-            return
+            return StopReport(finished=finished, interrupted=self.cut_off)
         answer = record.answer_fingerprint
         for _ in range(2):
             if record.state.run_id != self.run_id or record.state.status.is_terminal:
-                return
+                break
             event = self._settle(record)
             if event is None:
-                return
+                break
             try:
                 await self.store.save(record, expected_version=record.version or None)
             except StaleRunError:
@@ -489,19 +521,41 @@ class _Session(ChatSession[AgentState, StoredRun]):
                 # another answer moved the run on.
                 fresh = await self.store.load_run(session_key=self.key, owner=self.name)
                 if fresh is None or fresh.answer_fingerprint != answer:
-                    break
+                    logger.info(
+                        "agent_run_cancel_ignored", agent=self.name, run_id=record.state.run_id
+                    )
+                    return StopReport(finished=finished, interrupted=self.cut_off)
                 record = self.stored = fresh
                 continue
             logger.info(event, agent=self.name, run_id=record.state.run_id)
-            return
-        logger.info("agent_run_cancel_ignored", agent=self.name, run_id=record.state.run_id)
+            break
+        return self._report(record.state, finished)
+
+    def _report(self, state: AgentState, finished: tuple[ToolStep, ...]) -> StopReport:
+        """What a stop left of the run, saved as ``state`` (see ``_save_cancelled``)."""
+        if state.run_id != self.run_id:
+            return StopReport(finished=finished, interrupted=self.cut_off)
+        if state.status == AgentStatus.WAITING_HUMAN and state.pending_request is not None:
+            calls = tuple(c.name for c in state.pending_request.tool_calls)
+            return StopReport(state.status.value, not_run=calls, next_step=ASK_AGAIN)
+        if _interrupted(state):
+            return StopReport(
+                state.status.value,
+                finished=finished,
+                interrupted=self.cut_off,
+                next_step=FINISH_LATER,
+            )
+        return StopReport(
+            state.status.value, finished=finished, interrupted=self.cut_off, next_step=START_AGAIN
+        )
 
     def _settle(self, record: StoredRun) -> str | None:
         """Change ``record`` as a stop at its phase requires; the event to log (``None``:
         nothing to change)."""
         if self.claimed is not None and not self._work_started(record.state):
+            # the reply that claimed it stays the answer's fingerprint: a reply right below
+            # the answer the stop cut short answers the request too
             record.state, record.paused_fingerprint = self.claimed
-            record.answer_fingerprint = None
             return "agent_approval_given_back"
         if self.claimed is not None:
             if record.state.status == AgentStatus.PAUSED:
@@ -615,9 +669,10 @@ class _Session(ChatSession[AgentState, StoredRun]):
         finally:
             if not task.done() and self._approved_running(state):
                 # calls the person approved finish, never cut off halfway (see _save_cancelled)
-                self.running_tools = task
+                self.running_tools, self.running_from = task, state
             elif not task.done():
                 # the model's stream and the other tools see the cancellation
+                self.cut_off = tuple(c.name for c in state.queued_tool_calls)
                 await cancel_and_wait(task)
 
     def _approved_running(self, state: AgentState) -> bool:
@@ -638,23 +693,8 @@ class _Session(ChatSession[AgentState, StoredRun]):
     async def _replay_new_steps(
         self, before: AgentState, after: AgentState
     ) -> AsyncGenerator[RunEvent, None]:
-        calls = {
-            str(s.content.get("id")): ToolCall.from_dict(s.content)
-            for s in after.steps
-            if s.step_type == StepType.TOOL_CALL and isinstance(s.content, dict)
-        }
-        for step in after.steps[len(before.steps) :]:
-            if step.step_type != StepType.TOOL_RESULT or not isinstance(step.content, dict):
-                continue
-            call_id = str(step.content.get("tool_call_id", ""))
-            call = calls.get(call_id)
-            yield ToolStep(
-                call_id=call_id,
-                name=str(step.content.get("name", "")),
-                arguments=call.arguments_json() if call else "{}",
-                result=str(step.content.get("content", "")),
-                is_error=bool(step.metadata.get("is_error")),
-            )
+        for step in tool_steps(before, after):
+            yield step
 
     async def _finish(self, state: AgentState) -> AsyncGenerator[RunEvent, None]:
         status = state.status

@@ -47,7 +47,7 @@ from liteagent.proxy.events import (
     UsageReport,
 )
 from liteagent.proxy.runners.agent_chat import ChatTurn, fingerprint, read_turn
-from liteagent.proxy.runners.chat_session import ABORTED, ChatSession
+from liteagent.proxy.runners.chat_session import ChatSession, StopReport
 from liteagent.proxy.runners.workflow_render import (
     node_block,
     node_label,
@@ -195,7 +195,14 @@ class _Session(ChatSession[WorkflowState, StoredWorkflowRun]):
     """One request's work on one conversation."""
 
     def __init__(self, runner: WorkflowRunner, ctx: RequestContext, turn: ChatTurn) -> None:
-        super().__init__(ctx, turn, runner.store, runner.spec.name, WORKFLOW_RUNS)
+        super().__init__(
+            ctx,
+            turn,
+            runner.store,
+            runner.spec.name,
+            WORKFLOW_RUNS,
+            abort_poll_interval=runner.settings.abort_poll_interval,
+        )
         self.runner = runner
         self.definition = runner.definition
         self.engine = runner.engine
@@ -208,6 +215,8 @@ class _Session(ChatSession[WorkflowState, StoredWorkflowRun]):
         self.live_node: str | None = None
         self.live_started = False
         self.streamed: set[str] = set()
+        self.running_labels: tuple[str, ...] = ()  # the steps running now, for the person
+        self.cut_off: tuple[str, ...] = ()  # the steps a stop cancelled while they ran
 
     # ------------------------------------------------------------------ text helpers
     def _block(self, text: str) -> TextDelta:
@@ -361,6 +370,7 @@ class _Session(ChatSession[WorkflowState, StoredWorkflowRun]):
             self.queue.put_nowait(exc)
 
     def _running(self, state: WorkflowState) -> StatusUpdate | None:
+        self.running_labels = ()
         if state.status is WorkflowStatus.PENDING:
             self.live_node = None
             return StatusUpdate(f"Running {self.name}…")
@@ -368,32 +378,32 @@ class _Session(ChatSession[WorkflowState, StoredWorkflowRun]):
             return None
         nodes = [self.definition.get_node(n) for n in state.current_nodes]
         labels = [node_label(n) for n in nodes if n is not None and n.type is not NodeType.END]
+        self.running_labels = tuple(labels)
         only = state.current_nodes[0] if len(state.current_nodes) == 1 else None
         self.live_node = only if only in self.runner.live else None
         self.live_started = False
         return StatusUpdate(f"Running {', '.join(labels)}…") if labels else None
 
-    def _stopped(self) -> list[RunEvent]:
-        return [
-            StatusUpdate("Stopped", done=True),
-            self._say(ABORTED),
-            RunFinished(metadata={"model": self.model, "status": "cancelled", "stopped": True}),
-        ]
+    def _finish_metadata(self) -> dict[str, object]:
+        return {"model": self.model}
 
-    async def _save_cancelled(self) -> None:
-        """The client went away (Open WebUI's Stop) while a resumed run went on: it is saved as
-        stopped, never left ``running``; its answer was applied and is not applied again."""
+    async def _save_cancelled(self) -> StopReport:
+        """The client went away (Open WebUI's Stop) or an abort arrived: the steps running are
+        cancelled. A resumed run is saved as stopped, never left ``running``: its answer was
+        applied and is not applied again; the next message starts a new run."""
+        report = StopReport(interrupted=self.cut_off)
         record = self.stored
         if self.store is None or not self.resumed or record is None:
-            return
+            return report
         if record.state.status is not WorkflowStatus.RUNNING:
-            return
+            return StopReport(record.state.status.value, interrupted=self.cut_off)
         record.state = stopped = _closed(record.state, STOPPED_REASON)
         try:
             await self.store.save(record, expected_version=record.version)
         except StaleRunError:
-            return
+            return report
         logger.info("workflow_run_cancelled", workflow=self.name, execution=stopped.execution_id)
+        return StopReport(stopped.status.value, interrupted=self.cut_off)
 
     async def _drive_steps(self, state: WorkflowState) -> AsyncGenerator[RunEvent, None]:
         producer = asyncio.ensure_future(self._produce(state))
@@ -418,6 +428,7 @@ class _Session(ChatSession[WorkflowState, StoredWorkflowRun]):
                     raise item
         finally:
             if not producer.done():
+                self.cut_off = self.running_labels
                 await cancel_and_wait(producer)
         async for event in self._finish(previous):
             yield event
