@@ -29,6 +29,25 @@ from liteagent.agents.types import (
 STATE_VERSION = 1
 
 
+@dataclass(frozen=True)
+class FinishedCall:
+    """A tool call with its result (``AgentState.finished_calls_since``).
+
+    Attributes:
+        call_id: The call's id.
+        name: Tool name.
+        arguments: The arguments as a JSON string, exactly as the tool received them.
+        result: The result (or error, or why it did not run) as text.
+        is_error: The call failed.
+    """
+
+    call_id: str
+    name: str
+    arguments: str
+    result: str
+    is_error: bool = False
+
+
 def _new_run_id() -> str:
     return uuid.uuid4().hex
 
@@ -94,6 +113,31 @@ class AgentState:
             return None
         step = self.last_step(StepType.ASSISTANT_MESSAGE)
         return str(step.content) if step is not None else None
+
+    def finished_calls_since(self, before: AgentState) -> list[FinishedCall]:
+        """The tool calls whose results this state added to ``before`` (an earlier copy of the
+        same run), oldest first, with the arguments they ran with."""
+        calls = {
+            str(s.content.get("id")): ToolCall.from_dict(s.content)
+            for s in self.steps
+            if s.step_type == StepType.TOOL_CALL and isinstance(s.content, dict)
+        }
+        finished: list[FinishedCall] = []
+        for step in self.steps[len(before.steps) :]:
+            if step.step_type != StepType.TOOL_RESULT or not isinstance(step.content, dict):
+                continue
+            call_id = str(step.content.get("tool_call_id", ""))
+            call = calls.get(call_id)
+            finished.append(
+                FinishedCall(
+                    call_id=call_id,
+                    name=str(step.content.get("name", "")),
+                    arguments=call.arguments_json() if call else "{}",
+                    result=str(step.content.get("content", "")),
+                    is_error=bool(step.metadata.get("is_error")),
+                )
+            )
+        return finished
 
     def get_context_messages(self) -> list[dict[str, Any]]:
         """The thread as OpenAI chat messages (without the system prompt).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from liteagent.agents.state import FinishedCall
 from liteagent.llm.base import LLMToolCall, Usage
 
 
@@ -31,22 +32,9 @@ class StatusUpdate:
 
 
 @dataclass(frozen=True)
-class ToolStep:
-    """A finished tool call, shown as a collapsed "Tool Executed" block in Open WebUI.
-
-    Attributes:
-        call_id: The call's id.
-        name: Tool name.
-        arguments: The arguments as a JSON string, exactly as the tool received them.
-        result: The result (or error, or why it did not run) as text.
-        is_error: The call failed.
-    """
-
-    call_id: str
-    name: str
-    arguments: str
-    result: str
-    is_error: bool = False
+class ToolStep(FinishedCall):
+    """A finished tool call, shown as a collapsed "Tool Executed" block in Open WebUI (its fields:
+    ``FinishedCall``)."""
 
 
 @dataclass(frozen=True)

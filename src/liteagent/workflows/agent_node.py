@@ -25,6 +25,7 @@ This module imports the LLM layer lazily, only when a node needs a model built.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,10 +37,9 @@ from liteagent.agents import (
     AgentState,
     AgentStatus,
     SlidingWindowMemory,
-    StepType,
     Tool,
-    ToolCall,
 )
+from liteagent.agents.state import FinishedCall
 from liteagent.config import Settings, get_settings
 from liteagent.workflows.errors import WorkflowExecutionError
 from liteagent.workflows.schema import AgentNodeConfig, parse_config
@@ -107,14 +107,8 @@ class AgentDirectory(Protocol):
 
 
 @dataclass(frozen=True)
-class NodeToolStep:
+class NodeToolStep(FinishedCall):
     """One tool call an agent node made, with its result."""
-
-    call_id: str
-    name: str
-    arguments: str
-    result: str
-    is_error: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,30 +157,6 @@ def _history(cfg: AgentNodeConfig, state: WorkflowState) -> list[dict[str, Any]]
         if isinstance(m, Mapping) and m.get("role") in ("user", "assistant")
     ]
     return turns[-HISTORY_WINDOW:]
-
-
-def _new_tool_steps(before: AgentState, after: AgentState) -> list[NodeToolStep]:
-    calls = {
-        str(s.content.get("id")): ToolCall.from_dict(s.content)
-        for s in after.steps
-        if s.step_type == StepType.TOOL_CALL and isinstance(s.content, dict)
-    }
-    steps: list[NodeToolStep] = []
-    for step in after.steps[len(before.steps) :]:
-        if step.step_type != StepType.TOOL_RESULT or not isinstance(step.content, dict):
-            continue
-        call_id = str(step.content.get("tool_call_id", ""))
-        call = calls.get(call_id)
-        steps.append(
-            NodeToolStep(
-                call_id=call_id,
-                name=str(step.content.get("name", "")),
-                arguments=call.arguments_json() if call else "{}",
-                result=str(step.content.get("content", "")),
-                is_error=bool(step.metadata.get("is_error")),
-            )
-        )
-    return steps
 
 
 class AgentNodeRunner:
@@ -305,7 +275,8 @@ class AgentNodeRunner:
         while run.status in (AgentStatus.IDLE, AgentStatus.RUNNING):
             before = run
             run = await agent.step(before)
-            for step in _new_tool_steps(before, run):
+            for call in run.finished_calls_since(before):
+                step = NodeToolStep(**dataclasses.asdict(call))
                 tool_steps.append(step)
                 if self.on_event is not None:
                     self.on_event(AgentNodeEvent(node.id, tool=step))

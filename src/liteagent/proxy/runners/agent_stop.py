@@ -7,7 +7,9 @@ and what the next message does, and the tool blocks of the calls that were let f
 
 from __future__ import annotations
 
-from liteagent.agents import AgentState, HumanRequestType, StepType, ToolCall
+import dataclasses
+
+from liteagent.agents import AgentState, HumanRequestType, StepType
 from liteagent.proxy.events import ToolStep
 
 __all__ = [
@@ -38,27 +40,7 @@ RESULT_CHARS = 200  # of a result the model of the next run is told
 
 def tool_steps(before: AgentState, after: AgentState) -> list[ToolStep]:
     """The tool calls that finished between ``before`` and ``after``, as tool blocks."""
-    calls = {
-        str(s.content.get("id")): ToolCall.from_dict(s.content)
-        for s in after.steps
-        if s.step_type == StepType.TOOL_CALL and isinstance(s.content, dict)
-    }
-    steps: list[ToolStep] = []
-    for step in after.steps[len(before.steps) :]:
-        if step.step_type != StepType.TOOL_RESULT or not isinstance(step.content, dict):
-            continue
-        call_id = str(step.content.get("tool_call_id", ""))
-        call = calls.get(call_id)
-        steps.append(
-            ToolStep(
-                call_id=call_id,
-                name=str(step.content.get("name", "")),
-                arguments=call.arguments_json() if call else "{}",
-                result=str(step.content.get("content", "")),
-                is_error=bool(step.metadata.get("is_error")),
-            )
-        )
-    return steps
+    return [ToolStep(**dataclasses.asdict(c)) for c in after.finished_calls_since(before)]
 
 
 def left_behind(state: AgentState) -> tuple[str, dict[str, str]] | None:

@@ -73,23 +73,22 @@ def _names(names: tuple[str, ...]) -> tuple[str, bool]:
 def stopped_text(report: StopReport) -> str:
     """What an aborted run's answer says: what was done, then what the next message does."""
     parts = [ABORTED]
-    if report.finished:
-        names, several = _names(tuple(s.name for s in report.finished))
-        parts.append(
-            f"{names} were already running, so they were let finish (their results are above)."
-            if several
-            else f"{names} was already running, so it was let finish (its result is above)."
-        )
-    if report.interrupted:
-        names, several = _names(report.interrupted)
-        parts.append(
-            f"{names} were interrupted while running: they may or may not have taken effect."
-            if several
-            else f"{names} was interrupted while running: it may or may not have taken effect."
-        )
-    if report.not_run:
-        names, several = _names(report.not_run)
-        parts.append(f"{names} {'were' if several else 'was'} not run.")
+    for names, one, several in (
+        (
+            tuple(s.name for s in report.finished),
+            "{} was already running, so it was let finish (its result is above).",
+            "{} were already running, so they were let finish (their results are above).",
+        ),
+        (
+            report.interrupted,
+            "{} was interrupted while running: it may or may not have taken effect.",
+            "{} were interrupted while running: they may or may not have taken effect.",
+        ),
+        (report.not_run, "{} was not run.", "{} were not run."),
+    ):
+        if names:
+            shown, plural = _names(names)
+            parts.append((several if plural else one).format(shown))
     parts.append(NOTHING_ELSE)
     return " ".join(parts) + "\n\n" + report.next_step
 
