@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import sys
@@ -65,6 +66,13 @@ def _check_encryption_key() -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Check the project, migrate the database, then become LiteLLM's ``litellm`` command.
+
+    The checks' failures return 2 (the database one only for a URL LiteAgent cannot use). Once
+    they pass, LiteLLM's proxy runs in this interpreter, as ``litellm --config ... --host ...
+    --port ...`` would in its own, and ends the process with that command's exit status (it does
+    not return).
+    """
     config = Path(args.config)
     if not config.is_file():
         print(
@@ -91,15 +99,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if (status := upgrade_before_serving(get_settings().database_url)) != 0:
         return status
-    litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which(
-        "litellm"
-    )
-    if litellm is None:
+    # What the checks made goes before the proxy starts: the settings are read afresh (the master
+    # key may have been set above), and their garbage (the disposed engine...) is freed now, or
+    # the proxy's start-up heap freeze (liteagent.server) would keep it for good. They left no
+    # thread, connection or current event loop (liteagent.storage.db_cli).
+    get_settings.cache_clear()
+    gc.collect()
+    try:
+        from litellm import run_server  # what the `litellm` command runs
+    except ImportError:
         print("liteagent: the litellm command is missing; run `uv sync`.", file=sys.stderr)
         return 2
-    argv = [litellm, "--config", str(config), "--host", args.host, "--port", str(args.port)]
+    litellm_args = ["--config", str(config), "--host", args.host, "--port", str(args.port)]
+    litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or "litellm"
+    sys.argv = [litellm, *litellm_args]
     print(f"Serving on http://{args.host}:{args.port}/v1 …", flush=True)
-    os.execv(litellm, argv)  # noqa: S606 - replaces this process with the proxy
+    # LiteLLM's `litellm` command in this interpreter (what the checks imported stays imported):
+    # it ends the process with the command's own exit status, messages and signal handling.
+    run_server.main(args=litellm_args, prog_name="litellm")
+    return 0
 
 
 def cmd_a2a(args: argparse.Namespace) -> int:
