@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.freeze()
     if (status := _check_before_serving(args)) != 0:
         if not was_frozen:
-            gc.unfreeze()  # a refused start leaves the heap as it found it
+            gc.unfreeze()  # a refused start undoes its freeze (one found made cannot be)
         return status
     from litellm.proxy.proxy_cli import run_server
 
