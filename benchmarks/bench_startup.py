@@ -9,7 +9,7 @@ Three ways to start a proxy, alternating round by round so each sees the same lo
 - ``LiteLLM + plugin``: ``litellm --config`` with the same plain model plus ``liteagent/*``
   (the custom handler and request guard) and a one-agent catalog;
 - ``liteagent serve``: the same as the previous, started the way the README says (it checks
-  the catalog and upgrades the database, then becomes the proxy).
+  the catalog and upgrades the database, then runs LiteLLM's proxy in the same interpreter).
 
 Each start is timed from the process's creation to ``/health/liveliness`` answering and to the
 first chat answer (the plain model for the bare proxy, ``liteagent/bot`` otherwise), with the

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import sys
@@ -64,7 +65,8 @@ def _check_encryption_key() -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def _check_before_serving(args: argparse.Namespace) -> int:
+    """``liteagent serve``'s checks and database upgrade; 0 when the proxy may start, else 2."""
     config = Path(args.config)
     if not config.is_file():
         print(
@@ -91,15 +93,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if (status := upgrade_before_serving(get_settings().database_url)) != 0:
         return status
-    litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or shutil.which(
-        "litellm"
-    )
-    if litellm is None:
+    try:
+        import litellm.proxy.proxy_cli  # noqa: F401 - what the `litellm` command runs
+    except ImportError:
         print("liteagent: the litellm command is missing; run `uv sync`.", file=sys.stderr)
         return 2
-    argv = [litellm, "--config", str(config), "--host", args.host, "--port", str(args.port)]
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Check the project, migrate the database, then become LiteLLM's ``litellm`` command.
+
+    The checks' failures return 2 (the database one only for a URL LiteAgent cannot use). Once
+    they pass, LiteLLM's proxy runs in this interpreter, as ``litellm --config ... --host ...
+    --port ...`` would in its own, and ends the process with that command's exit status (it does
+    not return).
+    """
+    # LiteLLM, FastAPI and most of LiteAgent came in with the parser and live as long as the
+    # proxy: frozen now, they are not walked again by the garbage collector's full passes during
+    # the checks and LiteLLM's import of its proxy (liteagent.server freezes the heap the same
+    # way under `litellm --config`; see liteagent.proxy.heap).
+    was_frozen = gc.get_freeze_count() > 0
+    gc.freeze()
+    if (status := _check_before_serving(args)) != 0:
+        if not was_frozen:
+            gc.unfreeze()  # a refused start undoes its freeze (one found made cannot be)
+        return status
+    from litellm.proxy.proxy_cli import run_server
+
+    from liteagent.config import get_settings
+
+    # What the checks made goes before the proxy starts: the settings are read afresh (the master
+    # key may have been set above), and their garbage (the disposed engine...) is freed now, or
+    # the proxy's start-up heap freeze would keep it for good; this pass walks only what is
+    # younger than the freeze above. The checks left no thread, connection or current event loop
+    # (liteagent.storage.db_cli).
+    get_settings.cache_clear()
+    gc.collect()
+    litellm_args = ["--config", args.config, "--host", args.host, "--port", str(args.port)]
+    litellm = shutil.which("litellm", path=str(Path(sys.executable).parent)) or "litellm"
+    sys.argv = [litellm, *litellm_args]
     print(f"Serving on http://{args.host}:{args.port}/v1 …", flush=True)
-    os.execv(litellm, argv)  # noqa: S606 - replaces this process with the proxy
+    # LiteLLM's `litellm` command in this interpreter (what the checks imported stays imported):
+    # it ends the process with the command's own exit status, messages and signal handling.
+    run_server.main(args=litellm_args, prog_name="litellm")
+    return 0
 
 
 def cmd_a2a(args: argparse.Namespace) -> int:

@@ -53,17 +53,8 @@ def make_project(tmp: Path, catalog: str | None = None) -> Path:
     return tmp
 
 
-@contextmanager
-def run_proxy(
-    project: Path,
-    env: dict[str, str],
-    *,
-    command: str = "serve",
-    wait_for: str | None = None,
-    timeout: float = 180.0,
-) -> Iterator[Proxy]:
-    port = free_port()
-    log_path = project / f"proxy-{port}.log"
+def proxy_env(env: dict[str, str]) -> dict[str, str]:
+    """The proxy's environment: this one without provider or LiteAgent settings, plus ``env``."""
     full_env = {
         k: v
         for k, v in os.environ.items()
@@ -79,6 +70,21 @@ def run_proxy(
             **env,
         }
     )
+    return full_env
+
+
+@contextmanager
+def run_proxy(
+    project: Path,
+    env: dict[str, str],
+    *,
+    command: str = "serve",
+    wait_for: str | None = None,
+    timeout: float = 180.0,
+) -> Iterator[Proxy]:
+    port = free_port()
+    log_path = project / f"proxy-{port}.log"
+    full_env = proxy_env(env)
     if command == "serve":
         argv = [str(BIN / "liteagent"), "serve", "--port", str(port)]
     else:

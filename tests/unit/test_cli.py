@@ -1,3 +1,4 @@
+import gc
 import os
 from pathlib import Path
 
@@ -51,9 +52,11 @@ def test_serve_refuses_a_database_url_it_cannot_use(
     )
     monkeypatch.setenv("LITEAGENT_DATABASE_URL", "postgresql+asyncpg://app:hunter2@db/app")
     monkeypatch.setenv("ENVIRONMENT", "development")
+    gc.unfreeze()  # (an earlier test may have imported liteagent.server, which freezes)
     assert cli.main(["serve"]) == 2  # refused before the proxy is started
     err = capsys.readouterr().err
     assert "postgresql+psycopg://" in err and "hunter2" not in err
+    assert gc.get_freeze_count() == 0  # serve's start-up heap freeze is undone on a refusal
 
 
 def test_serve_migrates_the_database_first(

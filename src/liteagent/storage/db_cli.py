@@ -51,7 +51,10 @@ def _shown(url: str) -> str:
 
 def _run(args: argparse.Namespace, work: Any) -> tuple[int, str | None]:
     try:
-        return 0, asyncio.run(work)
+        # asyncio.run, except that the thread's current event loop is left untouched: the
+        # ``liteagent serve`` process goes on to run the proxy as a fresh interpreter would.
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+            return 0, runner.run(work)
     except ConfigurationError as exc:
         print(f"liteagent db: {exc}", file=sys.stderr)
         return 2, None
