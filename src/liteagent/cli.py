@@ -221,6 +221,13 @@ def cmd_hello(args: argparse.Namespace) -> int:
         resp = client.chat.completions.create(
             model=args.model, messages=[{"role": "user", "content": args.message}]
         )
+    except openai.APIConnectionError:
+        print(
+            f"liteagent hello: cannot reach {args.base_url}: is the proxy running? "
+            "Start it with `liteagent serve`, or pass --base-url.",
+            file=sys.stderr,
+        )
+        return 1
     except openai.OpenAIError as exc:
         print(f"liteagent hello: {exc}", file=sys.stderr)
         return 1
@@ -237,7 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     from liteagent.config import get_settings
 
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="liteagent", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="liteagent",
+        description="Agents, RAG agents and workflows served as models behind a LiteLLM proxy.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start the LiteLLM proxy with the LiteAgent catalog")

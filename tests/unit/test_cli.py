@@ -72,3 +72,18 @@ def test_serve_migrates_the_database_first(
     (project / "blocked.db").mkdir()
     assert upgrade_before_serving(f"sqlite+aiosqlite:///{project}/blocked.db") == 0
     assert "starting anyway" in capsys.readouterr().err
+
+
+def test_hello_without_a_proxy_says_what_to_do(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a free port: nothing listens on it once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    assert cli.main(["hello", "--base-url", url]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot reach {url}: is the proxy running?" in err
+    assert "liteagent serve" in err
