@@ -104,3 +104,31 @@ async def replay(handler: Any, request: Recorded, **kwargs: Any) -> tuple[str, l
         return text, chunks
     response = await handler.acompletion(model, request.messages, **call)
     return str(response.choices[0].message.content), [response]
+
+
+OWNER = "key:open-webui-key-h/4537ed87-fadd-4f3f-b5dd-5a21c40cdeb0"
+"""The user key the handler derives from the recorded requests (``handler_kwargs``)."""
+
+
+def scripted_assistant(tmp: Path, script: list[Any], tools: list[str]) -> tuple[Any, str]:
+    """A handler serving ``assistant`` with ``tools`` over a scripted model that answers
+    ``script`` in order, on a SQLite file in ``tmp``: (handler, database URL)."""
+    import yaml
+
+    from liteagent.catalog import parse_catalog
+    from liteagent.config import Settings
+    from liteagent.proxy import LiteAgentLLM
+
+    db_url = f"sqlite+aiosqlite:///{tmp}/liteagent.db"
+    path = tmp / "script.yaml"
+    path.write_text(yaml.safe_dump(script))
+    entry = {
+        "model": f"scripted/{path}",
+        "system_prompt": "You are LiteAgent's assistant.",
+        "tools": tools,
+    }
+    handler = LiteAgentLLM(
+        settings=Settings(database_url=db_url),
+        catalog=parse_catalog({"models": {"assistant": entry}}),
+    )
+    return handler, db_url

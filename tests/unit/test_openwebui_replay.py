@@ -21,12 +21,11 @@ from liteagent.config import Settings
 from liteagent.proxy import LiteAgentLLM
 from liteagent.storage import NoteRepository, get_database
 from tests.openwebui.markup import rewrite_tags_found
-from tests.openwebui.recorded import Recorded, replay, requests
+from tests.openwebui.recorded import OWNER, Recorded, replay, requests, scripted_assistant
 
 SAVE = {
     "tool_calls": [{"name": "save_note", "arguments": {"title": "Groceries", "text": "buy milk"}}]
 }
-OWNER = "key:open-webui-key-h/4537ed87-fadd-4f3f-b5dd-5a21c40cdeb0"
 DEMO_CATALOG = yaml.safe_load((Path(__file__).resolve().parents[2] / "liteagent.yaml").read_text())
 
 
@@ -34,18 +33,8 @@ class Assistant:
     """The demo assistant's tools behind a handler (a proxy process) with a scripted model."""
 
     def __init__(self, tmp: Path, script: list[Any]) -> None:
-        self.db_url = f"sqlite+aiosqlite:///{tmp}/liteagent.db"
-        path = tmp / "script.yaml"
-        path.write_text(yaml.safe_dump(script))
-        entry = {
-            "model": f"scripted/{path}",
-            "system_prompt": "You are LiteAgent's assistant.",
-            "tools": ["calculator", "current_time", "convert_units", "save_note", "list_notes"],
-        }
-        self.handler = LiteAgentLLM(
-            settings=Settings(database_url=self.db_url),
-            catalog=parse_catalog({"models": {"assistant": entry}}),
-        )
+        tools = ["calculator", "current_time", "convert_units", "save_note", "list_notes"]
+        self.handler, self.db_url = scripted_assistant(tmp, script, tools)
 
     async def send(self, request: Recorded) -> str:
         text, _ = await replay(self.handler, request)

@@ -34,11 +34,17 @@ from liteagent.proxy.runners.agent_stop import ASK_AGAIN, FINISH_LATER, LEFT_UNF
 from liteagent.proxy.runners.chat_session import StopReport, stopped_text
 from liteagent.runtime.run_control import run_control
 from liteagent.storage import get_database
-from tests.openwebui.recorded import Recorded, handler_kwargs, replay, requests
+from tests.openwebui.recorded import (
+    OWNER,
+    Recorded,
+    handler_kwargs,
+    replay,
+    requests,
+    scripted_assistant,
+)
 
 SEND = {"tool_calls": [{"name": "send_invoice", "arguments": {"customer": "ACME"}}]}
 FINAL = "I sent the invoice to ACME."
-OWNER = "key:open-webui-key-h/4537ed87-fadd-4f3f-b5dd-5a21c40cdeb0"
 SENT = "Invoice sent to ACME."
 
 
@@ -56,18 +62,7 @@ class Invoices:
 def invoices() -> Iterator[Invoices]:
     state = Invoices()
 
-    async def send_invoice(customer: str) -> str:
-        """Send the invoice to a customer (something that cannot be taken back)."""
-        state.started.set()
-        try:
-            await state.release.wait()
-        except asyncio.CancelledError:
-            state.cancelled.set()
-            raise
-        state.sent.append(customer)
-        return f"Invoice sent to {customer}."
-
-    tool = FunctionTool(send_invoice, requires_human_approval=True)
+    tool = FunctionTool(held_tool(state, "send_invoice", "Invoice"), requires_human_approval=True)
     tool_registry.register_factory("send_invoice", lambda context=None, **_: tool, "test")
     try:
         yield state
@@ -79,18 +74,7 @@ class Bot:
     """The recorded Open WebUI chat against an assistant whose model is scripted."""
 
     def __init__(self, tmp: Path, script: list[Any]) -> None:
-        self.db_url = f"sqlite+aiosqlite:///{tmp}/liteagent.db"
-        path = tmp / "script.yaml"
-        path.write_text(yaml.safe_dump(script))
-        entry = {
-            "model": f"scripted/{path}",
-            "system_prompt": "You are LiteAgent's assistant.",
-            "tools": ["send_invoice", "calculator"],
-        }
-        self.handler = LiteAgentLLM(
-            settings=Settings(database_url=self.db_url),
-            catalog=parse_catalog({"models": {"assistant": entry}}),
-        )
+        self.handler, self.db_url = scripted_assistant(tmp, script, ["send_invoice", "calculator"])
         self.ask = requests("approval-request.json")[1]  # the chat's first message
         self.messages = self.ask.messages
 
@@ -333,7 +317,7 @@ async def test_an_abort_after_a_workflow_answer_says_the_step_was_cut_and_starts
     agent step's tool was running (workflow agents get no approval tools, so it is
     cancelled); the answer names the step, the run is stored as stopped, and the next message
     starts the workflow again as the answer says."""
-    unapproved = FunctionTool(invoices_tool(invoices))
+    unapproved = FunctionTool(held_tool(invoices, "send_draft", "Draft"))
     tool_registry.register_factory("send_draft", lambda context=None, **_: unapproved, "test")
     call = {"tool_calls": [{"name": "send_draft", "arguments": {"customer": "ACME"}}]}
     sender = {
@@ -403,9 +387,10 @@ async def test_an_abort_after_a_workflow_answer_says_the_step_was_cut_and_starts
         await handler.aclose()
 
 
-def invoices_tool(invoices: Invoices) -> Callable[..., Any]:
-    async def send_draft(customer: str) -> str:
-        """Send a draft invoice."""
+def held_tool(invoices: Invoices, name: str, what: str) -> Callable[..., Any]:
+    """A tool ``name`` that starts, then waits until the test lets it finish (or cancels it)."""
+
+    async def held(customer: str) -> str:
         invoices.started.set()
         try:
             await invoices.release.wait()
@@ -413,9 +398,11 @@ def invoices_tool(invoices: Invoices) -> Callable[..., Any]:
             invoices.cancelled.set()
             raise
         invoices.sent.append(customer)
-        return f"Draft sent to {customer}."
+        return f"{what} sent to {customer}."
 
-    return send_draft
+    held.__name__ = held.__qualname__ = name
+    held.__doc__ = f"Send the {what.lower()} to a customer (something that cannot be taken back)."
+    return held
 
 
 def _workflow_runs(tmp: Path) -> list[tuple[str, str]]:
