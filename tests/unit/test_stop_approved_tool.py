@@ -250,6 +250,10 @@ async def test_openwebui_stop_while_the_approved_call_runs_then_approve_finishes
 
     finished = await bot.say("approve")
     assert finished.endswith(FINAL) and invoices.sent == ["ACME"]
+    # the cut answer never showed the call: the finishing answer does, with its result
+    block = finished.split("</details>")[0]
+    assert '<details type="tool_calls" done="true"' in block and 'name="send_invoice"' in block
+    assert "Invoice sent to ACME." in block
     assert bot.model_calls()[-1][-1] == ("tool", SENT)
     assert (await bot.stored()).state.status.value == "completed"
 

@@ -74,6 +74,7 @@ from liteagent.proxy.runners.agent_stop import (
     ASK_AGAIN,
     FINISH_LATER,
     RUNNING_CALLS,
+    at_last_approval,
     left_behind,
     tool_steps,
 )
@@ -344,6 +345,10 @@ class _Session(ChatSession[AgentState, StoredRun]):
                 record.answer_fingerprint = answered
                 self.persist = True
                 logger.info("agent_run_recovered", agent=self.name, run_id=s.run_id)
+                # the calls that ran since the approval: the answer that ran them may have
+                # been cut (Open WebUI's Stop) before it could show them
+                async for event in self._replay_new_steps(at_last_approval(s), state):
+                    yield event
             elif record.answer_fingerprint == answered:
                 logger.info("agent_answer_replayed", agent=self.name, run_id=s.run_id)
                 stopped = s.status == AgentStatus.ABORTED and s.error == STOPPED_REASON

@@ -17,6 +17,7 @@ __all__ = [
     "FINISH_LATER",
     "LEFT_UNFINISHED",
     "RUNNING_CALLS",
+    "at_last_approval",
     "left_behind",
     "tool_steps",
 ]
@@ -43,11 +44,9 @@ def tool_steps(before: AgentState, after: AgentState) -> list[ToolStep]:
     return [ToolStep(**dataclasses.asdict(c)) for c in after.finished_calls_since(before)]
 
 
-def left_behind(state: AgentState) -> tuple[str, dict[str, str]] | None:
-    """What an unfinished run had done since its last approval, said when a new message closes
-    it: a note for the person, and the same with the results for the model of the new run
-    (``None``: nothing had started)."""
-    start = max(
+def _last_approval(state: AgentState) -> int:
+    """The index of the run's last approval step (the end of its steps: none)."""
+    return max(
         (
             n
             for n, step in enumerate(state.steps)
@@ -56,6 +55,21 @@ def left_behind(state: AgentState) -> tuple[str, dict[str, str]] | None:
         ),
         default=len(state.steps),
     )
+
+
+def at_last_approval(state: AgentState) -> AgentState:
+    """``state`` as it was when its last approval was given: what the calls that ran since are
+    new against (a finished run shows them, even when the answer that ran them was cut)."""
+    before = state.copy()
+    before.steps = before.steps[: _last_approval(state)]
+    return before
+
+
+def left_behind(state: AgentState) -> tuple[str, dict[str, str]] | None:
+    """What an unfinished run had done since its last approval, said when a new message closes
+    it: a note for the person, and the same with the results for the model of the new run
+    (``None``: nothing had started)."""
+    start = _last_approval(state)
     ran: list[tuple[str, str]] = []
     for step in state.steps[start:]:
         content = step.content
